@@ -1,0 +1,122 @@
+package streams
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// PipelineConfig configures one sink pipeline: a consumer group on Topics
+// whose records go through a Sink.
+type PipelineConfig struct {
+	// Name identifies the pipeline in logs, metrics and dead-letter headers.
+	Name    string
+	Brokers []string
+	GroupID string
+	Topics  []string
+	// DeadLetterTopic receives records that cannot be delivered.
+	DeadLetterTopic string
+
+	// MaxInFlight bounds the records fetched but not yet finished; fetching
+	// waits when it is reached (back-pressure, bounded memory).
+	MaxInFlight int
+	// Concurrency is how many Sink.Write calls run at once.
+	Concurrency int
+	// BatchMaxRecords and BatchLinger shape the batches given to Sink.Write:
+	// a batch is handed over when full or BatchLinger after its first record.
+	BatchMaxRecords int
+	BatchLinger     time.Duration
+
+	Retry RetryPolicy
+
+	// CommitInterval is how often finished offsets are committed.
+	CommitInterval time.Duration
+	// ShutdownGrace is how long a graceful stop waits for in-flight records.
+	ShutdownGrace time.Duration
+	// StartFromLatest makes a group with no committed offset start at the end
+	// of the topics instead of the beginning.
+	StartFromLatest bool
+	// SessionTimeout and HeartbeatInterval tune group membership (failover time).
+	SessionTimeout    time.Duration
+	HeartbeatInterval time.Duration
+
+	Logger  *slog.Logger
+	Metrics *Metrics
+}
+
+// RetryPolicy is the exponential back-off between delivery attempts.
+type RetryPolicy struct {
+	InitialInterval time.Duration
+	MaxInterval     time.Duration
+	// MaxElapsed is how long a record may be retried before it is
+	// dead-lettered as "retries_exhausted"; 0 retries forever. Time spent
+	// paused on a credential failure does not count.
+	MaxElapsed time.Duration
+}
+
+// withDefaults fills zero fields; the connector's config package documents
+// the same defaults to users.
+func (c PipelineConfig) withDefaults() PipelineConfig {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 2000
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 64
+	}
+	if c.BatchMaxRecords == 0 {
+		c.BatchMaxRecords = 1
+	}
+	def(&c.BatchLinger, 5*time.Millisecond)
+	def(&c.Retry.InitialInterval, 100*time.Millisecond)
+	def(&c.Retry.MaxInterval, 10*time.Second)
+	def(&c.CommitInterval, 200*time.Millisecond)
+	def(&c.ShutdownGrace, 10*time.Second)
+	def(&c.SessionTimeout, 10*time.Second)
+	def(&c.HeartbeatInterval, time.Second)
+	if c.GroupID == "" {
+		c.GroupID = c.Name
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Metrics == nil {
+		c.Metrics = NewMetrics(nil)
+	}
+	return c
+}
+
+// Validate reports the first field that cannot work, naming it.
+func (c PipelineConfig) Validate() error {
+	var errs []error
+	bad := func(field, why string) { errs = append(errs, fmt.Errorf("pipeline %q: %s: %s", c.Name, field, why)) }
+	if c.Name == "" {
+		bad("name", "must be set")
+	}
+	if len(c.Brokers) == 0 {
+		bad("brokers", "at least one broker is needed")
+	}
+	if len(c.Topics) == 0 {
+		bad("topics", "at least one topic is needed")
+	}
+	if c.DeadLetterTopic == "" {
+		bad("dead_letter_topic", "must be set: a record that cannot be delivered goes there")
+	}
+	for _, t := range c.Topics {
+		if t == c.DeadLetterTopic && t != "" {
+			bad("dead_letter_topic", "must differ from the input topics")
+		}
+	}
+	if c.MaxInFlight < 0 || c.Concurrency < 0 || c.BatchMaxRecords < 0 {
+		bad("max_in_flight/concurrency/batch", "must not be negative")
+	}
+	if c.BatchMaxRecords > c.MaxInFlight && c.MaxInFlight > 0 {
+		bad("batch_max_records", "must not exceed max_in_flight, or a batch could never fill")
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,192 @@
+package streams_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/contactlab/connector/streams"
+	"github.com/contactlab/connector/streams/streamstest"
+)
+
+// flakySink fails a share of attempts with a retryable error, rejects values
+// starting with "bad", returns ErrUnauthorized while unauthorized is set, and
+// remembers what it delivered.
+type flakySink struct {
+	failShare    float64
+	unauthorized atomic.Bool
+	mu           sync.Mutex
+	delivered    map[string]int
+	batchSizes   []int
+}
+
+func (s *flakySink) Write(ctx context.Context, batch []*streams.Record) error {
+	if s.unauthorized.Load() {
+		return fmt.Errorf("sink: %w", streams.ErrUnauthorized)
+	}
+	errs := make([]error, len(batch))
+	failed := false
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.batchSizes = append(s.batchSizes, len(batch))
+	for i, r := range batch {
+		switch {
+		case len(r.Value) >= 3 && string(r.Value[:3]) == "bad":
+			errs[i] = streams.Reject("invalid", errors.New("value is bad"))
+			failed = true
+		case rand.Float64() < s.failShare:
+			errs[i] = streams.RetryAfter(time.Millisecond, errors.New("flaky"))
+			failed = true
+		default:
+			s.delivered[string(r.Value)]++
+		}
+	}
+	if failed {
+		return &streams.BatchError{Errs: errs}
+	}
+	return nil
+}
+
+func (s *flakySink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.delivered)
+}
+
+func TestPipelineDeliversRetriesDeadLettersAndCommits(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		batch int
+	}{
+		{"single records", 1},
+		{"batches of 50", 50},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := streamstest.Broker(t, 4, "in", "dlq")
+			const n, bad = 3000, 30
+			var msgs []kafka.Message
+			for i := range n {
+				v := "good-" + strconv.Itoa(i)
+				if i%(n/bad) == 0 {
+					v = "bad-" + strconv.Itoa(i)
+				}
+				msgs = append(msgs, kafka.Message{Key: []byte(strconv.Itoa(i % 97)), Value: []byte(v), Headers: []kafka.Header{{Key: "trace", Value: []byte("t" + strconv.Itoa(i))}}})
+			}
+			streamstest.Produce(t, addr, "in", msgs...)
+
+			sink := &flakySink{failShare: 0.1, delivered: map[string]int{}}
+			p, err := streams.NewPipeline(streams.PipelineConfig{
+				Name: "test", Brokers: []string{addr}, Topics: []string{"in"}, DeadLetterTopic: "dlq",
+				Concurrency: 8, MaxInFlight: 500, BatchMaxRecords: tc.batch, BatchLinger: 2 * time.Millisecond,
+				Retry:          streams.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond},
+				CommitInterval: 20 * time.Millisecond,
+			}, sink)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			t.Cleanup(cancel)
+			done := make(chan error, 1)
+			go func() { done <- p.Run(ctx) }()
+			streamstest.WaitFor(t, 30*time.Second, "all offsets committed", func() (bool, string) {
+				return streamstest.CaughtUp(t, addr, "test", "in")
+			})
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("graceful stop returned %v", err)
+			}
+			if got := sink.count(); got != n-bad {
+				t.Fatalf("delivered %d distinct records, want %d", got, n-bad)
+			}
+			dl := streamstest.ReadAll(t, addr, "dlq")
+			if len(dl) != bad {
+				t.Fatalf("dead-lettered %d, want %d", len(dl), bad)
+			}
+			for _, m := range dl {
+				h := map[string]string{}
+				for _, x := range m.Headers {
+					h[x.Key] = string(x.Value)
+				}
+				if h[streams.HeaderDLQReason] != "invalid" || h[streams.HeaderDLQError] != "value is bad" ||
+					h[streams.HeaderDLQTopic] != "in" || h[streams.HeaderDLQOffset] == "" || h[streams.HeaderDLQPipeline] != "test" ||
+					h["trace"] == "" || string(m.Value[:3]) != "bad" || h[streams.HeaderDLQAttempts] != "1" {
+					t.Fatalf("dead letter lacks its context: value %q headers %v", m.Value, h)
+				}
+			}
+			c := p.Counts()
+			if c.Consumed != n || c.Delivered != n-bad || c.DeadLettered != bad || c.InFlight != 0 {
+				t.Fatalf("counts %+v", c)
+			}
+			largest := 0
+			for _, b := range sink.batchSizes {
+				if b > tc.batch {
+					t.Fatalf("batch of %d records, limit %d", b, tc.batch)
+				}
+				largest = max(largest, b)
+			}
+			if tc.batch > 1 && largest < 2 {
+				t.Fatalf("batching never grouped records (largest batch %d)", largest)
+			}
+		})
+	}
+}
+
+// A credential failure pauses the pipeline (not ready, nothing committed or
+// dead-lettered) until the credential works again.
+func TestPipelinePausesOnUnauthorized(t *testing.T) {
+	addr := streamstest.Broker(t, 2, "in", "dlq")
+	var msgs []kafka.Message
+	for i := range 200 {
+		msgs = append(msgs, kafka.Message{Value: []byte("good-" + strconv.Itoa(i))})
+	}
+	streamstest.Produce(t, addr, "in", msgs...)
+	sink := &flakySink{delivered: map[string]int{}}
+	sink.unauthorized.Store(true)
+	p, err := streams.NewPipeline(streams.PipelineConfig{
+		Name: "pause", Brokers: []string{addr}, Topics: []string{"in"}, DeadLetterTopic: "dlq",
+		Retry:          streams.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 10 * time.Millisecond, MaxElapsed: time.Millisecond},
+		CommitInterval: 10 * time.Millisecond,
+	}, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	streamstest.WaitFor(t, 10*time.Second, "pipeline paused", func() (bool, string) {
+		ok, why := p.Ready()
+		return !ok && why != "not running", why
+	})
+	if _, why := p.Ready(); why == "" || !contains(why, "unauthorized") {
+		t.Fatalf("readiness reason %q does not say why", why)
+	}
+	for _, off := range streamstest.Committed(t, addr, "pause", "in") {
+		if off > 0 {
+			t.Fatalf("committed %d while paused", off)
+		}
+	}
+	sink.unauthorized.Store(false)
+	streamstest.WaitFor(t, 20*time.Second, "caught up after the credential works", func() (bool, string) {
+		return streamstest.CaughtUp(t, addr, "pause", "in")
+	})
+	if ok, why := p.Ready(); !ok {
+		t.Fatalf("still not ready: %s", why)
+	}
+	if c := p.Counts(); c.DeadLettered != 0 || c.Delivered != 200 {
+		t.Fatalf("counts %+v: a paused record must be neither dead-lettered nor lost", c)
+	}
+	cancel()
+	<-done
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -1,0 +1,177 @@
+package streams
+
+import (
+	"sync"
+)
+
+// offsetTracker decides which offsets may be committed: per partition, only
+// the contiguous prefix of finished records, however out of order they finish.
+//
+// kafka-go re-fetches from the committed offset when a partition comes back
+// after a rebalance, so an offset may be seen again. Each run of increasing
+// offsets is its own window; a window's prefix is safe to commit because every
+// offset below it was processed, so the partition's commit is the maximum over
+// its windows and never goes backwards.
+type offsetTracker struct {
+	mu    sync.Mutex
+	parts map[topicPartition]*partitionState
+}
+
+type topicPartition struct {
+	topic     string
+	partition int
+}
+
+type partitionState struct {
+	cur       *window
+	commit    int64 // next offset to commit (last finished prefix offset + 1); -1 none
+	committed int64 // what was last committed to Kafka; -1 none
+	hwm       int64 // high-water mark seen on the last fetched record
+}
+
+// window is one run of increasing offsets fetched for a partition.
+type window struct {
+	state *partitionState
+	last  int64   // last offset added
+	queue []entry // pending offsets in fetch order; head is queue[head]
+	head  int
+}
+
+type entry struct {
+	offset int64
+	done   bool
+}
+
+// ticket identifies a tracked record for done.
+type ticket struct {
+	w   *window
+	idx int // absolute index into w.queue (compacted lazily)
+	off int64
+}
+
+func newOffsetTracker() *offsetTracker {
+	return &offsetTracker{parts: make(map[topicPartition]*partitionState)}
+}
+
+// add registers a fetched offset and returns its ticket.
+func (t *offsetTracker) add(topic string, partition int, offset, hwm int64) ticket {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	tp := topicPartition{topic, partition}
+	ps := t.parts[tp]
+	if ps == nil {
+		ps = &partitionState{commit: -1, committed: -1}
+		t.parts[tp] = ps
+	}
+	if hwm > ps.hwm {
+		ps.hwm = hwm
+	}
+	if ps.cur == nil || offset <= ps.cur.last {
+		ps.cur = &window{state: ps, last: offset - 1}
+	}
+	w := ps.cur
+	// Compact when the done prefix is more than half the slice, so the queue
+	// stays proportional to what is in flight.
+	if w.head > 64 && w.head*2 > len(w.queue) {
+		n := copy(w.queue, w.queue[w.head:])
+		w.queue = w.queue[:n]
+		w.head = 0
+	}
+	w.queue = append(w.queue, entry{offset: offset})
+	w.last = offset
+	return ticket{w: w, idx: len(w.queue) - 1, off: offset}
+}
+
+// done marks a record finished and advances its window's committable prefix.
+func (t *offsetTracker) done(tk ticket) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w := tk.w
+	// The queue may have been compacted since the ticket was issued: find the
+	// entry from the ticket's offset; entries are in increasing order.
+	i := tk.idx
+	if i >= len(w.queue) || w.queue[i].offset != tk.off {
+		i = w.find(tk.off)
+		if i < 0 {
+			return
+		}
+	}
+	w.queue[i].done = true
+	advanced := false
+	for w.head < len(w.queue) && w.queue[w.head].done {
+		w.head++
+		advanced = true
+	}
+	if !advanced {
+		return
+	}
+	next := w.queue[w.head-1].offset + 1
+	if next > w.state.commit {
+		w.state.commit = next
+	}
+}
+
+func (w *window) find(off int64) int {
+	lo, hi := w.head, len(w.queue)
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if w.queue[mid].offset < off {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo < len(w.queue) && w.queue[lo].offset == off {
+		return lo
+	}
+	return -1
+}
+
+// commitPoint is one partition's offset to commit (the next offset to read).
+type commitPoint struct {
+	topic     string
+	partition int
+	offset    int64
+}
+
+// pending returns the partitions whose committable offset moved since the
+// last markCommitted.
+func (t *offsetTracker) pending() []commitPoint {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []commitPoint
+	for tp, ps := range t.parts {
+		if ps.commit > ps.committed {
+			out = append(out, commitPoint{tp.topic, tp.partition, ps.commit})
+		}
+	}
+	return out
+}
+
+func (t *offsetTracker) markCommitted(points []commitPoint) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, p := range points {
+		if ps := t.parts[topicPartition{p.topic, p.partition}]; ps != nil && p.offset > ps.committed {
+			ps.committed = p.offset
+		}
+	}
+}
+
+// lag is the sum over partitions of high-water mark minus committed offset:
+// the records not yet known to be done.
+func (t *offsetTracker) lag() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var n int64
+	for _, ps := range t.parts {
+		c := ps.committed
+		if c < 0 {
+			continue
+		}
+		if ps.hwm > c {
+			n += ps.hwm - c
+		}
+	}
+	return n
+}

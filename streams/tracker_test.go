@@ -1,0 +1,99 @@
+package streams
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+func TestTrackerCommitsOnlyContiguousPrefix(t *testing.T) {
+	tr := newOffsetTracker()
+	var tks []ticket
+	for off := int64(10); off < 20; off++ {
+		tks = append(tks, tr.add("t", 0, off, 20))
+	}
+	// Finishing out of order must not move the commit past an unfinished offset.
+	tr.done(tks[3])
+	tr.done(tks[1])
+	if got := tr.pending(); len(got) != 0 {
+		t.Fatalf("nothing contiguous is finished yet, got %v", got)
+	}
+	tr.done(tks[0])
+	assertCommit(t, tr, 12) // 10 and 11 done, 12 not
+	tr.done(tks[2])
+	assertCommit(t, tr, 14)
+	if lag := tr.lag(); lag != 0 { // nothing committed to Kafka yet: lag unknown, reported 0
+		t.Fatalf("lag %d", lag)
+	}
+	tr.markCommitted(tr.pending())
+	if lag := tr.lag(); lag != 6 {
+		t.Fatalf("lag = %d, want 6", lag)
+	}
+}
+
+// A partition that comes back after a rebalance is re-read from the committed
+// offset: the commit must never move backwards, and the old window's late
+// completions must still count.
+func TestTrackerRefetchNeverMovesCommitBack(t *testing.T) {
+	tr := newOffsetTracker()
+	a := tr.add("t", 0, 0, 10)
+	b := tr.add("t", 0, 1, 10)
+	tr.done(a)
+	tr.done(b)
+	assertCommit(t, tr, 2)
+	tr.markCommitted(tr.pending())
+	// Re-fetch from 1 (what a lagging group commit would give).
+	c := tr.add("t", 0, 1, 10)
+	tr.done(c)
+	if got := tr.pending(); len(got) != 0 {
+		t.Fatalf("commit moved back: %v", got)
+	}
+	d := tr.add("t", 0, 2, 10)
+	tr.done(d)
+	assertCommit(t, tr, 3)
+}
+
+// Random completion order over many offsets with gaps (compacted topics skip
+// offsets): the commit always equals one past the largest offset whose
+// predecessors are all done.
+func TestTrackerRandomOrderWithGaps(t *testing.T) {
+	tr := newOffsetTracker()
+	var offs []int64
+	var tks []ticket
+	for off := int64(0); len(offs) < 5000; off += 1 + int64(rand.IntN(3)) {
+		offs = append(offs, off)
+		tks = append(tks, tr.add("t", 3, off, 1<<40))
+	}
+	done := make([]bool, len(offs))
+	perm := rand.Perm(len(offs))
+	for n, i := range perm {
+		tr.done(tks[i])
+		done[i] = true
+		if n%97 == 0 || n == len(perm)-1 {
+			want := int64(-1)
+			for j := range done {
+				if !done[j] {
+					break
+				}
+				want = offs[j] + 1
+			}
+			got := int64(-1)
+			for _, p := range tr.pending() {
+				got = p.offset
+			}
+			if want != -1 && got != want && !(got == -1) {
+				t.Fatalf("after %d completions: commit %d, want %d", n+1, got, want)
+			}
+			tr.markCommitted(tr.pending())
+		}
+	}
+	tr.parts[topicPartition{"t", 3}].committed = -2
+	assertCommit(t, tr, offs[len(offs)-1]+1)
+}
+
+func assertCommit(t *testing.T, tr *offsetTracker, want int64) {
+	t.Helper()
+	p := tr.pending()
+	if len(p) != 1 || p[0].offset != want {
+		t.Fatalf("pending commits %v, want offset %d", p, want)
+	}
+}
