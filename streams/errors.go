@@ -127,11 +127,18 @@ func statusOf(err error) int {
 	return 0
 }
 
-// retryAfterOf is the longest Retry-After hint in err's tree.
+// retryDelayer is implemented by errors that carry a server's wait hint
+// (an HTTP Retry-After); the runtime waits at least that long.
+type retryDelayer interface{ RetryDelay() time.Duration }
+
+// RetryDelay lets RetryAfterError be found like any other delay hint.
+func (e *RetryAfterError) RetryDelay() time.Duration { return e.Delay }
+
+// retryAfterOf is the wait hint in err's tree, or 0.
 func retryAfterOf(err error) time.Duration {
-	var ra *RetryAfterError
-	if errors.As(err, &ra) {
-		return ra.Delay
+	var rd retryDelayer
+	if errors.As(err, &rd) {
+		return rd.RetryDelay()
 	}
 	return 0
 }

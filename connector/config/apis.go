@@ -1,0 +1,84 @@
+package config
+
+import "time"
+
+// UPS is the Algonomy UPS Enrichment API, shared by every ups sink.
+type UPS struct {
+	// BaseURL is the gateway host, e.g. https://gateway.richrelevance.com.
+	BaseURL      string        `yaml:"base_url"`
+	APIKey       string        `yaml:"api_key"`
+	ClientID     string        `yaml:"client_id"`
+	ClientSecret Secret        `yaml:"client_secret"`
+	Timeout      time.Duration `yaml:"timeout"`
+	// UpdatesPerSecond caps user updates (records) per second across all
+	// collections of the API key (the API's limit is 1000).
+	UpdatesPerSecond int `yaml:"updates_per_second"`
+	// MaxRecords and MaxBodyBytes bound one request (API: 1000 and 50 KB).
+	MaxRecords   int `yaml:"max_records"`
+	MaxBodyBytes int `yaml:"max_body_bytes"`
+	// StatusPollInterval is how often open jobs are checked.
+	StatusPollInterval time.Duration `yaml:"status_poll_interval"`
+	// MaxOpenJobs bounds the jobs followed at once (bounded memory).
+	MaxOpenJobs int `yaml:"max_open_jobs"`
+}
+
+// UPSSink is the part of a sink specific to type ups.
+type UPSSink struct {
+	// Collection: rr-userattributes, rr-segments, userlinking, rr-userpreferences.
+	Collection string `yaml:"collection"`
+	// LinkingType for userlinking: explicit (default) or grouped.
+	LinkingType string `yaml:"linking_type"`
+	// SiteID is sent as siteId when set.
+	SiteID int `yaml:"site_id"`
+	// ResultsTopic receives each job's outcome.
+	ResultsTopic string `yaml:"results_topic"`
+	// MaxJobAttempts bounds how often the records of a FAILED job are sent.
+	MaxJobAttempts int `yaml:"max_job_attempts"`
+}
+
+// EnableNow is the EnableNow categorization API.
+type EnableNow struct {
+	BaseURL string        `yaml:"base_url"`
+	Token   Secret        `yaml:"token"`
+	Timeout time.Duration `yaml:"timeout"`
+	// AuthHeader carries the credential (default Authorization); AuthScheme
+	// prefixes it (default Bearer; empty for API-key headers).
+	AuthHeader string  `yaml:"auth_header"`
+	AuthScheme *string `yaml:"auth_scheme"`
+	// JobsPath and JobStatusPath ({id} replaced) are overridable.
+	JobsPath      string `yaml:"jobs_path"`
+	JobStatusPath string `yaml:"job_status_path"`
+}
+
+// EnableNowSink is the part of a sink specific to type enablenow.
+type EnableNowSink struct {
+	ResultsTopic string `yaml:"results_topic"`
+	// MonitorJobs follows each job until it ends and publishes each status change.
+	MonitorJobs  bool          `yaml:"monitor_jobs"`
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// IdempotencyWindow is how long an idempotency key is remembered.
+	IdempotencyWindow time.Duration `yaml:"idempotency_window"`
+}
+
+// Source is one source pipeline (Contacthub update stream -> Kafka).
+type Source struct {
+	Name string `yaml:"name"`
+	// Type: contacthub-updates.
+	Type string `yaml:"type"`
+	// CustomersTopic and EventsTopic receive the changes.
+	CustomersTopic string `yaml:"customers_topic"`
+	EventsTopic    string `yaml:"events_topic"`
+	// OffsetsTopic is the compacted topic holding the last published offset.
+	OffsetsTopic string `yaml:"offsets_topic"`
+	// Start when no offset is stored: earliest, latest, or an RFC 3339 time.
+	Start string `yaml:"start"`
+	// PageSize is the update-stream page size (at most 4000).
+	PageSize int `yaml:"page_size"`
+	// PollInterval is the wait after a short or empty page (jittered).
+	PollInterval time.Duration `yaml:"poll_interval"`
+	NodeID       string        `yaml:"node_id"`
+	Entity       string        `yaml:"entity"` // CUSTOMER, EVENT or empty for both
+	// Tombstones: a customer DELETE is followed by a null value (default true).
+	Tombstones *bool `yaml:"tombstones"`
+	Retry      Retry `yaml:"retry"`
+}

@@ -1,0 +1,110 @@
+package config_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/contactlab/connector/connector/config"
+)
+
+var env = map[string]string{"CONTACTHUB_TOKEN": "ch-SECRET", "UPS_CLIENT_SECRET": "ups-SECRET"}
+
+func lookup(k string) (string, bool) { v, ok := env[k]; return v, ok }
+
+func full(t *testing.T) string {
+	b, err := os.ReadFile("testdata/full.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestFullConfigLoadsWithDefaults(t *testing.T) {
+	c, err := config.Parse([]byte(full(t)), lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Contacthub.Token.Value() != "ch-SECRET" || c.EnableNow.Token.Value() != "dev-token" {
+		t.Fatal("secrets not expanded")
+	}
+	if c.Sinks[0].DeadLetterTopic != "events.dlq" || c.Sinks[1].UPS.ResultsTopic != "segments.results" || c.UPS.MaxBodyBytes != 51200 {
+		t.Fatalf("defaults not applied: %+v", c.Sinks)
+	}
+	if c.Sources[0].PageSize != 4000 || c.Contacthub.Paths.Updates != "/workspaces/{workspaceId}/updates" {
+		t.Fatal("source defaults not applied")
+	}
+}
+
+// Secrets must not show up however the config is printed or logged.
+func TestSecretsNeverPrint(t *testing.T) {
+	c, err := config.Parse([]byte(full(t)), lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "cfg", c, "token", c.Contacthub.Token)
+	js, _ := json.Marshal(c)
+	for _, out := range []string{fmt.Sprintf("%v %+v %#v", c, *c.Contacthub, *c.UPS), string(js), buf.String()} {
+		if strings.Contains(out, "SECRET") {
+			t.Fatalf("secret printed: %s", out)
+		}
+	}
+}
+
+func TestSecretFromFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(p, []byte("file-SECRET\n"), 0o600)
+	doc := strings.Replace(full(t), "${CONTACTHUB_TOKEN}", "file:"+p, 1)
+	c, err := config.Parse([]byte(doc), lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Contacthub.Token.Value() != "file-SECRET" {
+		t.Fatalf("token %q", c.Contacthub.Token.Value())
+	}
+}
+
+func TestBadConfigsNameTheKey(t *testing.T) {
+	for _, tc := range []struct {
+		name, from, to, want string
+	}{
+		// Unknown keys are errors, not silently ignored (a typo would disable a setting).
+		{"unknown top-level key", "log:", "logs:\n  level: info\nlog:", "logs: unknown key"},
+		{"unknown nested key", "  api_key: \"608\"", "  api_key: \"608\"\n  apikey: x", "ups.apikey: unknown key"},
+		{"unset env var", "${UPS_CLIENT_SECRET}", "${NOPE}", "environment variable NOPE is not set"},
+		{"workspace not uuid", "2f8e7a0c-3b1d-4a51-9d0e-6f7c8b9a0d1e", "ws1", "contacthub.workspace_id: \"ws1\" is not a uuid"},
+		{"bad collection", "collection: rr-segments", "collection: segments", "sinks[1].ups.collection"},
+		{"grouped outside userlinking", "collection: rr-segments", "collection: rr-segments\n      linking_type: grouped", "sinks[1].ups.linking_type: grouped applies to the userlinking collection only"},
+		{"unknown sink type", "type: enablenow\n", "type: enablenowx\n", "sinks[2].type"},
+		{"page too large", "type: contacthub-updates", "type: contacthub-updates\n    page_size: 5000", "sources[0].page_size: 5000 is not in 1..4000"},
+		{"too many records per request", "  api_key: \"608\"", "  api_key: \"608\"\n  max_records: 2000", "ups.max_records"},
+		{"body above the API limit", "  api_key: \"608\"", "  api_key: \"608\"\n  max_body_bytes: 60000", "ups.max_body_bytes"},
+		{"duplicate names", "name: segments", "name: events", "sinks[1].name: \"events\" is used twice"},
+		{"dlq equals input", "topics: [web.events]", "topics: [web.events]\n    dead_letter_topic: web.events", "sinks[0].dead_letter_topic"},
+		{"bad broker", "localhost:9092", "localhost", "kafka.brokers[0]"},
+		{"bad start", "type: contacthub-updates", "type: contacthub-updates\n    start: yesterday", "sources[0].start"},
+		{"bad url", "https://qa-gateway.richrelevance.com", "qa-gateway", "ups.base_url"},
+		{"wrong type for number", "  api_key: \"608\"", "  api_key: \"608\"\n  max_records: many", "ups.max_records (line 16)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := full(t)
+			if !strings.Contains(doc, tc.from) {
+				t.Fatalf("test setup: %q not in the document", tc.from)
+			}
+			doc = strings.Replace(doc, tc.from, tc.to, 1)
+			_, err := config.Parse([]byte(doc), lookup)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to contain %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "SECRET") {
+				t.Fatalf("error leaks a secret: %v", err)
+			}
+		})
+	}
+}

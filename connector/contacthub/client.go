@@ -1,0 +1,196 @@
+package contacthub
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/contactlab/connector/connector/config"
+	"github.com/contactlab/connector/connector/httpapi"
+	"github.com/contactlab/connector/schemas"
+)
+
+// Client talks to one Contacthub workspace. Every request is paced by one
+// limiter, because Contacthub throttles the workspace, not the endpoint.
+type Client struct {
+	http    *httpapi.Client
+	cfg     config.Contacthub
+	auth    http.Header
+	paths   config.ContacthubPaths
+	limiter *rate.Limiter
+
+	mu             sync.Mutex
+	rpm            int // the workspace's maxRequestsPerMinute as last read; -1 unknown
+	throttleReadAt time.Time
+}
+
+// NewClient builds a client; it sends nothing until used.
+func NewClient(cfg config.Contacthub, m *httpapi.Metrics) *Client {
+	c := &Client{
+		http:    httpapi.New(httpapi.Config{API: "contacthub", Timeout: cfg.Timeout, Metrics: m}),
+		cfg:     cfg,
+		auth:    http.Header{"Authorization": {"Bearer " + cfg.Token.Value()}},
+		paths:   cfg.Paths,
+		limiter: rate.NewLimiter(rate.Inf, 1),
+		rpm:     -1,
+	}
+	if cfg.MaxRequestsPerMinute > 0 {
+		c.setPace(cfg.MaxRequestsPerMinute)
+	}
+	return c
+}
+
+func (c *Client) url(path string, q url.Values) string {
+	u := strings.TrimRight(c.cfg.BaseURL, "/") + strings.ReplaceAll(path, "{workspaceId}", url.PathEscape(c.cfg.WorkspaceID))
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	return u
+}
+
+// setPace paces requests at Headroom of rpm (0 = unthrottled).
+func (c *Client) setPace(rpm int) {
+	c.mu.Lock()
+	c.rpm = rpm
+	c.mu.Unlock()
+	if rpm <= 0 {
+		c.limiter.SetLimit(rate.Inf)
+		return
+	}
+	// Burst 1 spreads requests evenly, so the workspace's own bucket never
+	// sees a burst above its rate.
+	c.limiter.SetLimit(rate.Limit(float64(rpm) / 60 * c.cfg.Headroom))
+	c.limiter.SetBurst(1)
+}
+
+// Pace returns the requests per minute the client currently keeps below (0:
+// unthrottled, -1: not known yet).
+func (c *Client) Pace() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rpm
+}
+
+// RefreshThrottling reads the workspace throttling and paces below it, unless
+// the configuration fixes the pace.
+func (c *Client) RefreshThrottling(ctx context.Context) error {
+	if c.cfg.MaxRequestsPerMinute > 0 {
+		return nil
+	}
+	var out struct {
+		MaxRequestsPerMinute int `json:"maxRequestsPerMinute"`
+	}
+	if err := c.limiter.Wait(ctx); err != nil {
+		return err
+	}
+	if _, err := c.http.JSON(ctx, http.MethodGet, c.url(c.paths.Throttling, nil), "GET "+c.paths.Throttling, c.auth, nil, &out); err != nil {
+		return err
+	}
+	c.setPace(out.MaxRequestsPerMinute)
+	return nil
+}
+
+// throttleStale reports whether the throttling should be read (again): after
+// every, or 5 s after a failed read. Only one caller at a time gets true, so
+// concurrent writers do not all ask.
+func (c *Client) throttleStale(every time.Duration) bool {
+	if c.cfg.MaxRequestsPerMinute > 0 {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	wait := every
+	if c.rpm < 0 {
+		wait = 5 * time.Second
+	}
+	if !c.throttleReadAt.IsZero() && time.Since(c.throttleReadAt) < wait {
+		return false
+	}
+	c.throttleReadAt = time.Now()
+	return true
+}
+
+// CreateEvent posts a validated event body as is and returns the new event id.
+func (c *Client) CreateEvent(ctx context.Context, body []byte) (string, error) {
+	if err := c.limiter.Wait(ctx); err != nil {
+		return "", err
+	}
+	var out struct {
+		ID string `json:"id"`
+	}
+	if _, err := c.http.JSON(ctx, http.MethodPost, c.url(c.paths.Events, nil), "POST "+c.paths.Events, c.auth, body, &out); err != nil {
+		return "", err
+	}
+	return out.ID, nil
+}
+
+// UpdatesQuery selects a page of the update stream.
+type UpdatesQuery struct {
+	// Offset is the greatest offset already known (exclusive); <0 to omit.
+	Offset int64
+	// Timestamp (epoch millis) starts from a time when Offset is omitted.
+	Timestamp int64
+	Size      int
+	NodeID    string
+	Entity    string
+}
+
+// Updates reads one page of the update stream.
+func (c *Client) Updates(ctx context.Context, q UpdatesQuery) (*schemas.StreamPage, error) {
+	v := url.Values{}
+	if q.Offset >= 0 {
+		v.Set("offset", strconv.FormatInt(q.Offset, 10))
+	} else if q.Timestamp > 0 {
+		v.Set("timestamp", strconv.FormatInt(q.Timestamp, 10))
+	}
+	if q.Size > 0 {
+		v.Set("size", strconv.Itoa(q.Size))
+	}
+	if q.NodeID != "" {
+		v.Set("nodeId", q.NodeID)
+	}
+	if q.Entity != "" {
+		v.Set("entity", q.Entity)
+	}
+	if err := c.limiter.Wait(ctx); err != nil {
+		return nil, err
+	}
+	var page schemas.StreamPage
+	if _, err := c.http.JSON(ctx, http.MethodGet, c.url(c.paths.Updates, v), "GET "+c.paths.Updates, c.auth, nil, &page); err != nil {
+		return nil, err
+	}
+	return &page, nil
+}
+
+// LastOffset reads the last update offset.
+func (c *Client) LastOffset(ctx context.Context, nodeID, entity string) (int64, error) {
+	v := url.Values{}
+	if nodeID != "" {
+		v.Set("nodeId", nodeID)
+	}
+	if entity != "" {
+		v.Set("entity", entity)
+	}
+	if err := c.limiter.Wait(ctx); err != nil {
+		return 0, err
+	}
+	var out struct {
+		LastOffset int64 `json:"lastOffset"`
+	}
+	if _, err := c.http.JSON(ctx, http.MethodGet, c.url(c.paths.LastOffset, v), "GET "+c.paths.LastOffset, c.auth, nil, &out); err != nil {
+		return 0, err
+	}
+	return out.LastOffset, nil
+}
+
+// String never shows the token.
+func (c *Client) String() string {
+	return fmt.Sprintf("contacthub(%s, workspace %s)", c.cfg.BaseURL, c.cfg.WorkspaceID)
+}

@@ -1,0 +1,62 @@
+package contacthub
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/contactlab/connector/schemas"
+	"github.com/contactlab/connector/streams"
+)
+
+// EventsSink creates one Contacthub event per record. A record's value is the
+// Create-event body; it is validated first (invalid records are rejected with
+// the schema violations and never sent) and then posted unchanged.
+type EventsSink struct {
+	client *Client
+	log    *slog.Logger
+}
+
+// NewEventsSink builds the sink.
+func NewEventsSink(c *Client, log *slog.Logger) *EventsSink {
+	return &EventsSink{client: c, log: log}
+}
+
+// throttleRefresh is how often the workspace throttling is read again, so a
+// change made in Contacthub is followed without a restart.
+const throttleRefresh = time.Minute
+
+// Write implements streams.Sink.
+func (s *EventsSink) Write(ctx context.Context, batch []*streams.Record) error {
+	if s.client.throttleStale(throttleRefresh) {
+		if err := s.client.RefreshThrottling(ctx); err != nil {
+			if errors.Is(err, streams.ErrUnauthorized) {
+				return err
+			}
+			s.log.Warn("could not read the workspace throttling; pacing by 429 answers until it can", "error", err)
+		}
+	}
+	var errs []error
+	for i, r := range batch {
+		err := s.deliver(ctx, r)
+		if err != nil && errs == nil {
+			errs = make([]error, len(batch))
+		}
+		if errs != nil {
+			errs[i] = err
+		}
+	}
+	if errs == nil {
+		return nil
+	}
+	return &streams.BatchError{Errs: errs}
+}
+
+func (s *EventsSink) deliver(ctx context.Context, r *streams.Record) error {
+	if _, err := schemas.DecodeEvent(r.Value); err != nil {
+		return streams.Reject("invalid", err)
+	}
+	_, err := s.client.CreateEvent(ctx, r.Value)
+	return err
+}

@@ -1,0 +1,321 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/contactlab/connector/streams"
+)
+
+// maxErrorBody bounds how much of an error answer is read.
+const maxErrorBody = 64 << 10
+
+// Config configures a Client.
+type Config struct {
+	// API names the service in errors and metrics ("contacthub", "ups", ...).
+	API string
+	// Timeout bounds one request, answer included.
+	Timeout time.Duration
+	// MaxConns bounds the connections to the host (and the idle pool).
+	MaxConns int
+	Metrics  *Metrics
+}
+
+// Client sends requests to one API.
+type Client struct {
+	api string
+	hc  *http.Client
+	m   *Metrics
+}
+
+// New builds a Client with its own connection pool.
+func New(cfg Config) *Client {
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = 256
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          cfg.MaxConns,
+		MaxIdleConnsPerHost:   cfg.MaxConns,
+		MaxConnsPerHost:       cfg.MaxConns,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+	return &Client{api: cfg.API, hc: &http.Client{Transport: tr, Timeout: cfg.Timeout}, m: cfg.Metrics}
+}
+
+// HTTPClient is the underlying client, for libraries that take one (oauth2).
+func (c *Client) HTTPClient() *http.Client { return c.hc }
+
+// API is the name of the API this client talks to.
+func (c *Client) API() string { return c.api }
+
+// Do sends req and reads the answer. route is the request's path template
+// ("POST /workspaces/{id}/events") used in errors and never containing
+// secrets. A 2xx answer returns its body; anything else returns a
+// *StatusError, a network error wrapped with the route, or ctx's error.
+func (c *Client) Do(req *http.Request, route string) (*http.Response, []byte, error) {
+	start := time.Now()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		c.m.observe(c.api, "error", time.Since(start))
+		if ctxErr := req.Context().Err(); ctxErr != nil {
+			return nil, nil, fmt.Errorf("%s: %s: %w", c.api, route, ctxErr)
+		}
+		return nil, nil, &NetError{API: c.api, Route: route, Err: stripURL(err)}
+	}
+	defer resp.Body.Close()
+	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
+	limit := int64(maxErrorBody)
+	if ok {
+		limit = 32 << 20
+	}
+	body, rerr := io.ReadAll(io.LimitReader(resp.Body, limit))
+	c.m.observe(c.api, statusClass(resp.StatusCode), time.Since(start))
+	if rerr != nil {
+		return nil, nil, &NetError{API: c.api, Route: route, Err: stripURL(rerr)}
+	}
+	if !ok {
+		return resp, body, newStatusError(c.api, route, resp, body)
+	}
+	return resp, body, nil
+}
+
+// JSON sends a request with a JSON body (nil for none) and decodes a 2xx
+// answer into out (nil to ignore it).
+func (c *Client) JSON(ctx context.Context, method, url, route string, header http.Header, body []byte, out any) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: build request: %w", c.api, route, err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if body != nil && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, data, err := c.Do(req, route)
+	if err != nil {
+		return resp, err
+	}
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			return resp, fmt.Errorf("%s: %s: decode answer: %w", c.api, route, err)
+		}
+	}
+	return resp, nil
+}
+
+// NetError is a transport failure (connection refused or reset, timeout): always retryable.
+type NetError struct {
+	API, Route string
+	Err        error
+}
+
+func (e *NetError) Error() string { return fmt.Sprintf("%s: %s: %v", e.API, e.Route, e.Err) }
+func (e *NetError) Unwrap() error { return e.Err }
+
+// stripURL drops the URL from *url.Error: it may carry query-string secrets.
+func stripURL(err error) error {
+	var ue interface {
+		Unwrap() error
+		Timeout() bool
+	}
+	if errors.As(err, &ue) {
+		if inner := ue.Unwrap(); inner != nil {
+			if ue.Timeout() {
+				return fmt.Errorf("timeout: %w", inner)
+			}
+			return inner
+		}
+	}
+	return err
+}
+
+// StatusError is a non-2xx answer.
+type StatusError struct {
+	API    string
+	Route  string
+	Status int
+	// Message is the API's own explanation, from its error body.
+	Message string
+	// Details are per-field errors ("path: message") when the API lists them.
+	Details []string
+	// Retry is the answer's Retry-After, when it had one.
+	Retry time.Duration
+}
+
+func (e *StatusError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s: HTTP %d", e.API, e.Route, e.Status)
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	}
+	if len(e.Details) > 0 {
+		b.WriteString(" (")
+		b.WriteString(strings.Join(e.Details, "; "))
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// HTTPStatus is the answer's status; dead-letter headers record it.
+func (e *StatusError) HTTPStatus() int { return e.Status }
+
+// RetryDelay is the answer's Retry-After (0 when absent).
+func (e *StatusError) RetryDelay() time.Duration { return e.Retry }
+
+// Is maps the status to what the runtime does: this is the one place that
+// decides retryability for every API.
+func (e *StatusError) Is(target error) bool {
+	switch target {
+	case streams.ErrUnauthorized:
+		return e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden
+	case streams.ErrRejected:
+		return Permanent(e.Status)
+	}
+	return false
+}
+
+// DeadLetterReason is the reason class recorded when the record is dead-lettered.
+func (e *StatusError) DeadLetterReason() string {
+	if e.Status == http.StatusRequestEntityTooLarge {
+		return "too_large"
+	}
+	return "rejected"
+}
+
+// Permanent reports whether retrying a request answered with status cannot
+// help: any 4xx but 401/403 (credentials, fixed by pausing), 408 and 429.
+func Permanent(status int) bool {
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusRequestTimeout, http.StatusTooManyRequests:
+		return false
+	}
+	return status >= 400 && status < 500
+}
+
+func newStatusError(api, route string, resp *http.Response, body []byte) *StatusError {
+	e := &StatusError{API: api, Route: route, Status: resp.StatusCode, Retry: ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	var eb struct {
+		Message          string `json:"message"`
+		Error            string `json:"error"`
+		ErrorDescription string `json:"error_description"`
+		Errors           []struct {
+			Message string `json:"message"`
+			Path    string `json:"path"`
+			Index   *int   `json:"index"`
+			UserID  string `json:"userId"`
+		} `json:"errors"`
+	}
+	if json.Unmarshal(body, &eb) == nil {
+		e.Message = eb.Message
+		if e.Message == "" {
+			e.Message = strings.TrimSpace(eb.Error + " " + eb.ErrorDescription)
+		}
+		for _, d := range eb.Errors {
+			switch {
+			case d.Path != "":
+				e.Details = append(e.Details, d.Path+": "+d.Message)
+			case d.Index != nil:
+				e.Details = append(e.Details, "data["+strconv.Itoa(*d.Index)+"]: "+d.Message)
+			default:
+				e.Details = append(e.Details, d.Message)
+			}
+		}
+	} else if len(body) > 0 {
+		msg := string(body)
+		if len(msg) > 512 {
+			msg = msg[:512] + "…"
+		}
+		e.Message = strings.TrimSpace(msg)
+	}
+	if e.Message == "" {
+		e.Message = http.StatusText(resp.StatusCode)
+	}
+	return e
+}
+
+// ParseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+		if s < 0 {
+			return 0
+		}
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// Metrics are the HTTP collectors shared by every API client.
+type Metrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// NewMetrics registers the HTTP collectors with reg (nil: not exported).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "connector", Subsystem: "http",
+			Name: "requests_total", Help: "API requests by API and status class (2xx, 4xx, 5xx, error for no answer)."}, []string{"api", "status_class"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "connector", Subsystem: "http",
+			Name: "request_duration_seconds", Help: "API request latency, answer read included.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}, []string{"api"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.requests, m.latency)
+	}
+	return m
+}
+
+func (m *Metrics) observe(api, class string, d time.Duration) {
+	m.requests.WithLabelValues(api, class).Inc()
+	m.latency.WithLabelValues(api).Observe(d.Seconds())
+}
+
+func statusClass(code int) string {
+	switch {
+	case code >= 500:
+		return "5xx"
+	case code >= 400:
+		return "4xx"
+	case code >= 300:
+		return "3xx"
+	default:
+		return "2xx"
+	}
+}

@@ -1,0 +1,96 @@
+package httpapi_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/contactlab/connector/connector/httpapi"
+	"github.com/contactlab/connector/streams"
+)
+
+func TestStatusClassification(t *testing.T) {
+	for _, tc := range []struct {
+		status             int
+		rejected, unauthed bool
+	}{
+		{400, true, false}, // bad request: the record itself is wrong
+		{404, true, false},
+		{413, true, false},
+		{422, true, false},
+		{401, false, true}, // credential: pause, never dead-letter
+		{403, false, true},
+		{408, false, false}, // request timeout: retry
+		{429, false, false}, // throttled: retry after the hint
+		{500, false, false},
+		{503, false, false},
+	} {
+		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Retry-After", "2")
+				w.WriteHeader(tc.status)
+				_, _ = w.Write([]byte(`{"message":"nope","errors":[{"message":"must be a uuid","path":"$.customerId"}]}`))
+			}))
+			defer srv.Close()
+			c := httpapi.New(httpapi.Config{API: "test"})
+			_, err := c.JSON(context.Background(), "POST", srv.URL+"/x?token=SECRET", "POST /x", nil, []byte(`{}`), nil)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if errors.Is(err, streams.ErrRejected) != tc.rejected || errors.Is(err, streams.ErrUnauthorized) != tc.unauthed {
+				t.Fatalf("%d: rejected=%v unauthorized=%v", tc.status, errors.Is(err, streams.ErrRejected), errors.Is(err, streams.ErrUnauthorized))
+			}
+			var se *httpapi.StatusError
+			if !errors.As(err, &se) || se.Status != tc.status || se.RetryDelay() != 2*time.Second {
+				t.Fatalf("status error %+v", se)
+			}
+			if !strings.Contains(err.Error(), "nope") || !strings.Contains(err.Error(), "$.customerId: must be a uuid") {
+				t.Fatalf("error lacks the API's explanation: %v", err)
+			}
+			if strings.Contains(err.Error(), "SECRET") {
+				t.Fatalf("error leaks the query string: %v", err)
+			}
+		})
+	}
+}
+
+func TestNetworkErrorsAreRetryableAndHideTheURL(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hj, _ := w.(http.Hijacker)
+		conn, _, _ := hj.Hijack()
+		conn.Close()
+	}))
+	defer srv.Close()
+	c := httpapi.New(httpapi.Config{API: "test"})
+	_, err := c.JSON(context.Background(), "GET", srv.URL+"/x?client_secret=SECRET", "GET /x", nil, nil, nil)
+	if err == nil || errors.Is(err, streams.ErrRejected) || errors.Is(err, streams.ErrUnauthorized) {
+		t.Fatalf("want a retryable error, got %v", err)
+	}
+	var ne *httpapi.NetError
+	if !errors.As(err, &ne) {
+		t.Fatalf("want *NetError, got %T %v", err, err)
+	}
+	if strings.Contains(err.Error(), "SECRET") {
+		t.Fatalf("error leaks the URL: %v", err)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Duration{
+		"":                              0,
+		"3":                             3 * time.Second,
+		"-1":                            0,
+		"soon":                          0,
+		"Thu, 01 Jan 2026 00:00:05 GMT": 5 * time.Second,
+	} {
+		if got := httpapi.ParseRetryAfter(in, now); got != want {
+			t.Errorf("ParseRetryAfter(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

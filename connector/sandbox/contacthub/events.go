@@ -1,0 +1,104 @@
+package contacthub
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+
+	"github.com/google/uuid"
+
+	"github.com/contactlab/connector/schemas"
+)
+
+// createEvent is Create event. The workspace checks (auth, throttling) ran
+// before it; here come the payload limit, then the media type, then the
+// schema, so each request fails for the first reason the real API would give.
+func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength > schemas.MaxEventBytes {
+		// Refused before reading: a client must not learn the limit by
+		// having megabytes swallowed first.
+		s.rejectTooLarge(w)
+		return
+	}
+	body, tooLarge, err := readLimited(r.Body, r.ContentLength, schemas.MaxEventBytes)
+	if err != nil {
+		// The client went away or broke the framing; nobody reads this answer.
+		writeError(w, http.StatusBadRequest, "reading the request body: "+err.Error(), nil)
+		return
+	}
+	if tooLarge {
+		s.rejectTooLarge(w)
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		s.stats.rejected.Add(1)
+		writeError(w, http.StatusUnsupportedMediaType, "the request body must be application/json", nil)
+		return
+	}
+	ev, err := schemas.DecodeEvent(body)
+	if err != nil {
+		s.stats.rejected.Add(1)
+		var verr *schemas.ValidationError
+		if !errors.As(err, &verr) {
+			writeError(w, http.StatusBadRequest, "invalid event: "+err.Error(), nil)
+			return
+		}
+		errs := make([]fieldError, 0, len(verr.Violations))
+		for _, v := range verr.Violations {
+			errs = append(errs, fieldError{Message: v.Rule, Path: v.Path})
+		}
+		writeError(w, http.StatusBadRequest, "invalid event: "+verr.Error(), errs)
+		return
+	}
+	s.stats.recordAccepted(eventOwner(ev), body)
+	writeJSON(w, http.StatusAccepted, struct {
+		ID string `json:"id"`
+	}{uuid.NewString()})
+}
+
+func (s *Server) rejectTooLarge(w http.ResponseWriter) {
+	s.stats.rejected.Add(1)
+	writeError(w, http.StatusRequestEntityTooLarge, "the event payload must not exceed 64kB ("+strconv.Itoa(schemas.MaxEventBytes)+" bytes)", nil)
+}
+
+// eventOwner is whom Stats.PerCustomer counts the event for: its customer,
+// or, for an event that names its customer only through bringBackProperties,
+// the value that will identify it.
+func eventOwner(ev *schemas.Event) string {
+	if ev.CustomerID != "" {
+		return ev.CustomerID
+	}
+	if ev.BringBackProperties != nil {
+		return ev.BringBackProperties.Value
+	}
+	return ""
+}
+
+// readLimited reads r up to limit bytes and says whether there was more.
+// The buffer is sized from Content-Length when there is one, so a typical
+// event is read with a single allocation.
+func readLimited(r io.Reader, contentLength int64, limit int) (body []byte, tooLarge bool, err error) {
+	size := 512
+	if contentLength >= 0 {
+		// One byte more than announced, so the read that meets EOF needs
+		// no growth.
+		size = int(min(contentLength, int64(limit))) + 1
+	}
+	b := make([]byte, 0, size)
+	lr := io.LimitReader(r, int64(limit)+1)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := lr.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, len(b) > limit, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+	}
+}

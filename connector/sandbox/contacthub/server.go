@@ -1,0 +1,247 @@
+package contacthub
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/contactlab/connector/connector/sandbox/fault"
+)
+
+// DefaultMaxRetainedUpdates bounds the update log when Config.MaxRetainedUpdates
+// is zero: enough for hours of generated traffic, small enough (about 1 GB of
+// encoded updates at worst) for a laptop.
+const DefaultMaxRetainedUpdates = 2_000_000
+
+// Config configures a Server. Zero values of the optional fields disable what
+// they control.
+type Config struct {
+	// WorkspaceID is the one workspace served (a uuid); requests for any
+	// other workspace get 404.
+	WorkspaceID string
+	// Token is the bearer token every workspace request must carry.
+	Token string
+	// MaxRequestsPerMinute is the initial workspace throttling; 0 disables it.
+	MaxRequestsPerMinute int
+	// Faults are the initial fault settings of the workspace API.
+	Faults fault.Settings
+
+	// NodeID is the entry node (a uuid) the generated customers belong to.
+	NodeID string
+	// Customers is how many customers the store holds at start; their CREATE
+	// updates open the log.
+	Customers int
+	// ChangesPerSecond is the rate of Run's background generator; 0 turns it off.
+	ChangesPerSecond float64
+	// MaxRetainedUpdates bounds the update log (older updates are dropped);
+	// 0 means DefaultMaxRetainedUpdates.
+	MaxRetainedUpdates int
+	// Seed makes the generated data reproducible; 0 picks a random seed.
+	Seed uint64
+}
+
+// ConfigError says which Config field is wrong and why. New joins one per
+// problem, so every mistake is reported at once.
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("contacthub sandbox config: %s: %s", e.Field, e.Reason)
+}
+
+// validate checks every bound of the configuration from one table, so a new
+// field cannot be added without deciding what is valid for it.
+func (c Config) validate() error {
+	retained := c.MaxRetainedUpdates
+	if retained == 0 {
+		retained = DefaultMaxRetainedUpdates
+	}
+	checks := []struct {
+		field  string
+		bad    bool
+		reason string
+	}{
+		{"WorkspaceID", !isUUID(c.WorkspaceID), "must be a uuid"},
+		{"Token", c.Token == "", "is required"},
+		{"Token", strings.ContainsAny(c.Token, " \t\r\n"), "must not contain white space (it travels in an Authorization header)"},
+		{"MaxRequestsPerMinute", c.MaxRequestsPerMinute < 0, "must be >= 0 (0 disables throttling)"},
+		{"NodeID", !isUUID(c.NodeID), "must be a uuid"},
+		{"Customers", c.Customers < 0, "must be >= 0"},
+		// Their CREATE updates would be dropped before anyone could read them.
+		{"Customers", retained > 0 && c.Customers > retained, fmt.Sprintf("must not exceed the retained updates (%d)", retained)},
+		{"ChangesPerSecond", c.ChangesPerSecond < 0 || math.IsNaN(c.ChangesPerSecond) || math.IsInf(c.ChangesPerSecond, 0), "must be a finite number >= 0"},
+		{"MaxRetainedUpdates", c.MaxRetainedUpdates < 0, "must be >= 0 (0 means the default)"},
+		{"Faults.Latency", c.Faults.Latency < 0, "must be >= 0"},
+		{"Faults.ServerErrorShare", !isShare(c.Faults.ServerErrorShare), "must be within 0..1"},
+		{"Faults.ThrottleShare", !isShare(c.Faults.ThrottleShare), "must be within 0..1"},
+		{"Faults.ResetShare", !isShare(c.Faults.ResetShare), "must be within 0..1"},
+		{"Faults.UnauthorizedFor", c.Faults.UnauthorizedFor < 0, "must be >= 0"},
+		{"Faults.RetryAfter", c.Faults.RetryAfter < 0, "must be >= 0"},
+	}
+	var errs []error
+	for _, ch := range checks {
+		if ch.bad {
+			errs = append(errs, &ConfigError{Field: ch.field, Reason: ch.reason})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func isUUID(s string) bool {
+	_, err := uuid.Parse(s)
+	// uuid.Parse also takes the urn: and {braced} forms; the API only ever
+	// shows the 36-character one.
+	return err == nil && len(s) == 36
+}
+
+func isShare(f float64) bool { return f >= 0 && f <= 1 }
+
+// Server is the Contacthub stand-in. All its methods are safe for concurrent use.
+type Server struct {
+	cfg      Config
+	faults   *fault.Injector
+	throttle throttle
+	log      *updateLog
+	gen      *generator
+	stats    stats
+	handler  http.Handler
+	// now is the clock of the update log; tests replace it before traffic
+	// starts to place updates at chosen times.
+	now func() time.Time
+}
+
+// New validates cfg and returns a Server whose store already holds
+// cfg.Customers customers. It starts no goroutines.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.MaxRetainedUpdates == 0 {
+		cfg.MaxRetainedUpdates = DefaultMaxRetainedUpdates
+	}
+	s := &Server{
+		cfg:    cfg,
+		faults: fault.New(cfg.Faults),
+		log:    newUpdateLog(cfg.MaxRetainedUpdates),
+		gen:    newGenerator(cfg.NodeID, cfg.Seed),
+		now:    time.Now,
+	}
+	s.stats.init()
+	s.throttle.set(cfg.MaxRequestsPerMinute)
+	s.handler = s.routes()
+	s.gen.seedCustomers(s, cfg.Customers)
+	return s, nil
+}
+
+// Handler serves the API relative to the Contacthub base URL, plus /stats
+// and /faults.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Faults returns the injector in front of the workspace API, for tests that
+// change faults without going through HTTP.
+func (s *Server) Faults() *fault.Injector { return s.faults }
+
+func (s *Server) routes() http.Handler {
+	api := http.NewServeMux()
+	api.Handle("POST /workspaces/{ws}/events", s.workspace(http.HandlerFunc(s.createEvent)))
+	api.Handle("GET /workspaces/{ws}/configuration/throttling", s.workspace(http.HandlerFunc(s.getThrottling)))
+	api.Handle("PUT /workspaces/{ws}/configuration/throttling", s.workspace(http.HandlerFunc(s.putThrottling)))
+	api.Handle("GET /workspaces/{ws}/updates", s.workspace(http.HandlerFunc(s.getUpdates)))
+	api.Handle("GET /workspaces/{ws}/updates/last-offset", s.workspace(http.HandlerFunc(s.getLastOffset)))
+	// The method-less patterns only catch the wrong methods (the ones above
+	// are more specific), so that a 405 has the API's error shape too.
+	for _, p := range []string{
+		"/workspaces/{ws}/events",
+		"/workspaces/{ws}/configuration/throttling",
+		"/workspaces/{ws}/updates",
+		"/workspaces/{ws}/updates/last-offset",
+	} {
+		api.HandleFunc(p, methodNotAllowed)
+	}
+	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such resource: "+r.URL.Path, nil)
+	})
+
+	root := http.NewServeMux()
+	root.Handle("/", s.faults.Wrap(api))
+	root.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Stats())
+	})
+	root.HandleFunc("/stats", methodNotAllowed)
+	root.Handle("/faults", s.faults.Handler())
+	return root
+}
+
+// workspace runs the checks every workspace request goes through, in the
+// order the real API applies them: who is asking, whether the workspace is
+// theirs, whether the workspace has budget left.
+func (s *Server) workspace(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorized(r) {
+			s.stats.unauthorized.Add(1)
+			writeError(w, http.StatusUnauthorized, "missing or invalid bearer token", nil)
+			return
+		}
+		if r.PathValue("ws") != s.cfg.WorkspaceID {
+			writeError(w, http.StatusNotFound, "workspace not found: "+r.PathValue("ws"), nil)
+			return
+		}
+		if wait, ok := s.throttle.allow(); !ok {
+			s.stats.throttled.Add(1)
+			w.Header().Set("Retry-After", retryAfterSeconds(wait))
+			writeError(w, http.StatusTooManyRequests, "workspace throttling: too many requests", nil)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.Token)) == 1
+}
+
+func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusMethodNotAllowed, "method not allowed: "+r.Method, nil)
+}
+
+// apiError is the error body of the Contacthub API.
+type apiError struct {
+	Message string       `json:"message"`
+	Logref  string       `json:"logref"`
+	Errors  []fieldError `json:"errors,omitempty"`
+}
+
+type fieldError struct {
+	Message string `json:"message"`
+	Path    string `json:"path"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg string, errs []fieldError) {
+	// A fresh logref per answer, as the real API does, so a test log line
+	// can be matched to the exact request that failed.
+	writeJSON(w, status, apiError{Message: msg, Logref: uuid.NewString(), Errors: errs})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only our own types are encoded here; failing means a bug in this package.
+		panic(fmt.Sprintf("contacthub sandbox: encoding %T: %v", v, err))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

@@ -1,0 +1,198 @@
+package enablenow
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/contactlab/connector/connector/sandbox/fault"
+)
+
+// Config configures a Server. Zero values take the defaults documented on
+// each field; Validate says which values cannot be used.
+type Config struct {
+	// Token is the credential every API request must carry. Required.
+	Token string
+	// AuthHeader names the header carrying the credential; default
+	// "Authorization", which expects "Bearer <Token>". Any other header
+	// expects the raw Token as its value (API-key style), because the
+	// reference does not say which of the two EnableNow uses.
+	AuthHeader string
+	// StatusSteps are the statuses a job moves through, the last one being
+	// where a successful job ends; default Queued, Running, Completed.
+	StatusSteps []string
+	// StepInterval is how long a job stays in each step; default 100ms.
+	StepInterval time.Duration
+	// FailShare is the share (0..1) of jobs that end StatusFailed instead of
+	// the last step. It is decided when the job is created, so every read of
+	// a job tells the same story.
+	FailShare float64
+	// ResetAfterCreateShare is the share (0..1) of newly created jobs whose
+	// answer is lost: the connection is reset after the job exists. It can
+	// be changed at run time (SetResetAfterCreateShare, PUT /faults/after-create).
+	ResetAfterCreateShare float64
+	// IdempotencyWindow is how long an Idempotency-Key is remembered after
+	// the job it created; default 24h.
+	IdempotencyWindow time.Duration
+	// MaxIdempotencyKeys bounds the remembered keys; the oldest is forgotten
+	// first, even inside its window. Default 100000.
+	MaxIdempotencyKeys int
+	// MaxJobs bounds the jobs kept for GET, Jobs and Stats; the oldest is
+	// dropped first. Default 100000, so a soak test cannot exhaust memory.
+	MaxJobs int
+	// Faults are the initial generic faults (package fault) on the API routes.
+	Faults fault.Settings
+	// Now is the clock; default time.Now. Tests set it to move jobs through
+	// their statuses and keys out of their window without waiting.
+	Now func() time.Time
+}
+
+// Defaults, in one place.
+const (
+	defaultAuthHeader         = "Authorization"
+	defaultStepInterval       = 100 * time.Millisecond
+	defaultIdempotencyWindow  = 24 * time.Hour
+	defaultMaxIdempotencyKeys = 100_000
+	defaultMaxJobs            = 100_000
+)
+
+// StatusFailed is the final status of a job chosen to fail by FailShare.
+const StatusFailed = "Failed"
+
+// DefaultStatusSteps are the statuses a job moves through when
+// Config.StatusSteps is empty.
+func DefaultStatusSteps() []string { return []string{"Queued", "Running", "Completed"} }
+
+// ConfigError is returned (possibly several, joined) by New and
+// Config.Validate for a setting that cannot be used.
+type ConfigError struct {
+	Key    string // the Config field
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("enablenow: config %s: %s", e.Key, e.Reason)
+}
+
+// withDefaults fills every zero value that has a default.
+func (c Config) withDefaults() Config {
+	if c.AuthHeader == "" {
+		c.AuthHeader = defaultAuthHeader
+	}
+	if len(c.StatusSteps) == 0 {
+		c.StatusSteps = DefaultStatusSteps()
+	} else {
+		// Copy, so a caller reusing its slice cannot change a running server.
+		c.StatusSteps = append([]string(nil), c.StatusSteps...)
+	}
+	if c.StepInterval == 0 {
+		c.StepInterval = defaultStepInterval
+	}
+	if c.IdempotencyWindow == 0 {
+		c.IdempotencyWindow = defaultIdempotencyWindow
+	}
+	if c.MaxIdempotencyKeys == 0 {
+		c.MaxIdempotencyKeys = defaultMaxIdempotencyKeys
+	}
+	if c.MaxJobs == 0 {
+		c.MaxJobs = defaultMaxJobs
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Validate reports every setting that cannot be used, after defaults, as
+// *ConfigError values joined together.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	checks := []struct {
+		key    string
+		bad    bool
+		reason string
+	}{
+		{"Token", c.Token == "", "is required"},
+		// A token with spaces or control characters cannot survive a trip
+		// through an HTTP header unchanged, so no client could ever match it.
+		{"Token", c.Token != "" && !isHeaderValueToken(c.Token), "must not contain spaces or control characters"},
+		{"AuthHeader", !isHeaderName(c.AuthHeader), fmt.Sprintf("%q is not a valid header name", c.AuthHeader)},
+		{"StatusSteps", stepsProblem(c.StatusSteps) != "", stepsProblem(c.StatusSteps)},
+		{"StepInterval", c.StepInterval < 0, "must not be negative"},
+		{"FailShare", !isShare(c.FailShare), "must be between 0 and 1"},
+		{"ResetAfterCreateShare", !isShare(c.ResetAfterCreateShare), "must be between 0 and 1"},
+		{"IdempotencyWindow", c.IdempotencyWindow < 0, "must not be negative"},
+		{"MaxIdempotencyKeys", c.MaxIdempotencyKeys < 0, "must not be negative"},
+		{"MaxJobs", c.MaxJobs < 0, "must not be negative"},
+		{"Faults.ServerErrorShare", !isShare(c.Faults.ServerErrorShare), "must be between 0 and 1"},
+		{"Faults.ThrottleShare", !isShare(c.Faults.ThrottleShare), "must be between 0 and 1"},
+		{"Faults.ResetShare", !isShare(c.Faults.ResetShare), "must be between 0 and 1"},
+		{"Faults.Latency", c.Faults.Latency < 0, "must not be negative"},
+		{"Faults.UnauthorizedFor", c.Faults.UnauthorizedFor < 0, "must not be negative"},
+		{"Faults.RetryAfter", c.Faults.RetryAfter < 0, "must not be negative"},
+	}
+	var errs []error
+	for _, ch := range checks {
+		if ch.bad {
+			errs = append(errs, &ConfigError{Key: ch.key, Reason: ch.reason})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// isShare also rejects NaN, which compares false with everything.
+func isShare(v float64) bool { return v >= 0 && v <= 1 }
+
+func stepsProblem(steps []string) string {
+	seen := make(map[string]bool, len(steps))
+	for _, s := range steps {
+		switch {
+		case strings.TrimSpace(s) == "":
+			return "a step must not be empty"
+		case s == StatusFailed:
+			// Failed must mean the job failed; as a step every job would
+			// pass through it.
+			return fmt.Sprintf("%q is reserved for failed jobs", StatusFailed)
+		case seen[s]:
+			// A repeated step would make the progression ambiguous to a
+			// client waiting for a status change.
+			return fmt.Sprintf("step %q is repeated", s)
+		}
+		seen[s] = true
+	}
+	return ""
+}
+
+// isHeaderName reports whether s is an RFC 9110 token, the syntax of a
+// header field name.
+func isHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func isHeaderValueToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// usesBearer reports whether the credential is sent as "Bearer <token>".
+func (c Config) usesBearer() bool {
+	return http.CanonicalHeaderKey(c.AuthHeader) == defaultAuthHeader
+}

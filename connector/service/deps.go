@@ -1,0 +1,74 @@
+package service
+
+import (
+	"log/slog"
+	"os"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/contactlab/connector/connector/config"
+	"github.com/contactlab/connector/connector/contacthub"
+	"github.com/contactlab/connector/connector/httpapi"
+	"github.com/contactlab/connector/streams"
+)
+
+var stderr = os.Stderr
+
+// Deps are what builders share: config, logger, metrics and API clients.
+// Clients are created once, so every pipeline of one API shares its pacing
+// and connection pool.
+type Deps struct {
+	Config   *config.Config
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	Streams  *streams.Metrics
+	HTTP     *httpapi.Metrics
+
+	chOnce sync.Once
+	ch     *contacthub.Client
+	prodMu sync.Mutex
+	prod   *streams.Producer
+}
+
+// Contacthub is the shared Contacthub client.
+func (d *Deps) Contacthub() *contacthub.Client {
+	d.chOnce.Do(func() { d.ch = contacthub.NewClient(*d.Config.Contacthub, d.HTTP) })
+	return d.ch
+}
+
+// Producer is a shared producer for results topics (topic set per message).
+func (d *Deps) Producer() (*streams.Producer, error) {
+	d.prodMu.Lock()
+	defer d.prodMu.Unlock()
+	if d.prod == nil {
+		p, err := streams.NewProducer(streams.ProducerConfig{Brokers: d.Config.Kafka.Brokers})
+		if err != nil {
+			return nil, err
+		}
+		d.prod = p
+	}
+	return d.prod, nil
+}
+
+// PipelineConfig turns a sink's config into the runtime's.
+func (d *Deps) PipelineConfig(sc config.Sink) streams.PipelineConfig {
+	return streams.PipelineConfig{
+		Name:              sc.Name,
+		Brokers:           d.Config.Kafka.Brokers,
+		GroupID:           sc.GroupID,
+		Topics:            sc.Topics,
+		DeadLetterTopic:   sc.DeadLetterTopic,
+		MaxInFlight:       sc.MaxInFlight,
+		Concurrency:       sc.Concurrency,
+		BatchMaxRecords:   sc.Batch.MaxRecords,
+		BatchLinger:       sc.Batch.Linger,
+		Retry:             streams.RetryPolicy{InitialInterval: sc.Retry.Initial, MaxInterval: sc.Retry.Max, MaxElapsed: sc.Retry.MaxElapsed},
+		ShutdownGrace:     sc.ShutdownGrace,
+		StartFromLatest:   sc.StartFrom == "latest",
+		SessionTimeout:    d.Config.Kafka.SessionTimeout,
+		HeartbeatInterval: d.Config.Kafka.HeartbeatInterval,
+		Logger:            d.Log,
+		Metrics:           d.Streams,
+	}
+}

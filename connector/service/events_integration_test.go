@@ -1,0 +1,190 @@
+package service_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/contactlab/connector/connector/config"
+	"github.com/contactlab/connector/connector/demo"
+	"github.com/contactlab/connector/connector/sandbox"
+	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/service"
+	"github.com/contactlab/connector/streams"
+	"github.com/contactlab/connector/streams/streamstest"
+)
+
+// eventsConfig is a connector config with one contacthub-events sink.
+func eventsConfig(t testing.TB, broker string, sb *sandbox.Sandbox, extra string) *config.Config {
+	t.Helper()
+	doc := fmt.Sprintf(`
+kafka:
+  brokers: [%q]
+  session_timeout: 2s
+  heartbeat_interval: 200ms
+http:
+  listen: "127.0.0.1:0"
+log:
+  level: warn
+contacthub:
+  base_url: %s
+  workspace_id: %s
+  token: %s
+sinks:
+  - name: events
+    type: contacthub-events
+    topics: [web.events]
+    retry:
+      initial: 5ms
+      max: 200ms
+%s`, broker, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken, extra)
+	c, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func startSandbox(t testing.TB, mutate func(*sandbox.Config)) *sandbox.Sandbox {
+	t.Helper()
+	cfg := sandbox.DefaultConfig()
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	sb, err := sandbox.Start("127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	return sb
+}
+
+// runService runs svc until the test ends (or stop is called) and returns stop.
+func runService(t testing.TB, svc *service.Service) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	var err error
+	stopped := false
+	stop = func() error {
+		if !stopped {
+			cancel()
+			err = <-done
+			stopped = true
+		}
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+func makeEvents(valid, invalid int) (msgs []kafka.Message, good [][]byte, bad map[string]bool) {
+	g := demo.NewEventTraffic(42, 500, sandbox.NodeID)
+	g.InvalidShare = 0
+	for len(good) < valid {
+		k, v, _ := g.Next()
+		good = append(good, v)
+		msgs = append(msgs, kafka.Message{Key: k, Value: v})
+	}
+	g.InvalidShare = 1
+	bad = map[string]bool{}
+	for len(bad) < invalid {
+		k, v, ok := g.Next()
+		if ok || bad[string(v)] {
+			continue
+		}
+		bad[string(v)] = true
+		// Spread the invalid ones through the stream.
+		at := (len(bad) * len(msgs)) / (invalid + 1)
+		msgs = append(msgs[:at], append([]kafka.Message{{Key: k, Value: v}}, msgs[at:]...)...)
+	}
+	return msgs, good, bad
+}
+
+func TestEventsEndToEndUnderFaults(t *testing.T) {
+	const valid, invalid = 20000, 200
+	broker := streamstest.Broker(t, 4, "web.events")
+	sb := startSandbox(t, func(c *sandbox.Config) {
+		c.Contacthub.Faults = fault.Settings{ServerErrorShare: 0.05, ThrottleShare: 0.02, ResetShare: 0.01, RetryAfter: fault.Duration(time.Second)}
+	})
+	msgs, good, bad := makeEvents(valid, invalid)
+	streamstest.Produce(t, broker, "web.events", msgs...)
+
+	cfg := eventsConfig(t, broker, sb, "")
+	svc, err := service.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runService(t, svc)
+
+	// Open a 401 window once a quarter is through: the pipeline must pause,
+	// say so on /readyz, and resume by itself.
+	streamstest.WaitFor(t, 60*time.Second, "a quarter delivered", func() (bool, string) {
+		n := sb.Contacthub.Stats().Accepted
+		return n > valid/4, fmt.Sprint(n)
+	})
+	s := sb.Contacthub.Faults().Settings()
+	s.UnauthorizedFor = fault.Duration(1500 * time.Millisecond)
+	sb.Contacthub.Faults().Set(s)
+	streamstest.WaitFor(t, 10*time.Second, "/readyz to report the pause", func() (bool, string) {
+		resp, err := http.Get("http://" + svc.Addr() + "/readyz")
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, _ = fmt.Fprint(&b, resp.StatusCode)
+		buf := make([]byte, 512)
+		n, _ := resp.Body.Read(buf)
+		return resp.StatusCode == 503 && strings.Contains(string(buf[:n]), "paused"), b.String() + string(buf[:n])
+	})
+
+	streamstest.WaitFor(t, 120*time.Second, "committed offsets to reach the end offsets", func() (bool, string) {
+		return streamstest.CaughtUp(t, broker, "connector-events", "web.events")
+	})
+	for i, v := range good {
+		if sb.Contacthub.AcceptedCount(v) == 0 {
+			t.Fatalf("valid event %d never reached Contacthub: %s", i, v)
+		}
+	}
+	st := sb.Contacthub.Stats()
+	if st.Faults.Unauthorized == 0 || st.Faults.ServerErrors == 0 || st.Faults.Throttled == 0 || st.Faults.Resets == 0 {
+		t.Fatalf("faults were not all injected: %+v", st.Faults)
+	}
+	// At-least-once: duplicates come only from records in flight when an
+	// answer was lost (a reset after the sandbox accepted), bounded by the window.
+	if st.DuplicateBodies > int64(cfg.Sinks[0].MaxInFlight) {
+		t.Fatalf("%d duplicates exceed the in-flight window %d", st.DuplicateBodies, cfg.Sinks[0].MaxInFlight)
+	}
+	dl := streamstest.ReadAll(t, broker, "events.dlq")
+	if len(dl) != invalid {
+		t.Fatalf("dead-lettered %d, want %d", len(dl), invalid)
+	}
+	for _, m := range dl {
+		h := headers(m)
+		if !bad[string(m.Value)] {
+			t.Fatalf("a valid record was dead-lettered: %s (%v)", m.Value, h)
+		}
+		if h[streams.HeaderDLQReason] != "invalid" || !strings.Contains(h[streams.HeaderDLQError], "event: ") || h[streams.HeaderDLQTopic] != "web.events" || h[streams.HeaderDLQOffset] == "" {
+			t.Fatalf("dead letter without its reason: %v", h)
+		}
+	}
+	c := svc.Counts()["events"]
+	if c.Consumed < valid+invalid || c.DeadLettered != invalid {
+		t.Fatalf("counts %+v", c)
+	}
+	t.Logf("sandbox: %+v duplicates=%d; connector: %+v", st.Faults, st.DuplicateBodies, c)
+}
+
+func headers(m kafka.Message) map[string]string {
+	h := map[string]string{}
+	for _, x := range m.Headers {
+		h[x.Key] = string(x.Value)
+	}
+	return h
+}

@@ -1,0 +1,246 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/contactlab/connector/connector/config"
+	"github.com/contactlab/connector/connector/httpapi"
+	"github.com/contactlab/connector/streams"
+)
+
+// Unit is something the service runs: a sink pipeline, a source, a job
+// follower. Run blocks until ctx ends (returning nil on a graceful stop) or
+// the unit fails.
+type Unit interface {
+	Name() string
+	Run(ctx context.Context) error
+	Ready() (bool, string)
+}
+
+// Counter is implemented by units with record counts (sinks and sources).
+type Counter interface {
+	Counts() streams.Counts
+}
+
+// Service is the running connector.
+type Service struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	reg    *prometheus.Registry
+	deps   *Deps
+	units  []Unit
+	topics []streams.TopicSpec
+
+	addrMu sync.Mutex
+	addr   string
+	ready  chan struct{}
+}
+
+// Option adjusts a Service.
+type Option func(*Service)
+
+// WithLogger sets the logger (default: from the config's log section, to stderr).
+func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
+// New builds every unit from cfg; it connects to nothing yet.
+func New(cfg *config.Config, opts ...Option) (*Service, error) {
+	s := &Service{cfg: cfg, reg: prometheus.NewRegistry(), ready: make(chan struct{})}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.log == nil {
+		s.log = NewLogger(cfg.Log, nil)
+	}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.deps = &Deps{
+		Config:   cfg,
+		Log:      s.log,
+		Registry: s.reg,
+		Streams:  streams.NewMetrics(s.reg),
+		HTTP:     httpapi.NewMetrics(s.reg),
+	}
+	for _, sc := range cfg.Sinks {
+		build, ok := sinkBuilders[sc.Type]
+		if !ok {
+			return nil, fmt.Errorf("sink %s: no builder for type %q", sc.Name, sc.Type)
+		}
+		sink, extra, topics, err := build(s.deps, sc)
+		if err != nil {
+			return nil, fmt.Errorf("sink %s: %w", sc.Name, err)
+		}
+		p, err := streams.NewPipeline(s.deps.PipelineConfig(sc), sink)
+		if err != nil {
+			return nil, err
+		}
+		s.units = append(s.units, p)
+		s.units = append(s.units, extra...)
+		s.topics = append(s.topics, streams.TopicSpec{Name: sc.DeadLetterTopic, Partitions: cfg.Kafka.Partitions})
+		s.topics = append(s.topics, topics...)
+	}
+	for _, sc := range cfg.Sources {
+		units, topics, err := buildUpdatesSource(s.deps, sc)
+		if err != nil {
+			return nil, fmt.Errorf("source %s: %w", sc.Name, err)
+		}
+		s.units = append(s.units, units...)
+		s.topics = append(s.topics, topics...)
+	}
+	return s, nil
+}
+
+// Units are the service's units, for progress reports.
+func (s *Service) Units() []Unit { return s.units }
+
+// Registry is the Prometheus registry /metrics serves.
+func (s *Service) Registry() *prometheus.Registry { return s.reg }
+
+// Addr is the operations endpoint's address once Run has started it.
+func (s *Service) Addr() string {
+	<-s.ready
+	s.addrMu.Lock()
+	defer s.addrMu.Unlock()
+	return s.addr
+}
+
+// Counts returns the record counts of every unit that has them.
+func (s *Service) Counts() map[string]streams.Counts {
+	out := map[string]streams.Counts{}
+	for _, u := range s.units {
+		if c, ok := u.(Counter); ok {
+			out[u.Name()] = c.Counts()
+		}
+	}
+	return out
+}
+
+// Ready reports whether every unit is ready, with the reasons of those that are not.
+func (s *Service) Ready() (bool, map[string]string) {
+	reasons := map[string]string{}
+	for _, u := range s.units {
+		if ok, why := u.Ready(); !ok {
+			reasons[u.Name()] = why
+		}
+	}
+	return len(reasons) == 0, reasons
+}
+
+// Run creates missing topics, serves the operations endpoint and runs every
+// unit until ctx ends or one fails. A graceful stop returns nil.
+func (s *Service) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.HTTP.Listen)
+	if err != nil {
+		close(s.ready)
+		return fmt.Errorf("http.listen %s: %w", s.cfg.HTTP.Listen, err)
+	}
+	s.addrMu.Lock()
+	s.addr = ln.Addr().String()
+	s.addrMu.Unlock()
+	close(s.ready)
+	srv := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	s.log.Info("connector starting", "brokers", s.cfg.Kafka.Brokers, "units", len(s.units), "ops", s.addr)
+
+	if *s.cfg.Kafka.CreateTopics {
+		if err := s.ensureTopics(ctx); err != nil {
+			return err
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, u := range s.units {
+		g.Go(func() error {
+			if err := u.Run(gctx); err != nil && !errors.Is(err, context.Canceled) {
+				return fmt.Errorf("%s: %w", u.Name(), err)
+			}
+			return nil
+		})
+	}
+	err = g.Wait()
+	if err != nil {
+		s.log.Error("connector stopped on a failure", "error", err)
+		return err
+	}
+	s.log.Info("connector stopped")
+	return nil
+}
+
+// ensureTopics creates the topics the connector writes, retrying while the
+// brokers are not reachable yet (containers start in any order).
+func (s *Service) ensureTopics(ctx context.Context) error {
+	delay := 200 * time.Millisecond
+	for {
+		err := streams.EnsureTopics(ctx, s.cfg.Kafka.Brokers, s.topics...)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.log.Warn("creating topics failed; retrying", "error", err, "in", delay)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		delay = min(delay*2, 10*time.Second)
+	}
+}
+
+func (s *Service) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ok, reasons := s.Ready()
+		w.Header().Set("Content-Type", "application/json")
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"ready": ok, "not_ready": reasons})
+	})
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		names := make([]string, 0, len(s.units))
+		for _, u := range s.units {
+			names = append(names, u.Name())
+		}
+		sort.Strings(names)
+		_ = json.NewEncoder(w).Encode(map[string]any{"units": names, "counts": s.Counts()})
+	})
+	return mux
+}
+
+// NewLogger builds the JSON (or text) slog logger the config asks for.
+func NewLogger(c config.Log, w io.Writer) *slog.Logger {
+	if w == nil {
+		w = stderr
+	}
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

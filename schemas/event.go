@@ -1,0 +1,411 @@
+package schemas
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+)
+
+const eventSchema = "event"
+
+// MaxEventBytes is the Contacthub limit on an event ("Event's payload must not
+// exceed 64kB"). A body longer than this is a violation at "$".
+const MaxEventBytes = 64 * 1024
+
+// EventTypes are the EventType values of Contacthub API 1.299.1, in the order
+// of the reference.
+var EventTypes = []string{
+	"abandonedCart", "abandonedSession", "addedCompare", "addedProduct", "addedReward",
+	"addedWishlist", "campaignBlacklisted", "campaignBounced", "campaignLinkClicked",
+	"campaignMarkedSpam", "campaignOpened", "campaignOptinRequested", "campaignSent",
+	"campaignSubscribed", "campaignUnsubscribed", "changedSetting", "clickedLink",
+	"closedTicket", "completedOrder", "eventConfirmed", "eventDeclined", "eventEligible",
+	"eventInvited", "eventNoShow", "eventNotInvited", "eventParticipated", "eventRegistered",
+	"formCompiled", "genericActiveEvent", "genericPassiveEvent", "grantedCoupon", "loggedIn",
+	"loggedOut", "openedTicket", "orderShipped", "removedCompare", "removedProduct",
+	"removedReward", "removedWishlist", "repliedTicket", "reviewedProduct", "searched",
+	"serviceSubscribed", "serviceUnsubscribed", "surveyCompiled", "viewedPage",
+	"viewedProduct", "viewedProductCategory",
+}
+
+// EventContexts are the EventContext values of Contacthub API 1.299.1.
+var EventContexts = []string{
+	"WEB", "MOBILE", "ECOMMERCE", "RETAIL", "SOCIAL", "DIGITAL_CAMPAIGN", "CONTACT_CENTER", "IOT", "OTHER",
+}
+
+// bringBackTypes are the kinds of anonymous identity Contacthub can later
+// reconcile with a customer.
+var bringBackTypes = []string{"SESSION_ID", "EXTERNAL_ID"}
+
+// The sets are built from copies: EventTypes is an exported slice, and a
+// caller writing into it must not change what validates.
+var (
+	eventTypeSet     = stringSet(EventTypes)
+	eventContextSet  = stringSet(EventContexts)
+	bringBackTypeSet = stringSet(bringBackTypes)
+)
+
+// utmFields are the Google Analytics campaign fields of tracking.ga.
+var utmFields = []string{"utm_source", "utm_medium", "utm_term", "utm_content", "utm_campaign"}
+
+var (
+	ruleEventType      = "must be one of the " + strconv.Itoa(len(EventTypes)) + " EventType values"
+	ruleEventContext   = "must be one of the " + strconv.Itoa(len(EventContexts)) + " EventContext values"
+	ruleEventTooLarge  = "payload must not exceed " + strconv.Itoa(MaxEventBytes) + " bytes"
+	ruleUUIDOrNull     = "must be a uuid string or null"
+	ruleNoIdentity     = "one of customerId and bringBackProperties is required"
+	ruleBothIdentities = "customerId and bringBackProperties are mutually exclusive"
+)
+
+// BringBackProperties name an anonymous visitor (a session or an external
+// id) in a node, for Contacthub to attach the event to a customer later.
+type BringBackProperties struct {
+	Type   string `json:"type"`
+	Value  string `json:"value"`
+	NodeID string `json:"nodeId"`
+}
+
+// Event is a Contacthub event: the value of the upstream events topic and the
+// body of POST /workspaces/{workspaceId}/events.
+type Event struct {
+	CustomerID          string               `json:"customerId,omitempty"`
+	BringBackProperties *BringBackProperties `json:"bringBackProperties,omitempty"`
+	Type                string               `json:"type"`
+	Context             string               `json:"context"`
+	Properties          json.RawMessage      `json:"properties"`
+	ContextInfo         json.RawMessage      `json:"contextInfo,omitempty"`
+	Date                string               `json:"date,omitempty"`
+	Tracking            json.RawMessage      `json:"tracking,omitempty"`
+}
+
+// eventShape is what the struct cannot remember about the JSON: which members
+// were there, and with which JSON type. A present "customerId": "" and an
+// absent one are both CustomerID == "", yet only the first breaks a rule.
+type eventShape struct {
+	customerID, bringBack, typ, context, properties, contextInfo, date, tracking kind
+	bringBackShape                                                               bringBackShape
+}
+
+type bringBackShape struct {
+	typ, value, nodeID kind
+}
+
+// DecodeEvent decodes and validates one event. The error is a
+// *ValidationError listing every broken rule; the event is nil then.
+// Null customerId, bringBackProperties, contextInfo and tracking read as
+// absent. Duplicate member names are rejected: Contacthub and this package
+// could otherwise read different values from the same bytes.
+func DecodeEvent(data []byte) (*Event, error) {
+	v := violations{schema: eventSchema}
+	if len(data) > MaxEventBytes {
+		v.add("$", ruleEventTooLarge)
+	}
+	if !decodeRoot(&v, data) {
+		return nil, v.err()
+	}
+	// One copy for every raw member: the caller may reuse data (a pooled
+	// fetch buffer), and one allocation is cheaper than three.
+	buf := bytes.Clone(data)
+	e := &Event{}
+	var s eventShape
+	r, _ := readObject(buf)
+	for key, val, ok := r.next(); ok; key, val, ok = r.next() {
+		name := memberName(key)
+		var slot *kind
+		switch string(name) {
+		case "customerId":
+			slot = &s.customerID
+			if kindOf(val) == kindString {
+				e.CustomerID = decodeString(val)
+			}
+		case "bringBackProperties":
+			slot = &s.bringBack
+			if kindOf(val) == kindObject {
+				e.BringBackProperties, s.bringBackShape = decodeBringBack(&v, val)
+			}
+		case "type":
+			slot = &s.typ
+			if kindOf(val) == kindString {
+				e.Type, _ = enumString(val, eventTypeSet)
+			}
+		case "context":
+			slot = &s.context
+			if kindOf(val) == kindString {
+				e.Context, _ = enumString(val, eventContextSet)
+			}
+		case "properties":
+			slot = &s.properties
+			e.Properties = json.RawMessage(val)
+		case "contextInfo":
+			slot = &s.contextInfo
+			if kindOf(val) != kindNull {
+				e.ContextInfo = json.RawMessage(val)
+			}
+		case "date":
+			slot = &s.date
+			if kindOf(val) == kindString {
+				e.Date = decodeString(val)
+			}
+		case "tracking":
+			slot = &s.tracking
+			if kindOf(val) != kindNull {
+				e.Tracking = json.RawMessage(val)
+			}
+		default:
+			v.add(memberPath("$", string(name)), ruleUnknown)
+			continue
+		}
+		if *slot != kindAbsent {
+			v.add(memberPath("$", string(name)), ruleDuplicate)
+		}
+		*slot = kindOf(val)
+	}
+	checkEvent(&v, e, &s)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func decodeBringBack(v *violations, raw []byte) (*BringBackProperties, bringBackShape) {
+	b := &BringBackProperties{}
+	var s bringBackShape
+	r, _ := readObject(raw)
+	for key, val, ok := r.next(); ok; key, val, ok = r.next() {
+		name := memberName(key)
+		var slot *kind
+		isString := kindOf(val) == kindString
+		switch string(name) {
+		case "type":
+			slot = &s.typ
+			if isString {
+				b.Type, _ = enumString(val, bringBackTypeSet)
+			}
+		case "value":
+			slot = &s.value
+			if isString {
+				b.Value = decodeString(val)
+			}
+		case "nodeId":
+			slot = &s.nodeID
+			if isString {
+				b.NodeID = decodeString(val)
+			}
+		default:
+			v.add(memberPath("$.bringBackProperties", string(name)), ruleUnknown)
+			continue
+		}
+		if *slot != kindAbsent {
+			v.add(memberPath("$.bringBackProperties", string(name)), ruleDuplicate)
+		}
+		*slot = kindOf(val)
+	}
+	return b, s
+}
+
+// Validate reports whether the JSON that json.Marshal makes of e is a valid
+// event, so an event that passes can be posted as marshaled. The error is a
+// *ValidationError.
+func (e *Event) Validate() error {
+	v := violations{schema: eventSchema}
+	s := eventShape{
+		customerID:  stringKind(e.CustomerID, true),
+		typ:         kindString,
+		context:     kindString,
+		properties:  rawKind(e.Properties, false),
+		contextInfo: rawKind(e.ContextInfo, true),
+		date:        stringKind(e.Date, true),
+		tracking:    rawKind(e.Tracking, true),
+	}
+	if e.BringBackProperties != nil {
+		s.bringBack = kindObject
+		s.bringBackShape = bringBackShape{typ: kindString, value: kindString, nodeID: kindString}
+	}
+	checkEvent(&v, e, &s)
+	if e.encodedSizeBound() > MaxEventBytes {
+		// Only events near the limit pay for marshaling; the bound spares
+		// everything else. A marshal error is a raw member that is not
+		// JSON, already reported.
+		if b, err := json.Marshal(e); err == nil && len(b) > MaxEventBytes {
+			v.add("$", ruleEventTooLarge)
+		}
+	}
+	return v.err()
+}
+
+// encodedSizeBound is at least len(json.Marshal(e)): no byte of a string or
+// raw member becomes more than six ("<" is written \u003c).
+func (e *Event) encodedSizeBound() int {
+	n := len(e.CustomerID) + len(e.Type) + len(e.Context) + len(e.Properties) +
+		len(e.ContextInfo) + len(e.Date) + len(e.Tracking)
+	if b := e.BringBackProperties; b != nil {
+		n += len(b.Type) + len(b.Value) + len(b.NodeID)
+	}
+	const members = 256 // names, quotes, colons and commas of every member
+	return 6*n + members
+}
+
+// checkEvent holds every rule of the event schema; decoding and Validate
+// differ only in how they fill the shape.
+func checkEvent(v *violations, e *Event, s *eventShape) {
+	switch s.customerID {
+	case kindAbsent, kindNull:
+	case kindString:
+		if !isUUID(e.CustomerID) {
+			v.add("$.customerId", ruleUUIDOrNull)
+		}
+	default:
+		v.add("$.customerId", ruleUUIDOrNull)
+	}
+
+	switch s.bringBack {
+	case kindAbsent, kindNull:
+	case kindObject:
+		checkBringBack(v, e.BringBackProperties, &s.bringBackShape)
+	default:
+		v.add("$.bringBackProperties", "must be an object or null")
+	}
+
+	// The schema's oneOf counts a member only when its type is right; a
+	// wrongly typed one is reported above and does not count here.
+	switch n := b2i(s.customerID == kindString) + b2i(s.bringBack == kindObject); n {
+	case 0:
+		v.add("$", ruleNoIdentity)
+	case 2:
+		v.add("$", ruleBothIdentities)
+	}
+
+	checkEnum(v, "$.type", s.typ, e.Type, eventTypeSet, ruleEventType)
+	checkEnum(v, "$.context", s.context, e.Context, eventContextSet, ruleEventContext)
+
+	switch s.properties {
+	case kindAbsent:
+		v.add("$.properties", ruleRequired)
+	case kindObject:
+	case kindInvalid:
+		v.add("$.properties", ruleNotJSON)
+	default:
+		v.add("$.properties", ruleNotObject)
+	}
+
+	switch s.contextInfo {
+	case kindAbsent, kindNull, kindObject:
+	case kindInvalid:
+		v.add("$.contextInfo", ruleNotJSON)
+	default:
+		v.add("$.contextInfo", "must be a JSON object or null")
+	}
+
+	switch s.date {
+	case kindAbsent:
+	case kindString:
+		if _, ok := parseDateTime(e.Date); !ok {
+			v.add("$.date", ruleDateTime)
+		}
+	default:
+		v.add("$.date", ruleDateTime)
+	}
+
+	switch s.tracking {
+	case kindAbsent, kindNull:
+	case kindObject:
+		checkTracking(v, e.Tracking)
+	case kindInvalid:
+		v.add("$.tracking", ruleNotJSON)
+	default:
+		v.add("$.tracking", "must be a JSON object or null")
+	}
+}
+
+const ruleDateTime = "must be an RFC 3339 date-time string"
+
+func checkBringBack(v *violations, b *BringBackProperties, s *bringBackShape) {
+	checkEnum(v, "$.bringBackProperties.type", s.typ, b.Type, bringBackTypeSet, "must be SESSION_ID or EXTERNAL_ID")
+	switch s.value {
+	case kindAbsent:
+		v.add("$.bringBackProperties.value", ruleRequired)
+	case kindString:
+		if b.Value == "" {
+			v.add("$.bringBackProperties.value", ruleNonEmpty)
+		}
+	default:
+		v.add("$.bringBackProperties.value", ruleNonEmpty)
+	}
+	switch s.nodeID {
+	case kindAbsent:
+		v.add("$.bringBackProperties.nodeId", ruleRequired)
+	case kindString:
+		if !isUUID(b.NodeID) {
+			v.add("$.bringBackProperties.nodeId", "must be a uuid string")
+		}
+	default:
+		v.add("$.bringBackProperties.nodeId", "must be a uuid string")
+	}
+}
+
+// checkTracking looks only at the members it knows: tracking is kept raw, so
+// members added by Contacthub later pass through instead of being lost.
+// Nulls are accepted below tracking as they are for tracking itself, since
+// the reference does not say either way and Contacthub has the last word.
+func checkTracking(v *violations, raw []byte) {
+	var seenGA bool
+	r, _ := readObject(raw)
+	for key, val, ok := r.next(); ok; key, val, ok = r.next() {
+		if string(memberName(key)) != "ga" {
+			continue
+		}
+		if seenGA {
+			v.add("$.tracking.ga", ruleDuplicate)
+		}
+		seenGA = true
+		switch kindOf(val) {
+		case kindNull:
+		case kindObject:
+			checkGA(v, val)
+		default:
+			v.add("$.tracking.ga", "must be a JSON object or null")
+		}
+	}
+}
+
+func checkGA(v *violations, raw []byte) {
+	var seen [5]bool
+	r, _ := readObject(raw)
+	for key, val, ok := r.next(); ok; key, val, ok = r.next() {
+		name := memberName(key)
+		for i, f := range utmFields {
+			if string(name) != f {
+				continue
+			}
+			path := "$.tracking.ga." + f
+			if seen[i] {
+				v.add(path, ruleDuplicate)
+			}
+			seen[i] = true
+			if k := kindOf(val); k != kindString && k != kindNull {
+				v.add(path, "must be a string or null")
+			}
+		}
+	}
+}
+
+// checkEnum applies a required string member with a closed set of values.
+func checkEnum(v *violations, path string, k kind, value string, set map[string]string, rule string) {
+	switch k {
+	case kindAbsent:
+		v.add(path, ruleRequired)
+	case kindString:
+		if _, ok := set[value]; !ok {
+			v.add(path, rule)
+		}
+	default:
+		v.add(path, rule)
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
