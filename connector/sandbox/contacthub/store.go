@@ -83,7 +83,21 @@ type updateLog struct {
 	last       int64 // offset of the newest update; 0 when none was ever appended
 	lastMillis int64
 	index      map[filterKey]*offsetIndex
+	// slab is where the next encoded update goes. Updates are packed into
+	// shared slabs rather than allocated one by one: millions of small
+	// objects would cost the GC and the allocator's size classes far more
+	// than their bytes. A slab is freed once the ring has dropped every
+	// update in it, which happens in order, since both fill in offset order.
+	slab []byte
 }
+
+// slabSize is large enough to amortise allocation over ~2,000 updates and
+// small enough that the memory held past the retention bound is negligible.
+const slabSize = 1 << 20
+
+// updateOverhead bounds what encodeUpdate adds around an entity's data: the
+// fixed text, an int64 offset and the longest operation and entity names.
+const updateOverhead = len(`{"offset":,"operation":"","entity":{"type":"","data":}}`) + 20 + 6 + 8
 
 func newUpdateLog(max int) *updateLog {
 	return &updateLog{max: max, index: make(map[filterKey]*offsetIndex)}
@@ -111,7 +125,7 @@ func (l *updateLog) append(changes []change) int64 {
 		// The timestamp filter binary-searches modification times, so they
 		// must not go backwards even if the clock does.
 		l.lastMillis = max(l.lastMillis, c.millis)
-		e := logEntry{millis: l.lastMillis, json: encodeUpdate(l.last, c)}
+		e := logEntry{millis: l.lastMillis, json: l.encode(l.last, c)}
 		if l.count == len(l.ring) && l.count < l.max {
 			l.grow()
 		}
@@ -167,8 +181,18 @@ func (l *updateLog) indexOffset(k filterKey, offset int64) {
 	}
 }
 
-func encodeUpdate(offset int64, c *change) []byte {
-	b := make([]byte, 0, len(c.data)+80)
+// encode writes the update into the slab and returns it, capped so that no
+// append through it can reach the next update.
+func (l *updateLog) encode(offset int64, c *change) []byte {
+	if need := len(c.data) + updateOverhead; cap(l.slab)-len(l.slab) < need {
+		l.slab = make([]byte, 0, max(slabSize, need))
+	}
+	start := len(l.slab)
+	l.slab = appendUpdate(l.slab, offset, c)
+	return l.slab[start:len(l.slab):len(l.slab)]
+}
+
+func appendUpdate(b []byte, offset int64, c *change) []byte {
 	b = append(b, `{"offset":`...)
 	b = strconv.AppendInt(b, offset, 10)
 	b = append(b, `,"operation":"`...)
