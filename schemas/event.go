@@ -45,8 +45,15 @@ var (
 	bringBackTypeSet = stringSet(bringBackTypes)
 )
 
-// utmFields are the Google Analytics campaign fields of tracking.ga.
-var utmFields = []string{"utm_source", "utm_medium", "utm_term", "utm_content", "utm_campaign"}
+// utmFields are the Google Analytics campaign fields of tracking.ga, with
+// their paths built once rather than per event.
+var utmFields = [...]struct{ name, path string }{
+	{"utm_source", "$.tracking.ga.utm_source"},
+	{"utm_medium", "$.tracking.ga.utm_medium"},
+	{"utm_term", "$.tracking.ga.utm_term"},
+	{"utm_content", "$.tracking.ga.utm_content"},
+	{"utm_campaign", "$.tracking.ga.utm_campaign"},
+}
 
 var (
 	ruleEventType      = "must be one of the " + strconv.Itoa(len(EventTypes)) + " EventType values"
@@ -135,11 +142,11 @@ func DecodeEvent(data []byte) (*Event, error) {
 			}
 		case "properties":
 			slot = &s.properties
-			e.Properties = json.RawMessage(val)
+			e.Properties = capped(val)
 		case "contextInfo":
 			slot = &s.contextInfo
 			if kindOf(val) != kindNull {
-				e.ContextInfo = json.RawMessage(val)
+				e.ContextInfo = capped(val)
 			}
 		case "date":
 			slot = &s.date
@@ -149,7 +156,7 @@ func DecodeEvent(data []byte) (*Event, error) {
 		case "tracking":
 			slot = &s.tracking
 			if kindOf(val) != kindNull {
-				e.Tracking = json.RawMessage(val)
+				e.Tracking = capped(val)
 			}
 		default:
 			v.add(memberPath("$", string(name)), ruleUnknown)
@@ -165,6 +172,13 @@ func DecodeEvent(data []byte) (*Event, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// capped slices a raw member out of the shared copy with no spare capacity,
+// so an append by the caller reallocates instead of overwriting the member
+// that follows it.
+func capped(val []byte) json.RawMessage {
+	return json.RawMessage(val[:len(val):len(val)])
 }
 
 func decodeBringBack(v *violations, raw []byte) (*BringBackProperties, bringBackShape) {
@@ -369,21 +383,20 @@ func checkTracking(v *violations, raw []byte) {
 }
 
 func checkGA(v *violations, raw []byte) {
-	var seen [5]bool
+	var seen [len(utmFields)]bool
 	r, _ := readObject(raw)
 	for key, val, ok := r.next(); ok; key, val, ok = r.next() {
 		name := memberName(key)
 		for i, f := range utmFields {
-			if string(name) != f {
+			if string(name) != f.name {
 				continue
 			}
-			path := "$.tracking.ga." + f
 			if seen[i] {
-				v.add(path, ruleDuplicate)
+				v.add(f.path, ruleDuplicate)
 			}
 			seen[i] = true
 			if k := kindOf(val); k != kindString && k != kindNull {
-				v.add(path, "must be a string or null")
+				v.add(f.path, "must be a string or null")
 			}
 		}
 	}

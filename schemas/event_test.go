@@ -271,3 +271,16 @@ func TestViolationsOrderIsDeterministic(t *testing.T) {
 		t.Errorf("same violations, different order:\n%v\n%v", errA, errB)
 	}
 }
+
+// Raw members share one copy of the input; appending to one must not
+// overwrite the next.
+func TestDecodeEventRawMembersDoNotOverlap(t *testing.T) {
+	e, err := DecodeEvent([]byte(ev(`"contextInfo": {"a": 1}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = append(e.Properties, `xxxxxxxxxxxxxxxxxxxxxxxx`...)
+	if string(e.ContextInfo) != `{"a": 1}` {
+		t.Errorf("contextInfo overwritten: %s", e.ContextInfo)
+	}
+}

@@ -48,6 +48,10 @@ type EnableNow struct {
 	// JobsPath and JobStatusPath ({id} replaced) are overridable.
 	JobsPath      string `yaml:"jobs_path"`
 	JobStatusPath string `yaml:"job_status_path"`
+	// TerminalStatuses are the job statuses after which a job changes no
+	// more (compared case-insensitively). The reference documents none, so
+	// they are configurable; default Completed, Failed, Cancelled.
+	TerminalStatuses []string `yaml:"terminal_statuses"`
 }
 
 // EnableNowSink is the part of a sink specific to type enablenow.
@@ -56,8 +60,17 @@ type EnableNowSink struct {
 	// MonitorJobs follows each job until it ends and publishes each status change.
 	MonitorJobs  bool          `yaml:"monitor_jobs"`
 	PollInterval time.Duration `yaml:"poll_interval"`
-	// IdempotencyWindow is how long an idempotency key is remembered.
+	// IdempotencyWindow is how long the API remembers an idempotency key.
+	// Retries must end inside it (retry.max_elapsed is checked against it):
+	// a retry after the API forgot the key could create a second job.
 	IdempotencyWindow time.Duration `yaml:"idempotency_window"`
+	// MaxMonitoredJobs bounds the jobs followed at once (bounded memory).
+	// When it is reached the sink waits for a followed job to end before it
+	// creates the next one (back-pressure on the topic).
+	MaxMonitoredJobs int `yaml:"max_monitored_jobs"`
+	// MonitorTimeout is how long a job is followed; a job that has not ended
+	// by then gets a final result saying so and is no longer followed.
+	MonitorTimeout time.Duration `yaml:"monitor_timeout"`
 }
 
 // Source is one source pipeline (Contacthub update stream -> Kafka).

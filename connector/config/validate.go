@@ -40,7 +40,7 @@ func (c *Config) Defaults() {
 		defStr(&ch.BaseURL, "https://api.contactlab.it/hub/v1")
 		def(&ch.Timeout, 10*time.Second)
 		if ch.Headroom == 0 {
-			ch.Headroom = 0.95
+			ch.Headroom = 0.98
 		}
 		defStr(&ch.Paths.Events, "/workspaces/{workspaceId}/events")
 		defStr(&ch.Paths.Throttling, "/workspaces/{workspaceId}/configuration/throttling")
@@ -66,6 +66,9 @@ func (c *Config) Defaults() {
 		}
 		defStr(&e.JobsPath, "/v2/categorization-jobs")
 		defStr(&e.JobStatusPath, "/v2/categorization-jobs/{id}")
+		if len(e.TerminalStatuses) == 0 {
+			e.TerminalStatuses = []string{"Completed", "Failed", "Cancelled"}
+		}
 	}
 	for i := range c.Sinks {
 		s := &c.Sinks[i]
@@ -102,6 +105,8 @@ func (c *Config) Defaults() {
 			defStr(&s.EnableNow.ResultsTopic, s.Name+".results")
 			def(&s.EnableNow.PollInterval, time.Second)
 			def(&s.EnableNow.IdempotencyWindow, 24*time.Hour)
+			defInt(&s.EnableNow.MaxMonitoredJobs, 10000)
+			def(&s.EnableNow.MonitorTimeout, time.Hour)
 		}
 	}
 	for i := range c.Sources {
@@ -206,6 +211,11 @@ func (c *Config) Validate() error {
 		if !strings.Contains(e.JobStatusPath, "{id}") {
 			bad("enablenow.job_status_path", "must contain {id}")
 		}
+		for i, st := range e.TerminalStatuses {
+			if strings.TrimSpace(st) == "" {
+				bad(fmt.Sprintf("enablenow.terminal_statuses[%d]", i), "must not be empty")
+			}
+		}
 	}
 	names := map[string]bool{}
 	for i, s := range c.Sinks {
@@ -278,6 +288,21 @@ func (c *Config) Validate() error {
 		case SinkEnableNow:
 			if c.EnableNow == nil {
 				bad(key+".type", "enablenow needs the enablenow section")
+			}
+			en := s.EnableNow
+			// A retry after the API forgot the idempotency key could create a
+			// second job for a request whose first attempt succeeded unseen.
+			if s.Retry.MaxElapsed <= 0 || s.Retry.MaxElapsed >= en.IdempotencyWindow {
+				bad(key+".retry.max_elapsed", "%s must be above 0 and below enablenow.idempotency_window (%s): a retry after the API forgets the idempotency key could create a second job", s.Retry.MaxElapsed, en.IdempotencyWindow)
+			}
+			if en.PollInterval <= 0 {
+				bad(key+".enablenow.poll_interval", "must be positive")
+			}
+			if en.MaxMonitoredJobs < 1 {
+				bad(key+".enablenow.max_monitored_jobs", "must be at least 1")
+			}
+			if en.MonitorTimeout <= en.PollInterval {
+				bad(key+".enablenow.monitor_timeout", "must be longer than enablenow.poll_interval")
 			}
 		default:
 			bad(key+".type", "%q is not one of %s, %s, %s", s.Type, SinkContacthubEvents, SinkUPS, SinkEnableNow)

@@ -13,12 +13,13 @@ import (
 )
 
 // createEvent is Create event. The workspace checks (auth, throttling) ran
-// before it; here come the payload limit, then the media type, then the
-// schema, so each request fails for the first reason the real API would give.
+// before it; here come the payload limit, the media type and the schema, in
+// that order, so that a request with several faults always gets the same
+// answer and the cheap checks spare the expensive one.
 func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength > schemas.MaxEventBytes {
-		// Refused before reading: a client must not learn the limit by
-		// having megabytes swallowed first.
+		// Refused before reading: receiving megabytes only to refuse them
+		// would let one client slow every other one down.
 		s.rejectTooLarge(w)
 		return
 	}

@@ -73,6 +73,9 @@ func (s *Server) Run(ctx context.Context) {
 	interval := min(time.Second, max(10*time.Millisecond, time.Duration(float64(time.Second)/rate)))
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	// After a stall (a suspended laptop, a debugger) at most one second's
+	// worth is made up; the rest is skipped rather than dumped at once.
+	catchUp := max(1, int64(rate))
 	start := time.Now()
 	var done int64
 	for {
@@ -81,10 +84,11 @@ func (s *Server) Run(ctx context.Context) {
 			return
 		case now := <-t.C:
 			due := int64(now.Sub(start).Seconds()*rate) - done
-			if due > 0 {
-				s.AppendUpdates(int(due))
-				done += due
+			if due <= 0 {
+				continue
 			}
+			done += due
+			s.AppendUpdates(int(min(due, catchUp)))
 		}
 	}
 }

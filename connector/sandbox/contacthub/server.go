@@ -181,13 +181,15 @@ func (s *Server) routes() http.Handler {
 	return root
 }
 
-// workspace runs the checks every workspace request goes through, in the
-// order the real API applies them: who is asking, whether the workspace is
-// theirs, whether the workspace has budget left.
+// workspace runs the checks every workspace request goes through, in a
+// fixed order: who is asking, whether the workspace is theirs, whether it
+// has budget left. Authentication comes first so a stranger learns nothing
+// about the workspace and cannot spend its throttling budget.
 func (s *Server) workspace(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.authorized(r) {
 			s.stats.unauthorized.Add(1)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="contacthub"`) // RFC 6750
 			writeError(w, http.StatusUnauthorized, "missing or invalid bearer token", nil)
 			return
 		}

@@ -73,7 +73,7 @@ type filterKey struct {
 // updateLog is the update stream: offsets 1, 2, 3, ... without gaps, at most
 // max of them retained. It is a ring so that memory stays bounded by max
 // entries however long the sandbox runs. Readers share the lock; only
-// appends take it exclusively, and only for the time of copying headers.
+// appends take it exclusively, for the time of encoding one batch.
 type updateLog struct {
 	mu         sync.RWMutex
 	max        int
@@ -95,7 +95,7 @@ type updateLog struct {
 // small enough that the memory held past the retention bound is negligible.
 const slabSize = 1 << 20
 
-// updateOverhead bounds what encodeUpdate adds around an entity's data: the
+// updateOverhead bounds what appendUpdate adds around an entity's data: the
 // fixed text, an int64 offset and the longest operation and entity names.
 const updateOverhead = len(`{"offset":,"operation":"","entity":{"type":"","data":}}`) + 20 + 6 + 8
 

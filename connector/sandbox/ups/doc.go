@@ -12,8 +12,8 @@
 //   - the enrichment endpoints (POST and PUT /attributes/api/v1/{apiKey}/{collection}
 //     for the four collections), enforced as strictly as the reference
 //     describes them: gzip bodies, the payload limits, every record valid
-//     (through schemas.UPSRecord.Validate) or nothing accepted, and the
-//     records-per-second throttling;
+//     (through schemas.DecodeUPSRecord, which validates) or nothing accepted,
+//     and the records-per-second throttling;
 //   - the job status service (GET /common-status/v1/{apiKey}/job/{jobId}/events),
 //     answered in the shape of the reference's "Failed Status" example;
 //   - the bookkeeping tests assert on (GET /stats, Server.Stats, Server.Stored)

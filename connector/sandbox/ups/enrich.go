@@ -49,7 +49,7 @@ func (s *Server) serveEnrich(w http.ResponseWriter, r *http.Request, single bool
 	}
 	c, err := schemas.ParseCollection(r.PathValue("collection"))
 	if err != nil {
-		s.refuse(w, http.StatusNotFound, "unknown collection: "+err.Error())
+		s.refuse(w, http.StatusNotFound, fmt.Sprintf("unknown collection %q: the service has %q", r.PathValue("collection"), schemas.Collections))
 		return
 	}
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {

@@ -3,6 +3,7 @@ package ups
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -313,7 +314,18 @@ func BenchmarkPost1000Records(b *testing.B) {
 	cfg.UpdatesPerSecond = NoLimit
 	sb := newSandbox(b, cfg, nil)
 	tok := sb.token(attributesService)
-	body := gz(b, batch(attrs("bench-user-", 1000)))
+	// User ids like the reference's (sha256 hex) and varied values, so that
+	// gzip does about as well as on real traffic.
+	colors := []string{"red", "green", "blue", "black", "white", "orange", "purple"}
+	recs := make([]rec, 1000)
+	for i := range recs {
+		id := sha256.Sum256([]byte(fmt.Sprint("bench-user-", i)))
+		recs[i] = rec{UserID: hex.EncodeToString(id[:]), Value: map[string]any{
+			"fav_color": []string{colors[i%len(colors)], colors[(i/7)%len(colors)]},
+			"tier":      []string{fmt.Sprint("tier-", i%5)},
+		}}
+	}
+	body := gz(b, batch(recs))
 	if len(body) > DefaultMaxBodyBytes {
 		b.Fatalf("benchmark payload is %d bytes, above the limit", len(body))
 	}

@@ -136,6 +136,13 @@ func (jr *jobRegistry) accept(a acceptance, now time.Time) (int64, uuid) {
 	// that each job has its own version and versions order the jobs.
 	j.version = max(now.UnixMilli(), jr.lastVersion+1)
 	jr.lastVersion = j.version
+	// now was read before the lock, so a request overtaken by another may
+	// carry an earlier one; the queue must stay in due order all the same.
+	if jr.running.len() > 0 {
+		if last := jr.running.items[len(jr.running.items)-1]; last.due.After(j.due) {
+			j.due = last.due
+		}
+	}
 	jr.byID[j.id] = j
 	jr.running.push(j)
 	jr.accepted++

@@ -132,9 +132,9 @@ func TestStats(t *testing.T) {
 	sb.srv.jobs.fails = func() bool { return false }
 	sb.accepted(http.MethodPost, "rr-segments", tok, batch(segs("u", 4)))
 	sb.accepted(http.MethodPut, "rr-userattributes", tok, map[string]any{"data": attrs("u", 1)[0]})
-	sb.send(http.MethodPost, "rr-segments", tok, batch(segs("v", 6)))        // 429: 5 left
+	sb.send(http.MethodPost, "rr-segments", tok, batch(segs("v", 6)))         // 429: 5 left
 	sb.send(http.MethodPost, "rr-segments", tok, batch([]rec{{UserID: "x"}})) // 400: no value
-	sb.send(http.MethodPost, "rr-segments", "nope", batch(segs("u", 1)))     // 401
+	sb.send(http.MethodPost, "rr-segments", "nope", batch(segs("u", 1)))      // 401
 	sb.srv.jobs.fails = func() bool { return true }
 	sb.accepted(http.MethodPost, "rr-segments", tok, batch(segs("w", 1)))
 	clock.Advance(DefaultJobDuration)

@@ -8,15 +8,6 @@ import (
 	"github.com/contactlab/connector/schemas"
 )
 
-// collections are the four the service knows, listed so that Stats shows
-// each of them, even before it holds anything.
-var collections = []schemas.Collection{
-	schemas.UserAttributes,
-	schemas.Segments,
-	schemas.UserLinking,
-	schemas.UserPreferences,
-}
-
 // valueStore holds what the service would have written: per collection and
 // user, the last value applied.
 type valueStore struct {
@@ -38,8 +29,10 @@ type storedValue struct {
 }
 
 func newValueStore() *valueStore {
-	vs := &valueStore{byCollection: make(map[schemas.Collection]*collectionValues, len(collections))}
-	for _, c := range collections {
+	// Every collection from the start, so that Stats shows each of them
+	// even before it holds anything.
+	vs := &valueStore{byCollection: make(map[schemas.Collection]*collectionValues, len(schemas.Collections))}
+	for _, c := range schemas.Collections {
 		vs.byCollection[c] = &collectionValues{users: make(map[string]storedValue)}
 	}
 	return vs

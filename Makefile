@@ -1,0 +1,48 @@
+# The two commands a new user needs:  make run   and   make test.
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
+GO ?= go
+BIN := bin
+
+.PHONY: run test bench build lint fuzz tools docker clean
+
+## run: the embedded default — in-process broker, sandbox APIs, sample traffic, every pipeline, live progress (Ctrl-C for the summary)
+run:
+	$(GO) run ./cmd/connector demo -ops 127.0.0.1:8080
+
+## test: every test with the race detector (installs kcat for the end-to-end test when missing)
+test: tools
+	REQUIRE_KCAT=1 $(GO) test -race -count=1 -timeout 20m ./...
+
+## bench: the benchmarks, each in its own process, printed as one table against its target
+bench:
+	@./.ci/bench
+
+## build: static binaries in bin/
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/ ./cmd/...
+
+## lint: formatting and vet
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+## fuzz: a short run of every fuzz target
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 10s $$pkg || exit 1; \
+	  done; done
+
+## tools: what the tests need beyond Go (kcat, a librdkafka client, for the outside-client test)
+tools:
+	@command -v kcat >/dev/null 2>&1 || { \
+	  echo "installing kcat"; \
+	  SUDO=$$(command -v sudo >/dev/null && [ $$(id -u) -ne 0 ] && echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq kcat >/dev/null; }
+
+docker:
+	docker build -t contactlab-connector .
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,316 @@
+package main_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/contactlab/connector/connector/demo"
+	"github.com/contactlab/connector/connector/sandbox"
+	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/streams/streamstest"
+)
+
+// These tests run the real binaries as separate processes: cmd/broker as the
+// Kafka broker, kcat (librdkafka) as the outside client, and cmd/connector,
+// which is killed with SIGKILL to show that a crash loses nothing.
+
+func kcat(t *testing.T) string {
+	p, err := exec.LookPath("kcat")
+	if err != nil {
+		if os.Getenv("REQUIRE_KCAT") != "" {
+			t.Fatal("kcat is required (make test installs it): ", err)
+		}
+		t.Skip("kcat not installed; make test installs it")
+	}
+	return p
+}
+
+func build(t *testing.T) (connector, broker string) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, c := range []string{"connector", "broker"} {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, c), "github.com/contactlab/connector/cmd/"+c).CombinedOutput()
+		if err != nil {
+			t.Fatalf("build %s: %v\n%s", c, err, out)
+		}
+	}
+	return filepath.Join(dir, "connector"), filepath.Join(dir, "broker")
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// proc is a child process whose stderr is scanned for the ops address.
+type proc struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	ops  string
+	logs strings.Builder
+	done chan struct{}
+}
+
+func start(t *testing.T, bin string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(bin, args...), done: make(chan struct{})}
+	stderr, _ := p.cmd.StderrPipe()
+	p.cmd.Stdout = io.Discard
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			p.mu.Lock()
+			p.logs.WriteString(line + "\n")
+			var l struct {
+				Msg string `json:"msg"`
+				Ops string `json:"ops"`
+			}
+			if json.Unmarshal([]byte(line), &l) == nil && l.Ops != "" {
+				p.ops = l.Ops
+			}
+			p.mu.Unlock()
+		}
+		_ = p.cmd.Wait()
+	}()
+	t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.done })
+	return p
+}
+
+func (p *proc) opsAddr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ops
+}
+
+func (p *proc) consumed(t *testing.T) int64 {
+	resp, err := http.Get("http://" + p.opsAddr() + "/status")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Counts map[string]struct {
+			Consumed int64 `json:"consumed"`
+		} `json:"counts"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&st)
+	return st.Counts["events"].Consumed
+}
+
+func writeConfig(t *testing.T, broker string, sb *sandbox.Sandbox) string {
+	path := filepath.Join(t.TempDir(), "connector.yaml")
+	doc := fmt.Sprintf(`kafka:
+  brokers: [%q]
+  session_timeout: 3s
+  heartbeat_interval: 300ms
+http:
+  listen: "127.0.0.1:0"
+log:
+  level: info
+contacthub:
+  base_url: %s
+  workspace_id: %s
+  token: ${E2E_CONTACTHUB_TOKEN}
+sinks:
+  - name: events
+    type: contacthub-events
+    topics: [web.events]
+    concurrency: 16
+`, broker, sb.ContacthubURL(), sandbox.WorkspaceID)
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// kcatProduce writes key<TAB>value lines into topic with kcat.
+func kcatProduce(t *testing.T, kcatBin, broker, topic string, lines []string) {
+	t.Helper()
+	cmd := exec.Command(kcatBin, "-b", broker, "-t", topic, "-P", "-K", "\t", "-z", "snappy")
+	cmd.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kcat produce: %v\n%s", err, out)
+	}
+}
+
+func TestEndToEndWithOutsideClientAndCrash(t *testing.T) {
+	kcatBin := kcat(t)
+	connectorBin, brokerBin := build(t)
+	brokerAddr := freeAddr(t)
+	start(t, brokerBin, "-addr", brokerAddr, "-partitions", "4", "-topics", "web.events")
+	streamstest.WaitFor(t, 10*time.Second, "broker to listen", func() (bool, string) {
+		c, err := net.Dial("tcp", brokerAddr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil, fmt.Sprint(err)
+	})
+	sbCfg := sandbox.DefaultConfig()
+	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(2 * time.Millisecond), ServerErrorShare: 0.02}
+	sb, err := sandbox.Start("127.0.0.1:0", sbCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+
+	const valid, invalid = 6000, 60
+	g := demo.NewEventTraffic(7, 300, sandbox.NodeID)
+	g.InvalidShare = 0
+	var lines []string
+	var good [][]byte
+	for range valid {
+		k, v, _ := g.Next()
+		good = append(good, v)
+		lines = append(lines, string(k)+"\t"+string(v))
+	}
+	g.InvalidShare = 1
+	for i := 0; i < invalid; {
+		k, v, ok := g.Next()
+		if ok || strings.ContainsAny(string(v), "\t\n") {
+			continue
+		}
+		at := (i + 1) * len(lines) / (invalid + 1)
+		lines = append(lines[:at], append([]string{string(k) + "\t" + string(v)}, lines[at:]...)...)
+		i++
+	}
+	kcatProduce(t, kcatBin, brokerAddr, "web.events", lines)
+
+	cfgPath := writeConfig(t, brokerAddr, sb)
+	os.Setenv("E2E_CONTACTHUB_TOKEN", sandbox.ContacthubToken)
+	out, err := exec.Command(connectorBin, "validate", "-config", cfgPath).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "config OK") {
+		t.Fatalf("validate: %v %s", err, out)
+	}
+
+	// First run: killed with SIGKILL a third of the way through.
+	first := start(t, connectorBin, "run", "-config", cfgPath)
+	streamstest.WaitFor(t, 60*time.Second, "a third delivered", func() (bool, string) {
+		n := sb.Contacthub.Stats().Accepted
+		return n > valid/3, fmt.Sprint(n)
+	})
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-first.done
+	killedAt := sb.Contacthub.Stats().Accepted
+	if killedAt >= valid {
+		t.Fatalf("the crash came too late to prove anything (%d delivered)", killedAt)
+	}
+
+	// Second run finishes the job: nothing the crash interrupted is lost.
+	second := start(t, connectorBin, "run", "-config", cfgPath)
+	streamstest.WaitFor(t, 90*time.Second, "everything committed after the restart", func() (bool, string) {
+		return streamstest.CaughtUp(t, brokerAddr, "connector-events", "web.events")
+	})
+	for i, v := range good {
+		if sb.Contacthub.AcceptedCount(v) == 0 {
+			t.Fatalf("event %d lost across the crash: %s", i, v)
+		}
+	}
+	// SIGTERM: graceful stop exits 0.
+	_ = second.cmd.Process.Signal(syscall.SIGTERM)
+	<-second.done
+	if code := second.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("graceful stop exited %d:\n%s", code, second.logs.String())
+	}
+	if secrets := sandbox.ContacthubToken; strings.Contains(first.logs.String()+second.logs.String(), secrets) {
+		t.Fatal("the token appears in the logs")
+	}
+
+	// The outside client reads the dead-letter topic with its headers.
+	dl, err := exec.Command(kcatBin, "-b", brokerAddr, "-C", "-t", "events.dlq", "-e", "-q", "-f", "%h\t%s\n").Output()
+	if err != nil {
+		t.Fatalf("kcat consume: %v", err)
+	}
+	n := 0
+	for _, l := range strings.Split(strings.TrimSpace(string(dl)), "\n") {
+		if l == "" {
+			continue
+		}
+		n++
+		if !strings.Contains(l, "dlq.reason=invalid") || !strings.Contains(l, "dlq.source.topic=web.events") {
+			t.Fatalf("dead letter without its reason: %s", l)
+		}
+	}
+	if n < invalid {
+		t.Fatalf("kcat read %d dead letters, want at least %d (a crash may repeat some)", n, invalid)
+	}
+	st := sb.Contacthub.Stats()
+	t.Logf("killed after %d accepted; total accepted %d, duplicates %d, dead letters read by kcat %d", killedAt, st.Accepted, st.DuplicateBodies, n)
+}
+
+func TestTwoProcessesShareThePartitions(t *testing.T) {
+	kcatBin := kcat(t)
+	connectorBin, brokerBin := build(t)
+	brokerAddr := freeAddr(t)
+	start(t, brokerBin, "-addr", brokerAddr, "-partitions", "6", "-topics", "web.events")
+	sbCfg := sandbox.DefaultConfig()
+	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(5 * time.Millisecond)}
+	sb, err := sandbox.Start("127.0.0.1:0", sbCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	cfgPath := writeConfig(t, brokerAddr, sb)
+	os.Setenv("E2E_CONTACTHUB_TOKEN", sandbox.ContacthubToken)
+
+	a := start(t, connectorBin, "run", "-config", cfgPath)
+	b := start(t, connectorBin, "run", "-config", cfgPath)
+	streamstest.WaitFor(t, 20*time.Second, "both processes up", func() (bool, string) {
+		return a.opsAddr() != "" && b.opsAddr() != "", ""
+	})
+	g := demo.NewEventTraffic(9, 300, sandbox.NodeID)
+	g.InvalidShare = 0
+	var good [][]byte
+	produceBatch := func(n int) {
+		var lines []string
+		for range n {
+			k, v, _ := g.Next()
+			good = append(good, v)
+			lines = append(lines, string(k)+"\t"+string(v))
+		}
+		kcatProduce(t, kcatBin, brokerAddr, "web.events", lines)
+	}
+	// Keep producing until both members have consumed something: the group
+	// has split the partitions between them.
+	streamstest.WaitFor(t, 60*time.Second, "both processes consuming", func() (bool, string) {
+		produceBatch(200)
+		ca, cb := a.consumed(t), b.consumed(t)
+		return ca > 0 && cb > 0, fmt.Sprintf("a=%d b=%d", ca, cb)
+	})
+	// The first stops; the second takes over its partitions and finishes.
+	_ = a.cmd.Process.Signal(syscall.SIGTERM)
+	<-a.done
+	produceBatch(3000)
+	streamstest.WaitFor(t, 60*time.Second, "all committed by the survivor", func() (bool, string) {
+		return streamstest.CaughtUp(t, brokerAddr, "connector-events", "web.events")
+	})
+	for i, v := range good {
+		if sb.Contacthub.AcceptedCount(v) == 0 {
+			t.Fatalf("event %d never delivered", i)
+		}
+	}
+	_ = context.Background
+}

@@ -1,0 +1,26 @@
+// Package enablenow is the EnableNow side of the connector: the API client
+// (EnableNowClient: create a categorization job, read a job's status), the
+// CategorizationSink that turns each request record into one job, and the
+// JobMonitor that follows created jobs until they end and publishes each
+// change of status.
+//
+// What it owns:
+//   - the request rules, applied before any call: a record that breaks one
+//     (schemas.DecodeCategorizationRequest) is rejected with
+//     streams.Reject("invalid", err), whose message names every broken rule;
+//   - the idempotency key (IdempotencyKey): derived from the record's
+//     coordinates and content, so a redelivered or retried record reuses it
+//     and the API answers with the job the first attempt created;
+//   - the results topic's message (JobResult), one per creation and, with
+//     monitoring on, one per observed change of status.
+//
+// What it must not do: retry, dead-letter, pause or commit. The sink says per
+// record delivered, retry or reject, and the runtime (package streams) does
+// the rest; which HTTP answer is retryable is decided by package httpapi
+// alone. The sink starts no goroutines; the JobMonitor's goroutines live
+// inside its Run, which the service runs as a unit.
+//
+// The request decoder is fuzzed in package schemas
+// (FuzzDecodeCategorizationRequest); the answer decoder of this package by
+// FuzzDecodeJobAnswer.
+package enablenow

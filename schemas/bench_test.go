@@ -1,0 +1,59 @@
+package schemas
+
+import (
+	"os"
+	"testing"
+)
+
+// The decoders run once per record at 50,000 records/s; these pin their cost
+// on realistic messages.
+
+func BenchmarkDecodeEvent(b *testing.B) {
+	cases := []struct{ name, file string }{
+		{"viewedPage", "testdata/event/valid-bringback-session.json"},
+		{"abandonedCart", "testdata/event/valid-customer.json"},
+		{"completedOrder", "testdata/event/valid-completed-order.json"},
+	}
+	for _, bc := range cases {
+		data, err := os.ReadFile(bc.file)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := DecodeEvent(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkDecodeUPSRecord(b *testing.B) {
+	cases := []struct {
+		c    Collection
+		file string
+	}{
+		{UserAttributes, "testdata/ups-rr-userattributes/valid-many.json"},
+		{Segments, "testdata/ups-rr-segments/valid-reference.json"},
+		{UserLinking, "testdata/ups-userlinking/valid-reference.json"},
+		{UserPreferences, "testdata/ups-rr-userpreferences/valid-reference.json"},
+	}
+	for _, bc := range cases {
+		data, err := os.ReadFile(bc.file)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(string(bc.c), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := DecodeUPSRecord(bc.c, data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

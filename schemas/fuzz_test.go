@@ -1,0 +1,197 @@
+package schemas
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// The fuzz targets check, for any input:
+//   - decoding never panics, and fails only with a *ValidationError;
+//   - a decoded value passes Validate, survives json.Marshal, decodes again
+//     without error, and decodes to the same value;
+//   - the Go validator and the JSON Schema agree on valid/invalid, except
+//     where a Go-only rule (duplicates, event size) fired.
+
+// addSeeds seeds a fuzz target with the golden files of a schema.
+func addSeeds(f *testing.F, schema string, add func(data []byte)) {
+	f.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", schema, "*.json"))
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no golden files for %s: %v", schema, err)
+	}
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		add(data)
+	}
+}
+
+// checkFuzzError asserts the error contract and the schema agreement.
+func checkFuzzError(t *testing.T, schema string, data []byte, err error) {
+	t.Helper()
+	if err != nil {
+		var ve *ValidationError
+		if !errors.As(err, &ve) || len(ve.Violations) == 0 {
+			t.Fatalf("error %T without violations: %v", err, err)
+		}
+	}
+	if hasGoOnlyRule(err) || hugeExponent.Match(data) {
+		return
+	}
+	accepted, schemaErr := schemaAccepts(t, schema, data)
+	if accepted != (err == nil) {
+		t.Fatalf("Go and JSON Schema disagree on %q\nGo: %v\nJSON Schema accepts=%v: %v", data, err, accepted, schemaErr)
+	}
+}
+
+// sameJSON compares two raw members by meaning: json.Marshal compacts and
+// re-escapes them.
+func sameJSON(t *testing.T, a, b json.RawMessage) {
+	t.Helper()
+	if len(a) == 0 && len(b) == 0 {
+		return
+	}
+	var va, vb any
+	if err := json.Unmarshal(a, &va); err != nil {
+		t.Fatalf("raw member is not JSON: %v", err)
+	}
+	if err := json.Unmarshal(b, &vb); err != nil {
+		t.Fatalf("raw member is not JSON after a round trip: %v", err)
+	}
+	if !reflect.DeepEqual(va, vb) {
+		t.Fatalf("raw member changed in a round trip: %s -> %s", a, b)
+	}
+}
+
+// onlyTooLarge reports whether err says nothing but that an event is over
+// MaxEventBytes. json.Marshal can grow a valid event past it: it writes "<"
+// as \u003c and each invalid UTF-8 byte as \ufffd.
+func onlyTooLarge(err error) bool {
+	var ve *ValidationError
+	return errors.As(err, &ve) && len(ve.Violations) == 1 && ve.Violations[0].Rule == ruleEventTooLarge
+}
+
+func FuzzDecodeEvent(f *testing.F) {
+	addSeeds(f, eventSchema, func(data []byte) { f.Add(data) })
+	f.Add([]byte(`{"customerId":"` + testCustomerID + `","type":"viewedPage","context":"WEB","properties":{"html":"<&>"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, err := DecodeEvent(data)
+		checkFuzzError(t, eventSchema, data, err)
+		if err != nil {
+			return
+		}
+		if err := e.Validate(); err != nil && !onlyTooLarge(err) {
+			t.Fatalf("Validate on a decoded event: %v", err)
+		}
+		b, err := json.Marshal(e)
+		if err != nil {
+			t.Fatalf("marshal: %v", err)
+		}
+		again, err := DecodeEvent(b)
+		if err != nil {
+			if len(b) > MaxEventBytes && onlyTooLarge(err) {
+				return
+			}
+			t.Fatalf("decode after marshal: %v\n%s", err, b)
+		}
+		if again.CustomerID != e.CustomerID || again.Type != e.Type || again.Context != e.Context ||
+			again.Date != e.Date || !reflect.DeepEqual(again.BringBackProperties, e.BringBackProperties) {
+			t.Fatalf("round trip changed the event:\n%+v\n%+v", e, again)
+		}
+		sameJSON(t, e.Properties, again.Properties)
+		sameJSON(t, e.ContextInfo, again.ContextInfo)
+		sameJSON(t, e.Tracking, again.Tracking)
+	})
+}
+
+func FuzzDecodeUPSRecord(f *testing.F) {
+	for i, c := range Collections {
+		addSeeds(f, upsSchemas[c], func(data []byte) { f.Add(uint8(i), data) })
+	}
+	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
+		c := Collections[int(which)%len(Collections)]
+		r, err := DecodeUPSRecord(c, data)
+		checkFuzzError(t, upsSchemas[c], data, err)
+		if err != nil {
+			return
+		}
+		if err := r.Validate(c); err != nil {
+			t.Fatalf("Validate on a decoded record: %v", err)
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatalf("marshal: %v", err)
+		}
+		again, err := DecodeUPSRecord(c, b)
+		if err != nil {
+			t.Fatalf("decode after marshal: %v\n%s", err, b)
+		}
+		if again.UserID != r.UserID {
+			t.Fatalf("round trip changed userId: %q -> %q", r.UserID, again.UserID)
+		}
+		sameJSON(t, r.Value, again.Value)
+	})
+}
+
+func FuzzDecodeCategorizationRequest(f *testing.F) {
+	addSeeds(f, categorizationSchema, func(data []byte) { f.Add(data) })
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := DecodeCategorizationRequest(data)
+		checkFuzzError(t, categorizationSchema, data, err)
+		if err != nil {
+			return
+		}
+		if err := r.Validate(); err != nil {
+			t.Fatalf("Validate on a decoded request: %v", err)
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatalf("marshal: %v", err)
+		}
+		again, err := DecodeCategorizationRequest(b)
+		if err != nil {
+			t.Fatalf("decode after marshal: %v\n%s", err, b)
+		}
+		metaA, metaB := r.MetaData, again.MetaData
+		r.MetaData, again.MetaData = nil, nil
+		if !reflect.DeepEqual(r, again) {
+			t.Fatalf("round trip changed the request:\n%+v\n%+v", r, again)
+		}
+		sameJSON(t, metaA, metaB)
+	})
+}
+
+func FuzzDecodeUpdateEnvelope(f *testing.F) {
+	addSeeds(f, updateEnvelopeSchema, func(data []byte) { f.Add(data) })
+	f.Add([]byte(envelope("CUSTOMER", "1.5e1", `{"id": "c"}`)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		u, err := DecodeUpdateEnvelope(data)
+		checkFuzzError(t, updateEnvelopeSchema, data, err)
+		if err != nil {
+			return
+		}
+		if err := u.Validate(); err != nil {
+			t.Fatalf("Validate on a decoded envelope: %v", err)
+		}
+		b, err := json.Marshal(u)
+		if err != nil {
+			t.Fatalf("marshal: %v", err)
+		}
+		again, err := DecodeUpdateEnvelope(b)
+		if err != nil {
+			t.Fatalf("decode after marshal: %v\n%s", err, b)
+		}
+		if again.Operation != u.Operation || again.EntityType != u.EntityType || again.Offset != u.Offset ||
+			again.Workspace != u.Workspace || again.NodeID != u.NodeID || !again.ReadAt.Equal(u.ReadAt) ||
+			again.EntityKey() != u.EntityKey() {
+			t.Fatalf("round trip changed the envelope:\n%+v\n%+v", u, again)
+		}
+		sameJSON(t, u.Data, again.Data)
+	})
+}
