@@ -28,7 +28,9 @@ func envInt(name string, def int) int {
 func BenchmarkEventsSink(b *testing.B) {
 	n := envInt("EVENTS_BENCH_N", 30000)
 	broker := streamstest.Broker(b, 8, "web.events")
-	sb := startSandbox(b, func(c *sandbox.Config) { c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(20 * time.Millisecond)} })
+	sb := startSandbox(b, func(c *sandbox.Config) {
+		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(20 * time.Millisecond)}
+	})
 	msgs, _, _ := makeEvents(n, 0)
 	streamstest.Produce(b, broker, "web.events", msgs...)
 	cfg := eventsConfig(b, broker, sb, "") // the defaults users get
