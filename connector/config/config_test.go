@@ -108,3 +108,20 @@ func TestBadConfigsNameTheKey(t *testing.T) {
 		})
 	}
 }
+
+// The shipped configs must stay valid.
+func TestDeployConfigsValidate(t *testing.T) {
+	files, _ := filepath.Glob("../../deploy/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no deploy configs found")
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := config.Parse(b, func(string) (string, bool) { return "x", true }); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}

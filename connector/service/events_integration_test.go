@@ -188,3 +188,24 @@ func headers(m kafka.Message) map[string]string {
 	}
 	return h
 }
+
+// A throttled workspace: the connector reads maxRequestsPerMinute at start and
+// paces below it, so the workspace never answers 429 while a backlog drains.
+func TestEventsPaceBelowWorkspaceThrottling(t *testing.T) {
+	broker := streamstest.Broker(t, 2, "web.events")
+	sb := startSandbox(t, func(c *sandbox.Config) { c.Contacthub.MaxRequestsPerMinute = 1200 }) // 20/s
+	msgs, good, _ := makeEvents(60, 0)
+	streamstest.Produce(t, broker, "web.events", msgs...)
+	svc, err := service.New(eventsConfig(t, broker, sb, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runService(t, svc)
+	streamstest.WaitFor(t, 30*time.Second, "the backlog delivered", func() (bool, string) {
+		n := sb.Contacthub.Stats().Accepted
+		return n >= int64(len(good)), fmt.Sprint(n)
+	})
+	if st := sb.Contacthub.Stats(); st.Throttled != 0 {
+		t.Fatalf("the workspace answered 429 %d times", st.Throttled)
+	}
+}
