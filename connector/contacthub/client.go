@@ -26,6 +26,7 @@ type Client struct {
 	paths   config.ContacthubPaths
 	limiter *rate.Limiter
 
+	refreshMu      sync.Mutex // held while reading the throttling
 	mu             sync.Mutex
 	rpm            int // the workspace's maxRequestsPerMinute as last read; -1 unknown
 	throttleReadAt time.Time
@@ -97,24 +98,46 @@ func (c *Client) RefreshThrottling(ctx context.Context) error {
 	return nil
 }
 
-// throttleStale reports whether the throttling should be read (again): after
-// every, or 5 s after a failed read. Only one caller at a time gets true, so
-// concurrent writers do not all ask.
-func (c *Client) throttleStale(every time.Duration) bool {
+// EnsurePace reads the workspace throttling when it is due: before the first
+// request (every caller waits for that first read, so no burst goes out
+// unpaced), then every `every` by one caller while the others carry on, and
+// 5 s after a failed read. A failed read leaves the pace as it was.
+func (c *Client) EnsurePace(ctx context.Context, every time.Duration) error {
 	if c.cfg.MaxRequestsPerMinute > 0 {
-		return false
+		return nil
 	}
+	known, due := c.paceDue(every)
+	if !due {
+		return nil
+	}
+	if known {
+		if !c.refreshMu.TryLock() {
+			return nil
+		}
+	} else {
+		c.refreshMu.Lock()
+	}
+	defer c.refreshMu.Unlock()
+	if _, due := c.paceDue(every); !due {
+		return nil // another caller just read it
+	}
+	err := c.RefreshThrottling(ctx)
+	// Marked after the read, not before: callers arriving meanwhile must
+	// wait for it (first read) rather than take it as done.
+	c.mu.Lock()
+	c.throttleReadAt = time.Now()
+	c.mu.Unlock()
+	return err
+}
+
+func (c *Client) paceDue(every time.Duration) (known, due bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	wait := every
 	if c.rpm < 0 {
 		wait = 5 * time.Second
 	}
-	if !c.throttleReadAt.IsZero() && time.Since(c.throttleReadAt) < wait {
-		return false
-	}
-	c.throttleReadAt = time.Now()
-	return true
+	return c.rpm >= 0, c.throttleReadAt.IsZero() || time.Since(c.throttleReadAt) >= wait
 }
 
 // CreateEvent posts a validated event body as is and returns the new event id.

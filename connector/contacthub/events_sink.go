@@ -29,13 +29,11 @@ const throttleRefresh = time.Minute
 
 // Write implements streams.Sink.
 func (s *EventsSink) Write(ctx context.Context, batch []*streams.Record) error {
-	if s.client.throttleStale(throttleRefresh) {
-		if err := s.client.RefreshThrottling(ctx); err != nil {
-			if errors.Is(err, streams.ErrUnauthorized) {
-				return err
-			}
-			s.log.Warn("could not read the workspace throttling; pacing by 429 answers until it can", "error", err)
+	if err := s.client.EnsurePace(ctx, throttleRefresh); err != nil {
+		if errors.Is(err, streams.ErrUnauthorized) {
+			return err
 		}
+		s.log.Warn("could not read the workspace throttling; keeping the last pace, 429 answers are retried", "error", err)
 	}
 	var errs []error
 	for i, r := range batch {

@@ -1,0 +1,55 @@
+package contacthub_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/contactlab/connector/connector/config"
+	"github.com/contactlab/connector/connector/contacthub"
+	"github.com/contactlab/connector/connector/demo"
+	"github.com/contactlab/connector/connector/sandbox"
+)
+
+// Many concurrent writers share one client: the first request waits for the
+// throttling to be read, and all of them together stay below it.
+func TestConcurrentWritersStayBelowThrottling(t *testing.T) {
+	cfg := sandbox.DefaultConfig()
+	cfg.Contacthub.MaxRequestsPerMinute = 1200 // 20/s
+	sb, err := sandbox.Start("127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	c := contacthub.NewClient(config.Contacthub{BaseURL: sb.ContacthubURL(), WorkspaceID: sandbox.WorkspaceID,
+		Token: config.NewSecret(sandbox.ContacthubToken), Timeout: 5 * time.Second, Headroom: 0.98,
+		Paths: config.ContacthubPaths{Events: "/workspaces/{workspaceId}/events", Throttling: "/workspaces/{workspaceId}/configuration/throttling"}}, nil)
+	g := demo.NewEventTraffic(1, 10, sandbox.NodeID)
+	g.InvalidShare = 0
+	var bodies [][]byte
+	for range 50 {
+		_, v, _ := g.Next()
+		bodies = append(bodies, v)
+	}
+	var wg sync.WaitGroup
+	for _, b := range bodies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.EnsurePace(context.Background(), time.Minute); err != nil {
+				t.Error(err)
+			}
+			if _, err := c.CreateEvent(context.Background(), b); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if c.Pace() != 1200 {
+		t.Fatalf("pace %d", c.Pace())
+	}
+	if st := sb.Contacthub.Stats(); st.Throttled != 0 || st.Accepted != 50 {
+		t.Fatalf("throttled %d accepted %d", st.Throttled, st.Accepted)
+	}
+}
