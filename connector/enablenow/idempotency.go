@@ -32,14 +32,18 @@ func IdempotencyKey(topic string, partition int, offset int64, key, value []byte
 	content := sha256.New()
 	writeField(content, key)
 	writeField(content, value)
+	var contentSum [sha256.Size]byte
 
 	h := sha256.New()
 	writeField(h, []byte(idempotencyScheme))
 	writeField(h, []byte(topic))
-	_ = binary.Write(h, binary.BigEndian, int64(partition))
-	_ = binary.Write(h, binary.BigEndian, offset)
-	h.Write(content.Sum(nil))
-	return hex.EncodeToString(h.Sum(nil))
+	var n [16]byte
+	binary.BigEndian.PutUint64(n[:8], uint64(partition))
+	binary.BigEndian.PutUint64(n[8:], uint64(offset))
+	h.Write(n[:])
+	h.Write(content.Sum(contentSum[:0]))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0]))
 }
 
 // RecordIdempotencyKey is IdempotencyKey of r.
@@ -50,6 +54,8 @@ func RecordIdempotencyKey(r *streams.Record) string {
 // writeField length-prefixes b, so that no two different field lists run
 // together into the same bytes (topic "a"+"bc" versus "ab"+"c").
 func writeField(h hash.Hash, b []byte) {
-	_ = binary.Write(h, binary.BigEndian, int64(len(b)))
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+	h.Write(n[:])
 	h.Write(b)
 }

@@ -1,0 +1,153 @@
+package enablenow_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/contactlab/connector/connector/config"
+	"github.com/contactlab/connector/connector/enablenow"
+	"github.com/contactlab/connector/connector/httpapi"
+	standin "github.com/contactlab/connector/connector/sandbox/enablenow"
+	"github.com/contactlab/connector/streams"
+)
+
+const testToken = "test-enablenow-token"
+
+// api is the sandbox's EnableNow stand-in behind a real TCP listener, with
+// a count of the API requests it received (control routes excluded).
+type api struct {
+	srv   *standin.Server
+	url   string
+	calls atomic.Int64
+
+	mu     sync.Mutex
+	bodies []string // creation bodies, in arrival order
+}
+
+func startAPI(t testing.TB, cfg standin.Config) *api {
+	t.Helper()
+	if cfg.Token == "" {
+		cfg.Token = testToken
+	}
+	srv, err := standin.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &api{srv: srv}
+	h := srv.Handler()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v2/") {
+			a.calls.Add(1)
+			if r.Method == http.MethodPost {
+				b, _ := io.ReadAll(r.Body)
+				a.mu.Lock()
+				a.bodies = append(a.bodies, string(b))
+				a.mu.Unlock()
+				r.Body = io.NopCloser(strings.NewReader(string(b)))
+			}
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	a.url = ts.URL
+	return a
+}
+
+func (a *api) createBodies() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.bodies...)
+}
+
+// enablenowConfig is the enablenow section pointing at url, defaults applied
+// by the config package itself, then adjusted by mutate.
+func enablenowConfig(url string, mutate func(*config.EnableNow)) config.EnableNow {
+	c := config.Config{EnableNow: &config.EnableNow{BaseURL: url, Token: config.NewSecret(testToken), Timeout: 5 * time.Second}}
+	if mutate != nil {
+		mutate(c.EnableNow)
+	}
+	c.Defaults()
+	return *c.EnableNow
+}
+
+func newClient(url string, mutate func(*config.EnableNow)) *enablenow.EnableNowClient {
+	return enablenow.NewEnableNowClient(enablenowConfig(url, mutate), httpapi.NewMetrics(nil))
+}
+
+// memResults keeps published results in memory; failNext makes the next
+// publishes fail, as Kafka being unreachable would.
+type memResults struct {
+	mu       sync.Mutex
+	results  []enablenow.JobResult
+	failNext atomic.Int64
+}
+
+var errKafkaDown = errors.New("kafka unreachable (test)")
+
+func (m *memResults) Publish(_ context.Context, rs ...enablenow.JobResult) error {
+	if m.failNext.Add(-1) >= 0 {
+		return errKafkaDown
+	}
+	m.failNext.Store(0)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.results = append(m.results, rs...)
+	return nil
+}
+
+func (m *memResults) all() []enablenow.JobResult {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]enablenow.JobResult(nil), m.results...)
+}
+
+// byJob groups the results by job id, in publication order.
+func (m *memResults) byJob() map[string][]enablenow.JobResult {
+	out := map[string][]enablenow.JobResult{}
+	for _, r := range m.all() {
+		out[r.JobID] = append(out[r.JobID], r)
+	}
+	return out
+}
+
+// discardResults drops results, for benchmarks.
+type discardResults struct{}
+
+func (discardResults) Publish(context.Context, ...enablenow.JobResult) error { return nil }
+
+var offsets atomic.Int64
+
+// record is a request record at a fresh offset of topic "categorization.requests".
+func record(key, value string) *streams.Record {
+	return &streams.Record{Topic: "categorization.requests", Partition: 1, Offset: offsets.Add(1), Key: []byte(key), Value: []byte(value), Attempts: 1}
+}
+
+// write runs one record through the sink, as the runtime would.
+func write(t testing.TB, s streams.Sink, r *streams.Record) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return s.Write(ctx, []*streams.Record{r})
+}
+
+// runMonitor runs m until the test ends.
+func runMonitor(t testing.TB, m *enablenow.JobMonitor) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("monitor Run: %v", err)
+		}
+	})
+}

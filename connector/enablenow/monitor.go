@@ -1,0 +1,405 @@
+package enablenow
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/contactlab/connector/streams"
+)
+
+// MonitorConfig configures a JobMonitor.
+type MonitorConfig struct {
+	// Name is the unit's name, e.g. "categorization/job-monitor".
+	Name string
+	// PollInterval is the wait between two reads of one job's status.
+	PollInterval time.Duration
+	// MaxJobs bounds the jobs followed at once; see JobMonitor.
+	MaxJobs int
+	// Timeout is how long one job is followed before the monitor gives up.
+	Timeout time.Duration
+	// Concurrency bounds the status reads in flight; default 16.
+	Concurrency int
+	Logger      *slog.Logger
+	Metrics     *Metrics
+}
+
+// maxPollBackoff caps the wait between reads of a job whose reads fail.
+const maxPollBackoff = 30 * time.Second
+
+// JobMonitor follows created jobs until they end, reading each one's status
+// every PollInterval and publishing every change it sees, the last one with
+// Final set. It is a unit: Run holds all its goroutines.
+//
+// Memory is bounded by MaxJobs: the sink reserves a place before it creates a
+// job, and waits while none is free, so the cap holds back the topic
+// (back-pressure) instead of growing a queue. A job that does not end within
+// Timeout gets a final result with an Error and frees its place, so jobs that
+// never end cannot stall the pipeline for good.
+//
+// Status reads fail the way every call does, classified by package httpapi:
+// a credential failure pauses (Ready says so) and is retried, a rejection
+// (404: the API no longer knows the job) ends the following with an Error,
+// anything else is retried with back-off, honouring Retry-After.
+//
+// What it follows lives in memory only: after a stop or a crash, the jobs
+// that had not ended get no further results (see the README on guarantees).
+// A status that lasts less than PollInterval may be missed; the final one
+// never is.
+type JobMonitor struct {
+	cfg     MonitorConfig
+	client  *EnableNowClient
+	results ResultPublisher
+	log     *slog.Logger
+	m       *Metrics
+
+	places chan struct{} // one token per followed or reserved job: the cap
+	wake   chan struct{} // a job became due earlier than the dispatcher knows
+
+	mu   sync.Mutex
+	jobs map[string]*followedJob // by job id: waiting in queue or being read
+	// queue holds the jobs waiting for their next read, earliest first; a
+	// job being read is out of it, so it is never read twice at once.
+	queue jobQueue
+	peak  int
+	// While a read is refused for its credential, no job is read until
+	// pausedUntil: the credential is the API's, so one probe per back-off
+	// step is enough, and jobs are not penalized for it.
+	pausedUntil  time.Time
+	pauseStrikes int
+
+	running atomic.Bool
+	pauseMu sync.Mutex
+	paused  string
+}
+
+// followedJob is owned by the monitor's lock while queued and by the one
+// goroutine reading it otherwise.
+type followedJob struct {
+	last     JobResult // the last result published
+	since    time.Time // when following began, for Timeout
+	next     time.Time // when to read it next
+	failures int       // consecutive failed reads or publishes, for back-off
+}
+
+// NewJobMonitor builds a monitor that reads through client and publishes
+// through results.
+func NewJobMonitor(cfg MonitorConfig, client *EnableNowClient, results ResultPublisher) *JobMonitor {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 16
+	}
+	if cfg.MaxJobs <= 0 {
+		cfg.MaxJobs = 1
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	return &JobMonitor{
+		cfg:     cfg,
+		client:  client,
+		results: results,
+		log:     cfg.Logger,
+		m:       cfg.Metrics,
+		places:  make(chan struct{}, cfg.MaxJobs),
+		wake:    make(chan struct{}, 1),
+		jobs:    make(map[string]*followedJob),
+	}
+}
+
+// Name implements the service's Unit.
+func (m *JobMonitor) Name() string { return m.cfg.Name }
+
+// Ready reports whether the monitor runs and its reads are authorized.
+func (m *JobMonitor) Ready() (bool, string) {
+	if !m.running.Load() {
+		return false, "not running"
+	}
+	m.pauseMu.Lock()
+	defer m.pauseMu.Unlock()
+	if m.paused != "" {
+		return false, "paused: " + m.paused
+	}
+	return true, ""
+}
+
+// MonitorStats are what a monitor holds now and held at most.
+type MonitorStats struct {
+	Following int // jobs followed now
+	Peak      int // most jobs followed at once since start
+}
+
+// Stats returns the monitor's figures, for tests and progress reports.
+func (m *JobMonitor) Stats() MonitorStats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return MonitorStats{Following: len(m.jobs), Peak: m.peak}
+}
+
+// reserve takes a place for a job about to be created, waiting while all
+// are taken. The caller must pass it on with follow or give it back with
+// release.
+func (m *JobMonitor) reserve(ctx context.Context) error {
+	select {
+	case m.places <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for room among %d monitored jobs: %w", m.cfg.MaxJobs, ctx.Err())
+	}
+}
+
+func (m *JobMonitor) release() { <-m.places }
+
+// follow starts following the job of r with a place taken by reserve. A job
+// already followed (a redelivered request whose creation was replayed) keeps
+// its one entry, and the new place is given back.
+func (m *JobMonitor) follow(r JobResult) {
+	now := time.Now()
+	m.mu.Lock()
+	if _, ok := m.jobs[r.JobID]; ok {
+		m.mu.Unlock()
+		m.release()
+		return
+	}
+	j := &followedJob{last: r, since: now, next: now.Add(m.cfg.PollInterval)}
+	m.jobs[r.JobID] = j
+	heap.Push(&m.queue, j)
+	m.peak = max(m.peak, len(m.jobs))
+	m.mu.Unlock()
+	m.m.following.Inc()
+	m.signal()
+}
+
+func (m *JobMonitor) signal() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run reads due jobs, at most Concurrency at once, until ctx ends; then it
+// waits for the reads in flight and returns nil.
+func (m *JobMonitor) Run(ctx context.Context) error {
+	m.running.Store(true)
+	defer m.running.Store(false)
+	slots := make(chan struct{}, m.cfg.Concurrency)
+	var wg sync.WaitGroup
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return m.stop(&wg)
+		}
+		j, wait := m.nextDue(time.Now())
+		if j != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				m.poll(ctx, j)
+			}()
+			continue
+		}
+		<-slots
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return m.stop(&wg)
+		case <-m.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+func (m *JobMonitor) stop(wg *sync.WaitGroup) error {
+	wg.Wait()
+	if n := m.Stats().Following; n > 0 {
+		m.log.Warn("job monitor stopped with jobs still open; their later status changes will not be published", "open_jobs", n)
+	}
+	return nil
+}
+
+// nextDue takes the earliest queued job out of the queue if it is due, or
+// says how long until it is.
+func (m *JobMonitor) nextDue(now time.Time) (*followedJob, time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if wait := m.pausedUntil.Sub(now); wait > 0 {
+		return nil, wait
+	}
+	if len(m.queue) == 0 {
+		return nil, time.Hour
+	}
+	if wait := m.queue[0].next.Sub(now); wait > 0 {
+		return nil, wait
+	}
+	return heap.Pop(&m.queue).(*followedJob), 0
+}
+
+// requeue puts j back to be read at next.
+func (m *JobMonitor) requeue(j *followedJob, next time.Time) {
+	j.next = next
+	m.mu.Lock()
+	heap.Push(&m.queue, j)
+	m.mu.Unlock()
+	m.signal()
+}
+
+// drop stops following j and frees its place.
+func (m *JobMonitor) drop(j *followedJob) {
+	m.mu.Lock()
+	delete(m.jobs, j.last.JobID)
+	m.mu.Unlock()
+	m.m.following.Dec()
+	m.release()
+}
+
+// poll reads j's status once and publishes what changed.
+func (m *JobMonitor) poll(ctx context.Context, j *followedJob) {
+	job, err := m.client.Job(ctx, j.last.JobID)
+	now := time.Now()
+	if ctx.Err() != nil {
+		// Stopping: keep the job as it was, for the open-jobs count.
+		m.requeue(j, now)
+		return
+	}
+	timedOut := now.Sub(j.since) >= m.cfg.Timeout
+	switch {
+	case err == nil:
+		m.resume()
+		if job.Status == j.last.Status && !timedOut {
+			j.failures = 0
+			m.requeue(j, now.Add(m.cfg.PollInterval))
+			return
+		}
+		r := j.last
+		r.Status, r.Terminal, r.Replayed, r.At, r.Error = job.Status, job.Terminal, false, now.UTC(), ""
+		r.Final = job.Terminal
+		gaveUp := ""
+		if timedOut && !job.Terminal {
+			r.Final, gaveUp = true, "timeout"
+			r.Error = fmt.Sprintf("job not ended after %s; no longer followed", m.cfg.Timeout)
+		}
+		m.publish(ctx, j, r, gaveUp)
+	case errors.Is(err, streams.ErrRejected):
+		// The API will not tell us about this job again (gone, or never
+		// known): waiting cannot help.
+		m.giveUp(ctx, j, now, "rejected", fmt.Errorf("no longer followed: %w", err))
+	case timedOut:
+		m.giveUp(ctx, j, now, "timeout", fmt.Errorf("job not ended after %s; no longer followed; last read: %w", m.cfg.Timeout, err))
+	case errors.Is(err, streams.ErrUnauthorized):
+		m.pause(now, err)
+		m.requeue(j, now)
+	default:
+		j.failures++
+		m.log.Debug("reading job status failed; retrying", "job", j.last.JobID, "error", err, "failures", j.failures)
+		m.requeue(j, now.Add(max(m.backoff(j.failures), retryDelayOf(err))))
+	}
+}
+
+// giveUp publishes j's last status as final, with why it is no longer followed.
+func (m *JobMonitor) giveUp(ctx context.Context, j *followedJob, now time.Time, reason string, err error) {
+	r := j.last
+	r.Replayed, r.Final, r.At, r.Error = false, true, now.UTC(), err.Error()
+	m.publish(ctx, j, r, reason)
+}
+
+// publish writes r. When r is final the job is dropped, counted as given up
+// when gaveUp names why; when publishing fails the job stays, to be read and
+// published again after a back-off.
+func (m *JobMonitor) publish(ctx context.Context, j *followedJob, r JobResult, gaveUp string) {
+	if err := m.results.Publish(ctx, r); err != nil {
+		j.failures++
+		m.log.Warn("publishing a job's status failed; will read it again and retry", "job", r.JobID, "error", err)
+		m.requeue(j, time.Now().Add(m.backoff(j.failures)))
+		return
+	}
+	j.failures = 0
+	if r.Status != j.last.Status {
+		m.m.changes.Inc()
+	}
+	j.last = r
+	if !r.Final {
+		m.requeue(j, time.Now().Add(m.cfg.PollInterval))
+		return
+	}
+	if gaveUp != "" {
+		m.m.gaveUp.WithLabelValues(gaveUp).Inc()
+		m.log.Warn("job no longer followed before it ended", "job", r.JobID, "status", r.Status, "reason", r.Error)
+	}
+	m.drop(j)
+}
+
+// backoff doubles the poll interval per consecutive failure, up to
+// maxPollBackoff (or the poll interval, when that is longer).
+func (m *JobMonitor) backoff(failures int) time.Duration {
+	d := m.cfg.PollInterval << min(failures, 10)
+	return max(min(d, maxPollBackoff), m.cfg.PollInterval)
+}
+
+// pause stops all reads for a back-off step that grows while the credential
+// keeps failing. Reads already in flight when the pause began do not lengthen it.
+func (m *JobMonitor) pause(now time.Time, err error) {
+	m.mu.Lock()
+	if !now.Before(m.pausedUntil) {
+		m.pauseStrikes++
+		m.pausedUntil = now.Add(max(m.backoff(m.pauseStrikes), retryDelayOf(err)))
+	}
+	m.mu.Unlock()
+	m.setPaused(err.Error())
+}
+
+func (m *JobMonitor) resume() {
+	m.mu.Lock()
+	m.pauseStrikes = 0
+	m.mu.Unlock()
+	m.setPaused("")
+}
+
+func (m *JobMonitor) setPaused(reason string) {
+	m.pauseMu.Lock()
+	changed := m.paused != reason
+	m.paused = reason
+	m.pauseMu.Unlock()
+	if !changed {
+		return
+	}
+	if reason != "" {
+		m.log.Warn("job monitor paused; retrying until the API accepts the credential", "reason", reason)
+	} else {
+		m.log.Info("job monitor resumed")
+	}
+}
+
+// retryDelayOf is the server's wait hint (Retry-After) in err, or 0.
+func retryDelayOf(err error) time.Duration {
+	var rd interface{ RetryDelay() time.Duration }
+	if errors.As(err, &rd) {
+		return rd.RetryDelay()
+	}
+	return 0
+}
+
+// jobQueue is a min-heap of followed jobs by next read time.
+type jobQueue []*followedJob
+
+func (q jobQueue) Len() int           { return len(q) }
+func (q jobQueue) Less(a, b int) bool { return q[a].next.Before(q[b].next) }
+func (q jobQueue) Swap(a, b int)      { q[a], q[b] = q[b], q[a] }
+func (q *jobQueue) Push(x any)        { *q = append(*q, x.(*followedJob)) }
+func (q *jobQueue) Pop() any {
+	old := *q
+	j := old[len(old)-1]
+	old[len(old)-1] = nil // so a dropped job can be collected
+	*q = old[:len(old)-1]
+	return j
+}
