@@ -1,0 +1,493 @@
+package ups
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/contactlab/connector/streams"
+)
+
+// testClock is a clock tests move by hand.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func newTestBatcher(cfg BatcherConfig) (*Batcher, *testClock) {
+	if cfg.MaxRecords == 0 {
+		cfg.MaxRecords = 1000
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 50 * 1024
+	}
+	if cfg.MaxJobAttempts == 0 {
+		cfg.MaxJobAttempts = 3
+	}
+	if cfg.RetryMemory == 0 {
+		cfg.RetryMemory = time.Minute
+	}
+	clock := &testClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	b := NewBatcher(cfg)
+	b.now = clock.now
+	return b, clock
+}
+
+// rec is a record for a test: user, offset on partition 0 of "t", and a
+// value made unique by the offset unless given.
+type rec struct {
+	user   string
+	offset int64
+	value  string
+}
+
+func (r rec) entry(i int) *entry {
+	v := r.value
+	if v == "" {
+		v = fmt.Sprintf(`{"a":["v%d"]}`, r.offset)
+	}
+	return &entry{
+		user: r.user,
+		data: []byte(`{"userId":"` + r.user + `","value":` + v + `}`),
+		pos:  position{topic: "t", partition: 0, offset: r.offset},
+		idx:  i,
+	}
+}
+
+// admit admits recs as one Write call.
+func admit(b *Batcher, recs ...rec) *writeCall {
+	call := newWriteCall(len(recs))
+	es := make([]*entry, len(recs))
+	for i, r := range recs {
+		es[i] = r.entry(i)
+	}
+	b.Admit(call, es)
+	return call
+}
+
+func isDone(c *writeCall) bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// sent decodes a request body into its records' user ids and values.
+func sent(t *testing.T, req *request) (users []string, values []string) {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(req.body))
+	if err != nil {
+		t.Fatalf("body is not gzip: %v", err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		Data []struct {
+			UserID string          `json:"userId"`
+			Value  json.RawMessage `json:"value"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(plain, &p); err != nil {
+		t.Fatalf("body is not an enrichment payload: %v\n%s", err, plain)
+	}
+	if len(p.Data) != len(req.entries) {
+		t.Fatalf("body holds %d records, request %d", len(p.Data), len(req.entries))
+	}
+	for _, d := range p.Data {
+		users = append(users, d.UserID)
+		values = append(values, string(d.Value))
+	}
+	return users, values
+}
+
+func next(t *testing.T, b *Batcher, max int) *request {
+	t.Helper()
+	req, err := b.Next(max)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+func TestBatcherFillsRequestsToTheRecordLimit(t *testing.T) {
+	b, _ := newTestBatcher(BatcherConfig{MaxRecords: 1000})
+	var recs []rec
+	for i := range 2500 {
+		recs = append(recs, rec{user: fmt.Sprintf("u%05d", i), offset: int64(i)})
+	}
+	call := admit(b, recs...)
+	if ready, _ := b.Ready(); !ready {
+		t.Fatal("a queue holding more than a request is not ready")
+	}
+	var sizes []int
+	var order []string
+	for {
+		req := next(t, b, 1000)
+		if req == nil {
+			break
+		}
+		if len(req.body) > 50*1024 {
+			t.Fatalf("body of %d bytes exceeds the limit", len(req.body))
+		}
+		users, _ := sent(t, req)
+		order = append(order, users...)
+		sizes = append(sizes, len(req.entries))
+		b.Accepted(req)
+		b.JobCompleted(req.entries)
+	}
+	if fmt.Sprint(sizes) != "[1000 1000 500]" {
+		t.Fatalf("request sizes %v, want [1000 1000 500]", sizes)
+	}
+	for i, u := range order {
+		if u != recs[i].user {
+			t.Fatalf("record %d sent is %s, want %s: arrival order not kept", i, u, recs[i].user)
+		}
+	}
+	if !isDone(call) || b.Waiting() != 0 || b.Users() != 0 {
+		t.Fatalf("after every job completed: done=%v waiting=%d users=%d", isDone(call), b.Waiting(), b.Users())
+	}
+}
+
+func TestBatcherFillsRequestsToTheBodyLimit(t *testing.T) {
+	// Random values compress poorly, so the body limit binds long before
+	// the record limit. Several sizes, because the sizing starts from an
+	// estimate that each case gets wrong in another way.
+	for _, size := range []int{200, 900, 5000, 30000} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			const limit = 50 * 1024
+			b, _ := newTestBatcher(BatcherConfig{MaxRecords: 1000, MaxBodyBytes: limit})
+			rnd := rand.New(rand.NewPCG(uint64(size), 1))
+			var recs []rec
+			for i := range 600 * 1000 / size {
+				buf := make([]byte, size/2)
+				for k := range buf {
+					buf[k] = byte(rnd.UintN(256))
+				}
+				recs = append(recs, rec{user: fmt.Sprintf("u%05d", i), offset: int64(i), value: fmt.Sprintf(`{"blob":["%x"]}`, buf)})
+			}
+			admit(b, recs...)
+			total := 0
+			for {
+				req := next(t, b, 1000)
+				if req == nil {
+					break
+				}
+				sent(t, req)
+				total += len(req.entries)
+				if len(req.body) > limit {
+					t.Fatalf("body of %d bytes exceeds %d", len(req.body), limit)
+				}
+				more := b.Ready // the last request may be partial
+				if ready, _ := more(); ready && float64(len(req.body)) < 0.9*limit {
+					t.Fatalf("request of %d records holds %d bytes: under 90%% of the limit while more records waited", len(req.entries), len(req.body))
+				}
+				b.Accepted(req)
+				b.JobCompleted(req.entries)
+			}
+			if total != len(recs) {
+				t.Fatalf("sent %d records, want %d", total, len(recs))
+			}
+		})
+	}
+}
+
+func TestBatcherRejectsWhatCannotFitAlone(t *testing.T) {
+	b, _ := newTestBatcher(BatcherConfig{MaxBodyBytes: 2048})
+	small := rec{user: "u1", offset: 1}.entry(0)
+	if ok, err := b.fits(small.data); err != nil || !ok {
+		t.Fatalf("a small record does not fit: %v %v", ok, err)
+	}
+	// Compressible but long: fits only because it compresses.
+	long := rec{user: "u1", offset: 1, value: `{"a":["` + strings.Repeat("x", 10000) + `"]}`}.entry(0)
+	if ok, err := b.fits(long.data); err != nil || !ok {
+		t.Fatalf("a compressible record of %d bytes does not fit: %v %v", len(long.data), ok, err)
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	buf := make([]byte, 3000)
+	for i := range buf {
+		buf[i] = byte(rnd.UintN(256))
+	}
+	huge := rec{user: "u1", offset: 1, value: fmt.Sprintf(`{"a":["%x"]}`, buf)}.entry(0)
+	if ok, err := b.fits(huge.data); err != nil || ok {
+		t.Fatalf("an incompressible record of %d bytes fits in 2048: %v %v", len(huge.data), ok, err)
+	}
+}
+
+func TestBatcherCoalescesUpdatesOfOneUser(t *testing.T) {
+	b, _ := newTestBatcher(BatcherConfig{})
+	call := admit(b,
+		rec{user: "alice", offset: 1}, rec{user: "bob", offset: 2},
+		rec{user: "alice", offset: 3}, rec{user: "alice", offset: 4})
+	req := next(t, b, 1000)
+	users, values := sent(t, req)
+	if fmt.Sprint(users) != "[bob alice]" || values[1] != `{"a":["v4"]}` {
+		t.Fatalf("sent %v %v; want bob and alice's latest only", users, values)
+	}
+	if st := b.Stats(); st.Coalesced != 2 {
+		t.Fatalf("coalesced %d, want 2", st.Coalesced)
+	}
+	b.Accepted(req)
+	b.JobCompleted(req.entries)
+	if !isDone(call) {
+		t.Fatal("call not done")
+	}
+	for i, err := range call.errs {
+		if err != nil {
+			t.Fatalf("record %d: %v; a replaced record counts as delivered", i, err)
+		}
+	}
+}
+
+func TestBatcherKeepsOneRecordPerUserInFlight(t *testing.T) {
+	b, _ := newTestBatcher(BatcherConfig{})
+	admit(b, rec{user: "alice", offset: 1}, rec{user: "bob", offset: 2})
+	first := next(t, b, 1000)
+	b.Accepted(first)
+
+	// alice's next updates arrive while her first is in its job: they wait,
+	// and only the newest of them is kept.
+	second := admit(b, rec{user: "alice", offset: 5}, rec{user: "carol", offset: 6})
+	third := admit(b, rec{user: "alice", offset: 7})
+	req := next(t, b, 1000)
+	if users, _ := sent(t, req); fmt.Sprint(users) != "[carol]" {
+		t.Fatalf("sent %v while alice's record was in flight; want carol only", users)
+	}
+	if next(t, b, 1000) != nil {
+		t.Fatal("a request was built with alice's record still in flight")
+	}
+	if !isDone(second) && second.errs[0] != nil {
+		t.Fatalf("the replaced record got %v", second.errs[0])
+	}
+	b.Accepted(req)
+	b.JobCompleted(first.entries)
+	req = next(t, b, 1000)
+	if users, values := sent(t, req); fmt.Sprint(users) != "[alice]" || values[0] != `{"a":["v7"]}` {
+		t.Fatalf("after alice's job ended, sent %v %v; want her newest", users, values)
+	}
+	b.Accepted(req)
+	b.JobCompleted(req.entries)
+	if !isDone(third) {
+		t.Fatal("third call not done")
+	}
+}
+
+func TestBatcherOrdersByOffsetWhateverTheArrival(t *testing.T) {
+	// Two Write calls of one partition race: the later offsets arrive first.
+	b, _ := newTestBatcher(BatcherConfig{})
+	later := admit(b, rec{user: "alice", offset: 10})
+	earlier := admit(b, rec{user: "alice", offset: 4}, rec{user: "bob", offset: 5})
+	if earlier.errs[0] != nil || earlier.pending != 1 {
+		t.Fatalf("the older record was not resolved at once as replaced: pending %d err %v", earlier.pending, earlier.errs[0])
+	}
+	req := next(t, b, 1000)
+	if users, values := sent(t, req); fmt.Sprint(users) != "[alice bob]" || values[0] != `{"a":["v10"]}` {
+		t.Fatalf("sent %v %v; want alice's offset 10", users, values)
+	}
+	b.Accepted(req)
+	b.JobCompleted(req.entries)
+	if !isDone(later) || !isDone(earlier) {
+		t.Fatal("calls not done")
+	}
+}
+
+func TestBatcherResendsFailedJobsThenRejects(t *testing.T) {
+	b, _ := newTestBatcher(BatcherConfig{MaxJobAttempts: 2})
+	call := admit(b, rec{user: "alice", offset: 1}, rec{user: "bob", offset: 2})
+	reject := func(attempts int) error {
+		return streams.Reject("job_failed", &JobFailedError{JobID: "j", Attempts: attempts, Messages: []string{"cassandra"}})
+	}
+	req := next(t, b, 1000)
+	if req.attempt() != 1 {
+		t.Fatalf("first attempt is %d", req.attempt())
+	}
+	b.Accepted(req)
+	// bob gets a newer update meanwhile: his failed record is replaced
+	// rather than sent again.
+	newer := admit(b, rec{user: "bob", offset: 3})
+	if n := b.JobFailed(req.entries, reject); n != 1 {
+		t.Fatalf("queued again %d records, want alice's only", n)
+	}
+	req = next(t, b, 1000)
+	users, values := sent(t, req)
+	if fmt.Sprint(users) != "[alice bob]" || values[1] != `{"a":["v3"]}` || req.attempt() != 2 {
+		t.Fatalf("second request %v %v attempt %d; want alice again and bob's newer, attempt 2", users, values, req.attempt())
+	}
+	b.Accepted(req)
+	if n := b.JobFailed(req.entries, reject); n != 1 {
+		t.Fatalf("queued again %d, want bob's newer (its first failure) only", n)
+	}
+	if !isDone(call) {
+		t.Fatal("alice's call should be done after her second failure")
+	}
+	var re *streams.RejectError
+	if !errors.As(call.errs[0], &re) || re.Reason != "job_failed" || !strings.Contains(call.errs[0].Error(), "cassandra") {
+		t.Fatalf("alice's outcome %v, want a job_failed rejection with the status message", call.errs[0])
+	}
+	if call.errs[1] != nil {
+		t.Fatalf("bob's replaced record got %v", call.errs[1])
+	}
+	req = next(t, b, 1000)
+	b.Accepted(req)
+	b.JobCompleted(req.entries)
+	if !isDone(newer) || newer.errs[0] != nil {
+		t.Fatalf("bob's newer record: done %v err %v", isDone(newer), newer.errs[0])
+	}
+}
+
+func TestBatcherRemembersRecordsHandedBackForRetry(t *testing.T) {
+	b, clock := newTestBatcher(BatcherConfig{RetryMemory: time.Minute})
+	old := admit(b, rec{user: "alice", offset: 1})
+	req := next(t, b, 1000)
+	b.Fail(req, errors.New("HTTP 503"))
+	if !isDone(old) || old.errs[0] == nil {
+		t.Fatal("a failed request's record was not handed back with its error")
+	}
+	// A newer update is sent and completes while the old one waits for
+	// the runtime's retry.
+	admit(b, rec{user: "alice", offset: 2})
+	req = next(t, b, 1000)
+	b.Accepted(req)
+	b.JobCompleted(req.entries)
+	// The old one comes back: it must not overwrite the newer.
+	again := admit(b, rec{user: "alice", offset: 1})
+	if !isDone(again) || again.errs[0] != nil {
+		t.Fatal("the retried record was not resolved as replaced")
+	}
+	if req := next(t, b, 1000); req != nil {
+		t.Fatal("the retried old record was sent after its newer one")
+	}
+	if b.Users() != 1 {
+		t.Fatalf("users %d: the handed-back record should still be remembered", b.Users())
+	}
+	clock.advance(2 * time.Minute)
+	admit(b, rec{user: "zed", offset: 9}) // any admission sweeps
+	if b.Users() != 1 {                   // zed only
+		t.Fatalf("users %d after the memory expired, want 1", b.Users())
+	}
+}
+
+func TestBatcherRetryNotNeededWhenANewerRecordWaits(t *testing.T) {
+	b, _ := newTestBatcher(BatcherConfig{})
+	old := admit(b, rec{user: "alice", offset: 1})
+	req := next(t, b, 1000)
+	admit(b, rec{user: "alice", offset: 2})
+	b.Fail(req, errors.New("HTTP 503"))
+	if !isDone(old) || old.errs[0] != nil {
+		t.Fatalf("the failed record with a newer one waiting got %v; want delivered (replaced)", old.errs[0])
+	}
+}
+
+func TestBatcherSplitsAndRequeuesAsPinnedGroups(t *testing.T) {
+	b, _ := newTestBatcher(BatcherConfig{})
+	var recs []rec
+	for i := range 10 {
+		recs = append(recs, rec{user: fmt.Sprintf("u%d", i), offset: int64(i)})
+	}
+	admit(b, recs...)
+	req := next(t, b, 1000)
+	b.Split(req)
+	admit(b, rec{user: "late", offset: 100})
+	first := next(t, b, 1000)
+	if u, _ := sent(t, first); fmt.Sprint(u) != "[u0 u1 u2 u3 u4]" {
+		t.Fatalf("first half %v", u)
+	}
+	b.Requeue(first) // a 429: the same request goes again, first
+	again := next(t, b, 1000)
+	if again != first {
+		t.Fatal("a requeued request was not sent again as it was")
+	}
+	second := next(t, b, 1000)
+	if u, _ := sent(t, second); fmt.Sprint(u) != "[u5 u6 u7 u8 u9]" {
+		t.Fatalf("second half %v", u)
+	}
+	last := next(t, b, 1000)
+	if u, _ := sent(t, last); fmt.Sprint(u) != "[late]" {
+		t.Fatalf("after the halves, %v", u)
+	}
+}
+
+func TestBatcherLingersForPartialRequests(t *testing.T) {
+	b, clock := newTestBatcher(BatcherConfig{MaxRecords: 10, Linger: 50 * time.Millisecond})
+	admit(b, rec{user: "a", offset: 1})
+	ready, at := b.Ready()
+	if ready || !at.Equal(clock.now().Add(50*time.Millisecond)) {
+		t.Fatalf("a lone record is ready=%v at %v; want to linger 50ms", ready, at)
+	}
+	clock.advance(50 * time.Millisecond)
+	if ready, _ := b.Ready(); !ready {
+		t.Fatal("not ready after the linger")
+	}
+	var recs []rec
+	for i := range 10 {
+		recs = append(recs, rec{user: fmt.Sprintf("u%d", i), offset: int64(10 + i)})
+	}
+	b2, _ := newTestBatcher(BatcherConfig{MaxRecords: 10, Linger: time.Hour})
+	admit(b2, recs...)
+	if ready, _ := b2.Ready(); !ready {
+		t.Fatal("a full request is not ready at once")
+	}
+}
+
+func TestBatcherAbandonDropsWhatWasNotSent(t *testing.T) {
+	b, _ := newTestBatcher(BatcherConfig{})
+	inFlight := admit(b, rec{user: "alice", offset: 1})
+	req := next(t, b, 1000)
+	b.Accepted(req)
+	call := admit(b, rec{user: "alice", offset: 2}, rec{user: "bob", offset: 3})
+	if b.Waiting() != 2 {
+		t.Fatalf("waiting %d", b.Waiting())
+	}
+	b.Abandon(call)
+	if b.Waiting() != 1 || !isDone(call) {
+		t.Fatalf("after abandon: waiting %d, done %v", b.Waiting(), isDone(call))
+	}
+	if req := next(t, b, 1000); req != nil {
+		t.Fatal("an abandoned record was sent")
+	}
+	b.JobCompleted(req.entries)
+	if !isDone(inFlight) || b.Users() != 0 {
+		t.Fatalf("users left: %d", b.Users())
+	}
+}
+
+func TestBatcherEnvelope(t *testing.T) {
+	for _, tc := range []struct {
+		siteID  int
+		grouped bool
+		want    string
+	}{
+		{0, false, `{"data":[R]}`},
+		{1723, false, `{"siteId":1723,"data":[R]}`},
+		{0, true, `{"type":"grouped","data":[R]}`},
+		{1723, true, `{"siteId":1723,"type":"grouped","data":[R]}`},
+	} {
+		env := newEnvelope(tc.siteID, tc.grouped)
+		if got := string(env.prefix) + "R" + string(env.suffix); got != tc.want {
+			t.Errorf("envelope(%d, %v) = %s, want %s", tc.siteID, tc.grouped, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,253 @@
+package ups
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/contactlab/connector/connector/config"
+	"github.com/contactlab/connector/connector/httpapi"
+	"github.com/contactlab/connector/schemas"
+)
+
+// Route templates, used in errors and never holding the apiKey's value or
+// a token.
+const (
+	enrichRoute = "POST /attributes/api/v1/{apiKey}/{collection}"
+	statusRoute = "GET /common-status/v1/{apiKey}/job/{jobId}/events"
+)
+
+// statusPageRows is the page size asked of the status service. A job's
+// outcome is in the summary that heads every page, so pages after the first
+// are read only for the error messages of a FAILED job.
+const statusPageRows = 100
+
+// UPSClient talks to the UPS Enrichment API of one API key: the enrichment
+// and status services, each with its token. It also carries what every UPS
+// sink of the process shares, because the API limits the API key, not the
+// collection: the Pacer and the bound on open jobs. It is safe for
+// concurrent use.
+type UPSClient struct {
+	http        *httpapi.Client
+	base        string
+	apiKey      string
+	enrichToken *TokenSource
+	statusToken *TokenSource
+	pacer       *Pacer
+	jobSlots    chan struct{}
+}
+
+// NewUPSClient builds the client of cfg (defaults applied); it sends nothing
+// until used.
+func NewUPSClient(cfg config.UPS, m *httpapi.Metrics) *UPSClient {
+	hc := httpapi.New(httpapi.Config{API: "ups", Timeout: cfg.Timeout, Metrics: m})
+	base := strings.TrimRight(cfg.BaseURL, "/")
+	secret := cfg.ClientSecret.Value()
+	pace := float64(cfg.UpdatesPerSecond) * cfg.Headroom
+	return &UPSClient{
+		http:        hc,
+		base:        base,
+		apiKey:      cfg.APIKey,
+		enrichToken: NewTokenSource(base, attributesTokenPath, cfg.ClientID, secret, hc.HTTPClient()),
+		statusToken: NewTokenSource(base, statusTokenPath, cfg.ClientID, secret, hc.HTTPClient()),
+		// The bucket holds one second's worth, like the API's, and at least
+		// one full request.
+		pacer:    NewPacer(pace, max(int(pace), cfg.MaxRecords)),
+		jobSlots: make(chan struct{}, cfg.MaxOpenJobs),
+	}
+}
+
+// Pacer is the pacer shared by every sink of this client.
+func (c *UPSClient) Pacer() *Pacer { return c.pacer }
+
+// String never shows a credential.
+func (c *UPSClient) String() string { return fmt.Sprintf("ups(%s)", c.base) }
+
+// reserveJob takes a place among the open jobs for a request about to be
+// sent, waiting while all are taken: this is the back-pressure that bounds
+// memory whatever the API's job latency.
+func (c *UPSClient) reserveJob(ctx context.Context) error {
+	select {
+	case c.jobSlots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("ups: waiting for room among %d open jobs: %w", cap(c.jobSlots), ctx.Err())
+	}
+}
+
+// releaseJob gives back a place taken by reserveJob.
+func (c *UPSClient) releaseJob() { <-c.jobSlots }
+
+// OpenJobs is how many places are taken.
+func (c *UPSClient) OpenJobs() int { return len(c.jobSlots) }
+
+// Accepted is the enrichment service's answer to an accepted request.
+type Accepted struct {
+	Version int64  `json:"version"`
+	JobID   string `json:"jobId"`
+	Message string `json:"message"`
+}
+
+// Enrich posts a gzip-compressed enrichment body to collection c and returns
+// the job the API created.
+func (c *UPSClient) Enrich(ctx context.Context, coll schemas.Collection, body []byte) (Accepted, error) {
+	u := c.base + "/attributes/api/v1/" + url.PathEscape(c.apiKey) + "/" + url.PathEscape(string(coll))
+	var out Accepted
+	err := c.withToken(ctx, c.enrichToken, func(auth string) error {
+		h := http.Header{
+			"Authorization":    {auth},
+			"Content-Type":     {"application/json"},
+			"Content-Encoding": {"gzip"},
+		}
+		_, err := c.http.JSON(ctx, http.MethodPost, u, enrichRoute, h, body, &out)
+		return err
+	})
+	if err != nil {
+		return Accepted{}, err
+	}
+	if out.JobID == "" {
+		// Accepted without a job to follow: the records' fate cannot be
+		// known, so the request counts as failed and is retried.
+		return Accepted{}, fmt.Errorf("ups: %s: accepted answer without a jobId (message %q)", enrichRoute, out.Message)
+	}
+	return out, nil
+}
+
+// JobState is where a job is in its life.
+type JobState uint8
+
+const (
+	JobRunning JobState = iota
+	JobCompleted
+	JobFailed
+)
+
+func (s JobState) String() string {
+	switch s {
+	case JobCompleted:
+		return "COMPLETED"
+	case JobFailed:
+		return "FAILED"
+	}
+	return "RUNNING"
+}
+
+// JobStatus is what the status service says of a job.
+type JobStatus struct {
+	State JobState
+	// Status is the service's own word for it (job-status).
+	Status string
+	// Errors are the messages of the job's ERROR events, newest first, at
+	// most maxJobErrors of them; read only for a FAILED job.
+	Errors []string
+}
+
+// maxJobErrors bounds the messages kept of one job (results and dead
+// letters carry them; a job of 1000 bad writes must not make them huge).
+const maxJobErrors = 10
+
+// statusAnswer is the part of the status service's answer the connector reads.
+type statusAnswer struct {
+	Pagination *struct {
+		NextPageToken string `json:"nextPageToken"`
+	} `json:"pagination"`
+	Summary struct {
+		JobStatus string `json:"job-status"`
+		Job       struct {
+			Status string `json:"status"`
+		} `json:"job"`
+	} `json:"summary"`
+	Result []struct {
+		Message string `json:"message"`
+		Level   string `json:"level"`
+	} `json:"result"`
+}
+
+// jobState reads the service's status words. Only the reference's FAILED
+// and COMPLETED are certain; the other endings are read the way their names
+// say, and anything else is a job still running.
+func jobState(status string) JobState {
+	switch strings.ToUpper(status) {
+	case "COMPLETED", "SUCCESS", "SUCCEEDED", "DONE", "FINISHED":
+		return JobCompleted
+	case "FAILED", "FAILURE", "ERROR", "ABORTED", "CANCELLED", "CANCELED":
+		return JobFailed
+	}
+	return JobRunning
+}
+
+// JobStatus reads the status of job id. For a FAILED job it reads the pages
+// of events (up to a few) to collect the error messages.
+func (c *UPSClient) JobStatus(ctx context.Context, id string) (JobStatus, error) {
+	var st JobStatus
+	pageToken := ""
+	for page := 0; page < 5; page++ {
+		q := url.Values{"rows": {strconv.Itoa(statusPageRows)}}
+		if pageToken != "" {
+			q.Set("pageToken", pageToken)
+		}
+		u := c.base + "/common-status/v1/" + url.PathEscape(c.apiKey) + "/job/" + url.PathEscape(id) + "/events?" + q.Encode()
+		var ans statusAnswer
+		err := c.withToken(ctx, c.statusToken, func(auth string) error {
+			_, err := c.http.JSON(ctx, http.MethodGet, u, statusRoute, http.Header{"Authorization": {auth}}, nil, &ans)
+			return err
+		})
+		if err != nil {
+			return JobStatus{}, err
+		}
+		if page == 0 {
+			st.Status = ans.Summary.JobStatus
+			if st.Status == "" {
+				st.Status = ans.Summary.Job.Status
+			}
+			st.State = jobState(st.Status)
+			if st.State != JobFailed {
+				return st, nil
+			}
+		}
+		for _, r := range ans.Result {
+			if strings.EqualFold(r.Level, "ERROR") && r.Message != "" && len(st.Errors) < maxJobErrors {
+				st.Errors = append(st.Errors, r.Message)
+			}
+		}
+		if ans.Pagination == nil || ans.Pagination.NextPageToken == "" || len(st.Errors) >= maxJobErrors {
+			break
+		}
+		pageToken = ans.Pagination.NextPageToken
+	}
+	return st, nil
+}
+
+// withToken runs call with the service's bearer token; on a 401 it fetches
+// a new token once and runs call again, so an expired or revoked token costs
+// one retry instead of a pause of the pipeline.
+func (c *UPSClient) withToken(ctx context.Context, ts *TokenSource, call func(auth string) error) error {
+	tok, err := ts.Token(ctx)
+	if err != nil {
+		return err
+	}
+	err = call("Bearer " + tok)
+	var se *httpapi.StatusError
+	if !errors.As(err, &se) || se.Status != http.StatusUnauthorized {
+		return err
+	}
+	ts.Invalidate(tok)
+	if tok, err = ts.Token(ctx); err != nil {
+		return err
+	}
+	return call("Bearer " + tok)
+}
+
+// retryDelay is the Retry-After an error carries, or 0.
+func retryDelay(err error) time.Duration {
+	var rd interface{ RetryDelay() time.Duration }
+	if errors.As(err, &rd) {
+		return rd.RetryDelay()
+	}
+	return 0
+}

@@ -1,0 +1,329 @@
+package ups
+
+import (
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/contactlab/connector/connector/httpapi"
+	sbups "github.com/contactlab/connector/connector/sandbox/ups"
+	"github.com/contactlab/connector/schemas"
+	"github.com/contactlab/connector/streams"
+)
+
+func TestSinkDeliversInOrderThroughFailedJobs(t *testing.T) {
+	// A fifth of the jobs FAIL; concurrent Write calls of one partition
+	// carry several updates of each user. Every user must end with the
+	// value of their last update.
+	sb, url := startStandIn(t, func(c *sbups.Config) { c.JobFailShare = 0.2 })
+	api := testAPIConfig(url)
+	api.MaxRecords = 100
+	h := startSink(t, api, func(c *SinkConfig) { c.MaxJobAttempts = 10 })
+	const users, perWrite, writers, rounds = 1000, 250, 8, 4
+	last := map[string]string{}
+	batches := make([][][]*streams.Record, writers)
+	off := int64(0)
+	for range rounds {
+		for w := range writers {
+			var b []*streams.Record
+			for range perWrite {
+				u := fmt.Sprintf("u%04d", (off*7)%users)
+				v := attrValue(int(off))
+				b = append(b, record(u, off, v))
+				last[u] = v
+				off++
+			}
+			batches[w] = append(batches[w], b)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, mine := range batches {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, b := range mine {
+				for i, err := range write(t, h.sink, b) {
+					if err != nil {
+						t.Errorf("record %d: %v", b[i].Offset, err)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for u, v := range last {
+		got, _, ok := sb.Stored(schemas.UserAttributes, u)
+		if !ok || !sameJSON(got, []byte(v)) {
+			t.Fatalf("user %s holds %s, want their last update %s", u, got, v)
+		}
+	}
+	st := sb.Stats()
+	res := h.results.results()
+	if int64(len(res)) != st.Jobs || st.JobsFailed == 0 {
+		t.Fatalf("%d results for %d jobs (%d failed)", len(res), st.Jobs, st.JobsFailed)
+	}
+	failed := 0
+	for _, r := range res {
+		if r.Status == "FAILED" {
+			failed++
+			if len(r.Errors) == 0 || r.Attempt < 1 {
+				t.Fatalf("a FAILED result without its messages or attempt: %+v", r)
+			}
+		}
+	}
+	if int64(failed) != st.JobsFailed {
+		t.Fatalf("%d FAILED results, sandbox failed %d", failed, st.JobsFailed)
+	}
+	if bs := h.sink.Batcher().Stats(); bs.Coalesced == 0 || bs.Resent == 0 {
+		t.Fatalf("nothing coalesced or resent: %+v", bs)
+	}
+	if h.sink.Batcher().Users() != 0 || h.client.OpenJobs() != 0 {
+		t.Fatalf("state left: %d users, %d open jobs", h.sink.Batcher().Users(), h.client.OpenJobs())
+	}
+}
+
+func TestSinkRejectsBeforeAnyCall(t *testing.T) {
+	sb, url := startStandIn(t, nil)
+	api := testAPIConfig(url)
+	api.MaxBodyBytes = 2048
+	h := startSink(t, api, func(c *SinkConfig) { c.MaxBodyBytes = 2048 })
+	huge := make([]string, 0, 400)
+	for i := range 400 {
+		huge = append(huge, fmt.Sprintf("%08x%08x", i*2654435761, i*40503))
+	}
+	hugeValue, _ := json.Marshal(map[string][]string{"ids": huge})
+	batch := []*streams.Record{
+		record("ok", 1, attrValue(1)),
+		{Topic: "profiles", Offset: 2, Value: []byte(`{"userId":"","value":{}}`)},
+		{Topic: "profiles", Offset: 3, Value: []byte(`{"userId":"x","value":`)},
+		record("big", 4, string(hugeValue)),
+	}
+	errs := write(t, h.sink, batch)
+	want := []string{"", "invalid", "invalid", "too_large"}
+	for i, w := range want {
+		var re *streams.RejectError
+		switch {
+		case w == "" && errs[i] != nil:
+			t.Errorf("record %d: %v", i, errs[i])
+		case w != "" && (!errors.As(errs[i], &re) || re.Reason != w):
+			t.Errorf("record %d: %v, want a %s rejection", i, errs[i], w)
+		}
+	}
+	if st := sb.Stats(); st.Requests != 1 || st.RecordsAccepted != 1 {
+		t.Fatalf("the API saw %d requests with %d records; want only the valid record sent", st.Requests, st.RecordsAccepted)
+	}
+}
+
+func TestSinkSplitsWhatTheAPIFindsTooLarge(t *testing.T) {
+	// The API's limit is below the sink's: 413s, then halves until they fit.
+	sb, url := startStandIn(t, func(c *sbups.Config) { c.MaxBodyBytes = 4096 })
+	h := startSink(t, testAPIConfig(url), nil)
+	var batch []*streams.Record
+	for i := range 2000 {
+		batch = append(batch, record(fmt.Sprintf("user-%05d", i), int64(i), fmt.Sprintf(`{"n":["%d","%x"]}`, i, i*2654435761)))
+	}
+	for i, err := range write(t, h.sink, batch) {
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	st := sb.Stats()
+	if st.TooLarge413 == 0 || st.RecordsAccepted != 2000 {
+		t.Fatalf("413s %d, records accepted %d", st.TooLarge413, st.RecordsAccepted)
+	}
+}
+
+func TestSinkRenewsExpiredTokensWithoutPausing(t *testing.T) {
+	sb, url := startStandIn(t, nil)
+	h := startSink(t, testAPIConfig(url), nil)
+	for round := range 3 {
+		if round > 0 {
+			sb.ExpireTokens()
+		}
+		var batch []*streams.Record
+		for i := range 100 {
+			off := int64(round*100 + i)
+			batch = append(batch, record(fmt.Sprintf("u%d", i), off, attrValue(int(off))))
+		}
+		for i, err := range write(t, h.sink, batch) {
+			if err != nil {
+				t.Fatalf("round %d record %d: %v", round, i, err)
+			}
+		}
+	}
+	// One token per service to start, and one more per service after each
+	// expiry: tokens are cached, and each 401 costs one renewal.
+	if st := sb.Stats(); st.TokensIssued != 6 || st.Unauthorized401 == 0 {
+		t.Fatalf("tokens issued %d (want 6), 401s %d", st.TokensIssued, st.Unauthorized401)
+	}
+}
+
+func TestSinkSlowsDownOn429(t *testing.T) {
+	// The API allows 2000 records/s; the sink believes 20000. The 429s must
+	// cut the pace, and everything still arrive.
+	sb, url := startStandIn(t, func(c *sbups.Config) { c.UpdatesPerSecond = 2000 })
+	api := testAPIConfig(url)
+	api.UpdatesPerSecond = 20000
+	h := startSink(t, api, nil)
+	var batch []*streams.Record
+	for i := range 6000 {
+		batch = append(batch, record(fmt.Sprintf("u%05d", i), int64(i), attrValue(i)))
+	}
+	for i, err := range write(t, h.sink, batch) {
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	p := h.client.Pacer()
+	if st := sb.Stats(); st.Throttled429 == 0 || p.Cuts() == 0 || p.Pace() >= 20000 {
+		t.Fatalf("429s %d, cuts %d, pace %.0f", st.Throttled429, p.Cuts(), p.Pace())
+	}
+}
+
+// rejectingAPI is an enrichment API that refuses, with 400, any payload
+// holding a record of a user whose id starts with "bad", listing them as
+// the sandbox does; its jobs complete at once.
+type rejectingAPI struct {
+	requests atomic.Int64
+	mu       sync.Mutex
+	accepted map[string]bool
+}
+
+func (a *rejectingAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	switch {
+	case strings.HasSuffix(r.URL.Path, "/oauth2/token"):
+		_, _ = io.WriteString(w, `{"token_type":"bearer","access_token":"tok","expires_in":28800}`)
+	case strings.Contains(r.URL.Path, "/job/"):
+		_, _ = io.WriteString(w, `{"summary":{"job-status":"COMPLETED"},"result":[]}`)
+	default:
+		a.requests.Add(1)
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			w.WriteHeader(400)
+			return
+		}
+		plain, _ := io.ReadAll(zr)
+		var p struct {
+			Data []schemas.UPSRecord `json:"data"`
+		}
+		if err := json.Unmarshal(plain, &p); err != nil {
+			w.WriteHeader(400)
+			return
+		}
+		var bad []string
+		for i, d := range p.Data {
+			if strings.HasPrefix(d.UserID, "bad") {
+				bad = append(bad, fmt.Sprintf(`{"index":%d,"userId":%q,"message":"unknown user"}`, i, d.UserID))
+			}
+		}
+		if len(bad) > 0 {
+			w.WriteHeader(400)
+			_, _ = io.WriteString(w, `{"message":"some records are invalid","errors":[`+strings.Join(bad, ",")+`]}`)
+			return
+		}
+		a.mu.Lock()
+		for _, d := range p.Data {
+			a.accepted[d.UserID] = true
+		}
+		a.mu.Unlock()
+		_, _ = io.WriteString(w, `{"version":1,"jobId":"job-1","message":"Accepted"}`)
+	}
+}
+
+func TestSinkBisectsA400ToTheRecordsTheAPIRefuses(t *testing.T) {
+	api := &rejectingAPI{accepted: map[string]bool{}}
+	hs := httptest.NewServer(api)
+	defer hs.Close()
+	h := startSink(t, testAPIConfig(hs.URL), nil)
+	var batch []*streams.Record
+	bad := map[int]bool{3: true, 77: true, 78: true, 500: true}
+	for i := range 600 {
+		u := fmt.Sprintf("good%03d", i)
+		if bad[i] {
+			u = fmt.Sprintf("bad%03d", i)
+		}
+		batch = append(batch, record(u, int64(i), attrValue(i)))
+	}
+	errs := write(t, h.sink, batch)
+	for i, err := range errs {
+		var se *httpapi.StatusError
+		switch {
+		case bad[i] && (!errors.Is(err, streams.ErrRejected) || !errors.As(err, &se) || se.Status != 400 || !strings.Contains(err.Error(), "unknown user")):
+			t.Errorf("bad record %d: %v, want the API's 400 with its reason", i, err)
+		case !bad[i] && err != nil:
+			t.Errorf("good record %d: %v", i, err)
+		}
+	}
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	if len(api.accepted) != 600-len(bad) {
+		t.Fatalf("the API accepted %d users, want %d", len(api.accepted), 600-len(bad))
+	}
+	// Bisection costs about 2*log2(600) requests per bad record, not one per record.
+	if n := api.requests.Load(); n > 100 {
+		t.Fatalf("%d requests to isolate %d bad records", n, len(bad))
+	}
+}
+
+func TestSinkGracefulStopLetsWritesFinish(t *testing.T) {
+	_, url := startStandIn(t, func(c *sbups.Config) { c.JobDuration = 300 * time.Millisecond })
+	h := startSink(t, testAPIConfig(url), nil)
+	var batch []*streams.Record
+	for i := range 50 {
+		batch = append(batch, record(fmt.Sprintf("u%d", i), int64(i), attrValue(i)))
+	}
+	done := make(chan []error, 1)
+	go func() { done <- write(t, h.sink, batch) }()
+	waitFor(t, 5*time.Second, "the request to be accepted", func() bool { return h.client.OpenJobs() > 0 })
+	h.stop() // returns once the Write's job ended: the units drain first
+	select {
+	case errs := <-done:
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("record %d: %v", i, err)
+			}
+		}
+	default:
+		t.Fatal("the units stopped while a Write still waited")
+	}
+}
+
+func TestWriteAbandonedOnContextEnd(t *testing.T) {
+	// Nothing runs the units: Write can only end by its context.
+	_, url := startStandIn(t, nil)
+	client := NewUPSClient(testAPIConfig(url), nil)
+	sink, err := NewEnrichmentSink(SinkConfig{Pipeline: "t", Collection: schemas.Segments, MaxRecords: 10, MaxBodyBytes: 4096,
+		PollInterval: time.Second, JobTimeout: time.Minute, MaxJobAttempts: 1}, client, &memResults{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err = sink.Write(ctx, []*streams.Record{{Topic: "t", Value: []byte(`{"userId":"u","value":{"a":"b"}}`)}})
+	if !errors.Is(err, context.DeadlineExceeded) || sink.Batcher().Waiting() != 0 || sink.Batcher().Users() != 0 {
+		t.Fatalf("err %v, waiting %d, users %d", err, sink.Batcher().Waiting(), sink.Batcher().Users())
+	}
+}
+
+// waitFor polls cond until it holds or timeout passes.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
