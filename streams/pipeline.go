@@ -125,7 +125,7 @@ func (p *Pipeline) run(ctx context.Context, graceful bool) error {
 		GroupID:           cfg.GroupID,
 		GroupTopics:       cfg.Topics,
 		MinBytes:          1,
-		MaxBytes:          8 << 20,
+		MaxBytes:          1 << 20, // per fetch; with QueueCapacity this bounds what the reader buffers
 		MaxWait:           250 * time.Millisecond,
 		QueueCapacity:     min(cfg.MaxInFlight, 1000),
 		StartOffset:       start,

@@ -20,6 +20,14 @@ type UPS struct {
 	StatusPollInterval time.Duration `yaml:"status_poll_interval"`
 	// MaxOpenJobs bounds the jobs followed at once (bounded memory).
 	MaxOpenJobs int `yaml:"max_open_jobs"`
+	// Headroom is the share of UpdatesPerSecond the connector uses (default
+	// 1): lower it to leave room for other clients of the same API key.
+	// Jitter needs none: requests take at most 95% of a second's budget and
+	// a slow answer delays the next request by as much (see ups.Pacer).
+	Headroom float64 `yaml:"headroom"`
+	// JobTimeout is how long a job is followed; one with no outcome by then
+	// counts as FAILED (its records are sent again).
+	JobTimeout time.Duration `yaml:"job_timeout"`
 }
 
 // UPSSink is the part of a sink specific to type ups.
@@ -83,6 +91,10 @@ type Source struct {
 	EventsTopic    string `yaml:"events_topic"`
 	// OffsetsTopic is the compacted topic holding the last published offset.
 	OffsetsTopic string `yaml:"offsets_topic"`
+	// GroupID is the consumer group through which the replicas that run this
+	// source elect the one that tails the stream (default
+	// connector-source-<name>); it joins OffsetsTopic and reads nothing.
+	GroupID string `yaml:"group_id"`
 	// Start when no offset is stored: earliest, latest, or an RFC 3339 time.
 	Start string `yaml:"start"`
 	// PageSize is the update-stream page size (at most 4000).

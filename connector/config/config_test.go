@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/contactlab/connector/connector/config"
 )
@@ -35,6 +36,9 @@ func TestFullConfigLoadsWithDefaults(t *testing.T) {
 	}
 	if c.Sinks[0].DeadLetterTopic != "events.dlq" || c.Sinks[1].UPS.ResultsTopic != "segments.results" || c.UPS.MaxBodyBytes != 51200 {
 		t.Fatalf("defaults not applied: %+v", c.Sinks)
+	}
+	if en := c.Sinks[2].EnableNow; en.MaxMonitoredJobs != 10000 || en.MonitorTimeout != time.Hour || len(c.EnableNow.TerminalStatuses) != 3 {
+		t.Fatalf("enablenow defaults not applied: %+v %+v", en, c.EnableNow)
 	}
 	if c.Sources[0].PageSize != 4000 || c.Contacthub.Paths.Updates != "/workspaces/{workspaceId}/updates" {
 		t.Fatal("source defaults not applied")
@@ -89,7 +93,15 @@ func TestBadConfigsNameTheKey(t *testing.T) {
 		{"dlq equals input", "topics: [web.events]", "topics: [web.events]\n    dead_letter_topic: web.events", "sinks[0].dead_letter_topic"},
 		{"bad broker", "localhost:9092", "localhost", "kafka.brokers[0]"},
 		{"bad start", "type: contacthub-updates", "type: contacthub-updates\n    start: yesterday", "sources[0].start"},
+		// The offsets record would be read as a customer, and customers as offsets.
+		{"offsets topic is an output", "type: contacthub-updates", "type: contacthub-updates\n    offsets_topic: contacthub.customers", "sources[0].offsets_topic"},
+		{"source retry inverted", "type: contacthub-updates", "type: contacthub-updates\n    retry: {initial: 1m, max: 1s}", "sources[0].retry.initial"},
 		{"bad url", "https://qa-gateway.richrelevance.com", "qa-gateway", "ups.base_url"},
+		// A retry after the API forgot the idempotency key could create a second job.
+		{"enablenow retries outlast the idempotency window", "      monitor_jobs: true", "      monitor_jobs: true\n      idempotency_window: 10m", "sinks[2].retry.max_elapsed: 15m0s must be above 0 and below enablenow.idempotency_window"},
+		{"enablenow monitor gives up before the first read", "      monitor_jobs: true", "      monitor_jobs: true\n      poll_interval: 2s\n      monitor_timeout: 1s", "sinks[2].enablenow.monitor_timeout"},
+		{"enablenow follows no job", "      monitor_jobs: true", "      monitor_jobs: true\n      max_monitored_jobs: -1", "sinks[2].enablenow.max_monitored_jobs"},
+		{"enablenow empty terminal status", "  token: ${ENABLENOW_TOKEN:-dev-token}", "  token: ${ENABLENOW_TOKEN:-dev-token}\n  terminal_statuses: [Completed, \"\"]", "enablenow.terminal_statuses[1]"},
 		{"wrong type for number", "  api_key: \"608\"", "  api_key: \"608\"\n  max_records: many", "ups.max_records (line 16)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

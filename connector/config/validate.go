@@ -55,6 +55,10 @@ func (c *Config) Defaults() {
 		defInt(&u.MaxBodyBytes, 50*1024)
 		def(&u.StatusPollInterval, time.Second)
 		defInt(&u.MaxOpenJobs, 10000)
+		if u.Headroom == 0 {
+			u.Headroom = 1
+		}
+		def(&u.JobTimeout, 30*time.Minute)
 	}
 	if e := c.EnableNow; e != nil {
 		defStr(&e.BaseURL, "https://api.enablenow.nl")
@@ -86,8 +90,11 @@ func (c *Config) Defaults() {
 			defInt(&s.MaxInFlight, 2000)
 			defInt(&s.Batch.MaxRecords, 1)
 		case SinkUPS:
-			defInt(&s.Concurrency, 8)
-			defInt(&s.MaxInFlight, 10000)
+			// Write returns only when the records' jobs ended (see package
+			// ups), seconds after the request: the concurrency and records
+			// in flight cover that latency at the API's rate.
+			defInt(&s.Concurrency, 32)
+			defInt(&s.MaxInFlight, 20000)
 			defInt(&s.Batch.MaxRecords, 1000)
 			if s.UPS == nil {
 				s.UPS = &UPSSink{}
@@ -112,6 +119,7 @@ func (c *Config) Defaults() {
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		defStr(&s.OffsetsTopic, "connector.source-offsets")
+		defStr(&s.GroupID, "connector-source-"+s.Name)
 		defStr(&s.CustomersTopic, "contacthub.customers")
 		defStr(&s.EventsTopic, "contacthub.events")
 		defStr(&s.Start, "earliest")
@@ -201,6 +209,15 @@ func (c *Config) Validate() error {
 		}
 		if u.MaxOpenJobs < 1 {
 			bad("ups.max_open_jobs", "must be at least 1")
+		}
+		if u.Headroom <= 0 || u.Headroom > 1 {
+			bad("ups.headroom", "%v is not in (0, 1]", u.Headroom)
+		}
+		if u.StatusPollInterval <= 0 {
+			bad("ups.status_poll_interval", "must be positive")
+		}
+		if u.JobTimeout <= u.StatusPollInterval {
+			bad("ups.job_timeout", "must be longer than ups.status_poll_interval")
 		}
 	}
 	if e := c.EnableNow; e != nil {
@@ -338,6 +355,15 @@ func (c *Config) Validate() error {
 		}
 		if s.CustomersTopic == s.EventsTopic {
 			bad(key+".events_topic", "must differ from customers_topic")
+		}
+		if s.OffsetsTopic == s.CustomersTopic || s.OffsetsTopic == s.EventsTopic {
+			bad(key+".offsets_topic", "must differ from customers_topic and events_topic")
+		}
+		if s.PollInterval < 0 {
+			bad(key+".poll_interval", "must not be negative")
+		}
+		if s.Retry.Initial > s.Retry.Max {
+			bad(key+".retry.initial", "must not exceed retry.max")
 		}
 	}
 	if len(c.Sinks)+len(c.Sources) == 0 {

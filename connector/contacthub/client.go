@@ -167,6 +167,14 @@ type UpdatesQuery struct {
 
 // Updates reads one page of the update stream.
 func (c *Client) Updates(ctx context.Context, q UpdatesQuery) (*schemas.StreamPage, error) {
+	page, _, err := c.updates(ctx, q, nil)
+	return page, err
+}
+
+// updates reads one page into buf (grown when too small) and returns the
+// page with the buffer, which the page's updates alias: the caller may pass
+// it again once done with the page.
+func (c *Client) updates(ctx context.Context, q UpdatesQuery, buf []byte) (*schemas.StreamPage, []byte, error) {
 	v := url.Values{}
 	if q.Offset >= 0 {
 		v.Set("offset", strconv.FormatInt(q.Offset, 10))
@@ -183,13 +191,26 @@ func (c *Client) Updates(ctx context.Context, q UpdatesQuery) (*schemas.StreamPa
 		v.Set("entity", q.Entity)
 	}
 	if err := c.limiter.Wait(ctx); err != nil {
-		return nil, err
+		return nil, buf, err
 	}
-	var page schemas.StreamPage
-	if _, err := c.http.JSON(ctx, http.MethodGet, c.url(c.paths.Updates, v), "GET "+c.paths.Updates, c.auth, nil, &page); err != nil {
-		return nil, err
+	route := "GET " + c.paths.Updates
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url(c.paths.Updates, v), nil)
+	if err != nil {
+		return nil, buf, fmt.Errorf("contacthub: %s: build request: %w", route, err)
 	}
-	return &page, nil
+	req.Header = c.auth.Clone()
+	req.Header.Set("Accept", "application/json")
+	_, body, err := c.http.DoInto(req, route, buf)
+	if err != nil {
+		return nil, buf, err
+	}
+	// Pages are decoded by schemas.DecodeStreamPage, not encoding/json:
+	// reading them is the source's hot path.
+	page, err := schemas.DecodeStreamPage(body)
+	if err != nil {
+		return nil, body, fmt.Errorf("contacthub: %s: decode answer: %w", route, err)
+	}
+	return page, body, nil
 }
 
 // LastOffset reads the last update offset.
@@ -212,6 +233,9 @@ func (c *Client) LastOffset(ctx context.Context, nodeID, entity string) (int64, 
 	}
 	return out.LastOffset, nil
 }
+
+// Workspace is the id of the workspace the client talks to.
+func (c *Client) Workspace() string { return c.cfg.WorkspaceID }
 
 // String never shows the token.
 func (c *Client) String() string {

@@ -75,6 +75,14 @@ func (c *Client) API() string { return c.api }
 // secrets. A 2xx answer returns its body; anything else returns a
 // *StatusError, a network error wrapped with the route, or ctx's error.
 func (c *Client) Do(req *http.Request, route string) (*http.Response, []byte, error) {
+	return c.DoInto(req, route, nil)
+}
+
+// DoInto is Do reading a 2xx answer's body into buf, grown when too small,
+// so that a caller reading large answers one after the other (the update
+// stream's pages) reuses one buffer instead of leaving megabytes a second to
+// the collector. The body returned aliases buf when it fitted.
+func (c *Client) DoInto(req *http.Request, route string, buf []byte) (*http.Response, []byte, error) {
 	start := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -89,8 +97,10 @@ func (c *Client) Do(req *http.Request, route string) (*http.Response, []byte, er
 	limit := int64(maxErrorBody)
 	if ok {
 		limit = 32 << 20
+	} else {
+		buf = nil
 	}
-	body, rerr := io.ReadAll(io.LimitReader(resp.Body, limit))
+	body, rerr := readBody(resp, limit, buf)
 	c.m.observe(c.api, statusClass(resp.StatusCode), time.Since(start))
 	if rerr != nil {
 		return nil, nil, &NetError{API: c.api, Route: route, Err: stripURL(rerr)}
@@ -99,6 +109,36 @@ func (c *Client) Do(req *http.Request, route string) (*http.Response, []byte, er
 		return resp, body, newStatusError(c.api, route, resp, body)
 	}
 	return resp, body, nil
+}
+
+// readBody reads at most limit bytes of the answer into buf, in one
+// allocation at most when its length is known: pages of the update stream
+// are megabytes, and growing a buffer for them cost as much as decoding them.
+func readBody(resp *http.Response, limit int64, buf []byte) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n <= limit {
+		if int64(cap(buf)) < n {
+			buf = make([]byte, n)
+		}
+		buf = buf[:n]
+		_, err := io.ReadFull(resp.Body, buf)
+		return buf, err
+	}
+	// The length is not known: append as io.ReadAll does, into buf.
+	r := io.LimitReader(resp.Body, limit)
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // JSON sends a request with a JSON body (nil for none) and decodes a 2xx

@@ -10,6 +10,7 @@ import (
 	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/connector/contacthub"
 	"github.com/contactlab/connector/connector/httpapi"
+	"github.com/contactlab/connector/connector/ups"
 	"github.com/contactlab/connector/streams"
 )
 
@@ -25,16 +26,29 @@ type Deps struct {
 	Streams  *streams.Metrics
 	HTTP     *httpapi.Metrics
 
-	chOnce sync.Once
-	ch     *contacthub.Client
-	prodMu sync.Mutex
-	prod   *streams.Producer
+	chOnce  sync.Once
+	ch      *contacthub.Client
+	upsOnce sync.Once
+	ups     *ups.UPSClient
+	prodMu  sync.Mutex
+	prod    *streams.Producer
 }
 
 // Contacthub is the shared Contacthub client.
 func (d *Deps) Contacthub() *contacthub.Client {
 	d.chOnce.Do(func() { d.ch = contacthub.NewClient(*d.Config.Contacthub, d.HTTP) })
 	return d.ch
+}
+
+// UPS is the shared UPS client: one token per service, one Pacer and one
+// bound on open jobs for every ups sink, because the API limits the API key
+// across collections.
+func (d *Deps) UPS() *ups.UPSClient {
+	d.upsOnce.Do(func() {
+		d.ups = ups.NewUPSClient(*d.Config.UPS, d.HTTP)
+		ups.RegisterPacer(d.Registry, d.ups.Pacer())
+	})
+	return d.ups
 }
 
 // Producer is a shared producer for results topics (topic set per message).

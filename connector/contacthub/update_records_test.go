@@ -1,0 +1,195 @@
+package contacthub
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/contactlab/connector/schemas"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+const testWorkspace = "2f8e7a0c-3b1d-4a51-9d0e-6f7c8b9a0d1e"
+
+// recordsPage has one update of each kind the builder treats differently.
+const recordsPage = `{"nextOffset": 9, "updates": [
+ {"offset": 1, "operation": "CREATE", "entity": {"type": "CUSTOMER", "data": {"id": "c0"}}},
+ {"offset": 2, "operation": "CREATE", "entity": {"type": "CUSTOMER", "data": {"id": "c1", "nodeId": "n1", "base": {"firstName": "Ada <3 & \"co\""}}}},
+ {"offset": 3, "operation": "UPDATE", "entity": {"type": "EVENT", "data": {"id": "e1", "customerId": "c1", "type": "viewedPage"}}},
+ {"offset": 4, "operation": "DELETE", "entity": {"type": "CUSTOMER", "data": {"id": "c1", "nodeId": "n1"}}},
+ {"offset": 5, "operation": "CREATE", "entity": {"type": "EVENT", "data": {"id": "e2", "customerId": null}}},
+ {"offset": 6, "operation": "MERGE", "entity": {"type": "CUSTOMER", "data": {"id": "c2"}}},
+ {"offset": 7, "operation": "UPDATE", "entity": {"type": "CUSTOMER", "data": {"nodeId": "n1"}}},
+ {"offset": 8, "operation": "UPDATE", "entity": {"type": "EVENT", "data": {"id": "e3", "customerId": 42}}},
+ {"offset": 9, "operation": "UPDATE", "entity": {"type": "CUSTOMER", "data": ["c3"]}}
+]}`
+
+var readAt = time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
+
+func buildTestPage(t *testing.T, b recordBuilder, page string, after int64) (*pageRecords, []skippedUpdate) {
+	t.Helper()
+	p, err := schemas.DecodeStreamPage([]byte(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var skipped []skippedUpdate
+	return b.build(p, after, readAt, func(s skippedUpdate) { skipped = append(skipped, s) }), skipped
+}
+
+// The records of a page are pinned by a golden file: topic, key, headers
+// and value, byte for byte, as consumers receive them.
+func TestPageRecordsGolden(t *testing.T) {
+	b := newRecordBuilder("customers", "events", testWorkspace, "", true)
+	pr, skipped := buildTestPage(t, b, recordsPage, 1)
+	var got strings.Builder
+	// A line per record: topic, key and headers as JSON, then the value as
+	// it is on the wire (null for a tombstone).
+	for _, m := range pr.msgs {
+		meta := map[string]any{"topic": m.Topic, "key": nil, "headers": headerMap(m)}
+		if m.Key != nil {
+			meta["key"] = string(m.Key)
+		}
+		enc, err := json.Marshal(meta)
+		if err != nil {
+			t.Fatalf("record %+v: %v", m, err)
+		}
+		got.Write(enc)
+		got.WriteByte(' ')
+		if m.Value == nil {
+			got.WriteString("null")
+		}
+		got.Write(m.Value)
+		got.WriteByte('\n')
+	}
+	golden := filepath.Join("testdata", "page_records.golden")
+	if *update {
+		if err := os.WriteFile(golden, []byte(got.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got.String() != string(want) {
+		t.Fatalf("records differ from %s (run with -update after checking):\n%s", golden, got.String())
+	}
+
+	// Offset 1 was known; 6..9 do not make valid envelopes.
+	if want := map[string]int{skipRepeated: 1, skipInvalid: 4}; !maps.Equal(pr.skipped, want) {
+		t.Fatalf("skipped %v, want %v", pr.skipped, want)
+	}
+	if len(skipped) != 5 || skipped[1].offset != 6 || !errors.As(skipped[1].err, new(*schemas.ValidationError)) {
+		t.Fatalf("skipped updates reported as %+v", skipped)
+	}
+	if pr.last != 9 || pr.published != 4 || pr.customers != 3 || pr.events != 2 || pr.updates != 9 {
+		t.Fatalf("page: last %d, published %d, customers %d, events %d, updates %d", pr.last, pr.published, pr.customers, pr.events, pr.updates)
+	}
+}
+
+// Every value is an envelope schemas accepts, with what json.Marshal of the
+// UpdateEnvelope would say, and the headers and key agree with it.
+func TestPageRecordsAreValidEnvelopes(t *testing.T) {
+	b := newRecordBuilder("customers", "events", testWorkspace, "959356e3-6168-4a92-b4a5-b9d462be6177", true)
+	pr, _ := buildTestPage(t, b, recordsPage, 0)
+	page, _ := schemas.DecodeStreamPage([]byte(recordsPage))
+	byOffset := map[int64]schemas.StreamUpdate{}
+	for _, u := range page.Updates {
+		byOffset[u.Offset] = u
+	}
+	for _, m := range pr.msgs {
+		if m.Value == nil {
+			continue
+		}
+		env, err := schemas.DecodeUpdateEnvelope(m.Value)
+		if err != nil {
+			t.Fatalf("%s: %v", m.Value, err)
+		}
+		u := byOffset[env.Offset]
+		want := schemas.UpdateEnvelope{Operation: u.Operation, EntityType: u.Entity.Type, Offset: env.Offset, Workspace: testWorkspace,
+			NodeID: "959356e3-6168-4a92-b4a5-b9d462be6177", Data: u.Entity.Data, ReadAt: readAt}
+		marshaled, err := json.Marshal(&want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a, b any
+		_ = json.Unmarshal(marshaled, &a)
+		_ = json.Unmarshal(m.Value, &b)
+		if fmt.Sprint(a) != fmt.Sprint(b) {
+			t.Fatalf("envelope\n%s\nwant the meaning of\n%s", m.Value, marshaled)
+		}
+		h := headerMap(m)
+		if h[HeaderOffset] != fmt.Sprint(env.Offset) || h[HeaderOperation] != env.Operation || h[HeaderEntityType] != env.EntityType || string(m.Key) != env.EntityKey() {
+			t.Fatalf("headers %v and key %q disagree with %s", h, m.Key, m.Value)
+		}
+	}
+}
+
+func TestPageRecordsTombstones(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		pr, _ := buildTestPage(t, newRecordBuilder("customers", "events", testWorkspace, "", on), recordsPage, 0)
+		var nulls []kafka.Message
+		for i, m := range pr.msgs {
+			if m.Value != nil {
+				continue
+			}
+			nulls = append(nulls, m)
+			// Right after the DELETE of its customer, same topic and key.
+			prev := pr.msgs[i-1]
+			if i == 0 || prev.Topic != "customers" || string(prev.Key) != string(m.Key) || headerMap(prev)[HeaderOperation] != schemas.OperationDelete {
+				t.Fatalf("tombstone %d not after its DELETE: %+v", i, prev)
+			}
+		}
+		if want := map[bool]int{true: 1, false: 0}[on]; len(nulls) != want {
+			t.Fatalf("tombstones %v: %d null records, want %d", on, len(nulls), want)
+		}
+	}
+}
+
+// The reference shows no per-update offset: updates without one carry their
+// page's nextOffset, which is where a restart resumes.
+func TestPageRecordsWithoutUpdateOffsets(t *testing.T) {
+	pr, _ := buildTestPage(t, newRecordBuilder("customers", "events", testWorkspace, "", true),
+		`{"nextOffset": 50, "updates": [
+		  {"operation": "CREATE", "entity": {"type": "CUSTOMER", "data": {"id": "a"}}},
+		  {"operation": "UPDATE", "entity": {"type": "CUSTOMER", "data": {"id": "b"}}}]}`, 40)
+	if pr.last != 50 || len(pr.msgs) != 2 {
+		t.Fatalf("last %d, %d records", pr.last, len(pr.msgs))
+	}
+	for _, m := range pr.msgs {
+		if headerMap(m)[HeaderOffset] != "50" {
+			t.Fatalf("offset header %q, want the page's 50", headerMap(m)[HeaderOffset])
+		}
+	}
+}
+
+// A page's memory is reused once released, and the records built in it
+// then are whole.
+func TestPageRecordsMemoryIsReused(t *testing.T) {
+	b := newRecordBuilder("customers", "events", testWorkspace, "", true)
+	first, _ := buildTestPage(t, b, recordsPage, 0)
+	want := string(first.msgs[0].Value)
+	first.release()
+	second, _ := buildTestPage(t, b, recordsPage, 0)
+	if string(second.msgs[0].Value) != want || first.msgs != nil {
+		t.Fatalf("rebuilt record %s, want %s", second.msgs[0].Value, want)
+	}
+}
+
+func headerMap(m kafka.Message) map[string]string {
+	h := map[string]string{}
+	for _, x := range m.Headers {
+		h[x.Key] = string(x.Value)
+	}
+	return h
+}

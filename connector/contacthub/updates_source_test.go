@@ -1,0 +1,345 @@
+package contacthub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/contactlab/connector/connector/config"
+	"github.com/contactlab/connector/connector/httpapi"
+	"github.com/contactlab/connector/connector/sandbox"
+	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/streams"
+	"github.com/contactlab/connector/streams/streamstest"
+)
+
+// sourceUnderTest is a source wired to a sandbox and an embedded broker.
+type sourceUnderTest struct {
+	*UpdateStreamSource
+	sb     *sandbox.Sandbox
+	broker string
+	cfg    *config.Config
+}
+
+// newTestSource starts a sandbox (changed by mutate) and a broker, and
+// builds a source configured by the YAML lines in extra.
+func newTestSource(t *testing.T, mutate func(*sandbox.Config), extra string) *sourceUnderTest {
+	t.Helper()
+	broker := streamstest.Broker(t, 2)
+	sbCfg := sandbox.DefaultConfig()
+	if mutate != nil {
+		mutate(&sbCfg)
+	}
+	sb, err := sandbox.Start("127.0.0.1:0", sbCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	doc := fmt.Sprintf(`
+kafka:
+  brokers: [%q]
+  session_timeout: 1s
+  heartbeat_interval: 100ms
+contacthub:
+  base_url: %s
+  workspace_id: %s
+  token: %s
+sources:
+  - name: updates
+    type: contacthub-updates
+    page_size: 500
+    poll_interval: 20ms
+    retry: {initial: 5ms, max: 100ms}
+%s`, broker, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken, extra)
+	cfg, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &sourceUnderTest{UpdateStreamSource: buildSource(t, cfg), sb: sb, broker: broker, cfg: cfg}
+}
+
+// reconfigure replaces the source by one configured as change says.
+func (s *sourceUnderTest) reconfigure(t *testing.T, change func(*config.Source)) {
+	t.Helper()
+	cfg := *s.cfg
+	cfg.Sources = slices.Clone(cfg.Sources)
+	change(&cfg.Sources[0])
+	s.cfg = &cfg
+	s.UpdateStreamSource = buildSource(t, &cfg)
+}
+
+func buildSource(t *testing.T, cfg *config.Config) *UpdateStreamSource {
+	t.Helper()
+	m, _ := NewSourceMetrics(nil)
+	src, err := NewUpdateStreamSource(UpdateStreamSourceConfig{Source: cfg.Sources[0], Kafka: cfg.Kafka,
+		Client: NewClient(*cfg.Contacthub, httpapi.NewMetrics(nil)), Metrics: m, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := streams.EnsureTopics(ctx, cfg.Kafka.Brokers, src.Topics()...); err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+// run runs the source until the test ends or stop is called; stop returns
+// what Run returned.
+func (s *sourceUnderTest) run(t *testing.T) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	var err error
+	stopped := false
+	stop = func() error {
+		if !stopped {
+			cancel()
+			err = <-done
+			stopped = true
+		}
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+func (s *sourceUnderTest) waitFor(t *testing.T, offset int64) {
+	t.Helper()
+	streamstest.WaitFor(t, 30*time.Second, fmt.Sprintf("offset %d published", offset), func() (bool, string) {
+		p := s.Progress()
+		return p.Current >= offset, p.String()
+	})
+}
+
+// published lists the offsets of the envelopes (not tombstones) on the
+// source's topics, sorted.
+func (s *sourceUnderTest) published(t *testing.T) []int64 {
+	t.Helper()
+	var out []int64
+	for _, topic := range []string{s.cfg.Sources[0].CustomersTopic, s.cfg.Sources[0].EventsTopic} {
+		for _, m := range streamstest.ReadAll(t, s.broker, topic) {
+			if m.Value == nil {
+				continue
+			}
+			for _, h := range m.Headers {
+				if h.Key == HeaderOffset {
+					n, _ := strconv.ParseInt(string(h.Value), 10, 64)
+					out = append(out, n)
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func span(from, to int64) []int64 {
+	var out []int64
+	for o := from; o <= to; o++ {
+		out = append(out, o)
+	}
+	return out
+}
+
+// With no stored offset the source starts where it is configured to, and
+// stores "latest" at once so that a crash before the first page skips
+// nothing.
+func TestUpdateStreamSourceStartPositions(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		start string
+	}{
+		{"earliest", "earliest"},
+		{"latest", "latest"},
+		{"timestamp", ""}, // the time between the two batches
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestSource(t, nil, "    start: "+tc.start)
+			s.sb.Contacthub.AppendUpdates(300)
+			if tc.start == "" {
+				// Updates are stamped in milliseconds: the next batch must
+				// come in a later one than this one.
+				at := time.Now().Add(time.Millisecond)
+				streamstest.WaitFor(t, time.Second, "the clock to pass the start time", func() (bool, string) { return time.Now().After(at), "" })
+				s.reconfigure(t, func(sc *config.Source) { sc.Start = at.UTC().Format(time.RFC3339Nano) })
+			}
+			before := s.sb.Contacthub.LastOffset()
+			var from int64 = 1
+			if tc.start != "earliest" {
+				from = before + 1
+			}
+			s.run(t)
+			streamstest.WaitFor(t, 10*time.Second, "the source to lead", func() (bool, string) {
+				ok, why := s.Ready()
+				return ok && why == "active", why
+			})
+			if tc.start == "latest" {
+				streamstest.WaitFor(t, 10*time.Second, "latest stored", func() (bool, string) {
+					off, ok, err := storedOffsetOf(t, s)
+					return ok && off == before, fmt.Sprint(off, ok, err)
+				})
+			}
+			s.sb.Contacthub.AppendUpdates(200)
+			last := s.sb.Contacthub.LastOffset()
+			s.waitFor(t, last)
+			if got := s.published(t); !slices.Equal(got, span(from, last)) {
+				t.Fatalf("published offsets %d..%d (%d), want %d..%d", got[0], got[len(got)-1], len(got), from, last)
+			}
+			if p := s.Progress(); p.Current != last || p.Last != last || p.Percent != 100 || p.State != "active" {
+				t.Fatalf("progress %+v", p)
+			}
+		})
+	}
+}
+
+func storedOffsetOf(t *testing.T, s *sourceUnderTest) (int64, bool, error) {
+	t.Helper()
+	st, err := NewOffsetStore([]string{s.broker}, s.cfg.Sources[0].OffsetsTopic, s.cfg.Sources[0].Name, sandbox.WorkspaceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	return loadOffset(t, st)
+}
+
+// 401 pauses the source (not ready, with the reason) until the credential
+// works again; then it goes on where it was.
+func TestUpdateStreamSourcePausesOnUnauthorized(t *testing.T) {
+	s := newTestSource(t, nil, "")
+	s.run(t)
+	s.waitFor(t, s.sb.Contacthub.LastOffset())
+	faults := s.sb.Contacthub.Faults()
+	faults.Set(fault.Settings{UnauthorizedFor: fault.Duration(time.Second)})
+	streamstest.WaitFor(t, 10*time.Second, "the pause on /readyz", func() (bool, string) {
+		ok, why := s.Ready()
+		return !ok && strings.HasPrefix(why, "paused: ") && strings.Contains(why, "401"), why
+	})
+	if v := gaugeValue(t, s.gauges.paused); v != 1 {
+		t.Fatalf("paused gauge %v", v)
+	}
+	s.sb.Contacthub.AppendUpdates(1000)
+	last := s.sb.Contacthub.LastOffset()
+	s.waitFor(t, last)
+	if ok, why := s.Ready(); !ok || why != "active" {
+		t.Fatalf("after the window: ready %v %q", ok, why)
+	}
+	if got := s.published(t); !slices.Equal(got, span(1, last)) {
+		t.Fatalf("published %d offsets, want 1..%d once each", len(got), last)
+	}
+}
+
+// 5xx, 429 and connection resets are retried; nothing is lost or repeated.
+func TestUpdateStreamSourceRetriesThroughFaults(t *testing.T) {
+	s := newTestSource(t, func(c *sandbox.Config) {
+		c.Contacthub.Faults = fault.Settings{ServerErrorShare: 0.3, ThrottleShare: 0.05, ResetShare: 0.1, RetryAfter: fault.Duration(time.Second)}
+	}, "")
+	s.sb.Contacthub.AppendUpdates(3000)
+	s.run(t)
+	last := s.sb.Contacthub.LastOffset()
+	s.waitFor(t, last)
+	if got := s.published(t); !slices.Equal(got, span(1, last)) {
+		t.Fatalf("published %d offsets, want 1..%d once each", len(got), last)
+	}
+	f := s.sb.Contacthub.Stats().Faults
+	if f.ServerErrors == 0 || f.Resets == 0 {
+		t.Fatalf("faults not injected: %+v", f)
+	}
+}
+
+// An answer retrying cannot change (404: the workspace is not there) stops
+// the source with the API's error.
+func TestUpdateStreamSourceStopsOnPermanentError(t *testing.T) {
+	s := newTestSource(t, nil, "")
+	cfg := *s.cfg
+	ch := *cfg.Contacthub
+	ch.WorkspaceID = "b2a02e56-a6da-4b02-b80e-d32fdf441aaf"
+	cfg.Contacthub = &ch
+	src := buildSource(t, &cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := src.Run(ctx)
+	var se *httpapi.StatusError
+	if !errors.Is(err, streams.ErrRejected) || !errors.As(err, &se) || se.Status != 404 || !strings.Contains(err.Error(), "source updates") {
+		t.Fatalf("Run returned %v, want the 404 wrapped with the source's name", err)
+	}
+}
+
+// A graceful stop finishes the page in flight and stores its offset, so the
+// next run repeats nothing.
+func TestUpdateStreamSourceGracefulStopStoresThePageInFlight(t *testing.T) {
+	s := newTestSource(t, nil, "")
+	s.sb.Contacthub.AppendUpdates(4000)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var pages atomic.Int64
+	s.OnPageProduced(func(context.Context, int64) {
+		if pages.Add(1) == 3 {
+			stop() // the stop begins between the produce and the store
+		}
+	})
+	if err := s.Run(ctx); err != nil {
+		t.Fatalf("graceful stop returned %v", err)
+	}
+	stored, ok, err := storedOffsetOf(t, s)
+	if err != nil || !ok || stored != 1500 {
+		t.Fatalf("stored %d %v %v, want 1500 (three pages of 500)", stored, ok, err)
+	}
+	s.reconfigure(t, func(*config.Source) {})
+	s.run(t)
+	last := s.sb.Contacthub.LastOffset()
+	s.waitFor(t, last)
+	if got := s.published(t); !slices.Equal(got, span(1, last)) {
+		t.Fatalf("published %d offsets, want 1..%d once each", len(got), last)
+	}
+}
+
+// The stored offset of another workspace stops the source instead of being
+// used.
+func TestUpdateStreamSourceRefusesForeignOffset(t *testing.T) {
+	s := newTestSource(t, nil, "")
+	other, _ := NewOffsetStore([]string{s.broker}, s.cfg.Sources[0].OffsetsTopic, "updates", "b2a02e56-a6da-4b02-b80e-d32fdf441aaf")
+	defer other.Close()
+	if err := other.Store(context.Background(), 7); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.Run(ctx); !errors.Is(err, ErrForeignOffset) {
+		t.Fatalf("Run returned %v, want ErrForeignOffset", err)
+	}
+}
+
+// retry waits at least what a Retry-After says, and stops at once on an
+// error retrying cannot fix.
+func TestUpdateStreamSourceRetry(t *testing.T) {
+	s := newTestSource(t, nil, "")
+	ctx := context.Background()
+	calls := 0
+	start := time.Now()
+	err := s.retry(ctx, true, func() string { return "op" }, func() error {
+		if calls++; calls == 1 {
+			return &httpapi.StatusError{API: "contacthub", Status: 429, Retry: 300 * time.Millisecond}
+		}
+		return nil
+	})
+	if err != nil || calls != 2 || time.Since(start) < 300*time.Millisecond {
+		t.Fatalf("err %v after %d calls in %v, want success after the Retry-After", err, calls, time.Since(start))
+	}
+	calls = 0
+	err = s.retry(ctx, true, func() string { return "op" }, func() error {
+		calls++
+		return &httpapi.StatusError{API: "contacthub", Status: 400}
+	})
+	if !errors.Is(err, streams.ErrRejected) || calls != 1 || !strings.HasPrefix(err.Error(), "op: ") {
+		t.Fatalf("err %v after %d calls, want the 400 at once", err, calls)
+	}
+}

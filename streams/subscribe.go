@@ -1,0 +1,232 @@
+package streams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/segmentio/kafka-go"
+)
+
+// SubscribeConfig configures Subscribe.
+type SubscribeConfig struct {
+	Brokers []string
+	// GroupID is the application's consumer group: replicas of one
+	// application share it and split the partitions.
+	GroupID string
+	Topics  []string
+	// StartFromLatest makes a group with no committed offset start at the end
+	// of the topics instead of the beginning.
+	StartFromLatest bool
+	// CommitInterval is how often the offsets of handled records are
+	// committed (and once more on a graceful stop). A crash repeats at most
+	// this much: handlers de-duplicate by Change.Offset or by a header.
+	CommitInterval time.Duration
+	// Retry is the back-off between attempts of a handler that failed with a
+	// retryable error. MaxElapsed is not used: a record is retried until it
+	// succeeds, since skipping it would break the order of its key.
+	Retry             RetryPolicy
+	SessionTimeout    time.Duration
+	HeartbeatInterval time.Duration
+	Logger            *slog.Logger
+}
+
+func (c SubscribeConfig) withDefaults() SubscribeConfig {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.CommitInterval, time.Second)
+	def(&c.Retry.InitialInterval, 100*time.Millisecond)
+	def(&c.Retry.MaxInterval, 10*time.Second)
+	def(&c.SessionTimeout, 10*time.Second)
+	def(&c.HeartbeatInterval, time.Second)
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate reports every field that cannot work, naming it.
+func (c SubscribeConfig) Validate() error {
+	var errs []error
+	bad := func(field, why string) {
+		errs = append(errs, fmt.Errorf("subscribe %q: %s: %s", c.GroupID, field, why))
+	}
+	if len(c.Brokers) == 0 {
+		bad("brokers", "at least one broker is needed")
+	}
+	if c.GroupID == "" {
+		bad("group_id", "must be set: commits are kept per group")
+	}
+	if len(c.Topics) == 0 {
+		bad("topics", "at least one topic is needed")
+	}
+	if c.CommitInterval < 0 {
+		bad("commit_interval", "must not be negative")
+	}
+	if c.Retry.InitialInterval > c.Retry.MaxInterval && c.Retry.MaxInterval > 0 {
+		bad("retry.initial_interval", "must not exceed retry.max_interval")
+	}
+	return errors.Join(errs...)
+}
+
+// Change is one record as a subscriber sees it: decoded, with where it was
+// read. Offset (or a header the producer set, such as the Contacthub offset of
+// an update) is what a handler de-duplicates by, since delivery is
+// at-least-once.
+type Change[T any] struct {
+	Topic     string
+	Partition int
+	Offset    int64
+	Key       []byte
+	// Value is the decoded value; the zero T (nil for pointer types) for a
+	// tombstone.
+	Value T
+	// Tombstone is set for a record with a null value: its key was deleted.
+	Tombstone bool
+	Headers   []kafka.Header
+	Time      time.Time
+}
+
+// Header returns the value of the first header named key, or nil.
+func (c *Change[T]) Header(key string) []byte {
+	for _, h := range c.Headers {
+		if h.Key == key {
+			return h.Value
+		}
+	}
+	return nil
+}
+
+// DecodeError is a record Subscribe could not decode. It Is ErrRejected:
+// retrying cannot fix it, so it is logged and skipped.
+type DecodeError struct {
+	Topic     string
+	Partition int
+	Offset    int64
+	Err       error
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("decode %s/%d@%d: %v", e.Topic, e.Partition, e.Offset, e.Err)
+}
+func (e *DecodeError) Unwrap() error        { return e.Err }
+func (e *DecodeError) Is(target error) bool { return target == ErrRejected }
+
+// Subscribe consumes Topics in the consumer group GroupID and calls handle
+// with each record decoded by decode (tombstones are not decoded), one at a
+// time and in order per partition. A record's offset is committed only after
+// handle returned for it. handle's error decides what happens, as in the
+// pipeline runtime:
+//   - nil: done;
+//   - an error that Is ErrRejected (a decode error is one): logged and
+//     skipped;
+//   - any other error (ErrUnauthorized included): retried with back-off,
+//     honouring a RetryAfter hint, until it succeeds or ctx ends, because
+//     going on would break the order of the record's key.
+//
+// Subscribe returns nil when ctx ends, after committing what was handled,
+// and an error only when the configuration cannot work.
+func Subscribe[T any](ctx context.Context, cfg SubscribeConfig, decode func([]byte) (T, error), handle func(context.Context, Change[T]) error) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if decode == nil || handle == nil {
+		return fmt.Errorf("subscribe %q: decode and handle must not be nil", cfg.GroupID)
+	}
+	cfg = cfg.withDefaults()
+	start := kafka.FirstOffset
+	if cfg.StartFromLatest {
+		start = kafka.LastOffset
+	}
+	log := cfg.Logger.With("group", cfg.GroupID)
+	reader := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:           cfg.Brokers,
+		GroupID:           cfg.GroupID,
+		GroupTopics:       cfg.Topics,
+		MinBytes:          1,
+		MaxBytes:          8 << 20,
+		MaxWait:           250 * time.Millisecond,
+		StartOffset:       start,
+		CommitInterval:    cfg.CommitInterval,
+		HeartbeatInterval: cfg.HeartbeatInterval,
+		SessionTimeout:    cfg.SessionTimeout,
+		RebalanceTimeout:  cfg.SessionTimeout,
+		JoinGroupBackoff:  500 * time.Millisecond,
+		ReadBackoffMin:    50 * time.Millisecond,
+		ReadBackoffMax:    500 * time.Millisecond,
+		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { log.Debug("kafka-go: " + fmt.Sprintf(msg, args...)) }),
+	})
+	// Close commits what CommitMessages queued; it is the graceful part.
+	defer reader.Close()
+
+	fetchBackoff := backoff.NewExponentialBackOff(backoff.WithInitialInterval(100*time.Millisecond), backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(0))
+	for {
+		m, err := reader.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			log.Warn("fetch failed; retrying", "error", err)
+			if !sleepCtx(ctx, fetchBackoff.NextBackOff()) {
+				return nil
+			}
+			continue
+		}
+		fetchBackoff.Reset()
+		if !handleRecord(ctx, cfg, log, m, decode, handle) {
+			return nil
+		}
+		// A handled record is committed even when ctx ended during its
+		// handler (a handler may be what ended it): commits are only queued
+		// here, and Close flushes them.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		err = reader.CommitMessages(cctx, m)
+		cancel()
+		if err != nil {
+			log.Warn("queueing a commit failed; the record may be handled again", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "error", err)
+		}
+	}
+}
+
+// handleRecord runs one record to completion: handled or skipped. It reports
+// false when ctx ended first (the record stays uncommitted).
+func handleRecord[T any](ctx context.Context, cfg SubscribeConfig, log *slog.Logger, m kafka.Message, decode func([]byte) (T, error), handle func(context.Context, Change[T]) error) bool {
+	ch := Change[T]{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Tombstone: m.Value == nil, Headers: m.Headers, Time: m.Time}
+	if !ch.Tombstone {
+		v, err := decode(m.Value)
+		if err != nil {
+			log.Warn("skipping a record that does not decode", "error", &DecodeError{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Err: err})
+			return true
+		}
+		ch.Value = v
+	}
+	bo := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(cfg.Retry.InitialInterval),
+		backoff.WithMaxInterval(cfg.Retry.MaxInterval),
+		backoff.WithMaxElapsedTime(0),
+	)
+	for attempt := 1; ; attempt++ {
+		err := handle(ctx, ch)
+		switch classify(err) {
+		case actDelivered:
+			return true
+		case actDeadLetter:
+			log.Warn("handler rejected a record; skipping it", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "error", err)
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		wait := max(bo.NextBackOff(), retryAfterOf(err))
+		log.Warn("handler failed; retrying", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "attempt", attempt, "in", wait, "error", err)
+		if !sleepCtx(ctx, wait) {
+			return false
+		}
+	}
+}
