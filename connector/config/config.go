@@ -100,7 +100,8 @@ type Batch struct {
 type Retry struct {
 	Initial time.Duration `yaml:"initial"`
 	Max     time.Duration `yaml:"max"`
-	// MaxElapsed: after retrying this long, dead-letter; 0 retries forever.
+	// MaxElapsed: after retrying this long, dead-letter. Unset (0) takes
+	// the default; a negative value retries forever.
 	MaxElapsed time.Duration `yaml:"max_elapsed"`
 }
 

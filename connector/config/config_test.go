@@ -45,6 +45,22 @@ func TestFullConfigLoadsWithDefaults(t *testing.T) {
 	}
 }
 
+// An unset max_elapsed takes the default; a negative one means forever and
+// is kept as written.
+func TestRetryMaxElapsedForever(t *testing.T) {
+	doc := strings.Replace(full(t), "    topics: [web.events]\n", "    topics: [web.events]\n    retry: {max_elapsed: -1s}\n", 1)
+	c, err := config.Parse([]byte(doc), lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Sinks[0].Retry.MaxElapsed; got >= 0 {
+		t.Errorf("events max_elapsed %s, want negative (forever)", got)
+	}
+	if got := c.Sinks[1].Retry.MaxElapsed; got != 15*time.Minute {
+		t.Errorf("segments max_elapsed %s, want the 15m default", got)
+	}
+}
+
 // Secrets must not show up however the config is printed or logged.
 func TestSecretsNeverPrint(t *testing.T) {
 	c, err := config.Parse([]byte(full(t)), lookup)

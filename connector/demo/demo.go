@@ -16,6 +16,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/contactlab/connector/connector/config"
+	"github.com/contactlab/connector/connector/contacthub"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/service"
 	"github.com/contactlab/connector/streams"
@@ -30,6 +31,9 @@ type Options struct {
 	Drain time.Duration
 	// SummaryJSON, when set, receives the per-pipeline and sandbox counts.
 	SummaryJSON string
+	// Changes prints every change the example subscriber receives from the
+	// update stream source's topics; otherwise the progress shows the last.
+	Changes bool
 	// OpsAddr serves /metrics, /healthz and /readyz.
 	OpsAddr string
 	// BrokerAddr is where the embedded broker listens (default 127.0.0.1:9092,
@@ -43,6 +47,9 @@ type Summary struct {
 	Seconds   float64                   `json:"seconds"`
 	Pipelines map[string]streams.Counts `json:"pipelines"`
 	Sandbox   map[string]any            `json:"sandbox"`
+	// Subscriber counts the changes the example subscriber received from
+	// the source's topics.
+	Subscriber int64 `json:"subscriber"`
 }
 
 // feed is one generator of upstream traffic.
@@ -91,6 +98,19 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	svcDone := make(chan error, 1)
 	go func() { svcDone <- svc.Run(svcCtx) }()
 
+	// An application following Contacthub's changes through the source's
+	// topics, as cmd/subscriber does.
+	sub := newSubscriber(out, o.Changes)
+	subDone := make(chan error, 1)
+	go func() {
+		subDone <- contacthub.SubscribeUpdates(svcCtx, streams.SubscribeConfig{
+			Brokers: []string{broker.Addr()},
+			GroupID: "demo-subscriber",
+			Topics:  []string{cfg.Sources[0].CustomersTopic, cfg.Sources[0].EventsTopic},
+			Logger:  logger,
+		}, sub.handle)
+	}()
+
 	fmt.Fprintf(out, "embedded broker  %s   (try: kcat -b %s -L)\n", broker.Addr(), broker.Addr())
 	fmt.Fprintf(out, "sandbox APIs     %s   (stats: %s/_sandbox/contacthub/stats)\n", sb.URL(), sb.URL())
 	fmt.Fprintf(out, "operations       http://%s/metrics  /healthz  /readyz  /status\n", svc.Addr())
@@ -118,7 +138,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 			}
 		}()
 	}
-	p := newProgress(out, svc, o.Quiet)
+	p := newProgress(out, svc, sub, o.Quiet)
 	p.loop(runCtx)
 	wg.Wait()
 	select {
@@ -138,13 +158,19 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		p.line(time.Now())
 		time.Sleep(250 * time.Millisecond)
 	}
+	// The subscriber catches up with what the source published before the stop.
+	for time.Now().Before(drainUntil) && sub.count() < published(svc) {
+		p.line(time.Now())
+		time.Sleep(250 * time.Millisecond)
+	}
 	stopSvc()
 	if err := <-svcDone; err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
-	sum := Summary{Seconds: time.Since(start).Seconds(), Pipelines: svc.Counts(), Sandbox: map[string]any{}}
-	chs := sb.Contacthub.Stats()
-	sum.Sandbox["contacthub"] = map[string]any{"accepted": chs.Accepted, "duplicate_bodies": chs.DuplicateBodies, "throttled": chs.Throttled, "updates_served": chs.UpdatesServed}
+	if err := <-subDone; err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("demo subscriber: %w", err)
+	}
+	sum := Summary{Seconds: time.Since(start).Seconds(), Pipelines: svc.Counts(), Sandbox: sandboxSummary(sb), Subscriber: sub.count()}
 	printSummary(out, sum)
 	if o.SummaryJSON != "" {
 		b, _ := json.MarshalIndent(sum, "", "  ")
@@ -163,6 +189,31 @@ func startBroker(addr string) (*embedded.Broker, error) {
 		addr = "127.0.0.1:0"
 	}
 	return embedded.Start(embedded.Config{Addr: addr, Partitions: 4})
+}
+
+// sandboxSummary is what the three stand-ins saw.
+func sandboxSummary(sb *sandbox.Sandbox) map[string]any {
+	ch := sb.Contacthub.Stats()
+	u := sb.UPS.Stats()
+	en := sb.EnableNow.Stats()
+	return map[string]any{
+		"contacthub": map[string]any{"accepted": ch.Accepted, "duplicate_bodies": ch.DuplicateBodies, "throttled": ch.Throttled, "updates_served": ch.UpdatesServed},
+		"ups": map[string]any{"requests": u.Requests, "accepted": u.Accepted, "records_accepted": u.RecordsAccepted,
+			"throttled_429": u.Throttled429, "jobs": u.Jobs, "jobs_failed": u.JobsFailed, "mean_fill_records": u.MeanFillRecords},
+		"enablenow": map[string]any{"created": en.Created, "replayed": en.Replayed, "rejected": en.Rejected, "by_status": en.ByStatus},
+	}
+}
+
+// published is how many records the sources published (tombstones not
+// counted).
+func published(svc *service.Service) int64 {
+	var n int64
+	for _, u := range svc.Units() {
+		if s, ok := u.(*contacthub.UpdateStreamSource); ok {
+			n += s.Counts().Delivered
+		}
+	}
+	return n
 }
 
 // drained reports whether every sink has finished what it consumed.
@@ -218,18 +269,68 @@ func printSummary(out io.Writer, s Summary) {
 	fmt.Fprintf(out, "  sandbox: %s\n", b)
 }
 
-// progress prints one line a second.
+// subscriber is the demo's application on the source's topics: it prints
+// every change (Options.Changes) or keeps the last for the progress block.
+type subscriber struct {
+	printer *contacthub.UpdatePrinter
+	mu      sync.Mutex
+	last    string
+	n       int64 // changes that are not tombstones
+	buf     strings.Builder
+}
+
+func newSubscriber(out io.Writer, all bool) *subscriber {
+	s := &subscriber{}
+	if all {
+		s.printer = contacthub.NewUpdatePrinter(out)
+	} else {
+		s.printer = contacthub.NewUpdatePrinter(&s.buf)
+	}
+	return s
+}
+
+func (s *subscriber) handle(ctx context.Context, ch contacthub.UpdateChange) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.buf.Reset()
+	if err := s.printer.Handle(ctx, ch); err != nil {
+		return err
+	}
+	if s.buf.Len() > 0 {
+		s.last = strings.TrimSpace(s.buf.String())
+	}
+	if !ch.Tombstone {
+		s.n++
+	}
+	return nil
+}
+
+func (s *subscriber) count() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+func (s *subscriber) status() (int64, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.printer.Printed(), s.last
+}
+
+// progress prints a block a second: one line per pipeline and source, and
+// what the subscriber last received.
 type progress struct {
 	out   io.Writer
 	svc   *service.Service
+	sub   *subscriber
 	quiet bool
 	start time.Time
 	last  map[string]int64
 	lastT time.Time
 }
 
-func newProgress(out io.Writer, svc *service.Service, quiet bool) *progress {
-	return &progress{out: out, svc: svc, quiet: quiet, start: time.Now(), last: map[string]int64{}, lastT: time.Now()}
+func newProgress(out io.Writer, svc *service.Service, sub *subscriber, quiet bool) *progress {
+	return &progress{out: out, svc: svc, sub: sub, quiet: quiet, start: time.Now(), last: map[string]int64{}, lastT: time.Now()}
 }
 
 func (p *progress) loop(ctx context.Context) {
@@ -250,13 +351,30 @@ func (p *progress) line(now time.Time) {
 		return
 	}
 	counts := p.svc.Counts()
+	sources := map[string]*contacthub.UpdateStreamSource{}
+	for _, u := range p.svc.Units() {
+		if s, ok := u.(*contacthub.UpdateStreamSource); ok {
+			sources[u.Name()] = s
+		}
+	}
 	names := make([]string, 0, len(counts))
 	for n := range counts {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	dt := now.Sub(p.lastT).Seconds()
-	var parts []string
+	ready, why := p.svc.Ready()
+	state := "ready"
+	if !ready {
+		var ws []string
+		for k, v := range why {
+			ws = append(ws, k+": "+v)
+		}
+		sort.Strings(ws)
+		state = "NOT READY: " + strings.Join(ws, "; ")
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "[%4.0fs] %s\n", now.Sub(p.start).Seconds(), state)
 	for _, n := range names {
 		c := counts[n]
 		done := c.Delivered + c.DeadLettered
@@ -265,18 +383,17 @@ func (p *progress) line(now time.Time) {
 			rate = float64(done-p.last[n]) / dt
 		}
 		p.last[n] = done
-		parts = append(parts, fmt.Sprintf("%s: in %d ok %d dlq %d retry %d %.0f/s lag %d", n, c.Consumed, c.Delivered, c.DeadLettered, c.Retries, rate, c.Lag))
+		if src, ok := sources[n]; ok {
+			pr := src.Progress()
+			fmt.Fprintf(&b, "  %-16s source %-8s offset %d of %d (%.0f%%) %6.0f/s eta %s published %d\n",
+				n, pr.State, pr.Current, pr.Last, pr.Percent, pr.Rate, pr.ETA.Round(time.Second), c.Delivered)
+			continue
+		}
+		fmt.Fprintf(&b, "  %-16s in %7d  ok %7d  dlq %5d  retry %5d  %6.0f/s  lag %d\n", n, c.Consumed, c.Delivered, c.DeadLettered, c.Retries, rate, c.Lag)
+	}
+	if n, last := p.sub.status(); n > 0 {
+		fmt.Fprintf(&b, "  %-16s %d changes; last: %s\n", "subscriber", n, last)
 	}
 	p.lastT = now
-	ready, why := p.svc.Ready()
-	state := "ready"
-	if !ready {
-		var ws []string
-		for k, v := range why {
-			ws = append(ws, k+" "+v)
-		}
-		sort.Strings(ws)
-		state = "NOT READY: " + strings.Join(ws, "; ")
-	}
-	fmt.Fprintf(p.out, "[%4.0fs] %s | %s\n", now.Sub(p.start).Seconds(), strings.Join(parts, " | "), state)
+	fmt.Fprint(p.out, b.String())
 }

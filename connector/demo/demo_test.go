@@ -31,13 +31,38 @@ func TestDemoSummaryBalances(t *testing.T) {
 	if len(s.Pipelines) == 0 {
 		t.Fatal("no pipelines in the summary")
 	}
-	for name, c := range s.Pipelines {
+	want := []string{"events", "ups-attributes", "ups-segments", "ups-linking", "ups-preferences", "categorization", "updates"}
+	for _, name := range want {
+		c, ok := s.Pipelines[name]
+		if !ok {
+			t.Errorf("%s: not in the summary", name)
+			continue
+		}
+		if name == "updates" { // the source: read from Contacthub, published to Kafka
+			if c.Delivered == 0 || c.InFlight != 0 {
+				t.Errorf("%s: published %d, in flight %d", name, c.Delivered, c.InFlight)
+			}
+			continue
+		}
 		if c.Consumed == 0 || c.Consumed != c.Delivered+c.DeadLettered {
 			t.Errorf("%s: consumed %d != delivered %d + dead-lettered %d", name, c.Consumed, c.Delivered, c.DeadLettered)
 		}
 	}
-	ch, _ := s.Sandbox["contacthub"].(map[string]any)
-	if acc, _ := ch["accepted"].(float64); int64(acc) < s.Pipelines["events"].Delivered {
-		t.Errorf("sandbox accepted %v < delivered %d", ch["accepted"], s.Pipelines["events"].Delivered)
+	num := func(api, key string) int64 {
+		m, _ := s.Sandbox[api].(map[string]any)
+		f, _ := m[key].(float64)
+		return int64(f)
+	}
+	if acc := num("contacthub", "accepted"); acc < s.Pipelines["events"].Delivered {
+		t.Errorf("contacthub accepted %d < delivered %d", acc, s.Pipelines["events"].Delivered)
+	}
+	if created := num("enablenow", "created"); created < s.Pipelines["categorization"].Delivered {
+		t.Errorf("enablenow created %d < delivered %d", created, s.Pipelines["categorization"].Delivered)
+	}
+	if num("ups", "records_accepted") == 0 {
+		t.Error("the UPS stand-in accepted no records")
+	}
+	if s.Subscriber < s.Pipelines["updates"].Delivered {
+		t.Errorf("the subscriber received %d changes of the %d published", s.Subscriber, s.Pipelines["updates"].Delivered)
 	}
 }

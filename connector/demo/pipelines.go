@@ -4,11 +4,29 @@ import (
 	"fmt"
 
 	"github.com/contactlab/connector/connector/sandbox"
+	"github.com/contactlab/connector/schemas"
 )
+
+// upsFeeds are the four UPS pipelines of the demo: name, upstream topic,
+// collection and the sink's extra settings.
+var upsFeeds = []struct {
+	name, topic string
+	coll        schemas.Collection
+	extra       string
+}{
+	{"ups-attributes", "profiles.attributes", schemas.UserAttributes, ""},
+	{"ups-segments", "profiles.segments", schemas.Segments, ""},
+	{"ups-linking", "profiles.linking", schemas.UserLinking, "      linking_type: grouped\n"},
+	{"ups-preferences", "profiles.preferences", schemas.UserPreferences, ""},
+}
 
 // demoConfig is the connector configuration of the embedded default: every
 // pipeline, pointed at the embedded broker and the sandbox.
 func demoConfig(broker string, sb *sandbox.Sandbox, ops string) string {
+	ups := ""
+	for _, u := range upsFeeds {
+		ups += fmt.Sprintf("  - name: %s\n    type: ups\n    topics: [%s]\n    ups:\n      collection: %s\n%s", u.name, u.topic, u.coll, u.extra)
+	}
 	return fmt.Sprintf(`
 kafka:
   brokers: [%q]
@@ -21,17 +39,44 @@ contacthub:
   base_url: %s
   workspace_id: %s
   token: %s
+ups:
+  base_url: %s
+  api_key: %q
+  client_id: %s
+  client_secret: %s
+enablenow:
+  base_url: %s
+  token: %s
 sinks:
   - name: events
     type: contacthub-events
     topics: [web.events]
-`, broker, ops, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken)
+%s  - name: categorization
+    type: enablenow
+    topics: [categorization.requests]
+    enablenow:
+      monitor_jobs: true
+sources:
+  - name: updates
+    type: contacthub-updates
+    poll_interval: 500ms
+`, broker, ops,
+		sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken,
+		sb.URL(), sandbox.UPSAPIKey, sandbox.UPSClientID, sandbox.UPSClientSecret,
+		sb.URL(), sandbox.EnableNowToken,
+		ups)
 }
 
-// feeds are the upstream traffic generators, one per upstream topic.
+// feeds are the upstream traffic generators, one per upstream topic. The
+// UPS feeds together stay well below the API key's 1000 updates/s.
 func feeds() []feed {
 	ev := NewEventTraffic(1, 2000, sandbox.NodeID)
-	return []feed{
-		{topic: "web.events", rate: 300, next: ev.Next},
+	fs := []feed{{topic: "web.events", rate: 300, next: ev.Next}}
+	for i, u := range upsFeeds {
+		g := NewUPSTraffic(uint64(10+i), 2000, u.coll)
+		fs = append(fs, feed{topic: u.topic, rate: 100, next: g.Next})
 	}
+	cat := NewCategorizationTraffic(3)
+	fs = append(fs, feed{topic: "categorization.requests", rate: 50, next: cat.Next})
+	return fs
 }

@@ -77,7 +77,7 @@ func (d *Deps) PipelineConfig(sc config.Sink) streams.PipelineConfig {
 		Concurrency:       sc.Concurrency,
 		BatchMaxRecords:   sc.Batch.MaxRecords,
 		BatchLinger:       sc.Batch.Linger,
-		Retry:             streams.RetryPolicy{InitialInterval: sc.Retry.Initial, MaxInterval: sc.Retry.Max, MaxElapsed: sc.Retry.MaxElapsed},
+		Retry:             streams.RetryPolicy{InitialInterval: sc.Retry.Initial, MaxInterval: sc.Retry.Max, MaxElapsed: max(0, sc.Retry.MaxElapsed)},
 		ShutdownGrace:     sc.ShutdownGrace,
 		StartFromLatest:   sc.StartFrom == "latest",
 		SessionTimeout:    d.Config.Kafka.SessionTimeout,

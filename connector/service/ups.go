@@ -36,7 +36,7 @@ func buildUPSSink(d *Deps, sc config.Sink) (streams.Sink, []Unit, []streams.Topi
 	results := ups.NewKafkaResults(prod, sc.UPS.ResultsTopic, func(n int) { d.Streams.Produced(sc.Name, "results", n) })
 	api := d.Config.UPS
 	retryMemory := sc.Retry.MaxElapsed + sc.Retry.Max
-	if sc.Retry.MaxElapsed == 0 {
+	if sc.Retry.MaxElapsed <= 0 {
 		retryMemory = 0 // the sink's default: records retried for ever are remembered for an hour
 	}
 	sink, err := ups.NewEnrichmentSink(ups.SinkConfig{

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/schemas"
 )
 
 // Defaults, in one place; they are the reference's figures.
@@ -223,6 +224,21 @@ func (s *Server) routes() http.Handler {
 		writeJSON(w, http.StatusOK, s.Stats())
 	})
 	mux.HandleFunc("/stats", methodNotAllowed)
+	// One user's stored value in one collection and how many updates of the
+	// user were applied.
+	mux.HandleFunc("GET /stats/{collection}/{userId}", func(w http.ResponseWriter, r *http.Request) {
+		c, err := schemas.ParseCollection(r.PathValue("collection"))
+		if err != nil {
+			writeError(w, http.StatusNotFound, err.Error())
+			return
+		}
+		v, n, ok := s.Stored(c, r.PathValue("userId"))
+		if !ok {
+			writeError(w, http.StatusNotFound, "nothing stored for this user")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"value": v, "updates": n})
+	})
 	mux.Handle("/faults", s.faults.Handler())
 	return mux
 }

@@ -1,6 +1,7 @@
 package ups
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"net/http"
@@ -166,6 +167,20 @@ func TestStats(t *testing.T) {
 		if st.PerCollection[c] != w {
 			t.Errorf("%s: %+v, want %+v", c, st.PerCollection[c], w)
 		}
+	}
+
+	// Per collection and user: the last value stored and how many updates.
+	user := segs("u", 4)[0]
+	var one struct {
+		Value   json.RawMessage `json:"value"`
+		Updates int             `json:"updates"`
+	}
+	sb.do(http.MethodGet, "/stats/rr-segments/"+user.UserID, nil, nil).decode(t, &one)
+	if want, _ := json.Marshal(user.Value); one.Updates != 1 || string(one.Value) != string(want) {
+		t.Errorf("stats of %s: %s x%d, want %s x1", user.UserID, one.Value, one.Updates, want)
+	}
+	if a := sb.do(http.MethodGet, "/stats/rr-segments/nobody", nil, nil); a.status != http.StatusNotFound {
+		t.Errorf("stats of an unknown user: %d, want 404", a.status)
 	}
 }
 
