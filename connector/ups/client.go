@@ -57,7 +57,7 @@ func NewUPSClient(cfg config.UPS, m *httpapi.Metrics) *UPSClient {
 		statusToken: NewTokenSource(base, statusTokenPath, cfg.ClientID, secret, hc.HTTPClient()),
 		// The bucket holds one second's worth, like the API's, and at least
 		// one full request.
-		pacer:    NewPacer(pace, max(int(pace), cfg.MaxRecords)),
+		pacer:    NewPacer(pace, max(int(pace), cfg.MaxRecords), cfg.MaxRecords),
 		jobSlots: make(chan struct{}, cfg.MaxOpenJobs),
 	}
 }

@@ -44,10 +44,14 @@ const (
 // slowly than the quickest recent ones delays the next by the difference
 // (Answered), since it may have arrived that much late.
 type Pacer struct {
-	lim     *rate.Limiter
-	ceiling float64
-	turn    chan struct{}
-	now     func() time.Time
+	lim *rate.Limiter
+	// maxRecords is the most records one request holds (the API's limit):
+	// with a bucket far larger than that, a request is this size, not a
+	// share of the bucket.
+	maxRecords int
+	ceiling    float64
+	turn       chan struct{}
+	now        func() time.Time
 
 	mu          sync.Mutex
 	pace        float64
@@ -64,14 +68,15 @@ const rttWindow = 32
 
 // NewPacer paces at ceiling records per second with a bucket of burst
 // records (at least the largest request, or it could never be sent).
-func NewPacer(ceiling float64, burst int) *Pacer {
+func NewPacer(ceiling float64, burst, maxRecords int) *Pacer {
 	return &Pacer{
-		lim:      rate.NewLimiter(rate.Limit(ceiling), burst),
-		ceiling:  ceiling,
-		turn:     make(chan struct{}, 1),
-		now:      time.Now,
-		pace:     ceiling,
-		lastGrow: time.Now(),
+		lim:        rate.NewLimiter(rate.Limit(ceiling), burst),
+		maxRecords: max(1, maxRecords),
+		ceiling:    ceiling,
+		turn:       make(chan struct{}, 1),
+		now:        time.Now,
+		pace:       ceiling,
+		lastGrow:   time.Now(),
 	}
 }
 
@@ -93,9 +98,13 @@ func (p *Pacer) Turn(ctx context.Context) (release func(), err error) {
 // cost nothing in rate, which the pace alone sets.
 const bucketShare = 0.95
 
-// MaxRequest is the most records one request may take from the bucket.
+// MaxRequest is the most records one request may take from the bucket: a
+// share of the bucket, and never more than a request holds. (With a pace far
+// above the request size, sizing by the bucket alone made every request
+// spend, and every slow answer owe, seconds of the bucket, stalling all the
+// sinks for as long.)
 func (p *Pacer) MaxRequest() int {
-	return max(1, int(bucketShare*float64(p.lim.Burst())))
+	return max(1, min(p.maxRecords, int(bucketShare*float64(p.lim.Burst()))))
 }
 
 // WaitFor waits, holding the turn, until the bucket holds want records and

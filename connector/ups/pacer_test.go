@@ -8,7 +8,7 @@ import (
 
 func newTestPacer(ceiling float64, burst int) (*Pacer, *testClock) {
 	clock := &testClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	p := NewPacer(ceiling, burst)
+	p := NewPacer(ceiling, burst, 1000)
 	p.now = clock.now
 	p.lastGrow = clock.now()
 	return p, clock
@@ -57,7 +57,7 @@ func TestPacerAIMD(t *testing.T) {
 
 func TestPacerWaitsForAFullRequest(t *testing.T) {
 	// The real clock: WaitFor sleeps. 10 000 records/s, a bucket of 1000.
-	p := NewPacer(10000, 1000)
+	p := NewPacer(10000, 1000, 1000)
 	ctx := context.Background()
 	release, err := p.Turn(ctx)
 	if err != nil {
@@ -105,5 +105,22 @@ func TestPacerOwesSlowAnswers(t *testing.T) {
 	p.Answered(30 * time.Millisecond)
 	if got := before - tokens(); got < 24.9 || got > 25.1 {
 		t.Fatalf("an answer 25 ms slower than the quickest cost %.1f records, want 25", got)
+	}
+}
+
+// With a pace far above the request size (limits lifted), a request is its
+// own size, not a share of the bucket, and slow answers owe nothing: the
+// bucket never runs into a debt that stalls every sink.
+func TestPacerUnlimitedNeverOwesTheBucket(t *testing.T) {
+	p, clock := newTestPacer(1e8, 1e8)
+	if got := p.MaxRequest(); got != 1000 {
+		t.Fatalf("MaxRequest %d, want the request size 1000", got)
+	}
+	for i := range 100 {
+		p.Spend(p.MaxRequest())
+		p.Answered(time.Duration(i) * 10 * time.Millisecond)
+	}
+	if tokens := p.lim.TokensAt(clock.now()); tokens < 1e8-1e6 {
+		t.Fatalf("the bucket holds %.0f after 100 requests: debts built up", tokens)
 	}
 }
