@@ -110,12 +110,18 @@ func FuzzDecodeEvent(f *testing.F) {
 	})
 }
 
-func FuzzDecodeUPSRecord(f *testing.F) {
-	for i, c := range Collections {
-		addSeeds(f, upsSchemas[c], func(data []byte) { f.Add(uint8(i), data) })
-	}
-	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
-		c := Collections[int(which)%len(Collections)]
+// One fuzz target per UPS collection, so each record decoder gets its own
+// corpus and its own run in make fuzz.
+func FuzzDecodeUserAttributes(f *testing.F) { fuzzUPSRecord(f, UserAttributes) }
+func FuzzDecodeSegments(f *testing.F)       { fuzzUPSRecord(f, Segments) }
+func FuzzDecodeUserLinking(f *testing.F)    { fuzzUPSRecord(f, UserLinking) }
+func FuzzDecodeUserPreferences(f *testing.F) {
+	fuzzUPSRecord(f, UserPreferences)
+}
+
+func fuzzUPSRecord(f *testing.F, c Collection) {
+	addSeeds(f, upsSchemas[c], func(data []byte) { f.Add(data) })
+	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := DecodeUPSRecord(c, data)
 		checkFuzzError(t, upsSchemas[c], data, err)
 		if err != nil {

@@ -1,6 +1,7 @@
 package contacthub
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -54,9 +55,34 @@ func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.stats.recordAccepted(eventOwner(ev), body)
+	id := uuid.NewString()
+	s.streamCreatedEvent(id, ev)
 	writeJSON(w, http.StatusAccepted, struct {
 		ID string `json:"id"`
-	}{uuid.NewString()})
+	}{id})
+}
+
+// streamCreatedEvent appends the CREATE of an accepted event to the update
+// stream, as Contacthub does, so that a source tailing the stream sees the
+// events a sink created. An event known only by bringBackProperties has no
+// customer yet (Contacthub resolves it later) and is not streamed.
+func (s *Server) streamCreatedEvent(id string, ev *schemas.Event) {
+	if ev.CustomerID == "" {
+		return
+	}
+	now := s.now()
+	ts := timestamp(now)
+	date := ev.Date
+	if date == "" {
+		date = ts
+	}
+	props := ev.Properties
+	if len(props) == 0 {
+		props = json.RawMessage("{}")
+	}
+	data := mustJSON(eventData{ID: id, CustomerID: ev.CustomerID, Type: ev.Type, Context: ev.Context, Properties: props,
+		Date: date, Origin: "API", RegisteredAt: ts, UpdatedAt: ts})
+	s.log.append([]change{{operation: schemas.OperationCreate, kind: kindEvent, node: s.gen.node, millis: now.UnixMilli(), data: data}})
 }
 
 func (s *Server) rejectTooLarge(w http.ResponseWriter) {

@@ -435,3 +435,30 @@ func TestRun(t *testing.T) {
 		}
 	})
 }
+
+// An event a client creates shows on the update stream as a CREATE of an
+// EVENT, with the id the create answered and the customer it names.
+func TestCreatedEventsAreStreamed(t *testing.T) {
+	h := newHarness(t, testConfig())
+	customer := uuid.NewString()
+	a := h.postEvent(eventBody(t, customer, 0))
+	if a.status != http.StatusAccepted {
+		t.Fatalf("create: %d %s", a.status, a.body)
+	}
+	var created struct{ ID string }
+	if err := json.Unmarshal(a.body, &created); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := h.page("entity=EVENT&size=10")
+	if len(p.Updates) != 1 {
+		t.Fatalf("%d event updates, want 1", len(p.Updates))
+	}
+	u := p.Updates[0]
+	var data struct{ ID, CustomerID, Type string }
+	if err := json.Unmarshal(u.Entity.Data, &data); err != nil {
+		t.Fatal(err)
+	}
+	if u.Operation != schemas.OperationCreate || data.ID != created.ID || data.CustomerID != customer || data.Type != "viewedPage" {
+		t.Fatalf("streamed %s %+v, want CREATE of %s for %s", u.Operation, data, created.ID, customer)
+	}
+}
