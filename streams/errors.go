@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -74,6 +75,27 @@ func (e *BatchError) Error() string {
 
 // Unwrap exposes the per-record errors to errors.Is/As.
 func (e *BatchError) Unwrap() []error { return e.Errs }
+
+// EachRecord delivers the records of batch one after the other with deliver
+// and reports their outcomes as Sink.Write does: nil when every one was
+// delivered, else a *BatchError. It is Write for sinks whose API takes one
+// record per call.
+func EachRecord(ctx context.Context, batch []*Record, deliver func(context.Context, *Record) error) error {
+	var errs []error
+	for i, r := range batch {
+		err := deliver(ctx, r)
+		if err != nil && errs == nil {
+			errs = make([]error, len(batch))
+		}
+		if errs != nil {
+			errs[i] = err
+		}
+	}
+	if errs == nil {
+		return nil
+	}
+	return &BatchError{Errs: errs}
+}
 
 // httpStatuser is implemented by API errors that carry an HTTP status; the
 // dead-letter headers record it.

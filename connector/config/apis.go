@@ -89,6 +89,9 @@ type Source struct {
 	// CustomersTopic and EventsTopic receive the changes.
 	CustomersTopic string `yaml:"customers_topic"`
 	EventsTopic    string `yaml:"events_topic"`
+	// DeadLetterTopic receives the updates that would not make a valid
+	// envelope, as read, with the reason in headers (default <name>.dlq).
+	DeadLetterTopic string `yaml:"dead_letter_topic"`
 	// OffsetsTopic is the compacted topic holding the last published offset.
 	OffsetsTopic string `yaml:"offsets_topic"`
 	// GroupID is the consumer group through which the replicas that run this

@@ -111,6 +111,7 @@ func TestBadConfigsNameTheKey(t *testing.T) {
 		{"bad start", "type: contacthub-updates", "type: contacthub-updates\n    start: yesterday", "sources[0].start"},
 		// The offsets record would be read as a customer, and customers as offsets.
 		{"offsets topic is an output", "type: contacthub-updates", "type: contacthub-updates\n    offsets_topic: contacthub.customers", "sources[0].offsets_topic"},
+		{"source dead letters into its output", "type: contacthub-updates", "type: contacthub-updates\n    dead_letter_topic: contacthub.events", "sources[0].dead_letter_topic"},
 		{"source retry inverted", "type: contacthub-updates", "type: contacthub-updates\n    retry: {initial: 1m, max: 1s}", "sources[0].retry.initial"},
 		{"bad url", "https://qa-gateway.richrelevance.com", "qa-gateway", "ups.base_url"},
 		// A retry after the API forgot the idempotency key could create a second job.

@@ -122,6 +122,7 @@ func (c *Config) Defaults() {
 		defStr(&s.GroupID, "connector-source-"+s.Name)
 		defStr(&s.CustomersTopic, "contacthub.customers")
 		defStr(&s.EventsTopic, "contacthub.events")
+		defStr(&s.DeadLetterTopic, s.Name+".dlq")
 		defStr(&s.Start, "earliest")
 		defInt(&s.PageSize, 4000)
 		def(&s.PollInterval, time.Second)
@@ -355,6 +356,9 @@ func (c *Config) Validate() error {
 		}
 		if s.CustomersTopic == s.EventsTopic {
 			bad(key+".events_topic", "must differ from customers_topic")
+		}
+		if s.DeadLetterTopic == s.CustomersTopic || s.DeadLetterTopic == s.EventsTopic || s.DeadLetterTopic == s.OffsetsTopic {
+			bad(key+".dead_letter_topic", "must differ from the customers, events and offsets topics")
 		}
 		if s.OffsetsTopic == s.CustomersTopic || s.OffsetsTopic == s.EventsTopic {
 			bad(key+".offsets_topic", "must differ from customers_topic and events_topic")

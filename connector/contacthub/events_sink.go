@@ -35,20 +35,7 @@ func (s *EventsSink) Write(ctx context.Context, batch []*streams.Record) error {
 		}
 		s.log.Warn("could not read the workspace throttling; keeping the last pace, 429 answers are retried", "error", err)
 	}
-	var errs []error
-	for i, r := range batch {
-		err := s.deliver(ctx, r)
-		if err != nil && errs == nil {
-			errs = make([]error, len(batch))
-		}
-		if errs != nil {
-			errs[i] = err
-		}
-	}
-	if errs == nil {
-		return nil
-	}
-	return &streams.BatchError{Errs: errs}
+	return streams.EachRecord(ctx, batch, s.deliver)
 }
 
 func (s *EventsSink) deliver(ctx context.Context, r *streams.Record) error {

@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/contactlab/connector/schemas"
+	"github.com/contactlab/connector/streams"
 )
 
 // Headers of every record the update stream source publishes, so that a
@@ -54,6 +55,11 @@ type recordBuilder struct {
 	// come from configuration, encoded once.
 	workspaceJSON []byte
 	nodeJSON      []byte
+	// deadLetterTopic, when set, receives the updates that would not make
+	// a valid envelope, as read, with headers saying why (source names
+	// them): nothing the stream carried is lost, and none stalls it.
+	deadLetterTopic string
+	source          string
 }
 
 func newRecordBuilder(customersTopic, eventsTopic, workspace, nodeID string, tombstones bool) recordBuilder {
@@ -77,6 +83,9 @@ type pageRecords struct {
 	updates     int // updates in the page
 	published   int // updates that became records (tombstones not counted)
 	skipped     map[string]int
+	// deadLettered counts the invalid updates written to the dead-letter
+	// topic (among those skipped).
+	deadLettered int
 	// customers and events count the records per topic, tombstones included.
 	customers, events int
 	// full is set for a page of the size asked: more are waiting.
@@ -121,6 +130,25 @@ func (b *recordBuilder) build(page *schemas.StreamPage, after int64, readAt time
 			skip(skippedUpdate{offset: offset, reason: reason, err: err})
 		}
 	}
+	deadLetter := func(u *schemas.StreamUpdate, offset int64, err error) {
+		if b.deadLetterTopic == "" {
+			return
+		}
+		// Rare: built on its own, not in the page's shared memory.
+		value, merr := json.Marshal(u)
+		if merr != nil {
+			value = nil
+		}
+		out.msgs = append(out.msgs, kafka.Message{Topic: b.deadLetterTopic, Value: value, Headers: []kafka.Header{
+			{Key: HeaderOffset, Value: strconv.AppendInt(nil, offset, 10)},
+			{Key: streams.HeaderDLQError, Value: []byte(err.Error())},
+			{Key: streams.HeaderDLQReason, Value: []byte(skipInvalid)},
+			{Key: streams.HeaderDLQOffset, Value: strconv.AppendInt(nil, offset, 10)},
+			{Key: streams.HeaderDLQPipeline, Value: []byte(b.source)},
+			{Key: streams.HeaderDLQTime, Value: readAt.UTC().AppendFormat(nil, time.RFC3339)},
+		}})
+		out.deadLettered++
+	}
 	for i := range page.Updates {
 		u := &page.Updates[i]
 		offset := u.Offset
@@ -136,7 +164,9 @@ func (b *recordBuilder) build(page *schemas.StreamPage, after int64, readAt time
 		env := schemas.UpdateEnvelope{Operation: u.Operation, EntityType: u.Entity.Type, Offset: offset, Workspace: b.workspace, NodeID: b.nodeID, Data: u.Entity.Data, ReadAt: readAt}
 		k, err := envelopeKey(&env)
 		if err != nil {
-			drop(offset, skipInvalid, fmt.Errorf("update at offset %d: %w", offset, err))
+			err = fmt.Errorf("update at offset %d: %w", offset, err)
+			drop(offset, skipInvalid, err)
+			deadLetter(u, offset, err)
 			continue
 		}
 		topic := b.eventsTopic

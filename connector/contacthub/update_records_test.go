@@ -5,9 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/contactlab/connector/streams"
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -94,6 +96,36 @@ func TestPageRecordsGolden(t *testing.T) {
 	}
 	if pr.last != 9 || pr.published != 4 || pr.customers != 3 || pr.events != 2 || pr.updates != 9 {
 		t.Fatalf("page: last %d, published %d, customers %d, events %d, updates %d", pr.last, pr.published, pr.customers, pr.events, pr.updates)
+	}
+}
+
+// With a dead-letter topic, the updates that make no valid envelope are
+// written there as read, with the reason and their offset, after the
+// records of the page that precede them: nothing the stream carried is lost.
+func TestInvalidUpdatesAreDeadLettered(t *testing.T) {
+	b := newRecordBuilder("customers", "events", testWorkspace, "", true)
+	b.deadLetterTopic, b.source = "updates.dlq", "updates"
+	pr, _ := buildTestPage(t, b, recordsPage, 1)
+	var offsets []string
+	for _, m := range pr.msgs {
+		if m.Topic != "updates.dlq" {
+			continue
+		}
+		h := headerMap(m)
+		if h[streams.HeaderDLQReason] != skipInvalid || h[streams.HeaderDLQError] == "" || h[streams.HeaderDLQPipeline] != "updates" || h[HeaderOffset] != h[streams.HeaderDLQOffset] {
+			t.Fatalf("dead letter headers %v", h)
+		}
+		var u schemas.StreamUpdate
+		if err := json.Unmarshal(m.Value, &u); err != nil || u.Operation == "" {
+			t.Fatalf("dead letter value %s: %v", m.Value, err)
+		}
+		offsets = append(offsets, h[HeaderOffset])
+	}
+	if want := []string{"6", "7", "8", "9"}; !slices.Equal(offsets, want) {
+		t.Fatalf("dead-lettered offsets %v, want %v", offsets, want)
+	}
+	if pr.deadLettered != 4 || pr.published != 4 {
+		t.Fatalf("dead-lettered %d, published %d", pr.deadLettered, pr.published)
 	}
 }
 

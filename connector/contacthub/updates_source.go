@@ -68,7 +68,10 @@ type UpdateStreamSource struct {
 	consumed  atomic.Int64
 	published atomic.Int64
 	skipped   atomic.Int64
-	pageHook  func(ctx context.Context, lastOffset int64)
+	// deadLettered counts the invalid updates (among the skipped) written
+	// to the dead-letter topic.
+	deadLettered atomic.Int64
+	pageHook     func(ctx context.Context, lastOffset int64)
 }
 
 // NewUpdateStreamSource builds the source; it connects to nothing yet. Its
@@ -109,13 +112,15 @@ func NewUpdateStreamSource(cfg UpdateStreamSourceConfig) (*UpdateStreamSource, e
 		session = 10 * time.Second
 	}
 	gauges := cfg.Metrics.forSource(sc.Name)
+	records := newRecordBuilder(sc.CustomersTopic, sc.EventsTopic, cfg.Client.Workspace(), sc.NodeID, sc.Tombstones == nil || *sc.Tombstones)
+	records.deadLetterTopic, records.source = sc.DeadLetterTopic, sc.Name
 	return &UpdateStreamSource{
 		cfg:        sc,
 		brokers:    cfg.Kafka.Brokers,
 		partitions: cfg.Kafka.Partitions,
 		client:     cfg.Client,
 		log:        log,
-		records:    newRecordBuilder(sc.CustomersTopic, sc.EventsTopic, cfg.Client.Workspace(), sc.NodeID, sc.Tombstones == nil || *sc.Tombstones),
+		records:    records,
 		election:   election,
 		gauges:     gauges,
 		streams:    cfg.Streams,
@@ -156,6 +161,7 @@ func (s *UpdateStreamSource) Topics() []streams.TopicSpec {
 		{Name: s.cfg.CustomersTopic, Partitions: s.partitions, Compacted: true},
 		{Name: s.cfg.EventsTopic, Partitions: s.partitions},
 		{Name: s.cfg.OffsetsTopic, Partitions: 1, Compacted: true},
+		{Name: s.cfg.DeadLetterTopic, Partitions: s.partitions},
 	}
 }
 
@@ -197,7 +203,7 @@ func (s *UpdateStreamSource) Ready() (bool, string) {
 // keeps what an abrupt stop dropped), and the lag in offsets.
 func (s *UpdateStreamSource) Counts() streams.Counts {
 	c, p, k := s.consumed.Load(), s.published.Load(), s.skipped.Load()
-	return streams.Counts{Consumed: c, Delivered: p, InFlight: max(0, c-p-k), Lag: s.Progress().Lag()}
+	return streams.Counts{Consumed: c, Delivered: p, DeadLettered: s.deadLettered.Load(), InFlight: max(0, c-p-k), Lag: s.Progress().Lag()}
 }
 
 // Progress is where the source stands in the stream.
@@ -349,6 +355,7 @@ func (s *UpdateStreamSource) publish(ctx context.Context, prod *streams.Producer
 	}
 	s.published.Add(int64(pr.published))
 	s.gauges.published.Add(float64(pr.published))
+	s.deadLettered.Add(int64(pr.deadLettered))
 	for reason, n := range pr.skipped {
 		s.skipped.Add(int64(n))
 		s.gauges.skip(reason, n)
@@ -356,6 +363,7 @@ func (s *UpdateStreamSource) publish(ctx context.Context, prod *streams.Producer
 	if s.streams != nil {
 		s.streams.Produced(s.cfg.Name, "customers", pr.customers)
 		s.streams.Produced(s.cfg.Name, "events", pr.events)
+		s.streams.Produced(s.cfg.Name, "dead_letters", pr.deadLettered)
 	}
 	now := time.Now()
 	s.progress.advance(pr.last, now)

@@ -45,20 +45,7 @@ func NewCategorizationSink(client *EnableNowClient, results ResultPublisher, mon
 // Write implements streams.Sink. There is no bulk endpoint, so a batch is
 // one call per record; concurrency comes from the runtime's writers.
 func (s *CategorizationSink) Write(ctx context.Context, batch []*streams.Record) error {
-	var errs []error
-	for i, r := range batch {
-		err := s.deliver(ctx, r)
-		if err != nil && errs == nil {
-			errs = make([]error, len(batch))
-		}
-		if errs != nil {
-			errs[i] = err
-		}
-	}
-	if errs == nil {
-		return nil
-	}
-	return &streams.BatchError{Errs: errs}
+	return streams.EachRecord(ctx, batch, s.deliver)
 }
 
 func (s *CategorizationSink) deliver(ctx context.Context, r *streams.Record) error {

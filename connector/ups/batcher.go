@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/contactlab/connector/connector/internal/fifo"
 )
 
 // BatcherConfig shapes the requests of one sink.
@@ -58,14 +60,14 @@ type Batcher struct {
 
 	mu      sync.Mutex
 	keys    map[string]*keyState
-	resends fifo[*entry] // records of FAILED jobs, sent before the queue
-	queue   fifo[*entry] // records ready to be sent, in arrival order
+	resends fifo.Queue[*entry] // records of FAILED jobs, sent before the queue
+	queue   fifo.Queue[*entry] // records ready to be sent, in arrival order
 	// ready and readyBytes count the live records of resends and queue
 	// (dead ones are dropped lazily when they reach the head).
 	ready      int
 	readyBytes int
 	pinned     []*request // groups sent again as they are (429, bisection)
-	markers    fifo[marker]
+	markers    fifo.Queue[marker]
 	seq        uint64
 	ratio      float64 // compressed/plain size of recent bodies
 	waiting    int     // Write calls waiting, abandoned ones excluded
@@ -344,12 +346,12 @@ func (b *Batcher) NextSize() int {
 
 // head is the oldest live ready record, dropping dead ones on the way.
 func (b *Batcher) head() *entry {
-	for _, q := range []*fifo[*entry]{&b.resends, &b.queue} {
-		for q.len() > 0 {
-			if e := q.peek(); e.state == stateQueued {
+	for _, q := range []*fifo.Queue[*entry]{&b.resends, &b.queue} {
+		for q.Len() > 0 {
+			if e := q.Peek(); e.state == stateQueued {
 				return e
 			}
-			q.pop()
+			q.Pop()
 		}
 	}
 	return nil
@@ -393,9 +395,9 @@ func (b *Batcher) Next(maxRecords int) (*request, error) {
 // take pops the first n live ready records and marks them in flight.
 func (b *Batcher) take(n int) []*entry {
 	var out []*entry
-	for _, q := range []*fifo[*entry]{&b.resends, &b.queue} {
-		for len(out) < n && q.len() > 0 {
-			e := q.pop()
+	for _, q := range []*fifo.Queue[*entry]{&b.resends, &b.queue} {
+		for len(out) < n && q.Len() > 0 {
+			e := q.Pop()
 			if e.state != stateQueued {
 				continue // dead: replaced or abandoned
 			}
@@ -488,7 +490,7 @@ func (b *Batcher) Fail(req *request, err error) {
 			// Remembered before finish, which forgets users with nothing left.
 			k.returned = e.pos
 			k.returnedUntil = now.Add(b.cfg.RetryMemory)
-			b.markers.push(marker{key: k, until: k.returnedUntil})
+			b.markers.Push(marker{key: k, until: k.returnedUntil})
 		}
 		b.finish(e, err, now)
 	}
@@ -560,10 +562,10 @@ func (b *Batcher) finish(e *entry, err error, now time.Time) {
 	b.forget(k)
 }
 
-func (b *Batcher) enqueue(q *fifo[*entry], e *entry, now time.Time) {
+func (b *Batcher) enqueue(q *fifo.Queue[*entry], e *entry, now time.Time) {
 	e.state = stateQueued
 	e.readyAt = now
-	q.push(e)
+	q.Push(e)
 	b.ready++
 	b.readyBytes += len(e.data)
 }
@@ -609,12 +611,12 @@ func (b *Batcher) forget(k *keyState) {
 // sweepMarkers forgets records handed back for retry that did not come
 // back within RetryMemory (the runtime dead-lettered them, or stopped).
 func (b *Batcher) sweepMarkers(now time.Time) {
-	for b.markers.len() > 0 {
-		m := b.markers.peek()
+	for b.markers.Len() > 0 {
+		m := b.markers.Peek()
 		if now.Before(m.until) {
 			return
 		}
-		b.markers.pop()
+		b.markers.Pop()
 		if k := m.key; k.returnedUntil.Equal(m.until) {
 			k.returnedUntil = time.Time{}
 			b.forget(k)
@@ -627,28 +629,4 @@ func (b *Batcher) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return fmt.Sprintf("batcher(ready %d, pinned %d, users %d, waiting calls %d)", b.ready, len(b.pinned), len(b.keys), b.waiting)
-}
-
-// fifo is a queue over a slice that reuses its space once half of it has
-// been popped.
-type fifo[T any] struct {
-	items []T
-	head  int
-}
-
-func (q *fifo[T]) len() int { return len(q.items) - q.head }
-func (q *fifo[T]) push(v T) { q.items = append(q.items, v) }
-func (q *fifo[T]) peek() T  { return q.items[q.head] }
-func (q *fifo[T]) pop() T {
-	var zero T
-	v := q.items[q.head]
-	q.items[q.head] = zero
-	q.head++
-	if q.head > 64 && q.head > len(q.items)/2 {
-		n := copy(q.items, q.items[q.head:])
-		clear(q.items[n:])
-		q.items = q.items[:n]
-		q.head = 0
-	}
-	return v
 }

@@ -8,6 +8,7 @@ import (
 	"hash"
 	"time"
 
+	"github.com/contactlab/connector/connector/internal/fifo"
 	"github.com/contactlab/connector/schemas"
 )
 
@@ -33,7 +34,7 @@ type idempotencyKeys struct {
 	window time.Duration
 	max    int
 	byKey  map[string]*job
-	order  fifo[*job] // jobs that carry a remembered key, oldest first
+	order  fifo.Queue[*job] // jobs that carry a remembered key, oldest first
 }
 
 func newIdempotencyKeys(window time.Duration, maxKeys int) idempotencyKeys {
@@ -54,15 +55,15 @@ func (k *idempotencyKeys) lookup(key string, now time.Time) *job {
 func (k *idempotencyKeys) remember(j *job, now time.Time) {
 	k.expire(now)
 	k.byKey[j.key] = j
-	k.order.push(j)
-	for k.order.len() > k.max {
-		k.forget(k.order.pop())
+	k.order.Push(j)
+	for k.order.Len() > k.max {
+		k.forget(k.order.Pop())
 	}
 }
 
 func (k *idempotencyKeys) expire(now time.Time) {
-	for k.order.len() > 0 && now.Sub(k.order.peek().createdAt) >= k.window {
-		k.forget(k.order.pop())
+	for k.order.Len() > 0 && now.Sub(k.order.Peek().createdAt) >= k.window {
+		k.forget(k.order.Pop())
 	}
 }
 

@@ -2,7 +2,6 @@ package enablenow
 
 import (
 	"bytes"
-	cryptorand "crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -13,6 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/contactlab/connector/connector/internal/fifo"
 	"github.com/contactlab/connector/schemas"
 )
 
@@ -129,7 +131,7 @@ type jobStore struct {
 
 	mu    sync.Mutex
 	byID  map[string]*job
-	order fifo[*job] // retained jobs, oldest first
+	order fifo.Queue[*job] // retained jobs, oldest first
 	keys  idempotencyKeys
 }
 
@@ -159,9 +161,9 @@ func (s *jobStore) create(candidate *job) (*job, createOutcome) {
 	}
 	candidate.createdAt = now
 	s.byID[candidate.id] = candidate
-	s.order.push(candidate)
-	for s.order.len() > s.max {
-		delete(s.byID, s.order.pop().id)
+	s.order.Push(candidate)
+	for s.order.Len() > s.max {
+		delete(s.byID, s.order.Pop().id)
 	}
 	if candidate.key != "" {
 		s.keys.remember(candidate, now)
@@ -180,21 +182,11 @@ func (s *jobStore) get(id string) *job {
 func (s *jobStore) retained() []*job {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.order.items[s.order.head:])
+	return slices.Clone(s.order.Items())
 }
 
-// newJobID returns a random (version 4) UUID. It is built here from
-// crypto/rand because go.mod does not require github.com/google/uuid and
-// eight lines do not justify a dependency.
-func newJobID() string {
-	var b [16]byte
-	// crypto/rand.Read never fails since Go 1.24; it crashes the program
-	// instead of returning predictable bytes.
-	_, _ = cryptorand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40 // version 4
-	b[8] = b[8]&0x3f | 0x80 // RFC 9562 variant
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
+// newJobID returns a random (version 4) UUID.
+func newJobID() string { return uuid.NewString() }
 
 // createJob serves POST /v2/categorization-jobs.
 func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/contactlab/connector/connector/internal/fifo"
 	"github.com/contactlab/connector/schemas"
 )
 
@@ -90,8 +91,8 @@ type jobRegistry struct {
 
 	mu          sync.Mutex
 	byID        map[uuid]*job
-	running     fifo[*job]
-	ended       fifo[*job]
+	running     fifo.Queue[*job]
+	ended       fifo.Queue[*job]
 	lastVersion int64
 	accepted    int64
 	failed      int64
@@ -138,13 +139,13 @@ func (jr *jobRegistry) accept(a acceptance, now time.Time) (int64, uuid) {
 	jr.lastVersion = j.version
 	// now was read before the lock, so a request overtaken by another may
 	// carry an earlier one; the queue must stay in due order all the same.
-	if jr.running.len() > 0 {
-		if last := jr.running.items[len(jr.running.items)-1]; last.due.After(j.due) {
+	if jr.running.Len() > 0 {
+		if last := jr.running.Back(); last.due.After(j.due) {
 			j.due = last.due
 		}
 	}
 	jr.byID[j.id] = j
-	jr.running.push(j)
+	jr.running.Push(j)
 	jr.accepted++
 	return j.version, j.id
 }
@@ -158,8 +159,8 @@ func (jr *jobRegistry) advance(now time.Time) {
 // advanceLocked ends the jobs due by now, in acceptance order, applying the
 // records of those that complete, then forgets what is past keeping.
 func (jr *jobRegistry) advanceLocked(now time.Time) {
-	for jr.running.len() > 0 && !jr.running.peek().due.After(now) {
-		j := jr.running.pop()
+	for jr.running.Len() > 0 && !jr.running.Peek().due.After(now) {
+		j := jr.running.Pop()
 		j.ended = j.due
 		if j.willFail {
 			j.status = jobFailed
@@ -171,14 +172,14 @@ func (jr *jobRegistry) advanceLocked(now time.Time) {
 			j.events = append(j.events, jobEvent{kind: eventWritten, taskID: newUUID(), statusID: newUUID(), at: j.ended})
 		}
 		j.records = nil
-		jr.ended.push(j)
+		jr.ended.Push(j)
 	}
-	for jr.ended.len() > 0 {
-		j := jr.ended.peek()
+	for jr.ended.Len() > 0 {
+		j := jr.ended.Peek()
 		if now.Sub(j.ended) <= jobRetention && len(jr.byID) <= jr.maxJobs {
 			break
 		}
-		jr.ended.pop()
+		jr.ended.Pop()
 		delete(jr.byID, j.id)
 	}
 }
@@ -203,31 +204,6 @@ func (jr *jobRegistry) counts(now time.Time) (accepted, failed int64) {
 	defer jr.mu.Unlock()
 	jr.advanceLocked(now)
 	return jr.accepted, jr.failed
-}
-
-// fifo is a queue over a slice that reuses its space once half of it has
-// been popped.
-type fifo[T any] struct {
-	items []T
-	head  int
-}
-
-func (q *fifo[T]) len() int { return len(q.items) - q.head }
-
-func (q *fifo[T]) push(v T) { q.items = append(q.items, v) }
-
-func (q *fifo[T]) peek() T { return q.items[q.head] }
-
-func (q *fifo[T]) pop() T {
-	var zero T
-	v := q.items[q.head]
-	q.items[q.head] = zero // let the popped item be collected
-	q.head++
-	if q.head > len(q.items)/2 {
-		q.items = append(q.items[:0], q.items[q.head:]...)
-		q.head = 0
-	}
-	return v
 }
 
 // uuid is a random (version 4) UUID, kept as bytes so that a retained job
