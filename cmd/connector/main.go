@@ -94,6 +94,7 @@ func runDemo(ctx context.Context, args []string) error {
 	fs.StringVar(&o.SummaryJSON, "summary-json", "", "write per-pipeline counts to this file at the end")
 	fs.StringVar(&o.OpsAddr, "ops", "127.0.0.1:8080", "address of /metrics, /healthz, /readyz")
 	fs.BoolVar(&o.Quiet, "quiet", false, "no progress lines")
+	fs.BoolVar(&o.Changes, "changes", false, "print every change the example subscriber receives from the source's topics")
 	fs.DurationVar(&o.Drain, "drain", 15*time.Second, "after -for, how long traffic may drain before the summary")
 	if err := fs.Parse(args); err != nil {
 		return err
