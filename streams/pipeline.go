@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -36,9 +35,7 @@ type Pipeline struct {
 	dlqProd *Producer
 	c       counters
 
-	pauseMu     sync.Mutex
-	pauseReason string
-	running     atomic.Bool
+	ready Readiness
 }
 
 // NewPipeline validates cfg and builds a pipeline; it connects nothing yet.
@@ -71,24 +68,10 @@ func (p *Pipeline) Counts() Counts { return p.c.snapshot() }
 
 // Ready reports whether the pipeline is consuming and delivering; when not,
 // the reason says why (for /readyz).
-func (p *Pipeline) Ready() (bool, string) {
-	if !p.running.Load() {
-		return false, "not running"
-	}
-	p.pauseMu.Lock()
-	defer p.pauseMu.Unlock()
-	if p.pauseReason != "" {
-		return false, "paused: " + p.pauseReason
-	}
-	return true, ""
-}
+func (p *Pipeline) Ready() (bool, string) { return p.ready.Ready() }
 
 func (p *Pipeline) setPaused(reason string) {
-	p.pauseMu.Lock()
-	changed := p.pauseReason != reason
-	p.pauseReason = reason
-	p.pauseMu.Unlock()
-	if !changed {
+	if !p.ready.Pause(reason) {
 		return
 	}
 	if reason != "" {
@@ -138,8 +121,8 @@ func (p *Pipeline) run(ctx context.Context, graceful bool) error {
 		ReadBackoffMax:    500 * time.Millisecond,
 		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { p.log.Debug("kafka-go: " + fmt.Sprintf(msg, args...)) }),
 	})
-	p.running.Store(true)
-	defer p.running.Store(false)
+	p.ready.Running(true)
+	defer p.ready.Running(false)
 	p.log.Info("pipeline started", "topics", cfg.Topics, "group", cfg.GroupID)
 
 	// work ends when the hard deadline passes: after ShutdownGrace on a

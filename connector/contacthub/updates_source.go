@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,9 +61,7 @@ type UpdateStreamSource struct {
 	// start.
 	grace time.Duration
 
-	running   atomic.Bool
-	pauseMu   sync.Mutex
-	pauseWhy  string
+	ready     streams.Readiness
 	consumed  atomic.Int64
 	published atomic.Int64
 	skipped   atomic.Int64
@@ -179,14 +176,8 @@ func (s *UpdateStreamSource) State() streams.LeaderState { return s.election.Sta
 // ("standby"), both ready. It is not ready while it joins the election or
 // while Contacthub refuses its credential (the reason says so).
 func (s *UpdateStreamSource) Ready() (bool, string) {
-	if !s.running.Load() {
-		return false, "not running"
-	}
-	s.pauseMu.Lock()
-	why := s.pauseWhy
-	s.pauseMu.Unlock()
-	if why != "" {
-		return false, "paused: " + why
+	if ok, why := s.ready.Ready(); !ok {
+		return false, why
 	}
 	switch st := s.election.State(); st {
 	case streams.LeaderActive:
@@ -214,11 +205,7 @@ func (s *UpdateStreamSource) Progress() Progress {
 }
 
 func (s *UpdateStreamSource) setPaused(reason string) {
-	s.pauseMu.Lock()
-	changed := s.pauseWhy != reason
-	s.pauseWhy = reason
-	s.pauseMu.Unlock()
-	if !changed {
+	if !s.ready.Pause(reason) {
 		return
 	}
 	if reason != "" {
@@ -252,8 +239,8 @@ func (s *UpdateStreamSource) run(ctx context.Context, graceful bool) error {
 		return fmt.Errorf("source %s: %w", s.cfg.Name, err)
 	}
 	defer offsets.Close()
-	s.running.Store(true)
-	defer s.running.Store(false)
+	s.ready.Running(true)
+	defer s.ready.Running(false)
 	s.log.Info("source started; joining the leader election", "group", s.cfg.GroupID, "topic", s.cfg.OffsetsTopic)
 	lead := func(lead context.Context) error { return s.tail(ctx, lead, prod, offsets, graceful) }
 	if graceful {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/contactlab/connector/streams"
@@ -73,9 +72,7 @@ type JobMonitor struct {
 	pausedUntil  time.Time
 	pauseStrikes int
 
-	running atomic.Bool
-	pauseMu sync.Mutex
-	paused  string
+	ready streams.Readiness
 }
 
 // followedJob is owned by the monitor's lock while queued and by the one
@@ -119,15 +116,7 @@ func (m *JobMonitor) Name() string { return m.cfg.Name }
 
 // Ready reports whether the monitor runs and its reads are authorized.
 func (m *JobMonitor) Ready() (bool, string) {
-	if !m.running.Load() {
-		return false, "not running"
-	}
-	m.pauseMu.Lock()
-	defer m.pauseMu.Unlock()
-	if m.paused != "" {
-		return false, "paused: " + m.paused
-	}
-	return true, ""
+	return m.ready.Ready()
 }
 
 // MonitorStats are what a monitor holds now and held at most.
@@ -187,8 +176,8 @@ func (m *JobMonitor) signal() {
 // Run reads due jobs, at most Concurrency at once, until ctx ends; then it
 // waits for the reads in flight and returns nil.
 func (m *JobMonitor) Run(ctx context.Context) error {
-	m.running.Store(true)
-	defer m.running.Store(false)
+	m.ready.Running(true)
+	defer m.ready.Running(false)
 	slots := make(chan struct{}, m.cfg.Concurrency)
 	var wg sync.WaitGroup
 	timer := time.NewTimer(time.Hour)
@@ -366,11 +355,7 @@ func (m *JobMonitor) resume() {
 }
 
 func (m *JobMonitor) setPaused(reason string) {
-	m.pauseMu.Lock()
-	changed := m.paused != reason
-	m.paused = reason
-	m.pauseMu.Unlock()
-	if !changed {
+	if !m.ready.Pause(reason) {
 		return
 	}
 	if reason != "" {

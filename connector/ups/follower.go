@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/contactlab/connector/schemas"
@@ -61,9 +60,7 @@ type JobFollower struct {
 	mu   sync.Mutex
 	jobs jobQueue // waiting for their next read, earliest first
 
-	running atomic.Bool
-	pauseMu sync.Mutex
-	paused  string
+	ready streams.Readiness
 }
 
 // openJob is a job being followed. It is owned by the follower's lock while
@@ -85,21 +82,14 @@ func (f *JobFollower) Name() string { return f.name }
 
 // Ready reports whether the follower runs and its reads are authorized.
 func (f *JobFollower) Ready() (bool, string) {
-	if !f.running.Load() {
-		return false, "not running"
-	}
-	f.pauseMu.Lock()
-	defer f.pauseMu.Unlock()
-	if f.paused != "" {
-		return false, "status service: " + f.paused
-	}
-	return true, ""
+	return f.ready.Ready()
 }
 
 func (f *JobFollower) setPaused(reason string) {
-	f.pauseMu.Lock()
-	defer f.pauseMu.Unlock()
-	f.paused = reason
+	if reason != "" {
+		reason = "status service: " + reason
+	}
+	f.ready.Pause(reason)
 }
 
 // follow starts following j, whose job place the RequestSender took.
@@ -138,8 +128,8 @@ func (f *JobFollower) requeue(j *openJob) {
 // Run reads due jobs, at most readers at once, until ctx ends and then,
 // while Write calls still wait, for up to the drain time.
 func (f *JobFollower) Run(ctx context.Context) error {
-	f.running.Store(true)
-	defer f.running.Store(false)
+	f.ready.Running(true)
+	defer f.ready.Running(false)
 	work, stop := drainContext(ctx, f.batcher, f.drain)
 	defer stop()
 	slots := make(chan struct{}, f.readers)
