@@ -123,6 +123,7 @@ func (p *Pipeline) run(ctx context.Context, graceful bool) error {
 	})
 	p.ready.Running(true)
 	defer p.ready.Running(false)
+	p.m.paused.WithLabelValues(cfg.Name).Set(0) // exported from the start, not from the first pause
 	p.log.Info("pipeline started", "topics", cfg.Topics, "group", cfg.GroupID)
 
 	// work ends when the hard deadline passes: after ShutdownGrace on a

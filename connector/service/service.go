@@ -100,7 +100,29 @@ func New(cfg *config.Config, opts ...Option) (*Service, error) {
 		s.units = append(s.units, units...)
 		s.topics = append(s.topics, topics...)
 	}
+	s.reg.MustRegister(readyCollector{s})
 	return s, nil
+}
+
+// readyDesc is /readyz as a metric, one series per unit, so dashboards and
+// alerts see a unit that is paused or not running without probing.
+var readyDesc = prometheus.NewDesc("connector_unit_ready",
+	"1 while the unit (pipeline, source, job follower or monitor) runs and is not paused, as /readyz reports it.",
+	[]string{"unit"}, nil)
+
+// readyCollector reads every unit's readiness at scrape time.
+type readyCollector struct{ s *Service }
+
+func (c readyCollector) Describe(ch chan<- *prometheus.Desc) { ch <- readyDesc }
+
+func (c readyCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, u := range c.s.units {
+		v := 0.0
+		if ok, _ := u.Ready(); ok {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(readyDesc, prometheus.GaugeValue, v, u.Name())
+	}
 }
 
 // Units are the service's units, for progress reports.
