@@ -58,6 +58,14 @@ func (e *ConfigError) Error() string {
 	return fmt.Sprintf("contacthub sandbox config: %s: %s", e.Field, e.Reason)
 }
 
+// configCheck is one row of the validation table: the field, whether it
+// is bad, and why.
+type configCheck struct {
+	field  string
+	bad    bool
+	reason string
+}
+
 // validate checks every bound of the configuration from one table, so a new
 // field cannot be added without deciding what is valid for it.
 func (c Config) validate() error {
@@ -65,11 +73,7 @@ func (c Config) validate() error {
 	if retained == 0 {
 		retained = DefaultMaxRetainedUpdates
 	}
-	checks := []struct {
-		field  string
-		bad    bool
-		reason string
-	}{
+	checks := []configCheck{
 		{"WorkspaceID", !isUUID(c.WorkspaceID), "must be a uuid"},
 		{"Token", c.Token == "", "is required"},
 		{"Token", strings.ContainsAny(c.Token, " \t\r\n"), "must not contain white space (it travels in an Authorization header)"},
@@ -80,12 +84,9 @@ func (c Config) validate() error {
 		{"Customers", retained > 0 && c.Customers > retained, fmt.Sprintf("must not exceed the retained updates (%d)", retained)},
 		{"ChangesPerSecond", c.ChangesPerSecond < 0 || math.IsNaN(c.ChangesPerSecond) || math.IsInf(c.ChangesPerSecond, 0), "must be a finite number >= 0"},
 		{"MaxRetainedUpdates", c.MaxRetainedUpdates < 0, "must be >= 0 (0 means the default)"},
-		{"Faults.Latency", c.Faults.Latency < 0, "must be >= 0"},
-		{"Faults.ServerErrorShare", !isShare(c.Faults.ServerErrorShare), "must be within 0..1"},
-		{"Faults.ThrottleShare", !isShare(c.Faults.ThrottleShare), "must be within 0..1"},
-		{"Faults.ResetShare", !isShare(c.Faults.ResetShare), "must be within 0..1"},
-		{"Faults.UnauthorizedFor", c.Faults.UnauthorizedFor < 0, "must be >= 0"},
-		{"Faults.RetryAfter", c.Faults.RetryAfter < 0, "must be >= 0"},
+	}
+	for _, p := range c.Faults.Problems() {
+		checks = append(checks, configCheck{"Faults." + p.Field, true, p.Reason})
 	}
 	var errs []error
 	for _, ch := range checks {

@@ -105,15 +105,19 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// configCheck is one row of the validation table: the field, whether it
+// is bad, and why.
+type configCheck struct {
+	key    string
+	bad    bool
+	reason string
+}
+
 // Validate reports every setting that cannot be used, after defaults, as
 // *ConfigError values joined together.
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	checks := []struct {
-		key    string
-		bad    bool
-		reason string
-	}{
+	checks := []configCheck{
 		{"Token", c.Token == "", "is required"},
 		// A token with spaces or control characters cannot survive a trip
 		// through an HTTP header unchanged, so no client could ever match it.
@@ -126,12 +130,9 @@ func (c Config) Validate() error {
 		{"IdempotencyWindow", c.IdempotencyWindow < 0, "must not be negative"},
 		{"MaxIdempotencyKeys", c.MaxIdempotencyKeys < 0, "must not be negative"},
 		{"MaxJobs", c.MaxJobs < 0, "must not be negative"},
-		{"Faults.ServerErrorShare", !isShare(c.Faults.ServerErrorShare), "must be between 0 and 1"},
-		{"Faults.ThrottleShare", !isShare(c.Faults.ThrottleShare), "must be between 0 and 1"},
-		{"Faults.ResetShare", !isShare(c.Faults.ResetShare), "must be between 0 and 1"},
-		{"Faults.Latency", c.Faults.Latency < 0, "must not be negative"},
-		{"Faults.UnauthorizedFor", c.Faults.UnauthorizedFor < 0, "must not be negative"},
-		{"Faults.RetryAfter", c.Faults.RetryAfter < 0, "must not be negative"},
+	}
+	for _, p := range c.Faults.Problems() {
+		checks = append(checks, configCheck{"Faults." + p.Field, true, p.Reason})
 	}
 	var errs []error
 	for _, ch := range checks {

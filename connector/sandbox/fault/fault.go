@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,36 @@ type Settings struct {
 	// RetryAfter is the Retry-After sent with injected 429s (whole seconds,
 	// at least 1 on the wire).
 	RetryAfter Duration `json:"retry_after"`
+}
+
+// Problem is one setting that cannot be used: its field and why.
+type Problem struct {
+	Field  string // the Settings field, e.g. "ServerErrorShare"
+	Reason string
+}
+
+// Problems lists the settings that cannot be used: a share outside 0..1
+// (or NaN) and a negative duration. The stand-ins' configurations and the
+// faults endpoint check settings with it.
+func (s Settings) Problems() []Problem {
+	var out []Problem
+	share := func(field string, v float64) {
+		if !(v >= 0 && v <= 1) { // also NaN
+			out = append(out, Problem{field, "must be within 0..1"})
+		}
+	}
+	duration := func(field string, d Duration) {
+		if d < 0 {
+			out = append(out, Problem{field, "must be >= 0"})
+		}
+	}
+	duration("Latency", s.Latency)
+	share("ServerErrorShare", s.ServerErrorShare)
+	share("ThrottleShare", s.ThrottleShare)
+	share("ResetShare", s.ResetShare)
+	duration("UnauthorizedFor", s.UnauthorizedFor)
+	duration("RetryAfter", s.RetryAfter)
+	return out
 }
 
 // Duration is a time.Duration that reads and writes as a Go duration string.
@@ -193,6 +224,14 @@ func (in *Injector) Handler() http.Handler {
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&s); err != nil {
 				writeJSONError(w, http.StatusBadRequest, "fault settings: "+err.Error())
+				return
+			}
+			if ps := s.Problems(); len(ps) > 0 {
+				msgs := make([]string, len(ps))
+				for i, p := range ps {
+					msgs[i] = p.Field + " " + p.Reason
+				}
+				writeJSONError(w, http.StatusBadRequest, "fault settings: "+strings.Join(msgs, "; "))
 				return
 			}
 			in.Set(s)

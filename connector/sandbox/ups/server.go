@@ -69,14 +69,18 @@ func (e *ConfigError) Error() string {
 	return fmt.Sprintf("ups sandbox config: %s: %s", e.Field, e.Reason)
 }
 
+// configCheck is one row of the validation table: the field, whether it
+// is bad, and why.
+type configCheck struct {
+	field  string
+	bad    bool
+	reason string
+}
+
 // validate checks every bound of the configuration from one table, so a new
 // field cannot be added without deciding what is valid for it.
 func (c Config) validate() error {
-	checks := []struct {
-		field  string
-		bad    bool
-		reason string
-	}{
+	checks := []configCheck{
 		{"ClientID", c.ClientID == "", "is required"},
 		{"ClientSecret", c.ClientSecret == "", "is required"},
 		{"APIKey", c.APIKey == "", "is required"},
@@ -88,12 +92,9 @@ func (c Config) validate() error {
 		{"MaxBodyBytes", c.MaxBodyBytes < NoLimit, "must be >= 0, or NoLimit"},
 		{"JobFailShare", !isShare(c.JobFailShare), "must be within 0..1"},
 		{"JobDuration", c.JobDuration < 0, "must be >= 0 (0 means the default)"},
-		{"Faults.Latency", c.Faults.Latency < 0, "must be >= 0"},
-		{"Faults.ServerErrorShare", !isShare(c.Faults.ServerErrorShare), "must be within 0..1"},
-		{"Faults.ThrottleShare", !isShare(c.Faults.ThrottleShare), "must be within 0..1"},
-		{"Faults.ResetShare", !isShare(c.Faults.ResetShare), "must be within 0..1"},
-		{"Faults.UnauthorizedFor", c.Faults.UnauthorizedFor < 0, "must be >= 0"},
-		{"Faults.RetryAfter", c.Faults.RetryAfter < 0, "must be >= 0"},
+	}
+	for _, p := range c.Faults.Problems() {
+		checks = append(checks, configCheck{"Faults." + p.Field, true, p.Reason})
 	}
 	var errs []error
 	for _, ch := range checks {
