@@ -1,7 +1,6 @@
 package enablenow
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/contactlab/connector/connector/internal/due"
 	"github.com/contactlab/connector/streams"
 )
 
@@ -58,13 +58,12 @@ type JobMonitor struct {
 	m       *Metrics
 
 	places chan struct{} // one token per followed or reserved job: the cap
-	wake   chan struct{} // a job became due earlier than the dispatcher knows
 
 	mu   sync.Mutex
 	jobs map[string]*followedJob // by job id: waiting in queue or being read
-	// queue holds the jobs waiting for their next read, earliest first; a
-	// job being read is out of it, so it is never read twice at once.
-	queue jobQueue
+	// queue holds the jobs waiting for their next read; a job being read is
+	// out of it, so it is never read twice at once.
+	queue *due.Queue[*followedJob]
 	peak  int
 	// While a read is refused for its credential, no job is read until
 	// pausedUntil: the credential is the API's, so one probe per back-off
@@ -80,7 +79,6 @@ type JobMonitor struct {
 type followedJob struct {
 	last     JobResult // the last result published
 	since    time.Time // when following began, for Timeout
-	next     time.Time // when to read it next
 	failures int       // consecutive failed reads or publishes, for back-off
 }
 
@@ -106,7 +104,7 @@ func NewJobMonitor(cfg MonitorConfig, client *EnableNowClient, results ResultPub
 		log:     cfg.Logger,
 		m:       cfg.Metrics,
 		places:  make(chan struct{}, cfg.MaxJobs),
-		wake:    make(chan struct{}, 1),
+		queue:   due.New[*followedJob](),
 		jobs:    make(map[string]*followedJob),
 	}
 }
@@ -157,20 +155,12 @@ func (m *JobMonitor) follow(r JobResult) {
 		m.release()
 		return
 	}
-	j := &followedJob{last: r, since: now, next: now.Add(m.cfg.PollInterval)}
+	j := &followedJob{last: r, since: now}
 	m.jobs[r.JobID] = j
-	heap.Push(&m.queue, j)
 	m.peak = max(m.peak, len(m.jobs))
 	m.mu.Unlock()
 	m.m.following.Inc()
-	m.signal()
-}
-
-func (m *JobMonitor) signal() {
-	select {
-	case m.wake <- struct{}{}:
-	default:
-	}
+	m.queue.Push(j, now.Add(m.cfg.PollInterval))
 }
 
 // Run reads due jobs, at most Concurrency at once, until ctx ends; then it
@@ -178,70 +168,28 @@ func (m *JobMonitor) signal() {
 func (m *JobMonitor) Run(ctx context.Context) error {
 	m.ready.Running(true)
 	defer m.ready.Running(false)
-	slots := make(chan struct{}, m.cfg.Concurrency)
-	var wg sync.WaitGroup
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			return m.stop(&wg)
-		}
-		j, wait := m.nextDue(time.Now())
-		if j != nil {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-slots }()
-				m.poll(ctx, j)
-			}()
-			continue
-		}
-		<-slots
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
-			return m.stop(&wg)
-		case <-m.wake:
-		case <-timer.C:
-		}
-	}
-}
-
-func (m *JobMonitor) stop(wg *sync.WaitGroup) error {
-	wg.Wait()
-	if n := m.Stats().Following; n > 0 {
-		m.log.Warn("job monitor stopped with jobs still open; their later status changes will not be published", "open_jobs", n)
-	}
+	m.queue.Run(ctx, m.cfg.Concurrency, m.held, m.poll)
+	m.stopped()
 	return nil
 }
 
-// nextDue takes the earliest queued job out of the queue if it is due, or
-// says how long until it is.
-func (m *JobMonitor) nextDue(now time.Time) (*followedJob, time.Duration) {
+// stopped logs what Run leaves unfollowed.
+func (m *JobMonitor) stopped() {
+	if n := m.Stats().Following; n > 0 {
+		m.log.Warn("job monitor stopped with jobs still open; their later status changes will not be published", "open_jobs", n)
+	}
+}
+
+// held is how long no job is read: while the credential is refused, one
+// probe per back-off step is enough.
+func (m *JobMonitor) held(now time.Time) time.Duration {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if wait := m.pausedUntil.Sub(now); wait > 0 {
-		return nil, wait
-	}
-	if len(m.queue) == 0 {
-		return nil, time.Hour
-	}
-	if wait := m.queue[0].next.Sub(now); wait > 0 {
-		return nil, wait
-	}
-	return heap.Pop(&m.queue).(*followedJob), 0
+	return m.pausedUntil.Sub(now)
 }
 
 // requeue puts j back to be read at next.
-func (m *JobMonitor) requeue(j *followedJob, next time.Time) {
-	j.next = next
-	m.mu.Lock()
-	heap.Push(&m.queue, j)
-	m.mu.Unlock()
-	m.signal()
-}
+func (m *JobMonitor) requeue(j *followedJob, next time.Time) { m.queue.Push(j, next) }
 
 // drop stops following j and frees its place.
 func (m *JobMonitor) drop(j *followedJob) {
@@ -372,19 +320,4 @@ func retryDelayOf(err error) time.Duration {
 		return rd.RetryDelay()
 	}
 	return 0
-}
-
-// jobQueue is a min-heap of followed jobs by next read time.
-type jobQueue []*followedJob
-
-func (q jobQueue) Len() int           { return len(q) }
-func (q jobQueue) Less(a, b int) bool { return q[a].next.Before(q[b].next) }
-func (q jobQueue) Swap(a, b int)      { q[a], q[b] = q[b], q[a] }
-func (q *jobQueue) Push(x any)        { *q = append(*q, x.(*followedJob)) }
-func (q *jobQueue) Pop() any {
-	old := *q
-	j := old[len(old)-1]
-	old[len(old)-1] = nil // so a dropped job can be collected
-	*q = old[:len(old)-1]
-	return j
 }

@@ -1,14 +1,13 @@
 package ups
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
+	"github.com/contactlab/connector/connector/internal/due"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 )
@@ -56,9 +55,7 @@ type JobFollower struct {
 	m          *Metrics
 	publishing time.Duration // first back-off of a failed publish
 
-	wake chan struct{}
-	mu   sync.Mutex
-	jobs jobQueue // waiting for their next read, earliest first
+	jobs *due.Queue[*openJob] // waiting for their next read
 
 	ready streams.Readiness
 }
@@ -100,30 +97,8 @@ func (f *JobFollower) follow(j *openJob) {
 	f.requeue(j)
 }
 
-// nextDue pops the earliest job if it is due, or says how long until it is.
-func (f *JobFollower) nextDue(now time.Time) (*openJob, time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.jobs.Len() == 0 {
-		return nil, time.Hour
-	}
-	if j := f.jobs[0]; !j.next.After(now) {
-		return heap.Pop(&f.jobs).(*openJob), 0
-	}
-	return nil, f.jobs[0].next.Sub(now)
-}
-
-// requeue queues j for its next read and wakes Run, which may be waiting
-// for a later job or none.
-func (f *JobFollower) requeue(j *openJob) {
-	f.mu.Lock()
-	heap.Push(&f.jobs, j)
-	f.mu.Unlock()
-	select {
-	case f.wake <- struct{}{}:
-	default:
-	}
-}
+// requeue queues j for its next read, at j.next.
+func (f *JobFollower) requeue(j *openJob) { f.jobs.Push(j, j.next) }
 
 // Run reads due jobs, at most readers at once, until ctx ends and then,
 // while Write calls still wait, for up to the drain time.
@@ -132,37 +107,8 @@ func (f *JobFollower) Run(ctx context.Context) error {
 	defer f.ready.Running(false)
 	work, stop := drainContext(ctx, f.batcher, f.drain)
 	defer stop()
-	slots := make(chan struct{}, f.readers)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		select {
-		case slots <- struct{}{}:
-		case <-work.Done():
-			return nil
-		}
-		j, wait := f.nextDue(time.Now())
-		if j != nil {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-slots }()
-				f.read(work, j)
-			}()
-			continue
-		}
-		<-slots
-		timer.Reset(wait)
-		select {
-		case <-timer.C:
-		case <-f.wake:
-			timer.Stop()
-		case <-work.Done():
-			return nil
-		}
-	}
+	f.jobs.Run(work, f.readers, nil, f.read)
+	return nil
 }
 
 // read reads j's status once and acts on it.
@@ -243,27 +189,4 @@ func (f *JobFollower) end(ctx context.Context, j *openJob, st JobStatus) {
 		return streams.Reject("job_failed", &JobFailedError{Collection: string(f.coll), JobID: j.id, Attempts: attempts, Messages: st.Errors})
 	})
 	f.log.Info("job FAILED", "job", j.id, "records", len(j.entries), "attempt", j.attempt, "sent_again", resent, "errors", st.Errors)
-}
-
-// jobQueue is a min-heap of jobs by next read.
-type jobQueue []*openJob
-
-func (q jobQueue) Len() int           { return len(q) }
-func (q jobQueue) Less(i, k int) bool { return q[i].next.Before(q[k].next) }
-func (q jobQueue) Swap(i, k int) {
-	q[i], q[k] = q[k], q[i]
-	q[i].index, q[k].index = i, k
-}
-func (q *jobQueue) Push(x any) {
-	j := x.(*openJob)
-	j.index = len(*q)
-	*q = append(*q, j)
-}
-func (q *jobQueue) Pop() any {
-	old := *q
-	n := len(old)
-	j := old[n-1]
-	old[n-1] = nil
-	*q = old[:n-1]
-	return j
 }

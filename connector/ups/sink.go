@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/contactlab/connector/connector/internal/due"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 )
@@ -109,7 +110,7 @@ func NewEnrichmentSink(cfg SinkConfig, client *UPSClient, results ResultPublishe
 		log:        cfg.Logger.With("unit", "job-follower"),
 		m:          cfg.Metrics,
 		publishing: 100 * time.Millisecond,
-		wake:       make(chan struct{}, 1),
+		jobs:       due.New[*openJob](),
 	}
 	s := &RequestSender{
 		name:     cfg.Pipeline + "/sender",

@@ -1,0 +1,87 @@
+package due
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Items are handled in due order, never before they are due, and never more
+// than workers at once.
+func TestRunHandlesInDueOrderWithinTheBound(t *testing.T) {
+	q := New[int]()
+	start := time.Now()
+	for i := 9; i >= 0; i-- {
+		q.Push(i, start.Add(time.Duration(i)*5*time.Millisecond))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	var order []int
+	var running, peak atomic.Int32
+	done := make(chan struct{})
+	go func() {
+		q.Run(ctx, 2, nil, func(_ context.Context, v int) {
+			if n := running.Add(1); n > peak.Load() {
+				peak.Store(n)
+			}
+			defer running.Add(-1)
+			if time.Since(start) < time.Duration(v)*5*time.Millisecond {
+				t.Errorf("item %d handled before it was due", v)
+			}
+			mu.Lock()
+			order = append(order, v)
+			n := len(order)
+			mu.Unlock()
+			if n == 10 {
+				cancel()
+			}
+		})
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not handle every item")
+	}
+	for i, v := range order {
+		if v != i {
+			t.Fatalf("handled in order %v", order)
+		}
+	}
+	if peak.Load() > 2 {
+		t.Fatalf("%d handled at once, want at most 2", peak.Load())
+	}
+}
+
+// hold keeps every item back while it says so; a push wakes a waiting Run.
+func TestRunHoldsAndWakes(t *testing.T) {
+	q := New[string]()
+	var held atomic.Bool
+	held.Store(true)
+	got := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go q.Run(ctx, 1, func(time.Time) time.Duration {
+		if held.Load() {
+			return time.Millisecond
+		}
+		return 0
+	}, func(_ context.Context, v string) { got <- v })
+	q.Push("a", time.Now())
+	select {
+	case v := <-got:
+		t.Fatalf("%s handled while held", v)
+	case <-time.After(50 * time.Millisecond): // the hold is what is tested: nothing may come
+	}
+	held.Store(false)
+	select {
+	case <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("not handled after the hold ended")
+	}
+	if q.Len() != 0 {
+		t.Fatalf("%d left queued", q.Len())
+	}
+}
