@@ -3,7 +3,6 @@ package main_test
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -31,14 +30,7 @@ import (
 func TestEveryDirectionSurvivesSIGKILL(t *testing.T) {
 	connectorBin, brokerBin := build(t)
 	brokerAddr := freeAddr(t)
-	start(t, brokerBin, "-addr", brokerAddr, "-partitions", "4", "-topics", "profiles.segments,categorization.requests")
-	streamstest.WaitFor(t, 10*time.Second, "broker to listen", func() (bool, string) {
-		c, err := net.Dial("tcp", brokerAddr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil, fmt.Sprint(err)
-	})
+	startBroker(t, brokerBin, brokerAddr, 4, "profiles.segments,categorization.requests")
 
 	sbCfg := sandbox.DefaultConfig()
 	sbCfg.UPS.UpdatesPerSecond = 3000

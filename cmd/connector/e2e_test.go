@@ -50,6 +50,20 @@ func build(t *testing.T) (connector, broker string) {
 	return filepath.Join(dir, "connector"), filepath.Join(dir, "broker")
 }
 
+// startBroker runs cmd/broker on addr with topics created and waits until
+// it listens.
+func startBroker(t *testing.T, bin, addr string, partitions int, topics string) {
+	t.Helper()
+	start(t, bin, "-addr", addr, "-partitions", fmt.Sprint(partitions), "-topics", topics)
+	streamstest.WaitFor(t, 10*time.Second, "broker to listen", func() (bool, string) {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil, fmt.Sprint(err)
+	})
+}
+
 func freeAddr(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -159,14 +173,7 @@ func TestEndToEndWithOutsideClientAndCrash(t *testing.T) {
 	kcatBin := kcat(t)
 	connectorBin, brokerBin := build(t)
 	brokerAddr := freeAddr(t)
-	start(t, brokerBin, "-addr", brokerAddr, "-partitions", "4", "-topics", "web.events")
-	streamstest.WaitFor(t, 10*time.Second, "broker to listen", func() (bool, string) {
-		c, err := net.Dial("tcp", brokerAddr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil, fmt.Sprint(err)
-	})
+	startBroker(t, brokerBin, brokerAddr, 4, "web.events")
 	sbCfg := sandbox.DefaultConfig()
 	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(2 * time.Millisecond), ServerErrorShare: 0.02}
 	sb, err := sandbox.Start("127.0.0.1:0", sbCfg)
@@ -265,7 +272,7 @@ func TestTwoProcessesShareThePartitions(t *testing.T) {
 	kcatBin := kcat(t)
 	connectorBin, brokerBin := build(t)
 	brokerAddr := freeAddr(t)
-	start(t, brokerBin, "-addr", brokerAddr, "-partitions", "6", "-topics", "web.events")
+	startBroker(t, brokerBin, brokerAddr, 6, "web.events")
 	sbCfg := sandbox.DefaultConfig()
 	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(5 * time.Millisecond)}
 	sb, err := sandbox.Start("127.0.0.1:0", sbCfg)

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -130,18 +128,7 @@ func TestEnableNowEndToEndUnderFaults(t *testing.T) {
 		n := sb.EnableNow.Stats().Created
 		return n > valid/4, fmt.Sprint(n)
 	})
-	s := sb.EnableNow.Faults().Settings()
-	s.UnauthorizedFor = fault.Duration(1500 * time.Millisecond)
-	sb.EnableNow.Faults().Set(s)
-	streamstest.WaitFor(t, 10*time.Second, "/readyz to report the pause", func() (bool, string) {
-		resp, err := http.Get("http://" + svc.Addr() + "/readyz")
-		if err != nil {
-			return false, err.Error()
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(body), "paused"), fmt.Sprint(resp.StatusCode, " ", string(body))
-	})
+	pauseWithUnauthorizedWindow(t, svc, sb.EnableNow.Faults())
 
 	// Committed to the end means every record's job exists and is followed
 	// (or was dead-lettered); nothing followed means every final result is

@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -128,21 +129,7 @@ func TestEventsEndToEndUnderFaults(t *testing.T) {
 		n := sb.Contacthub.Stats().Accepted
 		return n > valid/4, fmt.Sprint(n)
 	})
-	s := sb.Contacthub.Faults().Settings()
-	s.UnauthorizedFor = fault.Duration(1500 * time.Millisecond)
-	sb.Contacthub.Faults().Set(s)
-	streamstest.WaitFor(t, 10*time.Second, "/readyz to report the pause", func() (bool, string) {
-		resp, err := http.Get("http://" + svc.Addr() + "/readyz")
-		if err != nil {
-			return false, err.Error()
-		}
-		defer resp.Body.Close()
-		var b strings.Builder
-		_, _ = fmt.Fprint(&b, resp.StatusCode)
-		buf := make([]byte, 512)
-		n, _ := resp.Body.Read(buf)
-		return resp.StatusCode == 503 && strings.Contains(string(buf[:n]), "paused"), b.String() + string(buf[:n])
-	})
+	pauseWithUnauthorizedWindow(t, svc, sb.Contacthub.Faults())
 
 	streamstest.WaitFor(t, 120*time.Second, "committed offsets to reach the end offsets", func() (bool, string) {
 		return streamstest.CaughtUp(t, broker, "connector-events", "web.events")
@@ -179,6 +166,24 @@ func TestEventsEndToEndUnderFaults(t *testing.T) {
 		t.Fatalf("counts %+v", c)
 	}
 	t.Logf("sandbox: %+v duplicates=%d; connector: %+v", st.Faults, st.DuplicateBodies, c)
+}
+
+// pauseWithUnauthorizedWindow answers 401 for a while on the API of faults
+// and waits until /readyz reports the pause.
+func pauseWithUnauthorizedWindow(t *testing.T, svc *service.Service, faults *fault.Injector) {
+	t.Helper()
+	s := faults.Settings()
+	s.UnauthorizedFor = fault.Duration(1500 * time.Millisecond)
+	faults.Set(s)
+	streamstest.WaitFor(t, 10*time.Second, "/readyz to report the pause", func() (bool, string) {
+		resp, err := http.Get("http://" + svc.Addr() + "/readyz")
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(body), "paused"), fmt.Sprint(resp.StatusCode, " ", string(body))
+	})
 }
 
 func headers(m kafka.Message) map[string]string {
