@@ -212,7 +212,7 @@ func (p *Pipeline) fetch(ctx context.Context, r *kafka.Reader, out chan<- *Recor
 				return fmt.Errorf("pipeline %s: fetch: %w", p.cfg.Name, err)
 			}
 			p.log.Warn("fetch failed; retrying", "error", err)
-			if !sleepCtx(ctx, bo.NextBackOff()) {
+			if !Sleep(ctx, bo.NextBackOff()) {
 				return nil
 			}
 			continue
@@ -341,7 +341,7 @@ func (p *Pipeline) deliver(ctx context.Context, batch []*Record) {
 		if wait > next {
 			next = wait
 		}
-		if !sleepCtx(ctx, next) {
+		if !Sleep(ctx, next) {
 			return
 		}
 		pending = retry
@@ -383,7 +383,7 @@ func (p *Pipeline) deadLetter(ctx context.Context, r *Record, cause error) {
 			break
 		}
 		p.log.Error("dead-letter write failed; retrying", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "error", err)
-		if !sleepCtx(ctx, bo.NextBackOff()) {
+		if !Sleep(ctx, bo.NextBackOff()) {
 			return
 		}
 	}
@@ -436,19 +436,4 @@ func (p *Pipeline) commit(ctx context.Context, r *kafka.Reader) {
 	lag := p.tracker.lag()
 	p.c.lag.Store(lag)
 	p.m.lag.WithLabelValues(p.cfg.Name).Set(float64(lag))
-}
-
-// sleepCtx waits d or until ctx ends; it reports whether d passed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

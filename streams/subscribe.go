@@ -173,7 +173,7 @@ func Subscribe[T any](ctx context.Context, cfg SubscribeConfig, decode func([]by
 				return nil
 			}
 			log.Warn("fetch failed; retrying", "error", err)
-			if !sleepCtx(ctx, fetchBackoff.NextBackOff()) {
+			if !Sleep(ctx, fetchBackoff.NextBackOff()) {
 				return nil
 			}
 			continue
@@ -225,7 +225,7 @@ func handleRecord[T any](ctx context.Context, cfg SubscribeConfig, log *slog.Log
 		}
 		wait := max(bo.NextBackOff(), retryAfterOf(err))
 		log.Warn("handler failed; retrying", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "attempt", attempt, "in", wait, "error", err)
-		if !sleepCtx(ctx, wait) {
+		if !Sleep(ctx, wait) {
 			return false
 		}
 	}

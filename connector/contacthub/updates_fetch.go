@@ -102,7 +102,7 @@ func (s *UpdateStreamSource) fetchLoop(ctx context.Context, q UpdatesQuery, out 
 			continue
 		}
 		s.progress.observeLast(q.Offset)
-		if !sleepCtx(ctx, jitter(s.cfg.PollInterval)) {
+		if !streams.Sleep(ctx, jitter(s.cfg.PollInterval)) {
 			return nil
 		}
 	}
@@ -167,7 +167,7 @@ func (s *UpdateStreamSource) retry(ctx context.Context, api bool, what func() st
 		} else {
 			s.log.Warn(what()+" failed; retrying", "attempt", attempt, "in", wait, "error", err)
 		}
-		if !sleepCtx(ctx, wait) {
+		if !streams.Sleep(ctx, wait) {
 			return ctx.Err()
 		}
 	}
@@ -185,19 +185,4 @@ func retryDelayOf(err error) time.Duration {
 // jitter spreads d over ±20%.
 func jitter(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-}
-
-// sleepCtx waits d or until ctx ends; it reports whether d passed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

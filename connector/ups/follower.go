@@ -173,7 +173,7 @@ func (f *JobFollower) end(ctx context.Context, j *openJob, st JobStatus) {
 			break
 		}
 		f.log.Warn("publishing a job result failed; retrying", "job", j.id, "error", err)
-		if sleep(ctx, wait) != nil {
+		if !streams.Sleep(ctx, wait) {
 			return
 		}
 		wait = min(2*wait, maxPollBackoff)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/contactlab/connector/streams"
 )
 
 // AIMD figures. A 429 cuts the pace by decreaseFactor (at most once per
@@ -126,8 +128,8 @@ func (p *Pacer) WaitFor(ctx context.Context, want int) (int, error) {
 			// of at most a second picks that up.
 			wait = min(max(wait, time.Millisecond), time.Second)
 		}
-		if err := sleep(ctx, wait); err != nil {
-			return 0, err
+		if !streams.Sleep(ctx, wait) {
+			return 0, ctx.Err()
 		}
 	}
 }
@@ -237,16 +239,4 @@ func (p *Pacer) Cuts() int64 {
 // String describes the pacer for logs.
 func (p *Pacer) String() string {
 	return fmt.Sprintf("pacer(%.0f/s of %.0f/s)", p.Pace(), p.ceiling)
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -81,7 +81,7 @@ func (s *RequestSender) loop(ctx context.Context) {
 			}
 			// Compressing into memory does not fail; should it, do not spin.
 			s.log.Error("building a request failed", "error", err)
-			_ = sleep(ctx, time.Second)
+			streams.Sleep(ctx, time.Second)
 			continue
 		}
 		if req != nil {
