@@ -156,8 +156,9 @@ type retryDelayer interface{ RetryDelay() time.Duration }
 // RetryDelay lets RetryAfterError be found like any other delay hint.
 func (e *RetryAfterError) RetryDelay() time.Duration { return e.Delay }
 
-// retryAfterOf is the wait hint in err's tree, or 0.
-func retryAfterOf(err error) time.Duration {
+// RetryDelayOf is the server's wait hint (an HTTP Retry-After) in err's
+// tree, or 0: a retry waits at least that long.
+func RetryDelayOf(err error) time.Duration {
 	var rd retryDelayer
 	if errors.As(err, &rd) {
 		return rd.RetryDelay()

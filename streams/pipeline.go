@@ -315,7 +315,7 @@ func (p *Pipeline) deliver(ctx context.Context, batch []*Record) {
 					return
 				}
 				retry = append(retry, r)
-				wait = max(wait, retryAfterOf(e))
+				wait = max(wait, RetryDelayOf(e))
 			}
 		}
 		if paused != "" {

@@ -223,7 +223,7 @@ func handleRecord[T any](ctx context.Context, cfg SubscribeConfig, log *slog.Log
 		if ctx.Err() != nil {
 			return false
 		}
-		wait := max(bo.NextBackOff(), retryAfterOf(err))
+		wait := max(bo.NextBackOff(), RetryDelayOf(err))
 		log.Warn("handler failed; retrying", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "attempt", attempt, "in", wait, "error", err)
 		if !Sleep(ctx, wait) {
 			return false

@@ -161,7 +161,7 @@ func (s *UpdateStreamSource) retry(ctx context.Context, api bool, what func() st
 		if errors.Is(err, streams.ErrRejected) || errors.Is(err, ErrForeignOffset) {
 			return fmt.Errorf("%s: %w", what(), err)
 		}
-		wait := max(bo.NextBackOff(), retryDelayOf(err))
+		wait := max(bo.NextBackOff(), streams.RetryDelayOf(err))
 		if api && errors.Is(err, streams.ErrUnauthorized) {
 			s.setPaused(err.Error())
 		} else {
@@ -171,15 +171,6 @@ func (s *UpdateStreamSource) retry(ctx context.Context, api bool, what func() st
 			return ctx.Err()
 		}
 	}
-}
-
-// retryDelayOf is the server's wait hint in err (an HTTP Retry-After), or 0.
-func retryDelayOf(err error) time.Duration {
-	var rd interface{ RetryDelay() time.Duration }
-	if errors.As(err, &rd) {
-		return rd.RetryDelay()
-	}
-	return 0
 }
 
 // jitter spreads d over ±20%.

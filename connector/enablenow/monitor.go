@@ -239,7 +239,7 @@ func (m *JobMonitor) poll(ctx context.Context, j *followedJob) {
 	default:
 		j.failures++
 		m.log.Debug("reading job status failed; retrying", "job", j.last.JobID, "error", err, "failures", j.failures)
-		m.requeue(j, now.Add(max(m.backoff(j.failures), retryDelayOf(err))))
+		m.requeue(j, now.Add(max(m.backoff(j.failures), streams.RetryDelayOf(err))))
 	}
 }
 
@@ -289,7 +289,7 @@ func (m *JobMonitor) pause(now time.Time, err error) {
 	m.mu.Lock()
 	if !now.Before(m.pausedUntil) {
 		m.pauseStrikes++
-		m.pausedUntil = now.Add(max(m.backoff(m.pauseStrikes), retryDelayOf(err)))
+		m.pausedUntil = now.Add(max(m.backoff(m.pauseStrikes), streams.RetryDelayOf(err)))
 	}
 	m.mu.Unlock()
 	m.setPaused(err.Error())
@@ -311,13 +311,4 @@ func (m *JobMonitor) setPaused(reason string) {
 	} else {
 		m.log.Info("job monitor resumed")
 	}
-}
-
-// retryDelayOf is the server's wait hint (Retry-After) in err, or 0.
-func retryDelayOf(err error) time.Duration {
-	var rd interface{ RetryDelay() time.Duration }
-	if errors.As(err, &rd) {
-		return rd.RetryDelay()
-	}
-	return 0
 }

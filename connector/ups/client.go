@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/connector/httpapi"
@@ -241,13 +240,4 @@ func (c *UPSClient) withToken(ctx context.Context, ts *TokenSource, call func(au
 		return err
 	}
 	return call("Bearer " + tok)
-}
-
-// retryDelay is the Retry-After an error carries, or 0.
-func retryDelay(err error) time.Duration {
-	var rd interface{ RetryDelay() time.Duration }
-	if errors.As(err, &rd) {
-		return rd.RetryDelay()
-	}
-	return 0
 }

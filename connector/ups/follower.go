@@ -128,7 +128,7 @@ func (f *JobFollower) read(ctx context.Context, j *openJob) {
 			return
 		}
 		wait := min(f.interval<<min(j.failures, 16), maxPollBackoff)
-		j.next = now.Add(max(wait, retryDelay(err)))
+		j.next = now.Add(max(wait, streams.RetryDelayOf(err)))
 		f.log.Debug("job status read failed; reading again later", "job", j.id, "in", wait, "error", err)
 		f.requeue(j)
 		return

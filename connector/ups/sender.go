@@ -204,7 +204,7 @@ func (s *RequestSender) send(ctx context.Context, req *request) {
 	switch {
 	case status == http.StatusTooManyRequests:
 		s.m.requests.WithLabelValues("throttled").Inc()
-		s.client.Pacer().Throttled(retryDelay(err))
+		s.client.Pacer().Throttled(streams.RetryDelayOf(err))
 		s.batcher.Requeue(req)
 	case status == http.StatusRequestEntityTooLarge && n > 1:
 		// The API's limit is below ours: the halves go on their own.
