@@ -22,13 +22,17 @@ import (
 )
 
 func TestSinkDeliversInOrderThroughFailedJobs(t *testing.T) {
-	// A fifth of the jobs FAIL; concurrent Write calls of one partition
-	// carry several updates of each user. Every user must end with the
-	// value of their last update.
-	sb, url := startStandIn(t, func(c *sbups.Config) { c.JobFailShare = 0.2 })
+	// Two jobs in five FAIL; concurrent Write calls of one partition carry
+	// several updates of each user. Every user must end with the value of
+	// their last update. Most records of a FAILED job are replaced by newer
+	// updates before they could be sent again, so the jobs are small and
+	// fail often enough for some near the end, whose records have no newer
+	// update, to be sent again in every run; 30 attempts make a record
+	// dead-lettered for failing them all unthinkable (0.4^30).
+	sb, url := startStandIn(t, func(c *sbups.Config) { c.JobFailShare = 0.4 })
 	api := testAPIConfig(url)
-	api.MaxRecords = 100
-	h := startSink(t, api, func(c *SinkConfig) { c.MaxJobAttempts = 10 })
+	api.MaxRecords = 50
+	h := startSink(t, api, func(c *SinkConfig) { c.MaxJobAttempts = 30 })
 	const users, perWrite, writers, rounds = 1000, 250, 8, 4
 	last := map[string]string{}
 	batches := make([][][]*streams.Record, writers)
@@ -84,9 +88,11 @@ func TestSinkDeliversInOrderThroughFailedJobs(t *testing.T) {
 	if int64(failed) != st.JobsFailed {
 		t.Fatalf("%d FAILED results, sandbox failed %d", failed, st.JobsFailed)
 	}
-	if bs := h.sink.Batcher().Stats(); bs.Coalesced == 0 || bs.Resent == 0 {
+	bs := h.sink.Batcher().Stats()
+	if bs.Coalesced == 0 || bs.Resent == 0 {
 		t.Fatalf("nothing coalesced or resent: %+v", bs)
 	}
+	t.Logf("batcher %+v", bs)
 	if h.sink.Batcher().Users() != 0 || h.client.OpenJobs() != 0 {
 		t.Fatalf("state left: %d users, %d open jobs", h.sink.Batcher().Users(), h.client.OpenJobs())
 	}
