@@ -45,16 +45,6 @@ type PipelineConfig struct {
 	Metrics *Metrics
 }
 
-// RetryPolicy is the exponential back-off between delivery attempts.
-type RetryPolicy struct {
-	InitialInterval time.Duration
-	MaxInterval     time.Duration
-	// MaxElapsed is how long a record may be retried before it is
-	// dead-lettered as "retries_exhausted"; 0 retries forever. Time spent
-	// paused on a credential failure does not count.
-	MaxElapsed time.Duration
-}
-
 // withDefaults fills zero fields; the connector's config package documents
 // the same defaults to users.
 func (c PipelineConfig) withDefaults() PipelineConfig {

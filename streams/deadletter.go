@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/contactlab/connector/streams/delivery"
 )
 
 // Dead-letter headers, added to the original record's key, value and headers.
@@ -34,7 +36,9 @@ type DeadLetter struct {
 // deadLetterMessage builds the dead-letter record for rec.
 func deadLetterMessage(topic string, rec *Record, dl DeadLetter, now time.Time) kafka.Message {
 	hs := make([]kafka.Header, 0, len(rec.Headers)+9)
-	hs = append(hs, rec.Headers...)
+	for _, h := range rec.Headers {
+		hs = append(hs, kafka.Header(h))
+	}
 	add := func(k, v string) { hs = append(hs, kafka.Header{Key: k, Value: []byte(v)}) }
 	add(HeaderDLQError, dl.Err.Error())
 	add(HeaderDLQReason, dl.Reason)
@@ -71,8 +75,8 @@ func NewDeadLetterWriter(p *Producer, topic, pipeline string, m *Metrics) *DeadL
 // Write dead-letters rec with err's reason class and HTTP status. It returns
 // after Kafka acknowledged the record.
 func (d *DeadLetterWriter) Write(ctx context.Context, rec *Record, err error) error {
-	reason := reasonOf(err)
-	msg := deadLetterMessage(d.topic, rec, DeadLetter{Pipeline: d.pipeline, Reason: reason, Err: err, Status: statusOf(err)}, time.Now())
+	reason := delivery.ReasonOf(err)
+	msg := deadLetterMessage(d.topic, rec, DeadLetter{Pipeline: d.pipeline, Reason: reason, Err: err, Status: delivery.StatusOf(err)}, time.Now())
 	if perr := d.p.Produce(ctx, msg); perr != nil {
 		return perr
 	}

@@ -8,22 +8,27 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/segmentio/kafka-go"
-)
 
-// Sink delivers batches of records to a destination. It must be safe for
-// concurrent use: the runtime calls Write from PipelineConfig.Concurrency
-// goroutines at once.
-type Sink interface {
-	// Write delivers batch. It returns nil when every record was delivered, a
-	// *BatchError for per-record outcomes, or any other error for the whole
-	// batch. See the package doc for what the runtime does with each error.
-	Write(ctx context.Context, batch []*Record) error
-}
+	"github.com/contactlab/connector/streams/delivery"
+)
 
 // Pipeline runs one consumer group through one Sink. Create it with
 // NewPipeline and call Run once.
+//
+// Goroutines and who closes what (every one is the pipeline's):
+//
+//	fetch      reads Kafka while a slot of MaxInFlight is free; closes fresh.
+//	retries    holds records waiting for their back-off (no worker waits);
+//	           hands due ones to the batcher.
+//	batcher    groups fresh and due records into batches; closes batches
+//	           when the dispatch stops.
+//	workers    Concurrency of them call Sink.Write; they end when batches
+//	           is closed.
+//	deadLetter writes rejected records to the dead-letter topic, then
+//	           acknowledges them.
+//	committer  commits the contiguous finished prefix every CommitInterval.
+//	Background the sink's own long-lived work, started through Start.
 type Pipeline struct {
 	cfg     PipelineConfig
 	sink    Sink
@@ -35,13 +40,28 @@ type Pipeline struct {
 	dlqProd *Producer
 	c       counters
 
+	retries *retryQueue
+	dlqCh   chan deadLetterJob // capacity MaxInFlight: sending never blocks
+	idle    chan struct{}      // signalled when the last in-flight record finishes
+	// work is the context outcomes are taken under; once it ends (forced
+	// stop) late outcomes are ignored and their records stay uncommitted.
+	work context.Context
+
 	ready Readiness
+}
+
+type deadLetterJob struct {
+	r   *Record
+	err error
 }
 
 // NewPipeline validates cfg and builds a pipeline; it connects nothing yet.
 func NewPipeline(cfg PipelineConfig, sink Sink) (*Pipeline, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if sink == nil {
+		return nil, fmt.Errorf("pipeline %q: no sink", cfg.Name)
 	}
 	cfg = cfg.withDefaults()
 	prod, err := NewProducer(ProducerConfig{Brokers: cfg.Brokers, Topic: cfg.DeadLetterTopic, BatchSize: 100, Linger: time.Millisecond})
@@ -57,6 +77,9 @@ func NewPipeline(cfg PipelineConfig, sink Sink) (*Pipeline, error) {
 		sem:     make(chan struct{}, cfg.MaxInFlight),
 		dlqProd: prod,
 		dlq:     NewDeadLetterWriter(prod, cfg.DeadLetterTopic, cfg.Name, cfg.Metrics),
+		retries: newRetryQueue(),
+		dlqCh:   make(chan deadLetterJob, cfg.MaxInFlight),
+		idle:    make(chan struct{}, 1),
 	}, nil
 }
 
@@ -66,9 +89,21 @@ func (p *Pipeline) Name() string { return p.cfg.Name }
 // Counts returns the pipeline's totals since start.
 func (p *Pipeline) Counts() Counts { return p.c.snapshot() }
 
+// Sink is the sink the pipeline delivers to.
+func (p *Pipeline) Sink() Sink { return p.sink }
+
 // Ready reports whether the pipeline is consuming and delivering; when not,
-// the reason says why (for /readyz).
-func (p *Pipeline) Ready() (bool, string) { return p.ready.Ready() }
+// the reason says why (for /readyz). A sink with readiness of its own (a
+// job follower refused by the API, say) is asked too.
+func (p *Pipeline) Ready() (bool, string) {
+	if ok, why := p.ready.Ready(); !ok {
+		return ok, why
+	}
+	if r, ok := p.sink.(interface{ Ready() (bool, string) }); ok {
+		return r.Ready()
+	}
+	return true, ""
+}
 
 func (p *Pipeline) setPaused(reason string) {
 	if !p.ready.Pause(reason) {
@@ -83,9 +118,10 @@ func (p *Pipeline) setPaused(reason string) {
 	}
 }
 
-// Run consumes until ctx is cancelled, then stops gracefully: it stops
-// fetching, waits up to ShutdownGrace for in-flight records, commits what
-// finished and leaves the group. A graceful stop returns nil.
+// Run consumes until ctx is cancelled, then stops in two phases: it stops
+// fetching and waits up to ShutdownGrace for every in-flight record's
+// outcome (retries go on meanwhile), then stops the sink hard, commits
+// what finished and leaves the group. A graceful stop returns nil.
 func (p *Pipeline) Run(ctx context.Context) error {
 	return p.run(ctx, true)
 }
@@ -97,13 +133,13 @@ func (p *Pipeline) RunUntilAbort(ctx context.Context) error {
 	return p.run(ctx, false)
 }
 
-func (p *Pipeline) run(ctx context.Context, graceful bool) error {
+func (p *Pipeline) newReader() *kafka.Reader {
 	cfg := p.cfg
 	start := kafka.FirstOffset
 	if cfg.StartFromLatest {
 		start = kafka.LastOffset
 	}
-	reader := kafka.NewReader(kafka.ReaderConfig{
+	return kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           cfg.Brokers,
 		GroupID:           cfg.GroupID,
 		GroupTopics:       cfg.Topics,
@@ -121,62 +157,88 @@ func (p *Pipeline) run(ctx context.Context, graceful bool) error {
 		ReadBackoffMax:    500 * time.Millisecond,
 		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { p.log.Debug("kafka-go: " + fmt.Sprintf(msg, args...)) }),
 	})
+}
+
+func (p *Pipeline) run(ctx context.Context, graceful bool) error {
+	cfg := p.cfg
+	reader := p.newReader()
 	p.ready.Running(true)
 	defer p.ready.Running(false)
 	p.m.paused.WithLabelValues(cfg.Name).Set(0) // exported from the start, not from the first pause
 	p.log.Info("pipeline started", "topics", cfg.Topics, "group", cfg.GroupID)
 
-	// work ends when the hard deadline passes: after ShutdownGrace on a
-	// graceful stop, at once on an abort.
+	// fetching ends with ctx, or when something fails; work ends at the
+	// forced stop: after ShutdownGrace on a graceful stop, at once on an
+	// abort or a failure.
+	fetching, stopFetching := context.WithCancel(ctx)
+	defer stopFetching()
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	finished := make(chan struct{})
-	defer close(finished)
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-finished:
-			return
+	p.work = work
+	var failMu sync.Mutex
+	var failure error
+	fail := func(err error) {
+		failMu.Lock()
+		if failure == nil {
+			failure = fmt.Errorf("pipeline %s: %w", cfg.Name, err)
 		}
-		if !graceful {
-			cancelWork()
-			return
-		}
-		t := time.NewTimer(cfg.ShutdownGrace)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			p.log.Warn("shutdown grace passed; dropping in-flight records (they stay uncommitted)", "grace", cfg.ShutdownGrace)
-			cancelWork()
-		case <-finished:
-		}
-	}()
+		failMu.Unlock()
+		stopFetching()
+		cancelWork()
+	}
+	bg := newBackground(work, fail)
+	if err := p.sink.Start(work, bg); err != nil {
+		_ = reader.Close()
+		_ = p.dlqProd.Close()
+		return fmt.Errorf("pipeline %s: start sink: %w", cfg.Name, err)
+	}
 
-	recs := make(chan *Record, min(cfg.MaxInFlight, 256))
+	fresh := make(chan *Record, min(cfg.MaxInFlight, 256))
+	due := make(chan *Record)
 	batches := make(chan []*Record)
-	var wg sync.WaitGroup
+	var workers, helpers sync.WaitGroup
 	fetchErr := make(chan error, 1)
-	go func() { fetchErr <- p.fetch(ctx, reader, recs) }() // closes recs
-	go p.batch(recs, batches)                              // closes batches
+	go func() { fetchErr <- p.fetch(fetching, reader, fresh) }() // closes fresh
+	helpers.Add(2)
+	go func() { defer helpers.Done(); p.retries.run(work, due) }()
+	go func() { defer helpers.Done(); p.batch(work, fresh, due, batches) }() // closes batches
 	for range cfg.Concurrency {
-		wg.Add(1)
+		workers.Add(1)
 		go func() {
-			defer wg.Done()
+			defer workers.Done()
 			for b := range batches {
-				p.deliver(work, b)
+				for _, r := range b {
+					r.Attempts++
+				}
+				p.sink.Write(work, b, p.done)
 			}
 		}()
 	}
+	for range min(cfg.Concurrency, 4) {
+		helpers.Add(1)
+		go func() { defer helpers.Done(); p.deadLetterLoop(work) }()
+	}
 	commitDone := make(chan struct{})
-	committerStop := make(chan struct{})
 	go func() {
 		defer close(commitDone)
-		p.commitLoop(work, reader, committerStop)
+		p.commitLoop(work, reader)
 	}()
 
-	wg.Wait()
 	err := <-fetchErr
-	close(committerStop)
+	if err != nil {
+		fail(err)
+	}
+	if graceful && work.Err() == nil {
+		p.sink.Drain()
+		p.awaitIdle(work)
+	}
+	cancelWork()
+	workers.Wait()
+	helpers.Wait()
+	bg.wait()
+	if cerr := p.sink.Close(); cerr != nil {
+		p.log.Warn("closing the sink failed", "error", cerr)
+	}
 	<-commitDone
 	if graceful {
 		// Committing the finished prefix is always safe, even when the grace
@@ -189,13 +251,32 @@ func (p *Pipeline) run(ctx context.Context, graceful bool) error {
 	_ = p.dlqProd.Close()
 	c := p.Counts()
 	p.log.Info("pipeline stopped", "consumed", c.Consumed, "delivered", c.Delivered, "dead_lettered", c.DeadLettered, "in_flight_dropped", c.InFlight)
-	return err
+	failMu.Lock()
+	defer failMu.Unlock()
+	return failure
+}
+
+// awaitIdle is the first phase of a graceful stop: it waits until no record
+// is in flight, or ShutdownGrace passed, or work ended.
+func (p *Pipeline) awaitIdle(work context.Context) {
+	t := time.NewTimer(p.cfg.ShutdownGrace)
+	defer t.Stop()
+	for p.c.inFlight.Load() > 0 {
+		select {
+		case <-p.idle:
+		case <-t.C:
+			p.log.Warn("shutdown grace passed; dropping in-flight records (they stay uncommitted)", "grace", p.cfg.ShutdownGrace, "in_flight", p.c.inFlight.Load())
+			return
+		case <-work.Done():
+			return
+		}
+	}
 }
 
 // fetch reads records while there is room in flight, and closes out.
 func (p *Pipeline) fetch(ctx context.Context, r *kafka.Reader, out chan<- *Record) error {
 	defer close(out)
-	bo := backoff.NewExponentialBackOff(backoff.WithInitialInterval(100*time.Millisecond), backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(0))
+	retry := delivery.Forever(100*time.Millisecond, 5*time.Second).Start()
 	for {
 		select {
 		case p.sem <- struct{}{}:
@@ -209,16 +290,16 @@ func (p *Pipeline) fetch(ctx context.Context, r *kafka.Reader, out chan<- *Recor
 				return nil
 			}
 			if errors.Is(err, errors.ErrUnsupported) {
-				return fmt.Errorf("pipeline %s: fetch: %w", p.cfg.Name, err)
+				return fmt.Errorf("fetch: %w", err)
 			}
 			p.log.Warn("fetch failed; retrying", "error", err)
-			if !Sleep(ctx, bo.NextBackOff()) {
+			if retry.Wait(ctx, err) != nil {
 				return nil
 			}
 			continue
 		}
-		bo.Reset()
-		rec := &Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: m.Headers, Time: m.Time}
+		retry.Reset()
+		rec := &Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: headersOf(m.Headers), Time: m.Time}
 		rec.ticket = p.tracker.add(m.Topic, m.Partition, m.Offset, m.HighWaterMark)
 		p.c.consumed.Add(1)
 		p.c.inFlight.Add(1)
@@ -232,183 +313,189 @@ func (p *Pipeline) fetch(ctx context.Context, r *kafka.Reader, out chan<- *Recor
 	}
 }
 
-// batch groups records into batches of up to BatchMaxRecords, handing a
-// partial batch over BatchLinger after its first record.
-func (p *Pipeline) batch(in <-chan *Record, out chan<- []*Record) {
+// batch groups fresh records and records due for a retry into batches of
+// up to BatchMaxRecords, handing a partial batch over BatchLinger after its
+// first record. It ends, closing out, when work ends.
+func (p *Pipeline) batch(work context.Context, fresh <-chan *Record, due <-chan *Record, out chan<- []*Record) {
 	defer close(out)
-	max := p.cfg.BatchMaxRecords
-	if max == 1 {
-		for r := range in {
-			out <- []*Record{r}
+	maxRecs := p.cfg.BatchMaxRecords
+	send := func(b []*Record) bool {
+		select {
+		case out <- b:
+			return true
+		case <-work.Done():
+			return false
 		}
-		return
+	}
+	if maxRecs == 1 {
+		for {
+			var r *Record
+			select {
+			case r = <-due:
+			case x, ok := <-fresh:
+				if !ok {
+					fresh = nil
+					continue
+				}
+				r = x
+			case <-work.Done():
+				return
+			}
+			if !send([]*Record{r}) {
+				return
+			}
+		}
 	}
 	var cur []*Record
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	add := func(r *Record) bool {
+		if len(cur) == 0 {
+			timer.Reset(p.cfg.BatchLinger)
+		}
+		cur = append(cur, r)
+		if len(cur) >= maxRecs {
+			timer.Stop()
+			b := cur
+			cur = nil
+			return send(b)
+		}
+		return true
+	}
+	for {
+		var ok bool
+		select {
+		case r := <-due:
+			ok = add(r)
+		case r, open := <-fresh:
+			if !open {
+				fresh = nil
+				// No more fresh records: what waits goes now.
+				if len(cur) > 0 {
+					timer.Stop()
+					b := cur
+					cur = nil
+					ok = send(b)
+				} else {
+					ok = true
+				}
+				break
+			}
+			ok = add(r)
+		case <-timer.C:
+			ok = true
+			if len(cur) > 0 {
+				b := cur
+				cur = nil
+				ok = send(b)
+			}
+		case <-work.Done():
+			return
+		}
+		if !ok {
+			return
+		}
+	}
+}
+
+// done takes one record's outcome; see Done for what each means. It never
+// blocks: dead letters and retries go to queues sized for every record in
+// flight.
+func (p *Pipeline) done(r *Record, err error) {
+	if p.work.Err() != nil {
+		return // forced stop: the record stays uncommitted
+	}
+	switch delivery.Classify(err) {
+	case delivery.Delivered:
+		p.setPaused("")
+		p.c.delivered.Add(1)
+		p.m.delivered.WithLabelValues(p.cfg.Name).Inc()
+		p.ack(r)
+	case delivery.DeadLetter:
+		p.setPaused("")
+		p.dlqCh <- deadLetterJob{r, err}
+	case delivery.Pause:
+		p.setPaused(err.Error())
+		// Paused time does not count against the retry budget: the record
+		// itself is fine.
+		r.retrySince = time.Time{}
+		r.failures++
+		p.retryLater(r, p.cfg.Retry.Delay(r.failures, delivery.RetryDelayOf(err)))
+	case delivery.Retry:
+		if errors.Is(err, context.Canceled) && p.work.Err() != nil {
+			return
+		}
+		if r.retrySince.IsZero() {
+			r.retrySince = time.Now()
+		}
+		r.failures++
+		wait := p.cfg.Retry.Delay(r.failures, delivery.RetryDelayOf(err))
+		if p.cfg.Retry.Exhausted(r.retrySince, wait) {
+			p.dlqCh <- deadLetterJob{r, Reject("retries_exhausted",
+				fmt.Errorf("gave up after %d attempts over %s: %w", r.Attempts, time.Since(r.retrySince).Round(time.Millisecond), err))}
+			return
+		}
+		p.retryLater(r, wait)
+	}
+}
+
+func (p *Pipeline) retryLater(r *Record, wait time.Duration) {
+	p.c.retries.Add(1)
+	p.m.retries.WithLabelValues(p.cfg.Name).Inc()
+	p.retries.add(r, time.Now().Add(wait))
+}
+
+// deadLetterLoop writes rejected records to the dead-letter topic, retrying
+// each write until it succeeds or work ends, and only then acknowledges
+// the record.
+func (p *Pipeline) deadLetterLoop(work context.Context) {
 	for {
 		select {
-		case r, ok := <-in:
-			if !ok {
-				if len(cur) > 0 {
-					out <- cur
-				}
-				return
-			}
-			if len(cur) == 0 {
-				timer.Reset(p.cfg.BatchLinger)
-			}
-			cur = append(cur, r)
-			if len(cur) >= max {
-				timer.Stop()
-				out <- cur
-				cur = nil
-			}
-		case <-timer.C:
-			if len(cur) > 0 {
-				out <- cur
-				cur = nil
-			}
-		}
-	}
-}
-
-// deliver runs one batch to completion: every record ends delivered or
-// dead-lettered, unless ctx ends first, in which case the unfinished records
-// are left uncommitted (they will be read again).
-func (p *Pipeline) deliver(ctx context.Context, batch []*Record) {
-	pending := batch
-	bo := backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(p.cfg.Retry.InitialInterval),
-		backoff.WithMaxInterval(p.cfg.Retry.MaxInterval),
-		backoff.WithMaxElapsedTime(0),
-	)
-	var retryingFor time.Duration // time spent on retryable (not auth) failures
-	for len(pending) > 0 {
-		if ctx.Err() != nil {
+		case j := <-p.dlqCh:
+			p.deadLetter(work, j.r, j.err)
+		case <-work.Done():
 			return
 		}
-		for _, r := range pending {
-			r.Attempts++
-		}
-		err := p.sink.Write(ctx, pending)
-		errs := splitErr(err, len(pending))
-		var retry []*Record
-		var wait time.Duration
-		paused, progressed := "", false
-		for i, r := range pending {
-			e := errs[i]
-			switch classify(e) {
-			case actDelivered:
-				progressed = true
-				p.c.delivered.Add(1)
-				p.m.delivered.WithLabelValues(p.cfg.Name).Inc()
-				p.ack(r)
-			case actDeadLetter:
-				progressed = true
-				p.deadLetter(ctx, r, e)
-			case actPause:
-				paused = e.Error()
-				retry = append(retry, r)
-			case actRetry:
-				if ctx.Err() != nil && errors.Is(e, context.Canceled) {
-					return
-				}
-				retry = append(retry, r)
-				wait = max(wait, RetryDelayOf(e))
-			}
-		}
-		if paused != "" {
-			p.setPaused(paused)
-		} else if progressed {
-			p.setPaused("")
-		}
-		if len(retry) == 0 {
-			return
-		}
-		next := bo.NextBackOff()
-		if paused == "" {
-			retryingFor += next
-			if p.cfg.Retry.MaxElapsed > 0 && retryingFor > p.cfg.Retry.MaxElapsed {
-				for _, r := range retry {
-					p.deadLetter(ctx, r, Reject("retries_exhausted", fmt.Errorf("gave up after %d attempts over %s: %w", r.Attempts, p.cfg.Retry.MaxElapsed, firstErrFor(pending, errs, r))))
-				}
-				return
-			}
-		}
-		p.c.retries.Add(int64(len(retry)))
-		p.m.retries.WithLabelValues(p.cfg.Name).Add(float64(len(retry)))
-		if wait > next {
-			next = wait
-		}
-		if !Sleep(ctx, next) {
-			return
-		}
-		pending = retry
 	}
 }
 
-func firstErrFor(batch []*Record, errs []error, r *Record) error {
-	for i, b := range batch {
-		if b == r {
-			return errs[i]
-		}
-	}
-	return errors.New("unknown error")
-}
-
-// splitErr turns a Write result into one error per record.
-func splitErr(err error, n int) []error {
-	errs := make([]error, n)
-	if err == nil {
-		return errs
-	}
-	var be *BatchError
-	if errors.As(err, &be) && len(be.Errs) == n {
-		return be.Errs
-	}
-	for i := range errs {
-		errs[i] = err
-	}
-	return errs
-}
-
-// deadLetter writes r to the dead-letter topic, retrying the write until it
-// succeeds or ctx ends, and only then acknowledges r.
 func (p *Pipeline) deadLetter(ctx context.Context, r *Record, cause error) {
-	bo := backoff.NewExponentialBackOff(backoff.WithInitialInterval(100*time.Millisecond), backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(0))
+	retry := delivery.Forever(100*time.Millisecond, 5*time.Second).Start()
 	for {
 		err := p.dlq.Write(ctx, r, cause)
 		if err == nil {
 			break
 		}
 		p.log.Error("dead-letter write failed; retrying", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "error", err)
-		if !Sleep(ctx, bo.NextBackOff()) {
+		if retry.Wait(ctx, err) != nil {
 			return
 		}
 	}
-	p.log.Debug("record dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "reason", reasonOf(cause), "error", cause)
+	p.log.Debug("record dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "reason", delivery.ReasonOf(cause), "error", cause)
 	p.c.deadLettered.Add(1)
 	p.ack(r)
 }
 
 func (p *Pipeline) ack(r *Record) {
 	p.tracker.done(r.ticket)
-	p.c.inFlight.Add(-1)
+	if p.c.inFlight.Add(-1) == 0 {
+		select {
+		case p.idle <- struct{}{}:
+		default:
+		}
+	}
 	p.m.inFlight.WithLabelValues(p.cfg.Name).Dec()
 	<-p.sem
 }
 
-// commitLoop commits finished offsets every CommitInterval until stop.
-func (p *Pipeline) commitLoop(ctx context.Context, r *kafka.Reader, stop <-chan struct{}) {
+// commitLoop commits finished offsets every CommitInterval until ctx ends.
+func (p *Pipeline) commitLoop(ctx context.Context, r *kafka.Reader) {
 	t := time.NewTicker(p.cfg.CommitInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
 			p.commit(ctx, r)
-		case <-stop:
-			return
 		case <-ctx.Done():
 			return
 		}

@@ -89,7 +89,7 @@ func TestPipelineDeliversRetriesDeadLettersAndCommits(t *testing.T) {
 				Concurrency: 8, MaxInFlight: 500, BatchMaxRecords: tc.batch, BatchLinger: 2 * time.Millisecond,
 				Retry:          streams.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond},
 				CommitInterval: 20 * time.Millisecond,
-			}, sink)
+			}, streams.Blocking(sink))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,7 +155,7 @@ func TestPipelinePausesOnUnauthorized(t *testing.T) {
 		Name: "pause", Brokers: []string{addr}, Topics: []string{"in"}, DeadLetterTopic: "dlq",
 		Retry:          streams.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 10 * time.Millisecond, MaxElapsed: time.Millisecond},
 		CommitInterval: 10 * time.Millisecond,
-	}, sink)
+	}, streams.Blocking(sink))
 	if err != nil {
 		t.Fatal(err)
 	}

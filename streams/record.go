@@ -2,9 +2,14 @@ package streams
 
 import (
 	"time"
-
-	"github.com/segmentio/kafka-go"
 )
+
+// Header is one Kafka record header. It is the runtime's own type, so
+// sinks do not depend on the Kafka client the runtime uses.
+type Header struct {
+	Key   string
+	Value []byte
+}
 
 // Record is one Kafka record on its way through a sink pipeline.
 type Record struct {
@@ -13,13 +18,17 @@ type Record struct {
 	Offset    int64
 	Key       []byte
 	Value     []byte
-	Headers   []kafka.Header
+	Headers   []Header
 	Time      time.Time
 	// Attempts is how many times the sink was asked to deliver this record,
 	// counting the attempt in progress.
 	Attempts int
 
 	ticket ticket
+	// failures counts the retryable failures in a row; retrySince is when
+	// the first of them happened (the retry budget is real time from it).
+	failures   int
+	retrySince time.Time
 }
 
 // Header returns the value of the first header named key, or nil.

@@ -7,8 +7,9 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/contactlab/connector/streams/delivery"
 )
 
 // SubscribeConfig configures Subscribe.
@@ -89,7 +90,7 @@ type Change[T any] struct {
 	Value T
 	// Tombstone is set for a record with a null value: its key was deleted.
 	Tombstone bool
-	Headers   []kafka.Header
+	Headers   []Header
 	Time      time.Time
 }
 
@@ -165,7 +166,7 @@ func Subscribe[T any](ctx context.Context, cfg SubscribeConfig, decode func([]by
 	// Close commits what CommitMessages queued; it is the graceful part.
 	defer reader.Close()
 
-	fetchBackoff := backoff.NewExponentialBackOff(backoff.WithInitialInterval(100*time.Millisecond), backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(0))
+	fetchRetry := delivery.Forever(100*time.Millisecond, 5*time.Second).Start()
 	for {
 		m, err := reader.FetchMessage(ctx)
 		if err != nil {
@@ -173,12 +174,12 @@ func Subscribe[T any](ctx context.Context, cfg SubscribeConfig, decode func([]by
 				return nil
 			}
 			log.Warn("fetch failed; retrying", "error", err)
-			if !Sleep(ctx, fetchBackoff.NextBackOff()) {
+			if fetchRetry.Wait(ctx, err) != nil {
 				return nil
 			}
 			continue
 		}
-		fetchBackoff.Reset()
+		fetchRetry.Reset()
 		if !handleRecord(ctx, cfg, log, m, decode, handle) {
 			return nil
 		}
@@ -197,7 +198,7 @@ func Subscribe[T any](ctx context.Context, cfg SubscribeConfig, decode func([]by
 // handleRecord runs one record to completion: handled or skipped. It reports
 // false when ctx ended first (the record stays uncommitted).
 func handleRecord[T any](ctx context.Context, cfg SubscribeConfig, log *slog.Logger, m kafka.Message, decode func([]byte) (T, error), handle func(context.Context, Change[T]) error) bool {
-	ch := Change[T]{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Tombstone: m.Value == nil, Headers: m.Headers, Time: m.Time}
+	ch := Change[T]{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Tombstone: m.Value == nil, Headers: headersOf(m.Headers), Time: m.Time}
 	if !ch.Tombstone {
 		v, err := decode(m.Value)
 		if err != nil {
@@ -206,27 +207,35 @@ func handleRecord[T any](ctx context.Context, cfg SubscribeConfig, log *slog.Log
 		}
 		ch.Value = v
 	}
-	bo := backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(cfg.Retry.InitialInterval),
-		backoff.WithMaxInterval(cfg.Retry.MaxInterval),
-		backoff.WithMaxElapsedTime(0),
-	)
+	retry := delivery.Forever(cfg.Retry.InitialInterval, cfg.Retry.MaxInterval).Start()
 	for attempt := 1; ; attempt++ {
 		err := handle(ctx, ch)
-		switch classify(err) {
-		case actDelivered:
+		switch delivery.Classify(err) {
+		case delivery.Delivered:
 			return true
-		case actDeadLetter:
+		case delivery.DeadLetter:
 			log.Warn("handler rejected a record; skipping it", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "error", err)
 			return true
 		}
 		if ctx.Err() != nil {
 			return false
 		}
-		wait := max(bo.NextBackOff(), RetryDelayOf(err))
+		wait, _ := retry.Next(err)
 		log.Warn("handler failed; retrying", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "attempt", attempt, "in", wait, "error", err)
 		if !Sleep(ctx, wait) {
 			return false
 		}
 	}
+}
+
+// headersOf converts the Kafka client's headers to the runtime's own.
+func headersOf(hs []kafka.Header) []Header {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := make([]Header, len(hs))
+	for i, h := range hs {
+		out[i] = Header(h)
+	}
+	return out
 }

@@ -14,6 +14,7 @@ import (
 // Create-event body; it is validated first (invalid records are rejected with
 // the schema violations and never sent) and then posted unchanged.
 type EventsSink struct {
+	streams.NopLifecycle
 	client *Client
 	log    *slog.Logger
 }
@@ -27,15 +28,21 @@ func NewEventsSink(c *Client, log *slog.Logger) *EventsSink {
 // change made in Contacthub is followed without a restart.
 const throttleRefresh = time.Minute
 
-// Write implements streams.Sink.
-func (s *EventsSink) Write(ctx context.Context, batch []*streams.Record) error {
+// Write implements streams.Sink: one call per record, on the runtime's
+// workers, so each record's outcome is known when Write returns.
+func (s *EventsSink) Write(ctx context.Context, batch []*streams.Record, done streams.Done) {
 	if err := s.client.EnsurePace(ctx, throttleRefresh); err != nil {
 		if errors.Is(err, streams.ErrUnauthorized) {
-			return err
+			for _, r := range batch {
+				done(r, err)
+			}
+			return
 		}
 		s.log.Warn("could not read the workspace throttling; keeping the last pace, 429 answers are retried", "error", err)
 	}
-	return streams.EachRecord(ctx, batch, s.deliver)
+	for _, r := range batch {
+		done(r, s.deliver(ctx, r))
+	}
 }
 
 func (s *EventsSink) deliver(ctx context.Context, r *streams.Record) error {

@@ -131,7 +131,7 @@ func record(key, value string) *streams.Record {
 }
 
 // write runs one record through the sink, as the runtime would.
-func write(t testing.TB, s streams.Sink, r *streams.Record) error {
+func write(t testing.TB, s streams.BlockingSink, r *streams.Record) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

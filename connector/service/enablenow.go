@@ -52,5 +52,5 @@ func buildEnableNowSink(d *Deps, sc config.Sink) (streams.Sink, []Unit, []stream
 	}
 	sink := enablenow.NewCategorizationSink(client, results, monitor, log, m)
 	topics := []streams.TopicSpec{{Name: en.ResultsTopic, Partitions: d.Config.Kafka.Partitions}}
-	return sink, units, topics, nil
+	return streams.Blocking(sink), units, topics, nil
 }

@@ -296,7 +296,7 @@ func TestEnableNowRedeliveryAfterCrashCreatesNoSecondJob(t *testing.T) {
 			CommitInterval: time.Second,
 			Retry:          streams.RetryPolicy{InitialInterval: 5 * time.Millisecond, MaxInterval: 100 * time.Millisecond},
 			SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond, Logger: quiet,
-		}, sink)
+		}, streams.Blocking(sink))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -59,5 +59,5 @@ func buildUPSSink(d *Deps, sc config.Sink) (streams.Sink, []Unit, []streams.Topi
 		return nil, nil, nil, err
 	}
 	topics := []streams.TopicSpec{{Name: sc.UPS.ResultsTopic, Partitions: d.Config.Kafka.Partitions}}
-	return sink, []Unit{sink.Sender(), sink.Follower()}, topics, nil
+	return streams.Blocking(sink), []Unit{sink.Sender(), sink.Follower()}, topics, nil
 }

@@ -1,4 +1,4 @@
-package streams
+package delivery
 
 import (
 	"sync"
@@ -25,6 +25,13 @@ func (r *Readiness) Pause(reason string) (changed bool) {
 	changed = r.paused != reason
 	r.paused = reason
 	return changed
+}
+
+// Paused reports why the unit is paused, or "".
+func (r *Readiness) Paused() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.paused
 }
 
 // Ready reports whether the unit runs and is not paused; when not, the
