@@ -93,17 +93,9 @@ func (p *Pipeline) Counts() Counts { return p.c.snapshot() }
 func (p *Pipeline) Sink() Sink { return p.sink }
 
 // Ready reports whether the pipeline is consuming and delivering; when not,
-// the reason says why (for /readyz). A sink with readiness of its own (a
-// job follower refused by the API, say) is asked too.
-func (p *Pipeline) Ready() (bool, string) {
-	if ok, why := p.ready.Ready(); !ok {
-		return ok, why
-	}
-	if r, ok := p.sink.(interface{ Ready() (bool, string) }); ok {
-		return r.Ready()
-	}
-	return true, ""
-}
+// the reason says why (for /readyz). The sink's parts report on their own
+// (Parts).
+func (p *Pipeline) Ready() (bool, string) { return p.ready.Ready() }
 
 func (p *Pipeline) setPaused(reason string) {
 	if !p.ready.Pause(reason) {

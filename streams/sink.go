@@ -161,3 +161,21 @@ func EachRecord(ctx context.Context, batch []*Record, deliver func(context.Conte
 	}
 	return &BatchError{Errs: errs}
 }
+
+// Part is a named piece of a sink with readiness of its own, such as the
+// job follower of an asynchronous API. The service shows each part on
+// /readyz and in connector_unit_ready beside its pipeline; the pipeline's
+// own readiness does not include them, so a reason names the part.
+type Part interface {
+	Name() string
+	Ready() (bool, string)
+}
+
+// Parts are the sink's parts, when it has any (a Sink with a
+// Parts() []Part method).
+func (p *Pipeline) Parts() []Part {
+	if ps, ok := p.sink.(interface{ Parts() []Part }); ok {
+		return ps.Parts()
+	}
+	return nil
+}

@@ -23,13 +23,20 @@ import (
 	"github.com/contactlab/connector/streams"
 )
 
-// Unit is something the service runs: a sink pipeline, a source, a job
-// follower. Run blocks until ctx ends (returning nil on a graceful stop) or
-// the unit fails.
+// Unit is something the service reports on /readyz, /status and
+// connector_unit_ready: a sink pipeline, a source, or a part of a sink (a
+// job follower).
 type Unit interface {
 	Name() string
-	Run(ctx context.Context) error
 	Ready() (bool, string)
+}
+
+// Runner is a Unit the service runs: a pipeline or a source. Run blocks
+// until ctx ends (returning nil on a graceful stop) or the unit fails. Parts
+// of a sink are run by their pipeline, not by the service.
+type Runner interface {
+	Unit
+	Run(ctx context.Context) error
 }
 
 // Counter is implemented by units with record counts (sinks and sources).
@@ -88,6 +95,9 @@ func New(cfg *config.Config, opts ...Option) (*Service, error) {
 			return nil, err
 		}
 		s.units = append(s.units, p)
+		for _, part := range p.Parts() {
+			s.units = append(s.units, part)
+		}
 		s.units = append(s.units, extra...)
 		s.topics = append(s.topics, streams.TopicSpec{Name: sc.DeadLetterTopic, Partitions: cfg.Kafka.Partitions})
 		s.topics = append(s.topics, topics...)
@@ -188,7 +198,11 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	for _, u := range s.units {
+	for _, unit := range s.units {
+		u, ok := unit.(Runner)
+		if !ok {
+			continue
+		}
 		g.Go(func() error {
 			if err := u.Run(gctx); err != nil && !errors.Is(err, context.Canceled) {
 				return fmt.Errorf("%s: %w", u.Name(), err)
