@@ -8,7 +8,7 @@ BIN := bin
 
 ## run: the embedded default — in-process broker, sandbox APIs, sample traffic, every pipeline, live progress (Ctrl-C for the summary)
 run:
-	$(GO) run ./cmd/connector demo -ops 127.0.0.1:8080
+	$(GO) run ./cmd/demo -ops 127.0.0.1:8080
 
 ## test: every test with the race detector (installs kcat for the end-to-end test when missing)
 test: tools

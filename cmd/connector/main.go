@@ -2,9 +2,9 @@
 //
 //	connector validate -config FILE   check a config file and exit
 //	connector run -config FILE        run the pipelines the file describes
-//	connector demo [-for 20s] [-summary-json FILE]
-//	                                  run everything in one process: embedded
-//	                                  broker, sandbox APIs, sample traffic
+//
+// The embedded demo (broker, sandbox APIs, sample traffic) is cmd/demo, so
+// that this binary links neither the sandbox nor the embedded broker.
 package main
 
 import (
@@ -15,17 +15,15 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/contactlab/connector/connector/config"
-	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/service"
 )
 
 const usage = `usage:
   connector validate -config FILE
   connector run -config FILE
-  connector demo [-for DURATION] [-summary-json FILE] [-ops ADDR] [-quiet]`
+(the embedded demo is a command of its own: go run ./cmd/demo)`
 
 func main() {
 	if len(os.Args) < 2 {
@@ -40,8 +38,6 @@ func main() {
 		err = validate(os.Args[2:])
 	case "run":
 		err = run(ctx, os.Args[2:])
-	case "demo":
-		err = runDemo(ctx, os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		fmt.Println(usage)
 		return
@@ -84,20 +80,6 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer svc.Close()
 	return svc.Run(ctx)
-}
-
-func runDemo(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	var o demo.Options
-	fs.DurationVar(&o.For, "for", 0, "stop by itself after this long (0: until Ctrl-C)")
-	fs.StringVar(&o.SummaryJSON, "summary-json", "", "write per-pipeline counts to this file at the end")
-	fs.StringVar(&o.OpsAddr, "ops", "127.0.0.1:8080", "address of /metrics, /healthz, /readyz")
-	fs.BoolVar(&o.Quiet, "quiet", false, "no progress lines")
-	fs.BoolVar(&o.Changes, "changes", false, "print every change the example subscriber receives from the source's topics")
-	fs.DurationVar(&o.Drain, "drain", 15*time.Second, "after -for, how long traffic may drain before the summary")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	return demo.Run(ctx, o, os.Stdout)
 }

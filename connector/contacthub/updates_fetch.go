@@ -7,10 +7,9 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
-
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
+	"github.com/contactlab/connector/streams/delivery"
 )
 
 // lastOffsetPoll is how often a source that is behind reads the stream's
@@ -137,11 +136,7 @@ func (s *UpdateStreamSource) logSkipped(u skippedUpdate) {
 // a call succeeds. Every other failure (429, 5xx, network, Kafka) is retried
 // with exponential back-off, never sooner than a Retry-After says.
 func (s *UpdateStreamSource) retry(ctx context.Context, api bool, what func() string, op func() error) error {
-	bo := backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(s.cfg.Retry.Initial),
-		backoff.WithMaxInterval(s.cfg.Retry.Max),
-		backoff.WithMaxElapsedTime(0),
-	)
+	retry := delivery.Forever(s.cfg.Retry.Initial, s.cfg.Retry.Max).Start()
 	for attempt := 1; ; attempt++ {
 		// kafka-go may still write what it is given with a context already
 		// done: an aborted source must not store one more offset.
@@ -161,7 +156,7 @@ func (s *UpdateStreamSource) retry(ctx context.Context, api bool, what func() st
 		if errors.Is(err, streams.ErrRejected) || errors.Is(err, ErrForeignOffset) {
 			return fmt.Errorf("%s: %w", what(), err)
 		}
-		wait := max(bo.NextBackOff(), streams.RetryDelayOf(err))
+		wait, _ := retry.Next(err)
 		if api && errors.Is(err, streams.ErrUnauthorized) {
 			s.setPaused(err.Error())
 		} else {

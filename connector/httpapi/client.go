@@ -15,7 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/contactlab/connector/streams"
+	"github.com/contactlab/connector/streams/delivery"
 )
 
 // maxErrorBody bounds how much of an error answer is read.
@@ -235,9 +235,9 @@ func (e *StatusError) RetryDelay() time.Duration { return e.Retry }
 // decides retryability for every API.
 func (e *StatusError) Is(target error) bool {
 	switch target {
-	case streams.ErrUnauthorized:
+	case delivery.ErrUnauthorized:
 		return e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden
-	case streams.ErrRejected:
+	case delivery.ErrRejected:
 		return Permanent(e.Status)
 	}
 	return false

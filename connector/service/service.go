@@ -21,6 +21,7 @@ import (
 	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/connector/httpapi"
 	"github.com/contactlab/connector/streams"
+	"github.com/contactlab/connector/streams/delivery"
 )
 
 // Unit is something the service reports on /readyz, /status and
@@ -222,7 +223,7 @@ func (s *Service) Run(ctx context.Context) error {
 // ensureTopics creates the topics the connector writes, retrying while the
 // brokers are not reachable yet (containers start in any order).
 func (s *Service) ensureTopics(ctx context.Context) error {
-	delay := 200 * time.Millisecond
+	retry := delivery.Forever(200*time.Millisecond, 10*time.Second).Start()
 	for {
 		err := streams.EnsureTopics(ctx, s.cfg.Kafka.Brokers, s.topics...)
 		if err == nil {
@@ -231,13 +232,11 @@ func (s *Service) ensureTopics(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		s.log.Warn("creating topics failed; retrying", "error", err, "in", delay)
-		select {
-		case <-time.After(delay):
-		case <-ctx.Done():
+		wait, _ := retry.Next(err)
+		s.log.Warn("creating topics failed; retrying", "error", err, "in", wait)
+		if !delivery.Sleep(ctx, wait) {
 			return ctx.Err()
 		}
-		delay = min(delay*2, 10*time.Second)
 	}
 }
 
