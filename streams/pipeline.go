@@ -164,7 +164,11 @@ func (p *Pipeline) run(ctx context.Context, graceful bool) error {
 	// abort or a failure.
 	fetching, stopFetching := context.WithCancel(ctx)
 	defer stopFetching()
-	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	grace := cfg.ShutdownGrace
+	if !graceful {
+		grace = 0
+	}
+	work, cancelWork := ShutdownContext(ctx, grace)
 	defer cancelWork()
 	p.work = work
 	var failMu sync.Mutex
@@ -249,17 +253,15 @@ func (p *Pipeline) run(ctx context.Context, graceful bool) error {
 }
 
 // awaitIdle is the first phase of a graceful stop: it waits until no record
-// is in flight, or ShutdownGrace passed, or work ended.
+// is in flight, or work ends (ShutdownGrace passed, or a failure).
 func (p *Pipeline) awaitIdle(work context.Context) {
-	t := time.NewTimer(p.cfg.ShutdownGrace)
-	defer t.Stop()
 	for p.c.inFlight.Load() > 0 {
 		select {
 		case <-p.idle:
-		case <-t.C:
-			p.log.Warn("shutdown grace passed; dropping in-flight records (they stay uncommitted)", "grace", p.cfg.ShutdownGrace, "in_flight", p.c.inFlight.Load())
-			return
 		case <-work.Done():
+			if n := p.c.inFlight.Load(); n > 0 {
+				p.log.Warn("shutdown grace passed; dropping in-flight records (they stay uncommitted)", "grace", p.cfg.ShutdownGrace, "in_flight", n)
+			}
 			return
 		}
 	}

@@ -265,16 +265,12 @@ func (s *UpdateStreamSource) tail(run, lead context.Context, prod *streams.Produ
 	// work is what produce and store run under. It ends grace after the
 	// lead, so that the page in flight is finished and stored rather than
 	// repeated by the next leader; at once when RunUntilAbort is stopped.
-	work, cancelWork := context.WithCancel(context.WithoutCancel(lead))
+	work, cancelWork := streams.ShutdownContext(lead, s.grace)
 	defer cancelWork()
-	stop := context.AfterFunc(lead, func() {
-		if !graceful && run.Err() != nil {
-			cancelWork()
-			return
-		}
-		time.AfterFunc(s.grace, cancelWork)
-	})
-	defer stop()
+	if !graceful {
+		stop := context.AfterFunc(run, cancelWork)
+		defer stop()
+	}
 
 	q, err := s.resume(lead, offsets)
 	if err != nil {
