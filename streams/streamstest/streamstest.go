@@ -6,6 +6,7 @@ package streamstest
 import (
 	"context"
 	"fmt"
+	"github.com/contactlab/connector/internal/testkit"
 	"testing"
 	"time"
 
@@ -127,23 +128,11 @@ func ReadAll(t testing.TB, addr, topic string) []kafka.Message {
 	return out
 }
 
-// WaitFor polls cond until it is true or timeout passes, then fails the test
-// with what describes the last state.
+// WaitFor is testkit.WaitFor, kept here because most pipeline tests
+// already import this package.
 func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s; last state: %s", timeout, what, last)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
-	}
+	testkit.WaitFor(t, timeout, what, cond)
 }
 
 // CaughtUp reports whether group has committed the end of every partition.

@@ -1,0 +1,33 @@
+package testkit
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestJSONEqual(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{`{"a":1,"b":[1,2]}`, `{ "b": [1, 2], "a": 1.0 }`, true},
+		{`{"a":1}`, `{"a":2}`, false},
+		{`[1,2]`, `[2,1]`, false},
+		{`null`, `null`, true},
+		{`{`, `{`, true},   // invalid on both sides: compared as bytes
+		{`{`, `{}`, false}, // one invalid
+	} {
+		if got := JSONEqual([]byte(tc.a), []byte(tc.b)); got != tc.want {
+			t.Errorf("JSONEqual(%s, %s) = %v", tc.a, tc.b, got)
+		}
+	}
+}
+
+func TestWaitForReturnsOnceTrue(t *testing.T) {
+	var n atomic.Int32
+	WaitFor(t, time.Second, "three polls", Until(func() bool { return n.Add(1) >= 3 }))
+	if n.Load() != 3 {
+		t.Fatalf("polled %d times", n.Load())
+	}
+}
