@@ -406,7 +406,11 @@ func (p *Pipeline) done(r *Record, err error) {
 		p.m.delivered.WithLabelValues(p.cfg.Name).Inc()
 		p.ack(r)
 	case delivery.DeadLetter:
-		p.setPaused("")
+		if delivery.StatusOf(err) != 0 {
+			// The API answered, so the credential works; a record refused
+			// before any call (invalid) proves nothing about it.
+			p.setPaused("")
+		}
 		p.dlqCh <- deadLetterJob{r, err}
 	case delivery.Pause:
 		p.setPaused(err.Error())
@@ -460,15 +464,28 @@ func (p *Pipeline) deadLetter(ctx context.Context, r *Record, cause error) {
 		if err == nil {
 			break
 		}
-		p.log.Error("dead-letter write failed; retrying", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "error", err)
+		// A write that keeps failing (a missing topic, no authorisation)
+		// stalls the partition: say so on /readyz, naming the topic, once.
+		if retry.Failures() >= deadLetterFailuresBeforeNotReady-1 &&
+			p.ready.Problem("dead_letter", "writing dead letters fails: "+err.Error()) {
+			p.log.Error("dead-letter writes keep failing; the pipeline is not ready until one succeeds", "dead_letter_topic", p.cfg.DeadLetterTopic, "error", err)
+		}
 		if retry.Wait(ctx, err) != nil {
 			return
 		}
+	}
+	if p.ready.Problem("dead_letter", "") {
+		p.log.Info("dead-letter writes succeed again", "dead_letter_topic", p.cfg.DeadLetterTopic)
 	}
 	p.log.Debug("record dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "reason", delivery.ReasonOf(cause), "error", cause)
 	p.c.deadLettered.Add(1)
 	p.ack(r)
 }
+
+// deadLetterFailuresBeforeNotReady is how many failed writes in a row make
+// the pipeline not ready: one may be a leader moving; three, with back-off
+// between them, are not.
+const deadLetterFailuresBeforeNotReady = 3
 
 func (p *Pipeline) ack(r *Record) {
 	p.tracker.done(r.ticket)

@@ -23,6 +23,9 @@ type Config struct {
 	Topics []string
 	// DataDir, when set, persists the broker's state there across restarts.
 	DataDir string
+	// NoAutoCreate makes the broker refuse produce and fetch requests to
+	// topics that do not exist, as production clusters usually do.
+	NoAutoCreate bool
 }
 
 // Broker is a running embedded broker.
@@ -38,7 +41,6 @@ func Start(cfg Config) (*Broker, error) {
 	}
 	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
-		kfake.AllowAutoTopicCreation(),
 		kfake.DefaultNumPartitions(cfg.Partitions),
 		kfake.GroupMinSessionTimeout(500 * 1e6),
 	}
@@ -54,6 +56,9 @@ func Start(cfg Config) (*Broker, error) {
 		if port != 0 {
 			opts = append(opts, kfake.Ports(port))
 		}
+	}
+	if !cfg.NoAutoCreate {
+		opts = append(opts, kfake.AllowAutoTopicCreation())
 	}
 	if len(cfg.Topics) > 0 {
 		opts = append(opts, kfake.SeedTopics(int32(cfg.Partitions), cfg.Topics...))
