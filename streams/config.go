@@ -11,10 +11,11 @@ import (
 // whose records go through a Sink.
 type PipelineConfig struct {
 	// Name identifies the pipeline in logs, metrics and dead-letter headers.
-	Name    string
-	Brokers []string
-	GroupID string
-	Topics  []string
+	Name     string
+	Brokers  []string
+	Security Security
+	GroupID  string
+	Topics   []string
 	// DeadLetterTopic receives records that cannot be delivered.
 	DeadLetterTopic string
 

@@ -64,7 +64,7 @@ func NewPipeline(cfg PipelineConfig, sink Sink) (*Pipeline, error) {
 		return nil, fmt.Errorf("pipeline %q: no sink", cfg.Name)
 	}
 	cfg = cfg.withDefaults()
-	prod, err := NewProducer(ProducerConfig{Brokers: cfg.Brokers, Topic: cfg.DeadLetterTopic, BatchSize: 100, Linger: time.Millisecond})
+	prod, err := NewProducer(ProducerConfig{Brokers: cfg.Brokers, Security: cfg.Security, Topic: cfg.DeadLetterTopic, BatchSize: 100, Linger: time.Millisecond})
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: dead-letter producer: %w", cfg.Name, err)
 	}
@@ -133,6 +133,7 @@ func (p *Pipeline) newReader() *kafka.Reader {
 	}
 	return kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           cfg.Brokers,
+		Dialer:            cfg.Security.Dialer(),
 		GroupID:           cfg.GroupID,
 		GroupTopics:       cfg.Topics,
 		MinBytes:          1,
