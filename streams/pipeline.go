@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"golang.org/x/time/rate"
 
 	"github.com/contactlab/connector/streams/delivery"
 )
@@ -47,7 +48,11 @@ type Pipeline struct {
 	// stop) late outcomes are ignored and their records stay uncommitted.
 	work context.Context
 
-	ready Readiness
+	ready     Readiness
+	h         health
+	transport *kafka.Transport // the health probe's, kept for its connections
+	// failLog paces the warning logged per failed attempt.
+	failLog rate.Sometimes
 }
 
 type deadLetterJob struct {
@@ -80,6 +85,9 @@ func NewPipeline(cfg PipelineConfig, sink Sink) (*Pipeline, error) {
 		retries: newRetryQueue(),
 		dlqCh:   make(chan deadLetterJob, cfg.MaxInFlight),
 		idle:    make(chan struct{}, 1),
+
+		transport: cfg.Security.Transport(),
+		failLog:   rate.Sometimes{Interval: 5 * time.Second},
 	}, nil
 }
 
@@ -211,6 +219,8 @@ func (p *Pipeline) run(ctx context.Context, graceful bool) error {
 			}
 		}()
 	}
+	helpers.Add(1)
+	go func() { defer helpers.Done(); p.healthLoop(work) }()
 	for range min(cfg.Concurrency, 4) {
 		helpers.Add(1)
 		go func() { defer helpers.Done(); p.deadLetterLoop(work) }()
@@ -402,6 +412,7 @@ func (p *Pipeline) done(r *Record, err error) {
 	}
 	switch delivery.Classify(err) {
 	case delivery.Delivered:
+		p.h.delivered()
 		p.setPaused("")
 		p.c.delivered.Add(1)
 		p.m.delivered.WithLabelValues(p.cfg.Name).Inc()
@@ -414,6 +425,7 @@ func (p *Pipeline) done(r *Record, err error) {
 		}
 		p.dlqCh <- deadLetterJob{r, err}
 	case delivery.Pause:
+		p.h.failed(err)
 		p.setPaused(err.Error())
 		// Paused time does not count against the retry budget: the record
 		// itself is fine.
@@ -424,6 +436,10 @@ func (p *Pipeline) done(r *Record, err error) {
 		if errors.Is(err, context.Canceled) && p.work.Err() != nil {
 			return
 		}
+		p.h.failed(err)
+		p.failLog.Do(func() {
+			p.log.Warn("delivery attempt failed; retrying (this warning is logged at most every 5 s)", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "attempt", r.Attempts, "error", err)
+		})
 		if r.retrySince.IsZero() {
 			r.retrySince = time.Now()
 		}
@@ -532,7 +548,4 @@ func (p *Pipeline) commit(ctx context.Context, r *kafka.Reader) {
 			p.tracker.markCommitted(points)
 		}
 	}
-	lag := p.tracker.lag()
-	p.c.lag.Store(lag)
-	p.m.lag.WithLabelValues(p.cfg.Name).Set(float64(lag))
 }

@@ -1,7 +1,9 @@
 package streams
 
 import (
+	"strconv"
 	"sync"
+	"time"
 )
 
 // offsetTracker decides which offsets may be committed: per partition, only
@@ -40,6 +42,7 @@ type window struct {
 type entry struct {
 	offset int64
 	done   bool
+	at     int64 // when fetched, unix nanoseconds: the age of a stall
 }
 
 // ticket identifies a tracked record for done.
@@ -77,7 +80,7 @@ func (t *offsetTracker) add(topic string, partition int, offset, hwm int64) tick
 		w.queue = w.queue[:n]
 		w.head = 0
 	}
-	w.queue = append(w.queue, entry{offset: offset})
+	w.queue = append(w.queue, entry{offset: offset, at: nanotime()})
 	w.last = offset
 	return ticket{w: w, idx: len(w.queue) - 1, off: offset}
 }
@@ -175,3 +178,31 @@ func (t *offsetTracker) lag() int64 {
 	}
 	return n
 }
+
+// oldestUnfinished is the age of the oldest record fetched and not yet
+// finished, and where it is ("topic/partition@offset"); 0 when none.
+func (t *offsetTracker) oldestUnfinished(now time.Time) (time.Duration, string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var oldest int64
+	where := ""
+	for tp, ps := range t.parts {
+		w := ps.cur
+		if w == nil || w.head >= len(w.queue) {
+			continue
+		}
+		// The head is the first unfinished entry: done ones were passed.
+		e := w.queue[w.head]
+		if oldest == 0 || e.at < oldest {
+			oldest = e.at
+			where = tp.topic + "/" + strconv.Itoa(tp.partition) + "@" + strconv.FormatInt(e.offset, 10)
+		}
+	}
+	if oldest == 0 {
+		return 0, ""
+	}
+	return max(0, now.Sub(time.Unix(0, oldest))), where
+}
+
+// nanotime is the wall clock in unix nanoseconds.
+func nanotime() int64 { return time.Now().UnixNano() }
