@@ -110,3 +110,41 @@ func TestHealthBrokerUnreachable(t *testing.T) {
 	t.Cleanup(b2.Close)
 	streamstest.WaitFor(t, 20*time.Second, "ready once the broker is back", func() (bool, string) { return p.Ready() })
 }
+
+// While commits fail, fetching stops once MaxInFlight records are fetched
+// and uncommitted, so a restart after the outage repeats at most
+// MaxInFlight records; when commits work again, everything is delivered.
+func TestCommitOutageBoundsTheUncommittedWindow(t *testing.T) {
+	b, err := embedded.Start(embedded.Config{Partitions: 2, Topics: []string{"in", "dlq"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	var failing atomic.Bool
+	failing.Store(true)
+	b.FailOffsetCommits(failing.Load)
+	addr := b.Addr()
+	produceN(t, addr, "in", 1000)
+	var delivered atomic.Int64
+	sink := streams.PerRecord(func(context.Context, *streams.Record) error { delivered.Add(1); return nil })
+	const window = 100
+	p, _, _ := startPipeline(t, streams.PipelineConfig{Name: "window", Brokers: []string{addr}, Topics: []string{"in"}, DeadLetterTopic: "dlq",
+		MaxInFlight: window, CommitInterval: 20 * time.Millisecond}, sink)
+	streamstest.WaitFor(t, 10*time.Second, "the window filled", func() (bool, string) {
+		return delivered.Load() >= window, fmt.Sprint(delivered.Load())
+	})
+	// A negative claim needs time: fifty commit intervals with no more
+	// fetched than the window.
+	for end := time.Now().Add(time.Second); time.Now().Before(end); {
+		if c := p.Counts(); c.Consumed > window {
+			t.Fatalf("fetched %d records while none could be committed; window %d", c.Consumed, window)
+		}
+	}
+	failing.Store(false)
+	streamstest.WaitFor(t, 20*time.Second, "caught up after commits work again", func() (bool, string) {
+		return streamstest.CaughtUp(t, addr, "window", "in")
+	})
+	if n := delivered.Load(); n != 1000 {
+		t.Fatalf("delivered %d, want 1000", n)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -44,6 +45,12 @@ type Pipeline struct {
 	retries *retryQueue
 	dlqCh   chan deadLetterJob // capacity MaxInFlight: sending never blocks
 	idle    chan struct{}      // signalled when the last in-flight record finishes
+	// uncommitted counts records fetched and not yet committed. Fetching
+	// waits while it is MaxInFlight, so that however long commits fail, a
+	// restart repeats at most MaxInFlight records.
+	uncommitted atomic.Int64
+	committed   chan struct{} // signalled after a commit released records
+	commitNow   chan struct{} // asks the committer for a commit before its tick
 	// work is the context outcomes are taken under; once it ends (forced
 	// stop) late outcomes are ignored and their records stay uncommitted.
 	work context.Context
@@ -52,7 +59,8 @@ type Pipeline struct {
 	h         health
 	transport *kafka.Transport // the health probe's, kept for its connections
 	// failLog paces the warning logged per failed attempt.
-	failLog rate.Sometimes
+	failLog   rate.Sometimes
+	commitLog rate.Sometimes
 }
 
 type deadLetterJob struct {
@@ -86,8 +94,12 @@ func NewPipeline(cfg PipelineConfig, sink Sink) (*Pipeline, error) {
 		dlqCh:   make(chan deadLetterJob, cfg.MaxInFlight),
 		idle:    make(chan struct{}, 1),
 
+		committed: make(chan struct{}, 1),
+		commitNow: make(chan struct{}, 1),
+
 		transport: cfg.Security.Transport(),
 		failLog:   rate.Sometimes{Interval: 5 * time.Second},
+		commitLog: rate.Sometimes{Interval: 5 * time.Second},
 	}, nil
 }
 
@@ -283,6 +295,15 @@ func (p *Pipeline) fetch(ctx context.Context, r *kafka.Reader, out chan<- *Recor
 	defer close(out)
 	retry := delivery.Forever(100*time.Millisecond, 5*time.Second).Start()
 	for {
+		// The window is of uncommitted records, not only unfinished ones:
+		// while commits fail, fetching stops when it is full.
+		for p.uncommitted.Load() >= int64(p.cfg.MaxInFlight) {
+			select {
+			case <-p.committed:
+			case <-ctx.Done():
+				return nil
+			}
+		}
 		select {
 		case p.sem <- struct{}{}:
 		case <-ctx.Done():
@@ -306,6 +327,7 @@ func (p *Pipeline) fetch(ctx context.Context, r *kafka.Reader, out chan<- *Recor
 		retry.Reset()
 		rec := &Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: headersOf(m.Headers), Time: m.Time}
 		rec.ticket = p.tracker.add(m.Topic, m.Partition, m.Offset, m.HighWaterMark)
+		p.uncommitted.Add(1)
 		p.c.consumed.Add(1)
 		p.c.inFlight.Add(1)
 		p.m.consumed.WithLabelValues(p.cfg.Name).Inc()
@@ -506,11 +528,14 @@ const deadLetterFailuresBeforeNotReady = 3
 
 func (p *Pipeline) ack(r *Record) {
 	p.tracker.done(r.ticket)
-	if p.c.inFlight.Add(-1) == 0 {
-		select {
-		case p.idle <- struct{}{}:
-		default:
-		}
+	inFlight := p.c.inFlight.Add(-1)
+	if inFlight == 0 {
+		signal(p.idle)
+	}
+	// Half the window finished and waiting for the committer: commit now
+	// rather than at the tick, so the window never fills at full speed.
+	if p.uncommitted.Load()-inFlight >= int64(p.cfg.MaxInFlight/2) {
+		signal(p.commitNow)
 	}
 	p.m.inFlight.WithLabelValues(p.cfg.Name).Dec()
 	<-p.sem
@@ -520,13 +545,29 @@ func (p *Pipeline) ack(r *Record) {
 func (p *Pipeline) commitLoop(ctx context.Context, r *kafka.Reader) {
 	t := time.NewTicker(p.cfg.CommitInterval)
 	defer t.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-t.C:
-			p.commit(ctx, r)
+		case <-p.commitNow:
+			// At most one early commit per tenth of the interval: commits
+			// that fail (a broker outage) must not be hammered.
+			if time.Since(last) < p.cfg.CommitInterval/10 {
+				continue
+			}
 		case <-ctx.Done():
 			return
 		}
+		last = time.Now()
+		p.commit(ctx, r)
+	}
+}
+
+// signal wakes the one waiter of ch, if it is not already woken.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
 	}
 }
 
@@ -541,11 +582,16 @@ func (p *Pipeline) commit(ctx context.Context, r *kafka.Reader) {
 		if err := r.CommitMessages(ctx, msgs...); err != nil {
 			p.m.commits.WithLabelValues(p.cfg.Name, "error").Inc()
 			if ctx.Err() == nil {
-				p.log.Warn("offset commit failed; will retry", "error", err)
+				p.commitLog.Do(func() {
+					p.log.Warn("offset commit failed; will retry (logged at most every 5 s)", "error", err, "uncommitted", p.uncommitted.Load())
+				})
 			}
 		} else {
 			p.m.commits.WithLabelValues(p.cfg.Name, "ok").Inc()
-			p.tracker.markCommitted(points)
+			if n := p.tracker.markCommitted(points); n > 0 {
+				p.uncommitted.Add(-n)
+				signal(p.committed)
+			}
 		}
 	}
 }

@@ -29,6 +29,9 @@ type partitionState struct {
 	commit    int64 // next offset to commit (last finished prefix offset + 1); -1 none
 	committed int64 // what was last committed to Kafka; -1 none
 	hwm       int64 // high-water mark seen on the last fetched record
+	// finished counts the records finished since the last commit point
+	// was taken: they are what a commit of ps.commit releases.
+	finished int64
 }
 
 // window is one run of increasing offsets fetched for a partition.
@@ -103,6 +106,7 @@ func (t *offsetTracker) done(tk ticket) {
 	advanced := false
 	for w.head < len(w.queue) && w.queue[w.head].done {
 		w.head++
+		w.state.finished++
 		advanced = true
 	}
 	if !advanced {
@@ -135,6 +139,7 @@ type commitPoint struct {
 	topic     string
 	partition int
 	offset    int64
+	records   int64 // finished records below offset not yet committed
 }
 
 // pending returns the partitions whose committable offset moved since the
@@ -145,20 +150,31 @@ func (t *offsetTracker) pending() []commitPoint {
 	var out []commitPoint
 	for tp, ps := range t.parts {
 		if ps.commit > ps.committed {
-			out = append(out, commitPoint{tp.topic, tp.partition, ps.commit})
+			out = append(out, commitPoint{tp.topic, tp.partition, ps.commit, ps.finished})
 		}
 	}
 	return out
 }
 
-func (t *offsetTracker) markCommitted(points []commitPoint) {
+// markCommitted records that points were committed and returns how many
+// finished records that released (the window of fetched but uncommitted
+// records shrinks by as many).
+func (t *offsetTracker) markCommitted(points []commitPoint) (released int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, p := range points {
-		if ps := t.parts[topicPartition{p.topic, p.partition}]; ps != nil && p.offset > ps.committed {
+		ps := t.parts[topicPartition{p.topic, p.partition}]
+		if ps == nil {
+			continue
+		}
+		if p.offset > ps.committed {
 			ps.committed = p.offset
 		}
+		n := min(p.records, ps.finished)
+		ps.finished -= n
+		released += n
 	}
+	return released
 }
 
 // lag is the sum over partitions of high-water mark minus committed offset:

@@ -10,7 +10,9 @@ import (
 	"net"
 	"strconv"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Config configures the broker.
@@ -81,4 +83,31 @@ func (b *Broker) Close() {
 	if b.c != nil {
 		b.c.Close()
 	}
+}
+
+// FailOffsetCommits makes the broker answer every offset commit with
+// COORDINATOR_NOT_AVAILABLE while fail returns true, and handle commits
+// normally otherwise: a commit outage without a fetch outage, for tests of
+// what a consumer does while it cannot commit.
+func (b *Broker) FailOffsetCommits(fail func() bool) {
+	b.c.ControlKey(kmsg.OffsetCommit.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		b.c.KeepControl()
+		if !fail() {
+			return nil, nil, false
+		}
+		creq := req.(*kmsg.OffsetCommitRequest)
+		resp := creq.ResponseKind().(*kmsg.OffsetCommitResponse)
+		for _, t := range creq.Topics {
+			rt := kmsg.NewOffsetCommitResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewOffsetCommitResponseTopicPartition()
+				rp.Partition = p.Partition
+				rp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil, true
+	})
 }
