@@ -52,6 +52,10 @@ type Service struct {
 	reg    *prometheus.Registry
 	deps   *Deps
 	units  []Unit
+	// runners are the units Run runs: pipelines, sources and the units a
+	// builder asked for. Parts of a sink are in units only: their pipeline
+	// runs them.
+	runners []Runner
 	topics []streams.TopicSpec
 
 	addrMu sync.Mutex
@@ -96,10 +100,16 @@ func New(cfg *config.Config, opts ...Option) (*Service, error) {
 			return nil, err
 		}
 		s.units = append(s.units, p)
+		s.runners = append(s.runners, p)
 		for _, part := range p.Parts() {
 			s.units = append(s.units, part)
 		}
-		s.units = append(s.units, extra...)
+		for _, u := range extra {
+			s.units = append(s.units, u)
+			if r, ok := u.(Runner); ok {
+				s.runners = append(s.runners, r)
+			}
+		}
 		s.topics = append(s.topics, streams.TopicSpec{Name: sc.DeadLetterTopic, Partitions: cfg.Kafka.Partitions})
 		s.topics = append(s.topics, topics...)
 	}
@@ -108,7 +118,12 @@ func New(cfg *config.Config, opts ...Option) (*Service, error) {
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", sc.Name, err)
 		}
-		s.units = append(s.units, units...)
+		for _, u := range units {
+			s.units = append(s.units, u)
+			if r, ok := u.(Runner); ok {
+				s.runners = append(s.runners, r)
+			}
+		}
 		s.topics = append(s.topics, topics...)
 	}
 	s.reg.MustRegister(readyCollector{s})
@@ -199,11 +214,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	for _, unit := range s.units {
-		u, ok := unit.(Runner)
-		if !ok {
-			continue
-		}
+	for _, u := range s.runners {
 		g.Go(func() error {
 			if err := u.Run(gctx); err != nil && !errors.Is(err, context.Canceled) {
 				return fmt.Errorf("%s: %w", u.Name(), err)
