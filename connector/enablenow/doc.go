@@ -1,5 +1,5 @@
 // Package enablenow is the EnableNow side of the connector: the API client
-// (EnableNowClient: create a categorization job, read a job's status), the
+// (Client: create a categorization job, read a job's status), the
 // CategorizationSink that turns each request record into one job, and the
 // JobMonitor that follows created jobs until they end and publishes each
 // change of status.

@@ -12,12 +12,11 @@ import (
 	"github.com/contactlab/connector/connector/enablenow"
 	standin "github.com/contactlab/connector/connector/sandbox/enablenow"
 	"github.com/contactlab/connector/connector/sandbox/fault"
-	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
 )
 
 // monitored is a sink with a monitor over the stand-in at a.
-func monitored(a *api, cfg enablenow.MonitorConfig) (*enablenow.CategorizationSink, *enablenow.JobMonitor, *memResults) {
+func monitored(t *testing.T, a *api, cfg enablenow.MonitorConfig) (*enablenow.CategorizationSink, *enablenow.JobMonitor, *memResults) {
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 5 * time.Millisecond
 	}
@@ -31,7 +30,10 @@ func monitored(a *api, cfg enablenow.MonitorConfig) (*enablenow.CategorizationSi
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	client := newClient(a.url, nil)
 	res := &memResults{}
-	mon := enablenow.NewJobMonitor(cfg, client, res)
+	mon, err := enablenow.NewJobMonitor(cfg, client, res)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return enablenow.NewCategorizationSink(client, res, mon, nil, nil), mon, res
 }
 
@@ -55,7 +57,7 @@ func finals(t *testing.T, res *memResults, n int) map[string]enablenow.JobResult
 // order, the last with Final, and the monitor lets go of it.
 func TestMonitorPublishesEachChangeUntilTheEnd(t *testing.T) {
 	a := startAPI(t, standin.Config{StepInterval: 30 * time.Millisecond, FailShare: 0.3})
-	sink, mon, res := monitored(a, enablenow.MonitorConfig{})
+	sink, mon, res := monitored(t, a, enablenow.MonitorConfig{})
 	runMonitor(t, mon)
 	const n = 20
 	for i := range n {
@@ -100,7 +102,7 @@ func TestMonitorPublishesEachChangeUntilTheEnd(t *testing.T) {
 // before it creates a job, so no job is created that could not be followed.
 func TestMonitorCapHoldsBackTheSink(t *testing.T) {
 	a := startAPI(t, standin.Config{StepInterval: 20 * time.Millisecond})
-	sink, mon, res := monitored(a, enablenow.MonitorConfig{MaxJobs: 2})
+	sink, mon, res := monitored(t, a, enablenow.MonitorConfig{MaxJobs: 2})
 	for i := range 2 {
 		if err := write(t, sink, record("k", fmt.Sprintf(`{"userId":"u-%d"}`, i))); err != nil {
 			t.Fatal(err)
@@ -110,7 +112,7 @@ func TestMonitorCapHoldsBackTheSink(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	blocked := record("k", `{"userId":"u-2"}`)
-	err := sink.Write(ctx, []*streams.Record{blocked})
+	err := writeBatch(t, ctx, sink, blocked)[0]
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("want the write held back until its deadline, got %v", err)
 	}
@@ -131,7 +133,7 @@ func TestMonitorCapHoldsBackTheSink(t *testing.T) {
 // followed must not be followed twice.
 func TestMonitorFollowsAReplayedJobOnce(t *testing.T) {
 	a := startAPI(t, standin.Config{StepInterval: time.Hour})
-	sink, mon, _ := monitored(a, enablenow.MonitorConfig{MaxJobs: 2})
+	sink, mon, _ := monitored(t, a, enablenow.MonitorConfig{MaxJobs: 2})
 	r := record("k", `{"userId":"u"}`)
 	for range 3 {
 		if err := write(t, sink, r); err != nil {
@@ -147,7 +149,7 @@ func TestMonitorFollowsAReplayedJobOnce(t *testing.T) {
 func TestMonitorGivesUpOnAJobTheAPIRefuses(t *testing.T) {
 	// MaxJobs 1: the stand-in keeps one job, so the second evicts the first.
 	a := startAPI(t, standin.Config{StepInterval: time.Hour, MaxJobs: 1})
-	sink, mon, res := monitored(a, enablenow.MonitorConfig{})
+	sink, mon, res := monitored(t, a, enablenow.MonitorConfig{})
 	if err := write(t, sink, record("a", `{"userId":"a"}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +170,7 @@ func TestMonitorGivesUpOnAJobTheAPIRefuses(t *testing.T) {
 // A job that does not end within the timeout frees its place.
 func TestMonitorGivesUpAfterTheTimeout(t *testing.T) {
 	a := startAPI(t, standin.Config{StepInterval: time.Hour})
-	sink, mon, res := monitored(a, enablenow.MonitorConfig{Timeout: 50 * time.Millisecond})
+	sink, mon, res := monitored(t, a, enablenow.MonitorConfig{Timeout: 50 * time.Millisecond})
 	runMonitor(t, mon)
 	if err := write(t, sink, record("a", `{"userId":"a"}`)); err != nil {
 		t.Fatal(err)
@@ -187,7 +189,7 @@ func TestMonitorGivesUpAfterTheTimeout(t *testing.T) {
 func TestMonitorRidesOutFaults(t *testing.T) {
 	const n, concurrency = 50, 4
 	a := startAPI(t, standin.Config{StepInterval: 20 * time.Millisecond})
-	sink, mon, res := monitored(a, enablenow.MonitorConfig{Concurrency: concurrency})
+	sink, mon, res := monitored(t, a, enablenow.MonitorConfig{Concurrency: concurrency})
 	for i := range n {
 		if err := write(t, sink, record("k", fmt.Sprintf(`{"userId":"u-%d"}`, i))); err != nil {
 			t.Fatal(err)
@@ -220,7 +222,7 @@ func TestMonitorRidesOutFaults(t *testing.T) {
 // is never skipped.
 func TestMonitorRetriesAFailedPublish(t *testing.T) {
 	a := startAPI(t, standin.Config{StepInterval: 10 * time.Millisecond})
-	sink, mon, res := monitored(a, enablenow.MonitorConfig{})
+	sink, mon, res := monitored(t, a, enablenow.MonitorConfig{})
 	if err := write(t, sink, record("k", `{"userId":"u"}`)); err != nil {
 		t.Fatal(err)
 	}
