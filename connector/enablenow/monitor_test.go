@@ -9,9 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/contactlab/connector/connector/enablenow"
 	standin "github.com/contactlab/connector/connector/sandbox/enablenow"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
 )
 
@@ -232,5 +235,54 @@ func TestMonitorRetriesAFailedPublish(t *testing.T) {
 		if r.Status != "Completed" {
 			t.Fatalf("final %+v", r)
 		}
+	}
+}
+
+// In a pipeline the sink runs its monitor itself (Start) and shows it as its
+// part: ready while the pipeline runs, "not running" once it stopped.
+func TestSinkRunsItsMonitorInThePipeline(t *testing.T) {
+	const n = 40
+	broker := streamstest.Broker(t, 2, "categorization.requests")
+	var msgs []kafka.Message
+	for i := range n {
+		msgs = append(msgs, kafka.Message{Key: []byte(fmt.Sprint("u-", i)), Value: fmt.Appendf(nil, `{"userId":"u-%d"}`, i)})
+	}
+	streamstest.Produce(t, broker, "categorization.requests", msgs...)
+	a := startAPI(t, standin.Config{StepInterval: 10 * time.Millisecond})
+	sink, mon, res := monitored(t, a, enablenow.MonitorConfig{MaxJobs: 8})
+	quiet := slog.New(slog.DiscardHandler)
+	p, err := streams.NewPipeline(streams.PipelineConfig{
+		Name: "categorization", Brokers: []string{broker}, GroupID: "monitor-test", Topics: []string{"categorization.requests"},
+		DeadLetterTopic: "categorization.dlq", Concurrency: 4,
+		Retry:          streams.RetryPolicy{InitialInterval: 5 * time.Millisecond, MaxInterval: 100 * time.Millisecond},
+		SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond, Logger: quiet,
+	}, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := p.Parts()
+	if len(parts) != 1 || parts[0] != streams.Part(mon) || parts[0].Name() != "categorization/job-monitor" {
+		t.Fatalf("parts %v: want the monitor", parts)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("pipeline: %v", err)
+		}
+		if ok, why := mon.Ready(); ok || why != "not running" {
+			t.Errorf("monitor ready=%v (%s) after the pipeline stopped", ok, why)
+		}
+	}()
+	streamstest.WaitFor(t, 10*time.Second, "the monitor running", func() (bool, string) { return mon.Ready() })
+	// With 8 places for 40 jobs, only a running monitor lets every record through.
+	finals(t, res, n)
+	streamstest.WaitFor(t, 10*time.Second, "every request committed", func() (bool, string) {
+		return streamstest.CaughtUp(t, broker, "monitor-test", "categorization.requests")
+	})
+	if st := mon.Stats(); st.Peak > 8 {
+		t.Fatalf("peak %d followed jobs, cap 8", st.Peak)
 	}
 }

@@ -3,9 +3,10 @@
 // status read and a handler of their own.
 //
 // What it owns, so that no API package writes it again:
-//   - the places: at most MaxJobs jobs are followed at once, and a place is
-//     reserved before the job is created (Reserve, then Follow or Release),
-//     so the cap holds the input back instead of growing a queue;
+//   - the places: at most MaxJobs jobs are followed at once (or Places shared
+//     by the Followers of one API key), and a place is reserved before the
+//     job is created (Reserve, then Follow or Release), so the cap holds the
+//     input back instead of growing a queue;
 //   - when each job is read next (package due), with early first reads when
 //     asked, and at most Readers status reads in flight;
 //   - per-job back-off, by delivery.Policy, when a read or its handling

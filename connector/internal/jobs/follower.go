@@ -3,7 +3,6 @@ package jobs
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -23,7 +22,11 @@ type Config[J, S any] struct {
 	// reads. Zero: the first read comes after Interval.
 	FirstRead time.Duration
 	// MaxJobs bounds the jobs followed at once, reserved places included.
+	// Set it or Places, not both.
 	MaxJobs int
+	// Places, when the bound is shared with other Followers (the open jobs
+	// of one API key), instead of MaxJobs.
+	Places *Places
 	// Readers bounds the status reads in flight; default 16.
 	Readers int
 	// Timeout is how long a job is followed before its reads say TimedOut;
@@ -87,7 +90,7 @@ type Follower[J, S any] struct {
 	cfg Config[J, S]
 	log *slog.Logger
 
-	places chan struct{} // one token per followed or reserved job: the cap
+	places *Places // one per followed or reserved job: the cap
 	queue  *due.Queue[*entry[J]]
 
 	mu   sync.Mutex
@@ -133,10 +136,13 @@ func New[J, S any](cfg Config[J, S]) (*Follower[J, S], error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Places == nil {
+		cfg.Places = NewPlaces(cfg.MaxJobs)
+	}
 	return &Follower[J, S]{
 		cfg:        cfg,
 		log:        cfg.Logger,
-		places:     make(chan struct{}, cfg.MaxJobs),
+		places:     cfg.Places,
 		queue:      due.New[*entry[J]](),
 		jobs:       make(map[string]*entry[J]),
 		pauseRetry: cfg.Pause.Start(),
@@ -158,7 +164,9 @@ func (c Config[J, S]) validate() error {
 	}{
 		{c.Interval <= 0, "Interval", "must be positive"},
 		{c.FirstRead < 0, "FirstRead", "must not be negative"},
-		{c.MaxJobs <= 0, "MaxJobs", "must be positive (a place is reserved before each job)"},
+		{c.Places == nil && c.MaxJobs <= 0, "MaxJobs", "must be positive (a place is reserved before each job)"},
+		{c.Places != nil && c.MaxJobs != 0, "MaxJobs", "cannot go with Places, which bound the jobs already"},
+		{c.Places != nil && c.Places.Cap() <= 0, "Places", "must have at least one place"},
 		{c.Readers < 0, "Readers", "must not be negative"},
 		{c.Timeout < 0, "Timeout", "must not be negative"},
 		{c.Status == nil, "Status", "is needed"},
@@ -175,17 +183,10 @@ func (c Config[J, S]) validate() error {
 // Reserve takes a place for a job about to be created, waiting while every
 // place is taken; that wait is the back-pressure. The caller passes the
 // place on with Follow or gives it back with Release.
-func (f *Follower[J, S]) Reserve(ctx context.Context) error {
-	select {
-	case f.places <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for room among %d followed jobs: %w", f.cfg.MaxJobs, ctx.Err())
-	}
-}
+func (f *Follower[J, S]) Reserve(ctx context.Context) error { return f.places.Reserve(ctx) }
 
 // Release gives back a place taken by Reserve and not passed to Follow.
-func (f *Follower[J, S]) Release() { <-f.places }
+func (f *Follower[J, S]) Release() { f.places.Release() }
 
 // Follow starts following job, known by key, with a place taken by
 // Reserve. A key already followed (a creation replayed for a redelivered

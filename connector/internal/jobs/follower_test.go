@@ -41,6 +41,10 @@ func TestNewRejectsConfigsThatCannotWork(t *testing.T) {
 		{"negative timeout", func(c *jobs.Config[*job, string]) { c.Timeout = -time.Second }, "Timeout"},
 		{"no status read", func(c *jobs.Config[*job, string]) { c.Status = nil }, "Status"},
 		{"no handler", func(c *jobs.Config[*job, string]) { c.Handle = nil }, "Handle"},
+		// Followers sharing an API key's places.
+		{"shared places", func(c *jobs.Config[*job, string]) { c.MaxJobs, c.Places = 0, jobs.NewPlaces(3) }, ""},
+		{"shared places and a bound of its own", func(c *jobs.Config[*job, string]) { c.Places = jobs.NewPlaces(3) }, "MaxJobs"},
+		{"shared places, none of them", func(c *jobs.Config[*job, string]) { c.MaxJobs, c.Places = 0, jobs.NewPlaces(0) }, "Places"},
 		// A first read later than the interval is only capped, not wrong.
 		{"first read past the interval", func(c *jobs.Config[*job, string]) { c.FirstRead = time.Hour }, ""},
 	}
@@ -240,6 +244,35 @@ func TestPlacesHoldBackTheCreator(t *testing.T) {
 	f.Release()
 }
 
+// Followers sharing places (the open jobs of one API key) hold each other
+// back: a place a job of one holds is not the other's.
+func TestSharedPlacesBoundTheFollowersTogether(t *testing.T) {
+	places := jobs.NewPlaces(2)
+	var end atomic.Bool
+	cfg := jobs.Config[*job, string]{Interval: 5 * time.Millisecond, Places: places, Logger: quiet, Status: okStatus,
+		Handle: func(context.Context, *job, jobs.Read[string]) (bool, error) { return end.Load(), nil }}
+	a, b := mustNew(t, cfg), mustNew(t, cfg)
+	for _, f := range []*jobs.Follower[*job, string]{a, b} {
+		if err := reserveWithin(f, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		f.Follow("j", &job{})
+		run(t, f)
+	}
+	if err := reserveWithin(a, 30*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a third place was given out of two shared: %v", err)
+	}
+	if places.Taken() != 2 {
+		t.Fatalf("%d places taken, want 2", places.Taken())
+	}
+	end.Store(true)
+	waitEnded(t, a)
+	waitEnded(t, b)
+	if places.Taken() != 0 {
+		t.Fatalf("%d places still taken after every job ended", places.Taken())
+	}
+}
+
 // A refused credential pauses every read: Ready says why, one probe goes
 // out per back-off step however many jobs are due, the jobs are not
 // penalised, and the first read that works resumes everything.
@@ -347,7 +380,7 @@ func TestRunStopsAndKeepsOpenJobs(t *testing.T) {
 	}
 }
 
-func mustNew(t *testing.T, cfg jobs.Config[*job, string]) *jobs.Follower[*job, string] {
+func mustNew[J, S any](t *testing.T, cfg jobs.Config[J, S]) *jobs.Follower[J, S] {
 	t.Helper()
 	f, err := jobs.New(cfg)
 	if err != nil {
