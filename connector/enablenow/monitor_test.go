@@ -260,6 +260,11 @@ func TestSinkRunsItsMonitorInThePipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The service runs every unit that has a Run method: a part with one
+	// would be run twice.
+	if _, ok := any(mon).(interface{ Run(context.Context) error }); ok {
+		t.Fatal("the monitor has a Run method: the service would run it beside the sink")
+	}
 	parts := p.Parts()
 	if len(parts) != 1 || parts[0] != streams.Part(mon) || parts[0].Name() != "categorization/job-monitor" {
 		t.Fatalf("parts %v: want the monitor", parts)

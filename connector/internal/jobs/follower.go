@@ -48,7 +48,8 @@ type Config[J, S any] struct {
 	//   - err: the read or what Handle did with it failed (a read error it
 	//     does not give up on, a result it could not publish); the job is
 	//     read again after a back-off of at least RetryDelayOf(err), or,
-	//     when err Is delivery.ErrUnauthorized, when the pause lifts;
+	//     when err Is delivery.ErrUnauthorized, when the pause lifts (ended
+	//     is then ignored);
 	//   - neither: the job goes on; it is read again after the interval.
 	Handle func(ctx context.Context, job J, r Read[S]) (ended bool, err error)
 
