@@ -12,7 +12,9 @@ import (
 )
 
 // buildEnableNowSink builds a sink of type enablenow: the CategorizationSink,
-// with a JobMonitor unit when the sink follows its jobs, and the results topic.
+// with its JobMonitor part when the sink follows its jobs, and the results
+// topic. The sink runs the monitor itself and shows it through Parts, so
+// there is no unit of its own to add.
 func buildEnableNowSink(d *Deps, sc config.Sink) (streams.Sink, []Unit, []streams.TopicSpec, error) {
 	if d.Config.EnableNow == nil || sc.EnableNow == nil {
 		return nil, nil, nil, errors.New("enablenow: the enablenow section and the sink's enablenow settings are needed (config defaults not applied?)")
@@ -26,17 +28,16 @@ func buildEnableNowSink(d *Deps, sc config.Sink) (streams.Sink, []Unit, []stream
 		reg = prometheus.WrapRegistererWith(prometheus.Labels{"pipeline": sc.Name}, d.Registry)
 	}
 	m := enablenow.NewMetrics(reg)
-	client := enablenow.NewEnableNowClient(*d.Config.EnableNow, d.HTTP)
+	client := enablenow.NewClient(*d.Config.EnableNow, d.HTTP)
 	prod, err := d.Producer()
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("results producer: %w", err)
 	}
 	results := enablenow.NewKafkaResults(prod, en.ResultsTopic, func(n int) { d.Streams.Produced(sc.Name, "results", n) })
 
-	var units []Unit
 	var monitor *enablenow.JobMonitor
 	if en.MonitorJobs {
-		monitor = enablenow.NewJobMonitor(enablenow.MonitorConfig{
+		monitor, err = enablenow.NewJobMonitor(enablenow.MonitorConfig{
 			// "/" cannot appear in a sink name, so this never names another unit.
 			Name:         sc.Name + "/job-monitor",
 			PollInterval: en.PollInterval,
@@ -48,9 +49,11 @@ func buildEnableNowSink(d *Deps, sc config.Sink) (streams.Sink, []Unit, []stream
 			Logger:      log.With("unit", "job-monitor"),
 			Metrics:     m,
 		}, client, results)
-		units = append(units, monitor)
+		if err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	sink := enablenow.NewCategorizationSink(client, results, monitor, log, m)
 	topics := []streams.TopicSpec{{Name: en.ResultsTopic, Partitions: d.Config.Kafka.Partitions}}
-	return streams.Blocking(sink), units, topics, nil
+	return sink, nil, topics, nil
 }

@@ -85,3 +85,34 @@ func TestRunHoldsAndWakes(t *testing.T) {
 		t.Fatalf("%d left queued", q.Len())
 	}
 }
+
+// Wake makes a Run that waits on a long hold look again when the hold
+// lifts without a push (a pause ended by a probe).
+func TestWakeEndsAHoldWithoutAPush(t *testing.T) {
+	q := New[string]()
+	var held atomic.Bool
+	held.Store(true)
+	got := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	looked := make(chan struct{}, 1)
+	q.Push("a", time.Now())
+	go q.Run(ctx, 1, func(time.Time) time.Duration {
+		if held.Load() {
+			select {
+			case looked <- struct{}{}:
+			default:
+			}
+			return time.Hour
+		}
+		return 0
+	}, func(_ context.Context, v string) { got <- v })
+	<-looked // Run now waits out the hour
+	held.Store(false)
+	q.Wake()
+	select {
+	case <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a woken Run did not look again")
+	}
+}
