@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/contactlab/connector/internal/testkit"
 )
 
 // The fuzz targets check, for any input:
@@ -50,25 +52,6 @@ func checkFuzzError(t *testing.T, schema string, data []byte, err error) {
 	}
 }
 
-// sameJSON compares two raw members by meaning: json.Marshal compacts and
-// re-escapes them.
-func sameJSON(t *testing.T, a, b json.RawMessage) {
-	t.Helper()
-	if len(a) == 0 && len(b) == 0 {
-		return
-	}
-	var va, vb any
-	if err := json.Unmarshal(a, &va); err != nil {
-		t.Fatalf("raw member is not JSON: %v", err)
-	}
-	if err := json.Unmarshal(b, &vb); err != nil {
-		t.Fatalf("raw member is not JSON after a round trip: %v", err)
-	}
-	if !reflect.DeepEqual(va, vb) {
-		t.Fatalf("raw member changed in a round trip: %s -> %s", a, b)
-	}
-}
-
 // onlyTooLarge reports whether err says nothing but that an event is over
 // MaxEventBytes. json.Marshal can grow a valid event past it: it writes "<"
 // as \u003c and each invalid UTF-8 byte as \ufffd.
@@ -104,9 +87,9 @@ func FuzzDecodeEvent(f *testing.F) {
 			again.Date != e.Date || !reflect.DeepEqual(again.BringBackProperties, e.BringBackProperties) {
 			t.Fatalf("round trip changed the event:\n%+v\n%+v", e, again)
 		}
-		sameJSON(t, e.Properties, again.Properties)
-		sameJSON(t, e.ContextInfo, again.ContextInfo)
-		sameJSON(t, e.Tracking, again.Tracking)
+		testkit.RequireJSONEqual(t, e.Properties, again.Properties)
+		testkit.RequireJSONEqual(t, e.ContextInfo, again.ContextInfo)
+		testkit.RequireJSONEqual(t, e.Tracking, again.Tracking)
 	})
 }
 
@@ -141,7 +124,7 @@ func fuzzUPSRecord(f *testing.F, c Collection) {
 		if again.UserID != r.UserID {
 			t.Fatalf("round trip changed userId: %q -> %q", r.UserID, again.UserID)
 		}
-		sameJSON(t, r.Value, again.Value)
+		testkit.RequireJSONEqual(t, r.Value, again.Value)
 	})
 }
 
@@ -169,7 +152,7 @@ func FuzzDecodeCategorizationRequest(f *testing.F) {
 		if !reflect.DeepEqual(r, again) {
 			t.Fatalf("round trip changed the request:\n%+v\n%+v", r, again)
 		}
-		sameJSON(t, metaA, metaB)
+		testkit.RequireJSONEqual(t, metaA, metaB)
 	})
 }
 
@@ -198,6 +181,6 @@ func FuzzDecodeUpdateEnvelope(f *testing.F) {
 			again.EntityKey() != u.EntityKey() {
 			t.Fatalf("round trip changed the envelope:\n%+v\n%+v", u, again)
 		}
-		sameJSON(t, u.Data, again.Data)
+		testkit.RequireJSONEqual(t, u.Data, again.Data)
 	})
 }
