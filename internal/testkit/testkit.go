@@ -1,7 +1,7 @@
-// Package testkit holds the two helpers every test of the module shares:
+// Package testkit holds the helpers every test of the module shares:
 // WaitFor, the one way a test waits for a condition (with a deadline,
-// never a bare sleep), and JSONEqual, the one way two JSON documents are
-// compared by meaning. It is a leaf: it imports nothing of the module, so
+// never a bare sleep), JSONEqual, the one way two JSON documents are
+// compared by meaning, and Clock, the one clock a test moves by hand. It is a leaf: it imports nothing of the module, so
 // any package's tests may use it.
 package testkit
 

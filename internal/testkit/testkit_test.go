@@ -31,3 +31,15 @@ func TestWaitForReturnsOnceTrue(t *testing.T) {
 		t.Fatalf("polled %d times", n.Load())
 	}
 }
+
+func TestClockMovesOnlyWhenAdvanced(t *testing.T) {
+	start := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	c := NewClock(start)
+	if got := c.Now(); !got.Equal(start) {
+		t.Fatalf("Now = %v, want the start %v", got, start)
+	}
+	c.Advance(time.Minute)
+	if got := c.Now(); !got.Equal(start.Add(time.Minute)) {
+		t.Fatalf("Now = %v after a minute, want %v", got, start.Add(time.Minute))
+	}
+}

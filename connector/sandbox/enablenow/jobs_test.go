@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"testing"
 	"time"
+
+	"github.com/contactlab/connector/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -88,7 +90,7 @@ func TestStatusProgressionRealClock(t *testing.T) {
 			id := sb.createdJob(t, validBody, "").ID
 			order := map[string]int{"Queued": 0, "Running": 1, "Completed": 2, StatusFailed: 2}
 			seen := []string{}
-			waitFor(t, 5*time.Second, func() (bool, string) {
+			testkit.WaitFor(t, 5*time.Second, "the job to reach "+tc.final, func() (bool, string) {
 				s := sb.getJob(t, id).Status
 				if len(seen) == 0 || seen[len(seen)-1] != s {
 					seen = append(seen, s)

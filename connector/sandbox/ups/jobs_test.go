@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
 )
 
@@ -405,10 +406,10 @@ func TestJobCompletesInRealTime(t *testing.T) {
 	statusTok := sb.token(statusService)
 	job := sb.accepted(http.MethodPost, "rr-userpreferences", sb.token(attributesService),
 		batch([]rec{{UserID: "u", Value: map[string]any{"like": []string{"prod102710181y"}}}}))
-	waitFor(t, 5*time.Second, "the job to complete", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "the job to complete", func() (bool, string) {
 		var sa statusAnswer
 		sb.status(statusTok, job.JobID, "").decode(t, &sa)
-		return sa.Summary.JobStatus == "COMPLETED"
+		return sa.Summary.JobStatus == "COMPLETED", sa.Summary.JobStatus
 	})
 	if _, updates, ok := sb.srv.Stored(schemas.UserPreferences, "u"); !ok || updates != 1 {
 		t.Errorf("after completion: stored %v, %d updates", ok, updates)
