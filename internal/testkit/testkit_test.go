@@ -1,6 +1,8 @@
 package testkit
 
 import (
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -41,5 +43,14 @@ func TestClockMovesOnlyWhenAdvanced(t *testing.T) {
 	c.Advance(time.Minute)
 	if got := c.Now(); !got.Equal(start.Add(time.Minute)) {
 		t.Fatalf("Now = %v after a minute, want %v", got, start.Add(time.Minute))
+	}
+}
+
+func TestGoldenWritesOnUpdateThenCompares(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "x.golden")
+	Golden(t, path, []byte("v1\n"), true) // creates the folder and the file
+	Golden(t, path, []byte("v1\n"), false)
+	if b, err := os.ReadFile(path); err != nil || string(b) != "v1\n" {
+		t.Fatalf("golden file %q, %v; want v1", b, err)
 	}
 }

@@ -175,19 +175,7 @@ func TestJobStatusMatchesTheReference(t *testing.T) {
 				t.Fatal(err)
 			}
 			pretty.WriteByte('\n')
-			golden := filepath.Join("testdata", tt.golden)
-			if *update {
-				if err := os.WriteFile(golden, pretty.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(pretty.Bytes(), want) {
-				t.Errorf("answer differs from %s:\n%s", golden, pretty.Bytes())
-			}
+			testkit.Golden(t, filepath.Join("testdata", tt.golden), pretty.Bytes(), *update)
 		})
 	}
 }
