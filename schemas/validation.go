@@ -107,9 +107,10 @@ func decodeRoot(v *violations, data []byte) bool {
 }
 
 // readMembers walks the members of the object raw and hands each to read,
-// which decodes what it knows of the member and keeps its kind with
-// seen, or answers memberUnknown. Unknown and repeated members are reported
-// here, under parent, so that every decoder rejects them alike.
+// which decodes what it knows of the member and keeps its kind (seen,
+// seenString, seenEnum), or answers memberUnknown. Unknown and repeated
+// members are reported here, under parent, so that every decoder rejects
+// them alike.
 func readMembers(v *violations, parent string, raw []byte, read func(name, val []byte, k kind) memberStatus) {
 	r, _ := readObject(raw)
 	for key, val, ok := r.next(); ok; key, val, ok = r.next() {
