@@ -57,47 +57,33 @@ func DecodeCategorizationRequest(data []byte) (*CategorizationRequest, error) {
 	}
 	req := &CategorizationRequest{}
 	var s categorizationShape
-	r, _ := readObject(data)
-	for key, val, ok := r.next(); ok; key, val, ok = r.next() {
-		name := memberName(key)
-		k := kindOf(val)
-		var slot *kind
-		var str *string
+	readMembers(&v, "$", data, func(name, val []byte, k kind) memberStatus {
 		switch string(name) {
 		case "engine":
-			slot, str = &s.engine, &req.Engine
+			return seenString(&s.engine, &req.Engine, val, k)
 		case "profile":
-			slot, str = &s.profile, &req.Profile
+			return seenString(&s.profile, &req.Profile, val, k)
 		case "countryCode":
-			slot, str = &s.countryCode, &req.CountryCode
+			return seenString(&s.countryCode, &req.CountryCode, val, k)
 		case "consentId":
-			slot, str = &s.consentID, &req.ConsentID
+			return seenString(&s.consentID, &req.ConsentID, val, k)
 		case "userId":
-			slot, str = &s.userID, &req.UserID
+			return seenString(&s.userID, &req.UserID, val, k)
 		case "externalUserId":
-			slot, str = &s.externalUserID, &req.ExternalUserID
+			return seenString(&s.externalUserID, &req.ExternalUserID, val, k)
 		case "accountIds":
-			slot = &s.accountIDs
 			if k == kindArray {
 				req.AccountIDs = decodeAccountIDs(val)
 			}
+			return seen(&s.accountIDs, k)
 		case "metaData":
-			slot = &s.metaData
 			if k != kindNull {
 				req.MetaData = json.RawMessage(val)
 			}
-		default:
-			v.add(memberPath("$", string(name)), ruleUnknown)
-			continue
+			return seen(&s.metaData, k)
 		}
-		if *slot != kindAbsent {
-			v.add(memberPath("$", string(name)), ruleDuplicate)
-		}
-		*slot = k
-		if str != nil && k == kindString {
-			*str = decodeString(val)
-		}
-	}
+		return memberUnknown
+	})
 	checkCategorization(&v, req, &s)
 	if err := v.err(); err != nil {
 		return nil, err
@@ -159,9 +145,11 @@ func (r *CategorizationRequest) Validate() error {
 }
 
 func checkCategorization(v *violations, r *CategorizationRequest, s *categorizationShape) {
-	checkDefaulted(v, "$.engine", s.engine, r.Engine, DefaultEngine, ruleEngine)
-	checkDefaulted(v, "$.profile", s.profile, r.Profile, DefaultProfile, ruleProfile)
-	checkDefaulted(v, "$.countryCode", s.countryCode, r.CountryCode, DefaultCountryCode, ruleCountryCode)
+	// Each may be absent, and then defaults, but otherwise must hold the
+	// one supported value.
+	checkMember(v, "$.engine", s.engine, kindString, nullable, r.Engine == DefaultEngine, ruleEngine)
+	checkMember(v, "$.profile", s.profile, kindString, nullable, r.Profile == DefaultProfile, ruleProfile)
+	checkMember(v, "$.countryCode", s.countryCode, kindString, nullable, r.CountryCode == DefaultCountryCode, ruleCountryCode)
 
 	subjects := 0
 	for _, id := range [...]struct {
@@ -173,31 +161,17 @@ func checkCategorization(v *violations, r *CategorizationRequest, s *categorizat
 		{"$.userId", s.userID, r.UserID},
 		{"$.externalUserId", s.externalUserID, r.ExternalUserID},
 	} {
-		switch id.k {
-		case kindAbsent, kindNull:
-		case kindString:
+		if checkMember(v, id.path, id.k, kindString, nullable, id.value != "", ruleNonEmpty) {
 			subjects++
-			if id.value == "" {
-				v.add(id.path, ruleNonEmpty)
-			}
-		default:
-			v.add(id.path, ruleNonEmpty)
 		}
 	}
-	switch s.accountIDs {
-	case kindAbsent, kindNull:
-	case kindArray:
+	if checkMember(v, "$.accountIds", s.accountIDs, kindArray, nullable, len(r.AccountIDs) > 0, ruleAccountIDs) {
 		subjects++
-		if len(r.AccountIDs) == 0 {
-			v.add("$.accountIds", ruleAccountIDs)
-		}
 		for i, id := range r.AccountIDs {
 			if id == "" {
 				v.add(indexPath("$.accountIds", i), ruleNonEmpty)
 			}
 		}
-	default:
-		v.add("$.accountIds", ruleAccountIDs)
 	}
 	switch subjects {
 	case 0:
@@ -215,20 +189,6 @@ func checkCategorization(v *violations, r *CategorizationRequest, s *categorizat
 		if !isEmptyMetaData(r.MetaData) {
 			v.add("$.metaData", ruleMetaData)
 		}
-	}
-}
-
-// checkDefaulted applies a member that may be absent (and then defaults) but
-// otherwise must hold the one supported value.
-func checkDefaulted(v *violations, path string, k kind, value, want, rule string) {
-	switch k {
-	case kindAbsent, kindNull:
-	case kindString:
-		if value != want {
-			v.add(path, rule)
-		}
-	default:
-		v.add(path, rule)
 	}
 }
 

@@ -109,17 +109,7 @@ func TestCategorizationRequestValidate(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := violationPaths(t, categorizationSchema, tc.req.Validate())
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("Validate: violations at %q, want %q", got, tc.want)
-			}
-			b, err := json.Marshal(&tc.req)
-			if err != nil {
-				return
-			}
-			if fromJSON := violationPaths(t, categorizationSchema, second(DecodeCategorizationRequest(b))); !slices.Equal(got, fromJSON) {
-				t.Errorf("Validate says %q, DecodeCategorizationRequest(json.Marshal(r)) says %q", got, fromJSON)
-			}
+			checkValidate(t, categorizationSchema, &tc.req, tc.want)
 		})
 	}
 }

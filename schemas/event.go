@@ -115,58 +115,37 @@ func DecodeEvent(data []byte) (*Event, error) {
 	buf := bytes.Clone(data)
 	e := &Event{}
 	var s eventShape
-	r, _ := readObject(buf)
-	for key, val, ok := r.next(); ok; key, val, ok = r.next() {
-		name := memberName(key)
-		var slot *kind
+	readMembers(&v, "$", buf, func(name, val []byte, k kind) memberStatus {
 		switch string(name) {
 		case "customerId":
-			slot = &s.customerID
-			if kindOf(val) == kindString {
-				e.CustomerID = decodeString(val)
-			}
+			return seenString(&s.customerID, &e.CustomerID, val, k)
 		case "bringBackProperties":
-			slot = &s.bringBack
-			if kindOf(val) == kindObject {
+			if k == kindObject {
 				e.BringBackProperties, s.bringBackShape = decodeBringBack(&v, val)
 			}
+			return seen(&s.bringBack, k)
 		case "type":
-			slot = &s.typ
-			if kindOf(val) == kindString {
-				e.Type, _ = enumString(val, eventTypeSet)
-			}
+			return seenEnum(&s.typ, &e.Type, eventTypeSet, val, k)
 		case "context":
-			slot = &s.context
-			if kindOf(val) == kindString {
-				e.Context, _ = enumString(val, eventContextSet)
-			}
+			return seenEnum(&s.context, &e.Context, eventContextSet, val, k)
 		case "properties":
-			slot = &s.properties
 			e.Properties = capped(val)
+			return seen(&s.properties, k)
 		case "contextInfo":
-			slot = &s.contextInfo
-			if kindOf(val) != kindNull {
+			if k != kindNull {
 				e.ContextInfo = capped(val)
 			}
+			return seen(&s.contextInfo, k)
 		case "date":
-			slot = &s.date
-			if kindOf(val) == kindString {
-				e.Date = decodeString(val)
-			}
+			return seenString(&s.date, &e.Date, val, k)
 		case "tracking":
-			slot = &s.tracking
-			if kindOf(val) != kindNull {
+			if k != kindNull {
 				e.Tracking = capped(val)
 			}
-		default:
-			v.add(memberPath("$", string(name)), ruleUnknown)
-			continue
+			return seen(&s.tracking, k)
 		}
-		if *slot != kindAbsent {
-			v.add(memberPath("$", string(name)), ruleDuplicate)
-		}
-		*slot = kindOf(val)
-	}
+		return memberUnknown
+	})
 	checkEvent(&v, e, &s)
 	if err := v.err(); err != nil {
 		return nil, err
@@ -184,36 +163,17 @@ func capped(val []byte) json.RawMessage {
 func decodeBringBack(v *violations, raw []byte) (*BringBackProperties, bringBackShape) {
 	b := &BringBackProperties{}
 	var s bringBackShape
-	r, _ := readObject(raw)
-	for key, val, ok := r.next(); ok; key, val, ok = r.next() {
-		name := memberName(key)
-		var slot *kind
-		isString := kindOf(val) == kindString
+	readMembers(v, "$.bringBackProperties", raw, func(name, val []byte, k kind) memberStatus {
 		switch string(name) {
 		case "type":
-			slot = &s.typ
-			if isString {
-				b.Type, _ = enumString(val, bringBackTypeSet)
-			}
+			return seenEnum(&s.typ, &b.Type, bringBackTypeSet, val, k)
 		case "value":
-			slot = &s.value
-			if isString {
-				b.Value = decodeString(val)
-			}
+			return seenString(&s.value, &b.Value, val, k)
 		case "nodeId":
-			slot = &s.nodeID
-			if isString {
-				b.NodeID = decodeString(val)
-			}
-		default:
-			v.add(memberPath("$.bringBackProperties", string(name)), ruleUnknown)
-			continue
+			return seenString(&s.nodeID, &b.NodeID, val, k)
 		}
-		if *slot != kindAbsent {
-			v.add(memberPath("$.bringBackProperties", string(name)), ruleDuplicate)
-		}
-		*slot = kindOf(val)
-	}
+		return memberUnknown
+	})
 	return b, s
 }
 
@@ -262,22 +222,9 @@ func (e *Event) encodedSizeBound() int {
 // checkEvent holds every rule of the event schema; decoding and Validate
 // differ only in how they fill the shape.
 func checkEvent(v *violations, e *Event, s *eventShape) {
-	switch s.customerID {
-	case kindAbsent, kindNull:
-	case kindString:
-		if !isUUID(e.CustomerID) {
-			v.add("$.customerId", ruleUUIDOrNull)
-		}
-	default:
-		v.add("$.customerId", ruleUUIDOrNull)
-	}
-
-	switch s.bringBack {
-	case kindAbsent, kindNull:
-	case kindObject:
+	checkMember(v, "$.customerId", s.customerID, kindString, nullable, isUUID(e.CustomerID), ruleUUIDOrNull)
+	if checkMember(v, "$.bringBackProperties", s.bringBack, kindObject, nullable, true, "must be an object or null") {
 		checkBringBack(v, e.BringBackProperties, &s.bringBackShape)
-	default:
-		v.add("$.bringBackProperties", "must be an object or null")
 	}
 
 	// The schema's oneOf counts a member only when its type is right; a
@@ -291,70 +238,24 @@ func checkEvent(v *violations, e *Event, s *eventShape) {
 
 	checkEnum(v, "$.type", s.typ, e.Type, eventTypeSet, ruleEventType)
 	checkEnum(v, "$.context", s.context, e.Context, eventContextSet, ruleEventContext)
-
-	switch s.properties {
-	case kindAbsent:
-		v.add("$.properties", ruleRequired)
-	case kindObject:
-	case kindInvalid:
-		v.add("$.properties", ruleNotJSON)
-	default:
-		v.add("$.properties", ruleNotObject)
-	}
-
-	switch s.contextInfo {
-	case kindAbsent, kindNull, kindObject:
-	case kindInvalid:
-		v.add("$.contextInfo", ruleNotJSON)
-	default:
-		v.add("$.contextInfo", "must be a JSON object or null")
-	}
-
-	switch s.date {
-	case kindAbsent:
-	case kindString:
-		if _, ok := parseDateTime(e.Date); !ok {
-			v.add("$.date", ruleDateTime)
-		}
-	default:
-		v.add("$.date", ruleDateTime)
-	}
-
-	switch s.tracking {
-	case kindAbsent, kindNull:
-	case kindObject:
+	checkMember(v, "$.properties", s.properties, kindObject, required, true, ruleNotObject)
+	checkMember(v, "$.contextInfo", s.contextInfo, kindObject, nullable, true, ruleObjectOrNull)
+	_, isDate := parseDateTime(e.Date)
+	checkMember(v, "$.date", s.date, kindString, optional, isDate, ruleDateTime)
+	if checkMember(v, "$.tracking", s.tracking, kindObject, nullable, true, ruleObjectOrNull) {
 		checkTracking(v, e.Tracking)
-	case kindInvalid:
-		v.add("$.tracking", ruleNotJSON)
-	default:
-		v.add("$.tracking", "must be a JSON object or null")
 	}
 }
 
-const ruleDateTime = "must be an RFC 3339 date-time string"
+const (
+	ruleDateTime     = "must be an RFC 3339 date-time string"
+	ruleObjectOrNull = "must be a JSON object or null"
+)
 
 func checkBringBack(v *violations, b *BringBackProperties, s *bringBackShape) {
 	checkEnum(v, "$.bringBackProperties.type", s.typ, b.Type, bringBackTypeSet, "must be SESSION_ID or EXTERNAL_ID")
-	switch s.value {
-	case kindAbsent:
-		v.add("$.bringBackProperties.value", ruleRequired)
-	case kindString:
-		if b.Value == "" {
-			v.add("$.bringBackProperties.value", ruleNonEmpty)
-		}
-	default:
-		v.add("$.bringBackProperties.value", ruleNonEmpty)
-	}
-	switch s.nodeID {
-	case kindAbsent:
-		v.add("$.bringBackProperties.nodeId", ruleRequired)
-	case kindString:
-		if !isUUID(b.NodeID) {
-			v.add("$.bringBackProperties.nodeId", "must be a uuid string")
-		}
-	default:
-		v.add("$.bringBackProperties.nodeId", "must be a uuid string")
-	}
+	checkMember(v, "$.bringBackProperties.value", s.value, kindString, required, b.Value != "", ruleNonEmpty)
+	checkMember(v, "$.bringBackProperties.nodeId", s.nodeID, kindString, required, isUUID(b.NodeID), "must be a uuid string")
 }
 
 // checkTracking looks only at the members it knows: tracking is kept raw, so
@@ -377,7 +278,7 @@ func checkTracking(v *violations, raw []byte) {
 		case kindObject:
 			checkGA(v, val)
 		default:
-			v.add("$.tracking.ga", "must be a JSON object or null")
+			v.add("$.tracking.ga", ruleObjectOrNull)
 		}
 	}
 }
@@ -404,16 +305,8 @@ func checkGA(v *violations, raw []byte) {
 
 // checkEnum applies a required string member with a closed set of values.
 func checkEnum(v *violations, path string, k kind, value string, set map[string]string, rule string) {
-	switch k {
-	case kindAbsent:
-		v.add(path, ruleRequired)
-	case kindString:
-		if _, ok := set[value]; !ok {
-			v.add(path, rule)
-		}
-	default:
-		v.add(path, rule)
-	}
+	_, known := set[value]
+	checkMember(v, path, k, kindString, required, known, rule)
 }
 
 func b2i(b bool) int {

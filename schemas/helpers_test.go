@@ -186,6 +186,24 @@ func checkMessage(t *testing.T, schema string, data []byte, want []string, goOnl
 	}
 }
 
+// checkValidate is the assertion of every Validate table: Validate on v
+// reports violations at want, and says what decoding json.Marshal(v) says.
+func checkValidate(t *testing.T, schema string, v any, want []string) {
+	t.Helper()
+	got := violationPaths(t, schema, validateAs(schema, v))
+	if !slices.Equal(got, want) {
+		t.Errorf("Validate: violations at %q, want %q", got, want)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	_, err = decodeAs(schema, b)
+	if fromJSON := violationPaths(t, schema, err); !slices.Equal(got, fromJSON) {
+		t.Errorf("Validate says %q, decoding json.Marshal of the value says %q", got, fromJSON)
+	}
+}
+
 // assertRoundTrip marshals a decoded value, decodes it again, and checks
 // Validate on both.
 func assertRoundTrip(t *testing.T, schema string, v any) {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/contactlab/connector/internal/testkit"
 )
 
 const samplePage = `{"nextOffset": 42, "updates": [
@@ -132,7 +134,7 @@ func samePage(t *testing.T, got, want *StreamPage) {
 		if string(wd) == "null" {
 			wd = nil
 		}
-		sameJSON(t, gd, wd)
+		testkit.RequireJSONEqual(t, gd, wd)
 	}
 }
 

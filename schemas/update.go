@@ -74,57 +74,35 @@ func DecodeUpdateEnvelope(data []byte) (*UpdateEnvelope, error) {
 	}
 	u := &UpdateEnvelope{}
 	var s updateShape
-	r, _ := readObject(data)
-	for key, val, ok := r.next(); ok; key, val, ok = r.next() {
-		name := memberName(key)
-		k := kindOf(val)
-		var slot *kind
+	readMembers(&v, "$", data, func(name, val []byte, k kind) memberStatus {
 		switch string(name) {
 		case "operation":
-			slot = &s.operation
-			if k == kindString {
-				u.Operation, _ = enumString(val, operationSet)
-			}
+			return seenEnum(&s.operation, &u.Operation, operationSet, val, k)
 		case "entityType":
-			slot = &s.entityType
-			if k == kindString {
-				u.EntityType, _ = enumString(val, entityTypeSet)
-			}
+			return seenEnum(&s.entityType, &u.EntityType, entityTypeSet, val, k)
 		case "offset":
-			slot = &s.offset
 			if k == kindNumber {
 				s.offsetNumber = parseJSONInteger(val)
 				u.Offset = s.offsetNumber.value
 			}
+			return seen(&s.offset, k)
 		case "workspaceId":
-			slot = &s.workspace
-			if k == kindString {
-				u.Workspace = decodeString(val)
-			}
+			return seenString(&s.workspace, &u.Workspace, val, k)
 		case "nodeId":
-			slot = &s.nodeID
-			if k == kindString {
-				u.NodeID = decodeString(val)
-			}
+			return seenString(&s.nodeID, &u.NodeID, val, k)
 		case "data":
-			slot = &s.data
 			u.Data = json.RawMessage(val)
+			return seen(&s.data, k)
 		case "readAt":
-			slot = &s.readAt
 			if k == kindString {
 				if t, ok := parseDateTime(decodeString(val)); ok {
 					u.ReadAt, s.readAtYear = t.time(), t.year
 				}
 			}
-		default:
-			v.add(memberPath("$", string(name)), ruleUnknown)
-			continue
+			return seen(&s.readAt, k)
 		}
-		if *slot != kindAbsent {
-			v.add(memberPath("$", string(name)), ruleDuplicate)
-		}
-		*slot = k
-	}
+		return memberUnknown
+	})
 	checkUpdateEnvelope(&v, u, &s)
 	if err := v.err(); err != nil {
 		return nil, err
@@ -163,47 +141,11 @@ func checkUpdateEnvelope(v *violations, u *UpdateEnvelope, s *updateShape) {
 	checkEnum(v, "$.entityType", s.entityType, u.EntityType, entityTypeSet, "must be CUSTOMER or EVENT")
 
 	const ruleOffset = "must be an integer between 0 and 9223372036854775807"
-	switch s.offset {
-	case kindAbsent:
-		v.add("$.offset", ruleRequired)
-	case kindNumber:
-		if !s.offsetNumber.inRange {
-			v.add("$.offset", ruleOffset)
-		}
-	default:
-		v.add("$.offset", ruleOffset)
-	}
-
-	switch s.workspace {
-	case kindAbsent:
-		v.add("$.workspaceId", ruleRequired)
-	case kindString:
-		if u.Workspace == "" {
-			v.add("$.workspaceId", ruleNonEmpty)
-		}
-	default:
-		v.add("$.workspaceId", ruleNonEmpty)
-	}
-
-	switch s.nodeID {
-	case kindAbsent:
-	case kindString:
-		if u.NodeID == "" {
-			v.add("$.nodeId", ruleNonEmpty)
-		}
-	default:
-		v.add("$.nodeId", ruleNonEmpty)
-	}
-
-	switch s.data {
-	case kindAbsent:
-		v.add("$.data", ruleRequired)
-	case kindObject:
+	checkMember(v, "$.offset", s.offset, kindNumber, required, s.offsetNumber.inRange, ruleOffset)
+	checkMember(v, "$.workspaceId", s.workspace, kindString, required, u.Workspace != "", ruleNonEmpty)
+	checkMember(v, "$.nodeId", s.nodeID, kindString, optional, u.NodeID != "", ruleNonEmpty)
+	if checkMember(v, "$.data", s.data, kindObject, required, true, ruleNotObject) {
 		checkUpdateData(v, u, s.entityType)
-	case kindInvalid:
-		v.add("$.data", ruleNotJSON)
-	default:
-		v.add("$.data", ruleNotObject)
 	}
 
 	switch s.readAt {

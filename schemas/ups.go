@@ -70,28 +70,16 @@ func DecodeUPSRecord(c Collection, data []byte) (*UPSRecord, error) {
 	}
 	rec := &UPSRecord{}
 	var userID, value kind
-	r, _ := readObject(data)
-	for key, val, ok := r.next(); ok; key, val, ok = r.next() {
-		name := memberName(key)
-		var slot *kind
+	readMembers(&v, "$", data, func(name, val []byte, k kind) memberStatus {
 		switch string(name) {
 		case "userId":
-			slot = &userID
-			if kindOf(val) == kindString {
-				rec.UserID = decodeString(val)
-			}
+			return seenString(&userID, &rec.UserID, val, k)
 		case "value":
-			slot = &value
 			rec.Value = json.RawMessage(val)
-		default:
-			v.add(memberPath("$", string(name)), ruleUnknown)
-			continue
+			return seen(&value, k)
 		}
-		if *slot != kindAbsent {
-			v.add(memberPath("$", string(name)), ruleDuplicate)
-		}
-		*slot = kindOf(val)
-	}
+		return memberUnknown
+	})
 	checkUPSRecord(&v, c, rec, userID, value)
 	if err := v.err(); err != nil {
 		return nil, err
@@ -116,16 +104,7 @@ func (r *UPSRecord) Validate(c Collection) error {
 }
 
 func checkUPSRecord(v *violations, c Collection, r *UPSRecord, userID, value kind) {
-	switch userID {
-	case kindAbsent:
-		v.add("$.userId", ruleRequired)
-	case kindString:
-		if r.UserID == "" {
-			v.add("$.userId", ruleNonEmpty)
-		}
-	default:
-		v.add("$.userId", ruleNonEmpty)
-	}
+	checkMember(v, "$.userId", userID, kindString, required, r.UserID != "", ruleNonEmpty)
 	switch value {
 	case kindAbsent:
 		v.add("$.value", ruleRequired)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 )
@@ -119,17 +118,7 @@ func TestUPSRecordValidate(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := violationPaths(t, upsSchemas[tc.c], tc.rec.Validate(tc.c))
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("Validate: violations at %q, want %q", got, tc.want)
-			}
-			b, err := json.Marshal(&tc.rec)
-			if err != nil {
-				return
-			}
-			if fromJSON := violationPaths(t, upsSchemas[tc.c], second(DecodeUPSRecord(tc.c, b))); !slices.Equal(got, fromJSON) {
-				t.Errorf("Validate says %q, DecodeUPSRecord(json.Marshal(r)) says %q", got, fromJSON)
-			}
+			checkValidate(t, upsSchemas[tc.c], &tc.rec, tc.want)
 		})
 	}
 }

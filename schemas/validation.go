@@ -106,6 +106,98 @@ func decodeRoot(v *violations, data []byte) bool {
 	return true
 }
 
+// readMembers walks the members of the object raw and hands each to read,
+// which decodes what it knows of the member and keeps its kind (seen,
+// seenString, seenEnum), or answers memberUnknown. Unknown and repeated
+// members are reported here, under parent, so that every decoder rejects
+// them alike.
+func readMembers(v *violations, parent string, raw []byte, read func(name, val []byte, k kind) memberStatus) {
+	r, _ := readObject(raw)
+	for key, val, ok := r.next(); ok; key, val, ok = r.next() {
+		name := memberName(key)
+		switch read(name, val, kindOf(val)) {
+		case memberUnknown:
+			v.add(memberPath(parent, string(name)), ruleUnknown)
+		case memberRepeated:
+			v.add(memberPath(parent, string(name)), ruleDuplicate)
+		}
+	}
+}
+
+// memberStatus is what a decoder's read says of one member.
+type memberStatus uint8
+
+const (
+	memberUnknown  memberStatus = iota // not a member of the schema
+	memberFirst                        // the first member of its name
+	memberRepeated                     // a name that came before
+)
+
+// seen keeps k as the kind of the member whose kind slot holds. It takes the
+// slot rather than returning it, so that a decoder's shape stays on the
+// stack.
+func seen(slot *kind, k kind) memberStatus {
+	prev := *slot
+	*slot = k
+	if prev != kindAbsent {
+		return memberRepeated
+	}
+	return memberFirst
+}
+
+// seenString is seen for a string member: a string is decoded into dst,
+// another kind leaves dst alone for the checks to report.
+func seenString(slot *kind, dst *string, val []byte, k kind) memberStatus {
+	if k == kindString {
+		*dst = decodeString(val)
+	}
+	return seen(slot, k)
+}
+
+// seenEnum is seenString for a member with a closed set of values, so that
+// a known value shares the set's string instead of allocating its own.
+func seenEnum(slot *kind, dst *string, set map[string]string, val []byte, k kind) memberStatus {
+	if k == kindString {
+		*dst, _ = enumString(val, set)
+	}
+	return seen(slot, k)
+}
+
+// presence says what a member may be instead of a value.
+type presence uint8
+
+const (
+	required presence = iota // absence breaks ruleRequired, null breaks the member's rule
+	optional                 // may be absent; null breaks the member's rule
+	nullable                 // may be absent or null
+)
+
+// checkMember applies what the rules of every member share: whether it may
+// be absent or null, that a raw value json.Marshal would refuse is not JSON,
+// and that a value of another kind than want, or one that is not valid,
+// breaks rule. It reports whether the member holds a value of kind want, for
+// the caller to look further into it.
+func checkMember(v *violations, path string, k, want kind, p presence, valid bool, rule string) bool {
+	switch {
+	case k == kindAbsent:
+		if p == required {
+			v.add(path, ruleRequired)
+		}
+		return false
+	case k == kindNull && p == nullable:
+		return false
+	case k == kindInvalid:
+		v.add(path, ruleNotJSON)
+		return false
+	case k != want:
+		v.add(path, rule)
+		return false
+	case !valid:
+		v.add(path, rule)
+	}
+	return true
+}
+
 // memberPath appends a member name to a path. Names are customer data in
 // UPS values, so they may hold anything; the bracket form keeps the path
 // unambiguous whatever they hold.

@@ -34,12 +34,7 @@ func TestLeaderElectionConfigValidate(t *testing.T) {
 			c := good
 			tc.mutate(&c)
 			_, err := streams.NewLeaderElection(c)
-			switch {
-			case tc.want == "" && err != nil:
-				t.Fatalf("rejected: %v", err)
-			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
-				t.Fatalf("error %v, want it to name %q", err, tc.want)
-			}
+			requireNamed(t, err, tc.want)
 		})
 	}
 }

@@ -37,14 +37,21 @@ func TestSubscribeConfigValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := good
 			tc.mutate(&c)
-			err := c.Validate()
-			switch {
-			case tc.want == "" && err != nil:
-				t.Fatalf("rejected: %v", err)
-			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
-				t.Fatalf("error %v, want it to name %q", err, tc.want)
-			}
+			requireNamed(t, c.Validate(), tc.want)
 		})
+	}
+}
+
+// requireNamed is the assertion of a config table: want "" means the config
+// is accepted (err nil), anything else that err names want, the key at
+// fault.
+func requireNamed(t *testing.T, err error, want string) {
+	t.Helper()
+	switch {
+	case want == "" && err != nil:
+		t.Fatalf("rejected: %v", err)
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Fatalf("error %v, want it to name %q", err, want)
 	}
 }
 

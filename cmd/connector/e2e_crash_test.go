@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/contactlab/connector/connector/enablenow"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams/streamstest"
 )
@@ -29,19 +28,14 @@ import (
 // in any direction.
 func TestEveryDirectionSurvivesSIGKILL(t *testing.T) {
 	connectorBin, brokerBin := build(t)
-	brokerAddr := freeAddr(t)
-	startBroker(t, brokerBin, brokerAddr, 4, "profiles.segments,categorization.requests")
+	brokerAddr := startBroker(t, brokerBin, 4, "profiles.segments,categorization.requests")
 
 	sbCfg := sandbox.DefaultConfig()
 	sbCfg.UPS.UpdatesPerSecond = 3000
 	sbCfg.EnableNow.Faults = fault.Settings{Latency: fault.Duration(15 * time.Millisecond)}
 	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(40 * time.Millisecond)}
 	sbCfg.Contacthub.ChangesPerSecond = 0 // the test appends the changes itself
-	sb, err := sandbox.Start("127.0.0.1:0", sbCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
+	sb := startSandbox(t, sbCfg)
 
 	// UPS: two updates per user on average, keyed by user.
 	const updates, users = 12000, 6000
@@ -72,16 +66,8 @@ func TestEveryDirectionSurvivesSIGKILL(t *testing.T) {
 	// Contacthub: a stream the source reads a small page at a time.
 	sb.Contacthub.AppendUpdates(20000)
 
-	cfgPath := filepath.Join(t.TempDir(), "connector.yaml")
-	doc := fmt.Sprintf(`kafka:
-  brokers: [%q]
-  session_timeout: 3s
-  heartbeat_interval: 300ms
-http:
-  listen: "127.0.0.1:0"
-log:
-  level: info
-contacthub:
+	os.Setenv("E2E_UPS_SECRET", sandbox.UPSClientSecret)
+	cfgPath := writeConfig(t, brokerAddr, fmt.Sprintf(`contacthub:
   base_url: %s
   workspace_id: %s
   token: %s
@@ -108,13 +94,9 @@ sources:
     type: contacthub-updates
     page_size: 250
     poll_interval: 50ms
-`, brokerAddr, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken,
+`, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken,
 		sb.URL(), sandbox.UPSAPIKey, sandbox.UPSClientID,
-		sb.URL(), sandbox.EnableNowToken)
-	if err := os.WriteFile(cfgPath, []byte(doc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	os.Setenv("E2E_UPS_SECRET", sandbox.UPSClientSecret)
+		sb.URL(), sandbox.EnableNowToken))
 
 	// The first run is killed once every direction has done some, not all,
 	// of its work.
@@ -124,10 +106,7 @@ sources:
 		src := sum(streamstest.EndOffsets(t, brokerAddr, "contacthub.customers")) + sum(streamstest.EndOffsets(t, brokerAddr, "contacthub.events"))
 		return ups > 1000 && en > 200 && src > 1000, fmt.Sprintf("ups %d, enablenow %d, source %d", ups, en, src)
 	})
-	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-first.done
+	first.kill(t)
 	upsAt, enAt := sb.UPS.Stats().RecordsAccepted, sb.EnableNow.Stats().Created
 	if enAt >= requests {
 		t.Fatalf("the crash came too late to prove anything: %d jobs already created", enAt)
@@ -153,7 +132,7 @@ sources:
 	// UPS: every user holds the last value produced for it.
 	for user, want := range last {
 		got, _, ok := sb.UPS.Stored(schemas.Segments, user)
-		if !ok || !sameJSON(got, want) {
+		if !ok || !testkit.JSONEqual(got, want) {
 			t.Fatalf("user %s holds %s, want the last value produced %s", user, got, want)
 		}
 	}
@@ -175,11 +154,7 @@ sources:
 	if dups > 250 {
 		t.Fatalf("%d offsets published twice; a crash may repeat one page (250) at most", dups)
 	}
-	_ = second.cmd.Process.Signal(syscall.SIGTERM)
-	<-second.done
-	if code := second.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("graceful stop exited %d:\n%s", code, second.logs.String())
-	}
+	second.stop(t)
 	t.Logf("killed at ups %d records, enablenow %d jobs; source offsets repeated %d", upsAt, enAt, dups)
 }
 
@@ -213,14 +188,4 @@ func offsetsPublished(t *testing.T, broker string) map[int64]int {
 		}
 	}
 	return seen
-}
-
-func sameJSON(a, b []byte) bool {
-	var x, y any
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
-		return false
-	}
-	xa, _ := json.Marshal(x)
-	ya, _ := json.Marshal(y)
-	return string(xa) == string(ya)
 }

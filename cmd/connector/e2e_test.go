@@ -2,7 +2,6 @@ package main_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -50,10 +49,11 @@ func build(t *testing.T) (connector, broker string) {
 	return filepath.Join(dir, "connector"), filepath.Join(dir, "broker")
 }
 
-// startBroker runs cmd/broker on addr with topics created and waits until
-// it listens.
-func startBroker(t *testing.T, bin, addr string, partitions int, topics string) {
+// startBroker runs cmd/broker on a free address with topics created, waits
+// until it listens and returns the address.
+func startBroker(t *testing.T, bin string, partitions int, topics string) string {
 	t.Helper()
+	addr := freeAddr(t)
 	start(t, bin, "-addr", addr, "-partitions", fmt.Sprint(partitions), "-topics", topics)
 	streamstest.WaitFor(t, 10*time.Second, "broker to listen", func() (bool, string) {
 		c, err := net.Dial("tcp", addr)
@@ -62,6 +62,19 @@ func startBroker(t *testing.T, bin, addr string, partitions int, topics string) 
 		}
 		return err == nil, fmt.Sprint(err)
 	})
+	return addr
+}
+
+// startSandbox serves the sandbox until the test ends. Processes started
+// after it are stopped before it (cleanups run last first).
+func startSandbox(t *testing.T, cfg sandbox.Config) *sandbox.Sandbox {
+	t.Helper()
+	sb, err := sandbox.Start("127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	return sb
 }
 
 func freeAddr(t *testing.T) string {
@@ -112,6 +125,30 @@ func start(t *testing.T, bin string, args ...string) *proc {
 	return p
 }
 
+// kill stops the process as a crash would (SIGKILL) and waits for it.
+func (p *proc) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+}
+
+// terminate asks the process for a graceful stop (SIGTERM) and waits for it.
+func (p *proc) terminate() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	<-p.done
+}
+
+// stop is terminate for a connector that must exit 0.
+func (p *proc) stop(t *testing.T) {
+	t.Helper()
+	p.terminate()
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("graceful stop exited %d:\n%s", code, p.logs.String())
+	}
+}
+
 func (p *proc) opsAddr() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -133,7 +170,11 @@ func (p *proc) consumed(t *testing.T) int64 {
 	return st.Counts["events"].Consumed
 }
 
-func writeConfig(t *testing.T, broker string, sb *sandbox.Sandbox) string {
+// writeConfig writes a connector config file: the Kafka, HTTP and log
+// settings every e2e run shares, then rest, the APIs and pipelines under
+// test.
+func writeConfig(t *testing.T, broker, rest string) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "connector.yaml")
 	doc := fmt.Sprintf(`kafka:
   brokers: [%q]
@@ -143,7 +184,19 @@ http:
   listen: "127.0.0.1:0"
 log:
   level: info
-contacthub:
+`, broker) + rest
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// eventsConfig writes the config of one Contacthub events pipeline, its
+// token read from the environment.
+func eventsConfig(t *testing.T, broker string, sb *sandbox.Sandbox) string {
+	t.Helper()
+	os.Setenv("E2E_CONTACTHUB_TOKEN", sandbox.ContacthubToken)
+	return writeConfig(t, broker, fmt.Sprintf(`contacthub:
   base_url: %s
   workspace_id: %s
   token: ${E2E_CONTACTHUB_TOKEN}
@@ -152,11 +205,17 @@ sinks:
     type: contacthub-events
     topics: [web.events]
     concurrency: 16
-`, broker, sb.ContacthubURL(), sandbox.WorkspaceID)
-	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
-		t.Fatal(err)
+`, sb.ContacthubURL(), sandbox.WorkspaceID))
+}
+
+// requireAccepted fails unless Contacthub accepted every one of events.
+func requireAccepted(t *testing.T, sb *sandbox.Sandbox, events [][]byte) {
+	t.Helper()
+	for i, v := range events {
+		if sb.Contacthub.AcceptedCount(v) == 0 {
+			t.Fatalf("event %d never delivered: %s", i, v)
+		}
 	}
-	return path
 }
 
 // kcatProduce writes key<TAB>value lines into topic with kcat.
@@ -172,15 +231,10 @@ func kcatProduce(t *testing.T, kcatBin, broker, topic string, lines []string) {
 func TestEndToEndWithOutsideClientAndCrash(t *testing.T) {
 	kcatBin := kcat(t)
 	connectorBin, brokerBin := build(t)
-	brokerAddr := freeAddr(t)
-	startBroker(t, brokerBin, brokerAddr, 4, "web.events")
+	brokerAddr := startBroker(t, brokerBin, 4, "web.events")
 	sbCfg := sandbox.DefaultConfig()
 	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(2 * time.Millisecond), ServerErrorShare: 0.02}
-	sb, err := sandbox.Start("127.0.0.1:0", sbCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
+	sb := startSandbox(t, sbCfg)
 
 	const valid, invalid = 6000, 60
 	g := demo.NewEventTraffic(7, 300, sandbox.NodeID)
@@ -204,8 +258,7 @@ func TestEndToEndWithOutsideClientAndCrash(t *testing.T) {
 	}
 	kcatProduce(t, kcatBin, brokerAddr, "web.events", lines)
 
-	cfgPath := writeConfig(t, brokerAddr, sb)
-	os.Setenv("E2E_CONTACTHUB_TOKEN", sandbox.ContacthubToken)
+	cfgPath := eventsConfig(t, brokerAddr, sb)
 	out, err := exec.Command(connectorBin, "validate", "-config", cfgPath).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "config OK") {
 		t.Fatalf("validate: %v %s", err, out)
@@ -217,10 +270,7 @@ func TestEndToEndWithOutsideClientAndCrash(t *testing.T) {
 		n := sb.Contacthub.Stats().Accepted
 		return n > valid/3, fmt.Sprint(n)
 	})
-	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-first.done
+	first.kill(t)
 	killedAt := sb.Contacthub.Stats().Accepted
 	if killedAt >= valid {
 		t.Fatalf("the crash came too late to prove anything (%d delivered)", killedAt)
@@ -231,17 +281,9 @@ func TestEndToEndWithOutsideClientAndCrash(t *testing.T) {
 	streamstest.WaitFor(t, 90*time.Second, "everything committed after the restart", func() (bool, string) {
 		return streamstest.CaughtUp(t, brokerAddr, "connector-events", "web.events")
 	})
-	for i, v := range good {
-		if sb.Contacthub.AcceptedCount(v) == 0 {
-			t.Fatalf("event %d lost across the crash: %s", i, v)
-		}
-	}
+	requireAccepted(t, sb, good)
 	// SIGTERM: graceful stop exits 0.
-	_ = second.cmd.Process.Signal(syscall.SIGTERM)
-	<-second.done
-	if code := second.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("graceful stop exited %d:\n%s", code, second.logs.String())
-	}
+	second.stop(t)
 	if secrets := sandbox.ContacthubToken; strings.Contains(first.logs.String()+second.logs.String(), secrets) {
 		t.Fatal("the token appears in the logs")
 	}
@@ -271,17 +313,11 @@ func TestEndToEndWithOutsideClientAndCrash(t *testing.T) {
 func TestTwoProcessesShareThePartitions(t *testing.T) {
 	kcatBin := kcat(t)
 	connectorBin, brokerBin := build(t)
-	brokerAddr := freeAddr(t)
-	startBroker(t, brokerBin, brokerAddr, 6, "web.events")
+	brokerAddr := startBroker(t, brokerBin, 6, "web.events")
 	sbCfg := sandbox.DefaultConfig()
 	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(5 * time.Millisecond)}
-	sb, err := sandbox.Start("127.0.0.1:0", sbCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
-	cfgPath := writeConfig(t, brokerAddr, sb)
-	os.Setenv("E2E_CONTACTHUB_TOKEN", sandbox.ContacthubToken)
+	sb := startSandbox(t, sbCfg)
+	cfgPath := eventsConfig(t, brokerAddr, sb)
 
 	a := start(t, connectorBin, "run", "-config", cfgPath)
 	b := start(t, connectorBin, "run", "-config", cfgPath)
@@ -308,16 +344,10 @@ func TestTwoProcessesShareThePartitions(t *testing.T) {
 		return ca > 0 && cb > 0, fmt.Sprintf("a=%d b=%d", ca, cb)
 	})
 	// The first stops; the second takes over its partitions and finishes.
-	_ = a.cmd.Process.Signal(syscall.SIGTERM)
-	<-a.done
+	a.terminate()
 	produceBatch(3000)
 	streamstest.WaitFor(t, 60*time.Second, "all committed by the survivor", func() (bool, string) {
 		return streamstest.CaughtUp(t, brokerAddr, "connector-events", "web.events")
 	})
-	for i, v := range good {
-		if sb.Contacthub.AcceptedCount(v) == 0 {
-			t.Fatalf("event %d never delivered", i)
-		}
-	}
-	_ = context.Background
+	requireAccepted(t, sb, good)
 }

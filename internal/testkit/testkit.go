@@ -1,8 +1,9 @@
-// Package testkit holds the two helpers every test of the module shares:
+// Package testkit holds the helpers every test of the module shares:
 // WaitFor, the one way a test waits for a condition (with a deadline,
-// never a bare sleep), and JSONEqual, the one way two JSON documents are
-// compared by meaning. It is a leaf: it imports nothing of the module, so
-// any package's tests may use it.
+// never a bare sleep), JSONEqual, the one way two JSON documents are
+// compared by meaning, Clock, the one clock a test moves by hand, and
+// Golden, the one comparison with a golden file. It is a leaf: it imports
+// nothing of the module, so any package's tests may use it.
 package testkit
 
 import (

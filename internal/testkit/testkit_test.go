@@ -1,6 +1,8 @@
 package testkit
 
 import (
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,5 +31,26 @@ func TestWaitForReturnsOnceTrue(t *testing.T) {
 	WaitFor(t, time.Second, "three polls", Until(func() bool { return n.Add(1) >= 3 }))
 	if n.Load() != 3 {
 		t.Fatalf("polled %d times", n.Load())
+	}
+}
+
+func TestClockMovesOnlyWhenAdvanced(t *testing.T) {
+	start := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	c := NewClock(start)
+	if got := c.Now(); !got.Equal(start) {
+		t.Fatalf("Now = %v, want the start %v", got, start)
+	}
+	c.Advance(time.Minute)
+	if got := c.Now(); !got.Equal(start.Add(time.Minute)) {
+		t.Fatalf("Now = %v after a minute, want %v", got, start.Add(time.Minute))
+	}
+}
+
+func TestGoldenWritesOnUpdateThenCompares(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "x.golden")
+	Golden(t, path, []byte("v1\n"), true) // creates the folder and the file
+	Golden(t, path, []byte("v1\n"), false)
+	if b, err := os.ReadFile(path); err != nil || string(b) != "v1\n" {
+		t.Fatalf("golden file %q, %v; want v1", b, err)
 	}
 }

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/contactlab/connector/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -26,20 +27,5 @@ func TestUpdatePageGolden(t *testing.T) {
 		t.Fatalf("page is not JSON: %v", err)
 	}
 	pretty.WriteByte('\n')
-	path := filepath.Join("testdata", "updates_page.golden.json")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(pretty.Bytes(), want) {
-		t.Fatalf("page differs from %s; run with -update if the change is deliberate\n got: %.600s", path, pretty.Bytes())
-	}
+	testkit.Golden(t, filepath.Join("testdata", "updates_page.golden.json"), pretty.Bytes(), *update)
 }

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 )
 
 const (
@@ -99,18 +98,3 @@ func (h *harness) postEvent(body []byte) answer {
 }
 
 func ws(path string) string { return "/workspaces/" + testWorkspace + path }
-
-// eventually polls cond until it holds or the deadline passes: the tests
-// wait on conditions, never on a guessed sleep.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
-}

@@ -3,7 +3,6 @@ package contacthub
 import (
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/internal/configcheck"
 )
 
 // DefaultMaxRetainedUpdates bounds the update log when Config.MaxRetainedUpdates
@@ -58,14 +58,6 @@ func (e *ConfigError) Error() string {
 	return fmt.Sprintf("contacthub sandbox config: %s: %s", e.Field, e.Reason)
 }
 
-// configCheck is one row of the validation table: the field, whether it
-// is bad, and why.
-type configCheck struct {
-	field  string
-	bad    bool
-	reason string
-}
-
 // validate checks every bound of the configuration from one table, so a new
 // field cannot be added without deciding what is valid for it.
 func (c Config) validate() error {
@@ -73,28 +65,18 @@ func (c Config) validate() error {
 	if retained == 0 {
 		retained = DefaultMaxRetainedUpdates
 	}
-	checks := []configCheck{
-		{"WorkspaceID", !isUUID(c.WorkspaceID), "must be a uuid"},
-		{"Token", c.Token == "", "is required"},
-		{"Token", strings.ContainsAny(c.Token, " \t\r\n"), "must not contain white space (it travels in an Authorization header)"},
-		{"MaxRequestsPerMinute", c.MaxRequestsPerMinute < 0, "must be >= 0 (0 disables throttling)"},
-		{"NodeID", !isUUID(c.NodeID), "must be a uuid"},
-		{"Customers", c.Customers < 0, "must be >= 0"},
-		// Their CREATE updates would be dropped before anyone could read them.
-		{"Customers", retained > 0 && c.Customers > retained, fmt.Sprintf("must not exceed the retained updates (%d)", retained)},
-		{"ChangesPerSecond", c.ChangesPerSecond < 0 || math.IsNaN(c.ChangesPerSecond) || math.IsInf(c.ChangesPerSecond, 0), "must be a finite number >= 0"},
-		{"MaxRetainedUpdates", c.MaxRetainedUpdates < 0, "must be >= 0 (0 means the default)"},
-	}
-	for _, p := range c.Faults.Problems() {
-		checks = append(checks, configCheck{"Faults." + p.Field, true, p.Reason})
-	}
-	var errs []error
-	for _, ch := range checks {
-		if ch.bad {
-			errs = append(errs, &ConfigError{Field: ch.field, Reason: ch.reason})
-		}
-	}
-	return errors.Join(errs...)
+	var t configcheck.Table
+	t.Check("WorkspaceID", !isUUID(c.WorkspaceID), "must be a uuid")
+	t.Check("Token", c.Token == "", "is required")
+	t.Check("Token", strings.ContainsAny(c.Token, " \t\r\n"), "must not contain white space (it travels in an Authorization header)")
+	t.Check("MaxRequestsPerMinute", c.MaxRequestsPerMinute < 0, "must be >= 0 (0 disables throttling)")
+	t.Check("NodeID", !isUUID(c.NodeID), "must be a uuid")
+	t.Check("Customers", c.Customers < 0, "must be >= 0")
+	// Their CREATE updates would be dropped before anyone could read them.
+	t.Check("Customers", retained > 0 && c.Customers > retained, fmt.Sprintf("must not exceed the retained updates (%d)", retained))
+	t.Check("ChangesPerSecond", c.ChangesPerSecond < 0 || math.IsNaN(c.ChangesPerSecond) || math.IsInf(c.ChangesPerSecond, 0), "must be a finite number >= 0")
+	t.Check("MaxRetainedUpdates", c.MaxRetainedUpdates < 0, "must be >= 0 (0 means the default)")
+	return t.Errors(c.Faults, func(field, reason string) error { return &ConfigError{Field: field, Reason: reason} })
 }
 
 func isUUID(s string) bool {

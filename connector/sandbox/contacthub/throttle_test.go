@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/contactlab/connector/internal/testkit"
 )
 
 // TestThrottlingAppliesToEveryWorkspaceRequest: one bucket per workspace,
@@ -72,9 +74,9 @@ func TestThrottlingRecovers(t *testing.T) {
 	if err != nil || ra != 1 {
 		t.Fatalf("Retry-After %q, want 1 (a token every 200ms)", refused.header.Get("Retry-After"))
 	}
-	eventually(t, time.Duration(ra)*time.Second+2*time.Second, "a request to pass after Retry-After", func() bool {
+	testkit.WaitFor(t, time.Duration(ra)*time.Second+2*time.Second, "a request to pass after Retry-After", testkit.Until(func() bool {
 		return h.postEvent(body).status == http.StatusAccepted
-	})
+	}))
 }
 
 // TestThrottlingNoneBelowRate: requests within the budget are never refused,

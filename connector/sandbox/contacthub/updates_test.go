@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
 )
 
@@ -421,7 +422,7 @@ func TestRun(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); h.srv.Run(ctx) }()
-		eventually(t, 5*time.Second, "50 generated changes", func() bool { return h.srv.LastOffset() >= 50 })
+		testkit.WaitFor(t, 5*time.Second, "50 generated changes", testkit.Until(func() bool { return h.srv.LastOffset() >= 50 }))
 		cancel()
 		select {
 		case <-done:

@@ -1,13 +1,14 @@
 package enablenow
 
 import (
-	"errors"
+	"cmp"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/internal/configcheck"
 )
 
 // Config configures a Server. Zero values take the defaults documented on
@@ -78,69 +79,41 @@ func (e *ConfigError) Error() string {
 
 // withDefaults fills every zero value that has a default.
 func (c Config) withDefaults() Config {
-	if c.AuthHeader == "" {
-		c.AuthHeader = defaultAuthHeader
-	}
+	c.AuthHeader = cmp.Or(c.AuthHeader, defaultAuthHeader)
 	if len(c.StatusSteps) == 0 {
 		c.StatusSteps = DefaultStatusSteps()
 	} else {
 		// Copy, so a caller reusing its slice cannot change a running server.
 		c.StatusSteps = append([]string(nil), c.StatusSteps...)
 	}
-	if c.StepInterval == 0 {
-		c.StepInterval = defaultStepInterval
-	}
-	if c.IdempotencyWindow == 0 {
-		c.IdempotencyWindow = defaultIdempotencyWindow
-	}
-	if c.MaxIdempotencyKeys == 0 {
-		c.MaxIdempotencyKeys = defaultMaxIdempotencyKeys
-	}
-	if c.MaxJobs == 0 {
-		c.MaxJobs = defaultMaxJobs
-	}
+	c.StepInterval = cmp.Or(c.StepInterval, defaultStepInterval)
+	c.IdempotencyWindow = cmp.Or(c.IdempotencyWindow, defaultIdempotencyWindow)
+	c.MaxIdempotencyKeys = cmp.Or(c.MaxIdempotencyKeys, defaultMaxIdempotencyKeys)
+	c.MaxJobs = cmp.Or(c.MaxJobs, defaultMaxJobs)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
 	return c
 }
 
-// configCheck is one row of the validation table: the field, whether it
-// is bad, and why.
-type configCheck struct {
-	key    string
-	bad    bool
-	reason string
-}
-
 // Validate reports every setting that cannot be used, after defaults, as
 // *ConfigError values joined together.
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	checks := []configCheck{
-		{"Token", c.Token == "", "is required"},
-		// A token with spaces or control characters cannot survive a trip
-		// through an HTTP header unchanged, so no client could ever match it.
-		{"Token", c.Token != "" && !isHeaderValueToken(c.Token), "must not contain spaces or control characters"},
-		{"AuthHeader", !isHeaderName(c.AuthHeader), fmt.Sprintf("%q is not a valid header name", c.AuthHeader)},
-		{"StatusSteps", stepsProblem(c.StatusSteps) != "", stepsProblem(c.StatusSteps)},
-		{"StepInterval", c.StepInterval < 0, "must not be negative"},
-		{"FailShare", !isShare(c.FailShare), "must be between 0 and 1"},
-		{"ResetAfterCreateShare", !isShare(c.ResetAfterCreateShare), "must be between 0 and 1"},
-		{"IdempotencyWindow", c.IdempotencyWindow < 0, "must not be negative"},
-		{"MaxIdempotencyKeys", c.MaxIdempotencyKeys < 0, "must not be negative"},
-		{"MaxJobs", c.MaxJobs < 0, "must not be negative"},
-	}
-	for _, p := range c.Faults.Problems() {
-		checks = append(checks, configCheck{"Faults." + p.Field, true, p.Reason})
-	}
-	var errs []error
-	for _, ch := range checks {
-		if ch.bad {
-			errs = append(errs, &ConfigError{Key: ch.key, Reason: ch.reason})
-		}
-	}
-	return errors.Join(errs...)
+	var t configcheck.Table
+	t.Check("Token", c.Token == "", "is required")
+	// A token with spaces or control characters cannot survive a trip
+	// through an HTTP header unchanged, so no client could ever match it.
+	t.Check("Token", c.Token != "" && !isHeaderValueToken(c.Token), "must not contain spaces or control characters")
+	t.Check("AuthHeader", !isHeaderName(c.AuthHeader), fmt.Sprintf("%q is not a valid header name", c.AuthHeader))
+	t.Check("StatusSteps", stepsProblem(c.StatusSteps) != "", stepsProblem(c.StatusSteps))
+	t.Check("StepInterval", c.StepInterval < 0, "must not be negative")
+	t.Check("FailShare", !isShare(c.FailShare), "must be between 0 and 1")
+	t.Check("ResetAfterCreateShare", !isShare(c.ResetAfterCreateShare), "must be between 0 and 1")
+	t.Check("IdempotencyWindow", c.IdempotencyWindow < 0, "must not be negative")
+	t.Check("MaxIdempotencyKeys", c.MaxIdempotencyKeys < 0, "must not be negative")
+	t.Check("MaxJobs", c.MaxJobs < 0, "must not be negative")
+	return t.Errors(c.Faults, func(key, reason string) error { return &ConfigError{Key: key, Reason: reason} })
 }
 
 // isShare also rejects NaN, which compares false with everything.

@@ -7,10 +7,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/contactlab/connector/internal/testkit"
 )
 
 const testToken = "s3cret-token"
@@ -156,47 +157,10 @@ func decode[T any](t *testing.T, a answer) T {
 	return v
 }
 
-// waitFor polls cond until it holds or the deadline passes; cond returns
-// what it saw, for the failure message. Polling with a deadline is how the
-// tests wait for time-driven state, never a bare sleep.
-func waitFor(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, saw := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v; last saw %s", timeout, saw)
-		}
-		<-tick.C
-	}
-}
-
-// fakeClock is a clock that moves only when told, so status progression and
-// key expiry can be checked exactly.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+// newFakeClock is a clock that moves only when told, so status progression
+// and key expiry can be checked exactly.
+func newFakeClock() *testkit.Clock {
+	return testkit.NewClock(time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC))
 }
 
 // isReset reports whether err is what a client sees when the server drops

@@ -7,11 +7,12 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
+
+	"github.com/contactlab/connector/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -88,7 +89,7 @@ func TestStatusProgressionRealClock(t *testing.T) {
 			id := sb.createdJob(t, validBody, "").ID
 			order := map[string]int{"Queued": 0, "Running": 1, "Completed": 2, StatusFailed: 2}
 			seen := []string{}
-			waitFor(t, 5*time.Second, func() (bool, string) {
+			testkit.WaitFor(t, 5*time.Second, "the job to reach "+tc.final, func() (bool, string) {
 				s := sb.getJob(t, id).Status
 				if len(seen) == 0 || seen[len(seen)-1] != s {
 					seen = append(seen, s)
@@ -235,29 +236,9 @@ func TestJobWireFormat(t *testing.T) {
 	clock.Advance(150 * time.Millisecond)
 	got := sb.must(t, http.MethodGet, "/v2/categorization-jobs/"+id, "", nil)
 	for name, body := range map[string][]byte{"job_created.json": a.body, "job_running.json": got.body} {
-		golden(t, name, bytes.ReplaceAll(body, []byte(id), []byte("00000000-0000-4000-8000-000000000000")))
+		testkit.Golden(t, filepath.Join("testdata", name), bytes.ReplaceAll(body, []byte(id), []byte("00000000-0000-4000-8000-000000000000")), *update)
 	}
 	if ct := a.header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type %q, want application/json", ct)
-	}
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\ngot  %s\nwant %s", name, got, want)
 	}
 }

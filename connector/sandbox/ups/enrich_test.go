@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
 )
 
@@ -220,22 +221,12 @@ func TestPutTakesOneObject(t *testing.T) {
 	clock.Advance(DefaultJobDuration)
 	got, updates, ok := sb.srv.Stored(schemas.Segments, "123abcde")
 	want, _ := json.Marshal(value)
-	if !ok || updates != 1 || !jsonEqual(got, want) {
+	if !ok || updates != 1 || !testkit.JSONEqual(got, want) {
 		t.Errorf("Stored = %s, %d, %v; want %s, 1, true", got, updates, ok, want)
 	}
 	if st := sb.srv.Stats(); st.MeanFillRecords != 1 || st.RecordsAccepted != 1 {
 		t.Errorf("stats: %+v", st)
 	}
-}
-
-func jsonEqual(a, b []byte) bool {
-	var x, y any
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
-		return false
-	}
-	xa, _ := json.Marshal(x)
-	ya, _ := json.Marshal(y)
-	return bytes.Equal(xa, ya)
 }
 
 // Concurrent clients over real HTTP, for the race detector, and every
@@ -264,9 +255,9 @@ func TestConcurrentClients(t *testing.T) {
 	for e := range errs {
 		t.Error(e)
 	}
-	waitFor(t, 5*time.Second, "every job to complete", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "every job to complete", testkit.Until(func() bool {
 		return sb.srv.Stats().PerCollection["rr-userattributes"].Users == clients*posts*records
-	})
+	}))
 	if st := sb.srv.Stats(); st.Jobs != clients*posts || st.RecordsAccepted != clients*posts*records || st.MeanFillRecords != records {
 		t.Errorf("stats: %+v", st)
 	}

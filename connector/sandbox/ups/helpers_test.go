@@ -10,9 +10,10 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/contactlab/connector/internal/testkit"
 )
 
 const (
@@ -21,29 +22,12 @@ const (
 	testAPIKey       = "608"
 )
 
-// fakeClock is the clock tests move by hand, so that token expiry, the
+// newFakeClock is the clock tests move by hand, so that token expiry, the
 // throttling budget and job progress happen exactly when a test says.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
+func newFakeClock() *testkit.Clock {
 	// The reference's example job was created at this instant; starting
 	// there makes the golden status answer read like the reference.
-	return &fakeClock{t: time.Date(2023, 6, 3, 8, 7, 17, 992_000_000, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+	return testkit.NewClock(time.Date(2023, 6, 3, 8, 7, 17, 992_000_000, time.UTC))
 }
 
 // sandbox is a Server behind a real loopback HTTP server.
@@ -60,7 +44,7 @@ func testConfig() Config {
 }
 
 // newSandbox starts a Server on loopback; clock nil means the real clock.
-func newSandbox(t testing.TB, cfg Config, clock *fakeClock) *sandbox {
+func newSandbox(t testing.TB, cfg Config, clock *testkit.Clock) *sandbox {
 	t.Helper()
 	now := time.Now
 	if clock != nil {
@@ -235,19 +219,6 @@ func segs(prefix string, n int) []rec {
 }
 
 func batch(records []rec) map[string]any { return map[string]any{"data": records} }
-
-// waitFor polls cond until it holds or the deadline passes: the real-clock
-// tests wait on what they expect, never for a fixed time.
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up after %v waiting for %s", within, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 func mustContain(t testing.TB, body []byte, want string) {
 	t.Helper()

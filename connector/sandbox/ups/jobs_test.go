@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
 )
 
@@ -174,19 +175,7 @@ func TestJobStatusMatchesTheReference(t *testing.T) {
 				t.Fatal(err)
 			}
 			pretty.WriteByte('\n')
-			golden := filepath.Join("testdata", tt.golden)
-			if *update {
-				if err := os.WriteFile(golden, pretty.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(pretty.Bytes(), want) {
-				t.Errorf("answer differs from %s:\n%s", golden, pretty.Bytes())
-			}
+			testkit.Golden(t, filepath.Join("testdata", tt.golden), pretty.Bytes(), *update)
 		})
 	}
 }
@@ -405,10 +394,10 @@ func TestJobCompletesInRealTime(t *testing.T) {
 	statusTok := sb.token(statusService)
 	job := sb.accepted(http.MethodPost, "rr-userpreferences", sb.token(attributesService),
 		batch([]rec{{UserID: "u", Value: map[string]any{"like": []string{"prod102710181y"}}}}))
-	waitFor(t, 5*time.Second, "the job to complete", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "the job to complete", func() (bool, string) {
 		var sa statusAnswer
 		sb.status(statusTok, job.JobID, "").decode(t, &sa)
-		return sa.Summary.JobStatus == "COMPLETED"
+		return sa.Summary.JobStatus == "COMPLETED", sa.Summary.JobStatus
 	})
 	if _, updates, ok := sb.srv.Stored(schemas.UserPreferences, "u"); !ok || updates != 1 {
 		t.Errorf("after completion: stored %v, %d updates", ok, updates)

@@ -1,8 +1,8 @@
 package ups
 
 import (
+	"cmp"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/internal/configcheck"
 	"github.com/contactlab/connector/schemas"
 )
 
@@ -69,59 +70,31 @@ func (e *ConfigError) Error() string {
 	return fmt.Sprintf("ups sandbox config: %s: %s", e.Field, e.Reason)
 }
 
-// configCheck is one row of the validation table: the field, whether it
-// is bad, and why.
-type configCheck struct {
-	field  string
-	bad    bool
-	reason string
-}
-
 // validate checks every bound of the configuration from one table, so a new
 // field cannot be added without deciding what is valid for it.
 func (c Config) validate() error {
-	checks := []configCheck{
-		{"ClientID", c.ClientID == "", "is required"},
-		{"ClientSecret", c.ClientSecret == "", "is required"},
-		{"APIKey", c.APIKey == "", "is required"},
-		// It is a path segment of every API route.
-		{"APIKey", !isPathSegment(c.APIKey), "must be one URL path segment (no '/', '?', '#' or '%')"},
-		{"TokenTTL", c.TokenTTL < 0, "must be >= 0 (0 means the default)"},
-		{"UpdatesPerSecond", c.UpdatesPerSecond < NoLimit, "must be >= 0, or NoLimit"},
-		{"MaxRecords", c.MaxRecords < NoLimit, "must be >= 0, or NoLimit"},
-		{"MaxBodyBytes", c.MaxBodyBytes < NoLimit, "must be >= 0, or NoLimit"},
-		{"JobFailShare", !isShare(c.JobFailShare), "must be within 0..1"},
-		{"JobDuration", c.JobDuration < 0, "must be >= 0 (0 means the default)"},
-	}
-	for _, p := range c.Faults.Problems() {
-		checks = append(checks, configCheck{"Faults." + p.Field, true, p.Reason})
-	}
-	var errs []error
-	for _, ch := range checks {
-		if ch.bad {
-			errs = append(errs, &ConfigError{Field: ch.field, Reason: ch.reason})
-		}
-	}
-	return errors.Join(errs...)
+	var t configcheck.Table
+	t.Check("ClientID", c.ClientID == "", "is required")
+	t.Check("ClientSecret", c.ClientSecret == "", "is required")
+	t.Check("APIKey", c.APIKey == "", "is required")
+	// It is a path segment of every API route.
+	t.Check("APIKey", !isPathSegment(c.APIKey), "must be one URL path segment (no '/', '?', '#' or '%')")
+	t.Check("TokenTTL", c.TokenTTL < 0, "must be >= 0 (0 means the default)")
+	t.Check("UpdatesPerSecond", c.UpdatesPerSecond < NoLimit, "must be >= 0, or NoLimit")
+	t.Check("MaxRecords", c.MaxRecords < NoLimit, "must be >= 0, or NoLimit")
+	t.Check("MaxBodyBytes", c.MaxBodyBytes < NoLimit, "must be >= 0, or NoLimit")
+	t.Check("JobFailShare", !isShare(c.JobFailShare), "must be within 0..1")
+	t.Check("JobDuration", c.JobDuration < 0, "must be >= 0 (0 means the default)")
+	return t.Errors(c.Faults, func(field, reason string) error { return &ConfigError{Field: field, Reason: reason} })
 }
 
 // withDefaults fills every zero value that has a default.
 func (c Config) withDefaults() Config {
-	if c.TokenTTL == 0 {
-		c.TokenTTL = DefaultTokenTTL
-	}
-	if c.UpdatesPerSecond == 0 {
-		c.UpdatesPerSecond = DefaultUpdatesPerSecond
-	}
-	if c.MaxRecords == 0 {
-		c.MaxRecords = DefaultMaxRecords
-	}
-	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if c.JobDuration == 0 {
-		c.JobDuration = DefaultJobDuration
-	}
+	c.TokenTTL = cmp.Or(c.TokenTTL, DefaultTokenTTL)
+	c.UpdatesPerSecond = cmp.Or(c.UpdatesPerSecond, DefaultUpdatesPerSecond)
+	c.MaxRecords = cmp.Or(c.MaxRecords, DefaultMaxRecords)
+	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, DefaultMaxBodyBytes)
+	c.JobDuration = cmp.Or(c.JobDuration, DefaultJobDuration)
 	return c
 }
 

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/contactlab/connector/internal/testkit"
 )
 
 func TestTokenEndpoints(t *testing.T) {
@@ -123,19 +125,19 @@ func TestTokenExpiry(t *testing.T) {
 	tests := []struct {
 		name string
 		// expire does what makes the token invalid.
-		expire func(*Server, *fakeClock)
+		expire func(*Server, *testkit.Clock)
 		// stillValid runs before expire and must leave the token valid.
-		stillValid func(*Server, *fakeClock)
+		stillValid func(*Server, *testkit.Clock)
 	}{
 		{
 			name:       "by TTL",
-			stillValid: func(_ *Server, c *fakeClock) { c.Advance(time.Hour - time.Millisecond) },
-			expire:     func(_ *Server, c *fakeClock) { c.Advance(time.Millisecond) },
+			stillValid: func(_ *Server, c *testkit.Clock) { c.Advance(time.Hour - time.Millisecond) },
+			expire:     func(_ *Server, c *testkit.Clock) { c.Advance(time.Millisecond) },
 		},
 		{
 			name:       "by ExpireTokens",
-			stillValid: func(*Server, *fakeClock) {},
-			expire:     func(s *Server, _ *fakeClock) { s.ExpireTokens() },
+			stillValid: func(*Server, *testkit.Clock) {},
+			expire:     func(s *Server, _ *testkit.Clock) { s.ExpireTokens() },
 		},
 	}
 	for _, tt := range tests {
