@@ -65,8 +65,15 @@ type Option func(*Service)
 // WithLogger sets the logger (default: from the config's log section, to stderr).
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
-// New builds every unit from cfg; it connects to nothing yet.
+// New builds every unit from cfg as Defaults completes it (cfg itself is
+// not changed), after checking it; it connects to nothing yet.
 func New(cfg *config.Config, opts ...Option) (*Service, error) {
+	// A config made by hand builds as one from Parse would, and a builder
+	// never meets a value Validate would refuse.
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.WithDefaults()
 	s := &Service{cfg: cfg, reg: prometheus.NewRegistry(), ready: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
@@ -104,7 +111,11 @@ func New(cfg *config.Config, opts ...Option) (*Service, error) {
 		s.topics = append(s.topics, topics...)
 	}
 	for _, sc := range cfg.Sources {
-		units, topics, err := buildUpdatesSource(s.deps, sc)
+		build, ok := sourceBuilders[sc.Type]
+		if !ok {
+			return nil, fmt.Errorf("source %s: no builder for type %q", sc.Name, sc.Type)
+		}
+		units, topics, err := build(s.deps, sc)
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", sc.Name, err)
 		}
