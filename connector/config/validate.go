@@ -142,6 +142,7 @@ func (c *Config) validate(p Problems) {
 	checkName := func(p Problems, name string) {
 		if !nameRE.MatchString(name) {
 			p.Add("name", "%q must be letters, digits, '.', '_' or '-'", name)
+			return
 		}
 		if names[name] {
 			p.Add("name", "%q is used twice", name)
@@ -163,7 +164,7 @@ func (c *Config) validate(p Problems) {
 		case k == nil:
 			p.Add("type", "%q is not %s", src.Type, oneOf(SourceTypes()))
 		case !k.is(src.Settings):
-			p.Add("", "settings are a %T, not the %s a %s source takes", src.Settings, k.typeName(), k.name)
+			p.Add("", "settings are a %T; sources of type %s take a %s", src.Settings, k.name, k.typeName())
 		default:
 			c.needs(p, k.name, k.needs)
 			k.validate(p, c, src)
@@ -187,6 +188,24 @@ func (c *Config) validateSink(p Problems, s *Sink) {
 	if s.StartFrom != "earliest" && s.StartFrom != "latest" {
 		p.Add("start_from", "%q is not earliest or latest", s.StartFrom)
 	}
+	if s.Retry.Initial > s.Retry.Max {
+		p.Add("retry.initial", "must not exceed retry.max")
+	}
+	k := lookupSink(s.Type)
+	switch {
+	case k == nil:
+		// The type's defaults of concurrency, max_in_flight and batch are
+		// not known: checking them would only repeat that the type is not.
+		p.Add("type", "%q is not %s", s.Type, oneOf(SinkTypes()))
+		return
+	case !k.is(s.Settings):
+		key := k.section
+		if key == "" {
+			key = "type"
+		}
+		p.Add(key, "settings are a %T; sinks of type %s take a %s", s.Settings, k.name, k.typeName())
+		return
+	}
 	p.InRange("concurrency", s.Concurrency, 1, 4096, "")
 	if s.Batch.MaxRecords < 1 {
 		p.Add("batch.max_records", "must be at least 1")
@@ -194,23 +213,8 @@ func (c *Config) validateSink(p Problems, s *Sink) {
 	if s.MaxInFlight < s.Batch.MaxRecords {
 		p.Add("max_in_flight", "%d is below batch.max_records (%d): a batch could never fill", s.MaxInFlight, s.Batch.MaxRecords)
 	}
-	if s.Retry.Initial > s.Retry.Max {
-		p.Add("retry.initial", "must not exceed retry.max")
-	}
-	k := lookupSink(s.Type)
-	switch {
-	case k == nil:
-		p.Add("type", "%q is not %s", s.Type, oneOf(SinkTypes()))
-	case !k.is(s.Settings):
-		key := k.section
-		if key == "" {
-			key = "type"
-		}
-		p.Add(key, "settings are a %T, not the %s a %s sink takes", s.Settings, k.typeName(), k.name)
-	default:
-		c.needs(p, k.name, k.needs)
-		k.validate(p, c, s)
-	}
+	c.needs(p, k.name, k.needs)
+	k.validate(p, c, s)
 }
 
 // needs reports each section a type needs that c does not have.
