@@ -11,10 +11,11 @@ import (
 // whose records go through a Sink.
 type PipelineConfig struct {
 	// Name identifies the pipeline in logs, metrics and dead-letter headers.
-	Name    string
-	Brokers []string
-	GroupID string
-	Topics  []string
+	Name     string
+	Brokers  []string
+	Security Security
+	GroupID  string
+	Topics   []string
 	// DeadLetterTopic receives records that cannot be delivered.
 	DeadLetterTopic string
 
@@ -29,6 +30,8 @@ type PipelineConfig struct {
 	BatchLinger     time.Duration
 
 	Retry RetryPolicy
+	// Health says when the pipeline is not ready although it runs.
+	Health HealthPolicy
 
 	// CommitInterval is how often finished offsets are committed.
 	CommitInterval time.Duration
@@ -66,6 +69,7 @@ func (c PipelineConfig) withDefaults() PipelineConfig {
 	def(&c.Retry.InitialInterval, 100*time.Millisecond)
 	def(&c.Retry.MaxInterval, 10*time.Second)
 	def(&c.CommitInterval, 200*time.Millisecond)
+	c.Health = c.Health.withDefaults()
 	def(&c.ShutdownGrace, 10*time.Second)
 	def(&c.SessionTimeout, 10*time.Second)
 	def(&c.HeartbeatInterval, time.Second)

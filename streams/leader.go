@@ -16,8 +16,9 @@ import (
 // LeaderElectionConfig configures a LeaderElection.
 type LeaderElectionConfig struct {
 	// Name identifies the election in logs and errors (a source's name).
-	Name    string
-	Brokers []string
+	Name     string
+	Brokers  []string
+	Security Security
 	// GroupID is the consumer group the candidates join: one group per
 	// election, shared by every replica that competes for it.
 	GroupID string
@@ -152,7 +153,7 @@ func (e *LeaderElection) run(ctx context.Context, lead func(ctx context.Context)
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                cfg.GroupID,
 		Brokers:           cfg.Brokers,
-		Dialer:            &kafka.Dialer{Timeout: 10 * time.Second, DialFunc: conns.dial},
+		Dialer:            conns.wrap(cfg.Security.Dialer()),
 		Topics:            []string{cfg.Topic},
 		HeartbeatInterval: cfg.HeartbeatInterval,
 		SessionTimeout:    cfg.SessionTimeout,
@@ -294,4 +295,11 @@ func (c *trackedConn) Close() error {
 		err = c.Conn.Close()
 	})
 	return err
+}
+
+// wrap has kd open its TCP connections through d; TLS and SASL, which kd
+// adds on top, are unchanged.
+func (d *severableDialer) wrap(kd *kafka.Dialer) *kafka.Dialer {
+	kd.DialFunc = d.dial
+	return kd
 }

@@ -16,6 +16,7 @@ type Metrics struct {
 	lag          *prometheus.GaugeVec
 	inFlight     *prometheus.GaugeVec
 	paused       *prometheus.GaugeVec
+	oldest       *prometheus.GaugeVec
 	commits      *prometheus.CounterVec
 	produced     *prometheus.CounterVec
 }
@@ -34,18 +35,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "record_retries_total", Help: "Record delivery attempts that will be retried."}, []string{"pipeline"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
-			Name: "consumer_lag_records", Help: "High-water mark minus committed offset, summed over the pipeline's partitions."}, []string{"pipeline"}),
+			Name: "consumer_lag_records", Help: "End offset minus the group's committed offset, summed over every partition of the pipeline's topics, as the brokers report them."}, []string{"pipeline"}),
 		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "in_flight_records", Help: "Records fetched but not yet finished."}, []string{"pipeline"}),
 		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "paused", Help: "1 while the pipeline is paused on a credential failure."}, []string{"pipeline"}),
+		oldest: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "oldest_unfinished_seconds", Help: "Age of the oldest record fetched and not yet delivered or dead-lettered: every stall shows here, whatever its cause."}, []string{"pipeline"}),
 		commits: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "offset_commits_total", Help: "Offset commits sent to Kafka, by result."}, []string{"pipeline", "result"}),
 		produced: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: "producer",
 			Name: "records_produced_total", Help: "Records Kafka acknowledged, by topic role."}, []string{"pipeline", "role"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.consumed, m.delivered, m.deadLettered, m.retries, m.lag, m.inFlight, m.paused, m.commits, m.produced)
+		reg.MustRegister(m.consumed, m.delivered, m.deadLettered, m.retries, m.lag, m.inFlight, m.paused, m.oldest, m.commits, m.produced)
 	}
 	return m
 }

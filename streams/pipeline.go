@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"golang.org/x/time/rate"
 
 	"github.com/contactlab/connector/streams/delivery"
 )
@@ -43,11 +45,22 @@ type Pipeline struct {
 	retries *retryQueue
 	dlqCh   chan deadLetterJob // capacity MaxInFlight: sending never blocks
 	idle    chan struct{}      // signalled when the last in-flight record finishes
+	// uncommitted counts records fetched and not yet committed. Fetching
+	// waits while it is MaxInFlight, so that however long commits fail, a
+	// restart repeats at most MaxInFlight records.
+	uncommitted atomic.Int64
+	committed   chan struct{} // signalled after a commit released records
+	commitNow   chan struct{} // asks the committer for a commit before its tick
 	// work is the context outcomes are taken under; once it ends (forced
 	// stop) late outcomes are ignored and their records stay uncommitted.
 	work context.Context
 
-	ready Readiness
+	ready     Readiness
+	h         health
+	transport *kafka.Transport // the health probe's, kept for its connections
+	// failLog paces the warning logged per failed attempt.
+	failLog   rate.Sometimes
+	commitLog rate.Sometimes
 }
 
 type deadLetterJob struct {
@@ -64,7 +77,7 @@ func NewPipeline(cfg PipelineConfig, sink Sink) (*Pipeline, error) {
 		return nil, fmt.Errorf("pipeline %q: no sink", cfg.Name)
 	}
 	cfg = cfg.withDefaults()
-	prod, err := NewProducer(ProducerConfig{Brokers: cfg.Brokers, Topic: cfg.DeadLetterTopic, BatchSize: 100, Linger: time.Millisecond})
+	prod, err := NewProducer(ProducerConfig{Brokers: cfg.Brokers, Security: cfg.Security, Topic: cfg.DeadLetterTopic, BatchSize: 100, Linger: time.Millisecond})
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: dead-letter producer: %w", cfg.Name, err)
 	}
@@ -80,6 +93,13 @@ func NewPipeline(cfg PipelineConfig, sink Sink) (*Pipeline, error) {
 		retries: newRetryQueue(),
 		dlqCh:   make(chan deadLetterJob, cfg.MaxInFlight),
 		idle:    make(chan struct{}, 1),
+
+		committed: make(chan struct{}, 1),
+		commitNow: make(chan struct{}, 1),
+
+		transport: cfg.Security.Transport(),
+		failLog:   rate.Sometimes{Interval: 5 * time.Second},
+		commitLog: rate.Sometimes{Interval: 5 * time.Second},
 	}, nil
 }
 
@@ -133,6 +153,7 @@ func (p *Pipeline) newReader() *kafka.Reader {
 	}
 	return kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           cfg.Brokers,
+		Dialer:            cfg.Security.Dialer(),
 		GroupID:           cfg.GroupID,
 		GroupTopics:       cfg.Topics,
 		MinBytes:          1,
@@ -210,6 +231,8 @@ func (p *Pipeline) run(ctx context.Context, graceful bool) error {
 			}
 		}()
 	}
+	helpers.Add(1)
+	go func() { defer helpers.Done(); p.healthLoop(work) }()
 	for range min(cfg.Concurrency, 4) {
 		helpers.Add(1)
 		go func() { defer helpers.Done(); p.deadLetterLoop(work) }()
@@ -272,6 +295,15 @@ func (p *Pipeline) fetch(ctx context.Context, r *kafka.Reader, out chan<- *Recor
 	defer close(out)
 	retry := delivery.Forever(100*time.Millisecond, 5*time.Second).Start()
 	for {
+		// The window is of uncommitted records, not only unfinished ones:
+		// while commits fail, fetching stops when it is full.
+		for p.uncommitted.Load() >= int64(p.cfg.MaxInFlight) {
+			select {
+			case <-p.committed:
+			case <-ctx.Done():
+				return nil
+			}
+		}
 		select {
 		case p.sem <- struct{}{}:
 		case <-ctx.Done():
@@ -295,6 +327,7 @@ func (p *Pipeline) fetch(ctx context.Context, r *kafka.Reader, out chan<- *Recor
 		retry.Reset()
 		rec := &Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: headersOf(m.Headers), Time: m.Time}
 		rec.ticket = p.tracker.add(m.Topic, m.Partition, m.Offset, m.HighWaterMark)
+		p.uncommitted.Add(1)
 		p.c.consumed.Add(1)
 		p.c.inFlight.Add(1)
 		p.m.consumed.WithLabelValues(p.cfg.Name).Inc()
@@ -401,14 +434,20 @@ func (p *Pipeline) done(r *Record, err error) {
 	}
 	switch delivery.Classify(err) {
 	case delivery.Delivered:
+		p.h.delivered()
 		p.setPaused("")
 		p.c.delivered.Add(1)
 		p.m.delivered.WithLabelValues(p.cfg.Name).Inc()
 		p.ack(r)
 	case delivery.DeadLetter:
-		p.setPaused("")
+		if delivery.StatusOf(err) != 0 {
+			// The API answered, so the credential works; a record refused
+			// before any call (invalid) proves nothing about it.
+			p.setPaused("")
+		}
 		p.dlqCh <- deadLetterJob{r, err}
 	case delivery.Pause:
+		p.h.failed(err)
 		p.setPaused(err.Error())
 		// Paused time does not count against the retry budget: the record
 		// itself is fine.
@@ -419,6 +458,10 @@ func (p *Pipeline) done(r *Record, err error) {
 		if errors.Is(err, context.Canceled) && p.work.Err() != nil {
 			return
 		}
+		p.h.failed(err)
+		p.failLog.Do(func() {
+			p.log.Warn("delivery attempt failed; retrying (this warning is logged at most every 5 s)", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "attempt", r.Attempts, "error", err)
+		})
 		if r.retrySince.IsZero() {
 			r.retrySince = time.Now()
 		}
@@ -460,23 +503,39 @@ func (p *Pipeline) deadLetter(ctx context.Context, r *Record, cause error) {
 		if err == nil {
 			break
 		}
-		p.log.Error("dead-letter write failed; retrying", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "error", err)
+		// A write that keeps failing (a missing topic, no authorisation)
+		// stalls the partition: say so on /readyz, naming the topic, once.
+		if retry.Failures() >= deadLetterFailuresBeforeNotReady-1 &&
+			p.ready.Problem("dead_letter", "writing dead letters fails: "+err.Error()) {
+			p.log.Error("dead-letter writes keep failing; the pipeline is not ready until one succeeds", "dead_letter_topic", p.cfg.DeadLetterTopic, "error", err)
+		}
 		if retry.Wait(ctx, err) != nil {
 			return
 		}
+	}
+	if p.ready.Problem("dead_letter", "") {
+		p.log.Info("dead-letter writes succeed again", "dead_letter_topic", p.cfg.DeadLetterTopic)
 	}
 	p.log.Debug("record dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "reason", delivery.ReasonOf(cause), "error", cause)
 	p.c.deadLettered.Add(1)
 	p.ack(r)
 }
 
+// deadLetterFailuresBeforeNotReady is how many failed writes in a row make
+// the pipeline not ready: one may be a leader moving; three, with back-off
+// between them, are not.
+const deadLetterFailuresBeforeNotReady = 3
+
 func (p *Pipeline) ack(r *Record) {
 	p.tracker.done(r.ticket)
-	if p.c.inFlight.Add(-1) == 0 {
-		select {
-		case p.idle <- struct{}{}:
-		default:
-		}
+	inFlight := p.c.inFlight.Add(-1)
+	if inFlight == 0 {
+		signal(p.idle)
+	}
+	// Half the window finished and waiting for the committer: commit now
+	// rather than at the tick, so the window never fills at full speed.
+	if p.uncommitted.Load()-inFlight >= int64(p.cfg.MaxInFlight/2) {
+		signal(p.commitNow)
 	}
 	p.m.inFlight.WithLabelValues(p.cfg.Name).Dec()
 	<-p.sem
@@ -486,13 +545,29 @@ func (p *Pipeline) ack(r *Record) {
 func (p *Pipeline) commitLoop(ctx context.Context, r *kafka.Reader) {
 	t := time.NewTicker(p.cfg.CommitInterval)
 	defer t.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-t.C:
-			p.commit(ctx, r)
+		case <-p.commitNow:
+			// At most one early commit per tenth of the interval: commits
+			// that fail (a broker outage) must not be hammered.
+			if time.Since(last) < p.cfg.CommitInterval/10 {
+				continue
+			}
 		case <-ctx.Done():
 			return
 		}
+		last = time.Now()
+		p.commit(ctx, r)
+	}
+}
+
+// signal wakes the one waiter of ch, if it is not already woken.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
 	}
 }
 
@@ -507,14 +582,16 @@ func (p *Pipeline) commit(ctx context.Context, r *kafka.Reader) {
 		if err := r.CommitMessages(ctx, msgs...); err != nil {
 			p.m.commits.WithLabelValues(p.cfg.Name, "error").Inc()
 			if ctx.Err() == nil {
-				p.log.Warn("offset commit failed; will retry", "error", err)
+				p.commitLog.Do(func() {
+					p.log.Warn("offset commit failed; will retry (logged at most every 5 s)", "error", err, "uncommitted", p.uncommitted.Load())
+				})
 			}
 		} else {
 			p.m.commits.WithLabelValues(p.cfg.Name, "ok").Inc()
-			p.tracker.markCommitted(points)
+			if n := p.tracker.markCommitted(points); n > 0 {
+				p.uncommitted.Add(-n)
+				signal(p.committed)
+			}
 		}
 	}
-	lag := p.tracker.lag()
-	p.c.lag.Store(lag)
-	p.m.lag.WithLabelValues(p.cfg.Name).Set(float64(lag))
 }

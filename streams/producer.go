@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -12,7 +11,8 @@ import (
 
 // ProducerConfig configures a Producer.
 type ProducerConfig struct {
-	Brokers []string
+	Brokers  []string
+	Security Security
 	// Topic, when set, is used for messages that name none.
 	Topic string
 	// BatchSize is the most messages in one produce request per partition.
@@ -21,6 +21,9 @@ type ProducerConfig struct {
 	Linger time.Duration
 	// Compression: "", "none", "gzip", "snappy", "lz4", "zstd".
 	Compression string
+	// Acks is "all" (default: the record is on every in-sync replica), "1"
+	// (the leader only) or "0" (none; a crash may lose what was "sent").
+	Acks string
 }
 
 // Producer writes records and returns only after Kafka acknowledged them
@@ -51,6 +54,16 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 	default:
 		return nil, fmt.Errorf("producer: compression: unknown codec %q", cfg.Compression)
 	}
+	acks := kafka.RequireAll
+	switch cfg.Acks {
+	case "", "all", "-1":
+	case "1":
+		acks = kafka.RequireOne
+	case "0":
+		acks = kafka.RequireNone
+	default:
+		return nil, fmt.Errorf("producer: acks: %q is not all, 1 or 0", cfg.Acks)
+	}
 	if cfg.BatchSize == 0 {
 		cfg.BatchSize = 1000
 	}
@@ -63,13 +76,10 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 		BatchSize:    cfg.BatchSize,
 		BatchBytes:   16 << 20,
 		BatchTimeout: cfg.Linger,
-		RequiredAcks: kafka.RequireAll,
+		RequiredAcks: acks,
 		Compression:  codec,
 		MaxAttempts:  5,
-		Transport: &kafka.Transport{
-			Dial:        (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-			IdleTimeout: 60 * time.Second,
-		},
+		Transport:    cfg.Security.Transport(),
 	}
 	return &Producer{w: w, topic: cfg.Topic}, nil
 }

@@ -14,7 +14,8 @@ import (
 
 // SubscribeConfig configures Subscribe.
 type SubscribeConfig struct {
-	Brokers []string
+	Brokers  []string
+	Security Security
 	// GroupID is the application's consumer group: replicas of one
 	// application share it and split the partitions.
 	GroupID string
@@ -147,6 +148,7 @@ func Subscribe[T any](ctx context.Context, cfg SubscribeConfig, decode func([]by
 	}
 	log := cfg.Logger.With("group", cfg.GroupID)
 	reader := kafka.NewReader(kafka.ReaderConfig{
+		Dialer:            cfg.Security.Dialer(),
 		Brokers:           cfg.Brokers,
 		GroupID:           cfg.GroupID,
 		GroupTopics:       cfg.Topics,

@@ -1,7 +1,9 @@
 package streams
 
 import (
+	"strconv"
 	"sync"
+	"time"
 )
 
 // offsetTracker decides which offsets may be committed: per partition, only
@@ -27,6 +29,9 @@ type partitionState struct {
 	commit    int64 // next offset to commit (last finished prefix offset + 1); -1 none
 	committed int64 // what was last committed to Kafka; -1 none
 	hwm       int64 // high-water mark seen on the last fetched record
+	// finished counts the records finished since the last commit point
+	// was taken: they are what a commit of ps.commit releases.
+	finished int64
 }
 
 // window is one run of increasing offsets fetched for a partition.
@@ -40,6 +45,7 @@ type window struct {
 type entry struct {
 	offset int64
 	done   bool
+	at     int64 // when fetched, unix nanoseconds: the age of a stall
 }
 
 // ticket identifies a tracked record for done.
@@ -77,7 +83,7 @@ func (t *offsetTracker) add(topic string, partition int, offset, hwm int64) tick
 		w.queue = w.queue[:n]
 		w.head = 0
 	}
-	w.queue = append(w.queue, entry{offset: offset})
+	w.queue = append(w.queue, entry{offset: offset, at: nanotime()})
 	w.last = offset
 	return ticket{w: w, idx: len(w.queue) - 1, off: offset}
 }
@@ -100,6 +106,7 @@ func (t *offsetTracker) done(tk ticket) {
 	advanced := false
 	for w.head < len(w.queue) && w.queue[w.head].done {
 		w.head++
+		w.state.finished++
 		advanced = true
 	}
 	if !advanced {
@@ -132,6 +139,7 @@ type commitPoint struct {
 	topic     string
 	partition int
 	offset    int64
+	records   int64 // finished records below offset not yet committed
 }
 
 // pending returns the partitions whose committable offset moved since the
@@ -142,20 +150,31 @@ func (t *offsetTracker) pending() []commitPoint {
 	var out []commitPoint
 	for tp, ps := range t.parts {
 		if ps.commit > ps.committed {
-			out = append(out, commitPoint{tp.topic, tp.partition, ps.commit})
+			out = append(out, commitPoint{tp.topic, tp.partition, ps.commit, ps.finished})
 		}
 	}
 	return out
 }
 
-func (t *offsetTracker) markCommitted(points []commitPoint) {
+// markCommitted records that points were committed and returns how many
+// finished records that released (the window of fetched but uncommitted
+// records shrinks by as many).
+func (t *offsetTracker) markCommitted(points []commitPoint) (released int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, p := range points {
-		if ps := t.parts[topicPartition{p.topic, p.partition}]; ps != nil && p.offset > ps.committed {
+		ps := t.parts[topicPartition{p.topic, p.partition}]
+		if ps == nil {
+			continue
+		}
+		if p.offset > ps.committed {
 			ps.committed = p.offset
 		}
+		n := min(p.records, ps.finished)
+		ps.finished -= n
+		released += n
 	}
+	return released
 }
 
 // lag is the sum over partitions of high-water mark minus committed offset:
@@ -175,3 +194,31 @@ func (t *offsetTracker) lag() int64 {
 	}
 	return n
 }
+
+// oldestUnfinished is the age of the oldest record fetched and not yet
+// finished, and where it is ("topic/partition@offset"); 0 when none.
+func (t *offsetTracker) oldestUnfinished(now time.Time) (time.Duration, string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var oldest int64
+	where := ""
+	for tp, ps := range t.parts {
+		w := ps.cur
+		if w == nil || w.head >= len(w.queue) {
+			continue
+		}
+		// The head is the first unfinished entry: done ones were passed.
+		e := w.queue[w.head]
+		if oldest == 0 || e.at < oldest {
+			oldest = e.at
+			where = tp.topic + "/" + strconv.Itoa(tp.partition) + "@" + strconv.FormatInt(e.offset, 10)
+		}
+	}
+	if oldest == 0 {
+		return 0, ""
+	}
+	return max(0, now.Sub(time.Unix(0, oldest))), where
+}
+
+// nanotime is the wall clock in unix nanoseconds.
+func nanotime() int64 { return time.Now().UnixNano() }

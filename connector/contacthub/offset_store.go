@@ -26,6 +26,7 @@ var ErrForeignOffset = errors.New("stored offset belongs to another workspace")
 // configured start.
 type OffsetStore struct {
 	brokers   []string
+	security  streams.Security
 	topic     string
 	key       []byte
 	workspace string
@@ -40,14 +41,21 @@ type storedOffset struct {
 	StoredAt  time.Time `json:"storedAt"`
 }
 
-// NewOffsetStore builds the store of source in topic; it connects lazily.
+// NewOffsetStore builds the store of source in topic on a plaintext
+// cluster; it connects lazily.
 func NewOffsetStore(brokers []string, topic, source, workspace string) (*OffsetStore, error) {
+	return NewSecureOffsetStore(brokers, streams.Security{}, topic, source, workspace)
+}
+
+// NewSecureOffsetStore is NewOffsetStore over connections with sec (TLS,
+// SASL).
+func NewSecureOffsetStore(brokers []string, sec streams.Security, topic, source, workspace string) (*OffsetStore, error) {
 	// One record per page: it must leave at once, not wait for a batch.
-	p, err := streams.NewProducer(streams.ProducerConfig{Brokers: brokers, Topic: topic, BatchSize: 1})
+	p, err := streams.NewProducer(streams.ProducerConfig{Brokers: brokers, Security: sec, Topic: topic, BatchSize: 1})
 	if err != nil {
 		return nil, fmt.Errorf("offset store %s: %w", topic, err)
 	}
-	return &OffsetStore{brokers: brokers, topic: topic, key: []byte(source), workspace: workspace, producer: p}, nil
+	return &OffsetStore{brokers: brokers, security: sec, topic: topic, key: []byte(source), workspace: workspace, producer: p}, nil
 }
 
 // Store records offset as the source's position and returns once Kafka
@@ -99,7 +107,7 @@ type bounds struct{ first, end int64 }
 // partitionBounds lists the first and end offsets of every partition; a
 // topic that does not exist yet holds nothing.
 func (s *OffsetStore) partitionBounds(ctx context.Context) (map[int]bounds, error) {
-	cl := &kafka.Client{Addr: kafka.TCP(s.brokers...), Timeout: 10 * time.Second}
+	cl := &kafka.Client{Addr: kafka.TCP(s.brokers...), Timeout: 10 * time.Second, Transport: s.security.Transport()}
 	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{s.topic}})
 	if err != nil {
 		return nil, fmt.Errorf("offset store %s: metadata: %w", s.topic, err)
@@ -142,7 +150,7 @@ func (s *OffsetStore) lastRecordOfKey(ctx context.Context, p int, b bounds) (*ka
 	if b.end <= b.first {
 		return nil, nil
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: s.brokers, Topic: s.topic, Partition: p, MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 100 * time.Millisecond})
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: s.brokers, Dialer: s.security.Dialer(), Topic: s.topic, Partition: p, MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
 	if err := r.SetOffset(b.first); err != nil {
 		return nil, fmt.Errorf("offset store %s/%d: %w", s.topic, p, err)

@@ -17,8 +17,10 @@ type UpdateStreamSourceConfig struct {
 	Source SourceOptions
 	// Kafka says how to reach the brokers, and through its session timeout
 	// how long a dead leader keeps the lead.
-	Kafka  KafkaOptions
-	Client *Client
+	Kafka KafkaOptions
+	// Security is how the source's Kafka clients connect (TLS, SASL).
+	Security streams.Security
+	Client   *Client
 	// Metrics are shared by the sources of a process (NewSourceMetrics);
 	// nil keeps them unexported.
 	Metrics *SourceMetrics
@@ -46,6 +48,7 @@ type UpdateStreamSourceConfig struct {
 type UpdateStreamSource struct {
 	cfg        SourceOptions
 	brokers    []string
+	security   streams.Security
 	partitions int
 	client     *Client
 	log        *slog.Logger
@@ -94,6 +97,7 @@ func NewUpdateStreamSource(cfg UpdateStreamSourceConfig) (*UpdateStreamSource, e
 	election, err := streams.NewLeaderElection(streams.LeaderElectionConfig{
 		Name:              sc.Name,
 		Brokers:           cfg.Kafka.Brokers,
+		Security:          cfg.Security,
 		GroupID:           sc.GroupID,
 		Topic:             sc.OffsetsTopic,
 		SessionTimeout:    cfg.Kafka.SessionTimeout,
@@ -113,6 +117,7 @@ func NewUpdateStreamSource(cfg UpdateStreamSourceConfig) (*UpdateStreamSource, e
 	return &UpdateStreamSource{
 		cfg:        sc,
 		brokers:    cfg.Kafka.Brokers,
+		security:   cfg.Security,
 		partitions: cfg.Kafka.Partitions,
 		client:     cfg.Client,
 		log:        log,
@@ -228,12 +233,12 @@ func (s *UpdateStreamSource) Run(ctx context.Context) error { return s.run(ctx, 
 func (s *UpdateStreamSource) RunUntilAbort(ctx context.Context) error { return s.run(ctx, false) }
 
 func (s *UpdateStreamSource) run(ctx context.Context, graceful bool) error {
-	prod, err := streams.NewProducer(streams.ProducerConfig{Brokers: s.brokers, Linger: time.Millisecond})
+	prod, err := streams.NewProducer(streams.ProducerConfig{Brokers: s.brokers, Security: s.security, Linger: time.Millisecond})
 	if err != nil {
 		return fmt.Errorf("source %s: %w", s.cfg.Name, err)
 	}
 	defer prod.Close()
-	offsets, err := NewOffsetStore(s.brokers, s.cfg.OffsetsTopic, s.cfg.Name, s.client.Workspace())
+	offsets, err := NewSecureOffsetStore(s.brokers, s.security, s.cfg.OffsetsTopic, s.cfg.Name, s.client.Workspace())
 	if err != nil {
 		return fmt.Errorf("source %s: %w", s.cfg.Name, err)
 	}

@@ -29,7 +29,7 @@ func BenchmarkCategorizationSinkWrite(b *testing.B) {
 			off := offsets.Add(1)
 			r := &streams.Record{Topic: "categorization.requests", Offset: off, Key: []byte("k"),
 				Value: fmt.Appendf(nil, `{"consentId":"c-%d"}`, off)}
-			if err := sink.Write(b.Context(), []*streams.Record{r}); err != nil {
+			if err := write(b, sink, r); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -36,11 +36,11 @@ type Job struct {
 	Replayed bool
 }
 
-// EnableNowClient talks to the EnableNow categorization API. It is safe for
+// Client talks to the EnableNow categorization API. It is safe for
 // concurrent use. Every error it returns comes from package httpapi or wraps
 // one, so errors.Is(err, streams.ErrRejected / streams.ErrUnauthorized) says
 // what the runtime should do.
-type EnableNowClient struct {
+type Client struct {
 	http       *httpapi.Client
 	base       string
 	jobsPath   string
@@ -49,8 +49,8 @@ type EnableNowClient struct {
 	terminal   map[string]bool // lower-cased
 }
 
-// NewEnableNowClient builds a client; it sends nothing until used.
-func NewEnableNowClient(cfg Options, m *httpapi.Metrics) *EnableNowClient {
+// NewClient builds a client; it sends nothing until used.
+func NewClient(cfg Options, m *httpapi.Metrics) *Client {
 	credential := cfg.Token
 	if cfg.AuthScheme != "" {
 		credential = cfg.AuthScheme + " " + credential
@@ -59,7 +59,7 @@ func NewEnableNowClient(cfg Options, m *httpapi.Metrics) *EnableNowClient {
 	for _, s := range cfg.TerminalStatuses {
 		terminal[strings.ToLower(s)] = true
 	}
-	return &EnableNowClient{
+	return &Client{
 		http:       httpapi.New(httpapi.Config{API: "enablenow", Timeout: cfg.Timeout, Metrics: m}),
 		base:       strings.TrimRight(cfg.BaseURL, "/"),
 		jobsPath:   cfg.JobsPath,
@@ -70,7 +70,7 @@ func NewEnableNowClient(cfg Options, m *httpapi.Metrics) *EnableNowClient {
 }
 
 // IsTerminal reports whether a job with this status has ended.
-func (c *EnableNowClient) IsTerminal(status string) bool {
+func (c *Client) IsTerminal(status string) bool {
 	return c.terminal[strings.ToLower(status)]
 }
 
@@ -78,7 +78,7 @@ func (c *EnableNowClient) IsTerminal(status string) bool {
 // that a retry of a creation that succeeded unseen gets the same job back.
 // req must have been decoded by schemas.DecodeCategorizationRequest: it is
 // sent as is, defaults spelled out.
-func (c *EnableNowClient) CreateJob(ctx context.Context, req *schemas.CategorizationRequest, idempotencyKey string) (Job, error) {
+func (c *Client) CreateJob(ctx context.Context, req *schemas.CategorizationRequest, idempotencyKey string) (Job, error) {
 	route := "POST " + c.jobsPath
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -106,7 +106,7 @@ func (c *EnableNowClient) CreateJob(ctx context.Context, req *schemas.Categoriza
 
 // Job reads the job's status (GET {base}/v2/categorization-jobs/{id} by
 // default, config enablenow.job_status_path).
-func (c *EnableNowClient) Job(ctx context.Context, id string) (Job, error) {
+func (c *Client) Job(ctx context.Context, id string) (Job, error) {
 	route := "GET " + c.statusPath
 	u := c.base + strings.ReplaceAll(c.statusPath, "{id}", url.PathEscape(id))
 	_, data, err := c.send(ctx, http.MethodGet, u, route, c.header(), nil)
@@ -127,7 +127,7 @@ func (c *EnableNowClient) Job(ctx context.Context, id string) (Job, error) {
 
 // send goes through httpapi.Client.Do, not JSON, because the creation
 // answer's headers (Location, Idempotent-Replayed) matter as much as its body.
-func (c *EnableNowClient) send(ctx context.Context, method, u, route string, h http.Header, body []byte) (*http.Response, []byte, error) {
+func (c *Client) send(ctx context.Context, method, u, route string, h http.Header, body []byte) (*http.Response, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		// A *bytes.Reader lets net/http rewind the body, which it needs to
@@ -146,10 +146,10 @@ func (c *EnableNowClient) send(ctx context.Context, method, u, route string, h h
 	return c.http.Do(req, route)
 }
 
-func (c *EnableNowClient) header() http.Header { return c.auth.Clone() }
+func (c *Client) header() http.Header { return c.auth.Clone() }
 
 // String never shows the credential.
-func (c *EnableNowClient) String() string { return "enablenow(" + c.base + ")" }
+func (c *Client) String() string { return "enablenow(" + c.base + ")" }
 
 // errNoJobID is returned for a 2xx creation answer that names no job:
 // nothing can be published or followed. It is retryable, since a replay may

@@ -1,5 +1,5 @@
 // Package enablenow is the EnableNow side of the connector: the API client
-// (EnableNowClient: create a categorization job, read a job's status), the
+// (Client: create a categorization job, read a job's status), the
 // CategorizationSink that turns each request record into one job, and the
 // JobMonitor that follows created jobs until they end and publishes each
 // change of status.
@@ -17,8 +17,10 @@
 // What it must not do: retry, dead-letter, pause or commit. The sink says per
 // record delivered, retry or reject, and the runtime (package streams) does
 // the rest; which HTTP answer is retryable is decided by package httpapi
-// alone. The sink starts no goroutines; the JobMonitor's goroutines live
-// inside its Run, which the service runs as a unit.
+// alone. How jobs are followed (places, schedule, back-off, pause) is package
+// internal/jobs'; how results are produced is internal/results'. The sink
+// starts no goroutines of its own: the JobMonitor's live inside the
+// function that Start hands to the runtime's Background.
 //
 // The request decoder is fuzzed in package schemas
 // (FuzzDecodeCategorizationRequest); the answer decoder of this package by

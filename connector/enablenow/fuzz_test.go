@@ -92,7 +92,7 @@ func FuzzCategorizationSinkDecides(f *testing.F) {
 		sent = nil
 		mu.Unlock()
 		want, decErr := schemas.DecodeCategorizationRequest(value)
-		err := sink.Write(context.Background(), []*streams.Record{{Topic: "t", Value: value}})
+		err := writeBatch(t, context.Background(), sink, &streams.Record{Topic: "t", Value: value})[0]
 		mu.Lock()
 		calls := sent
 		mu.Unlock()

@@ -3,6 +3,7 @@ package enablenow_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -81,8 +82,8 @@ func enablenowConfig(url string, mutate func(*service.EnableNowConfig)) enableno
 	return sec.Options()
 }
 
-func newClient(url string, mutate func(*service.EnableNowConfig)) *enablenow.EnableNowClient {
-	return enablenow.NewEnableNowClient(enablenowConfig(url, mutate), httpapi.NewMetrics(nil))
+func newClient(url string, mutate func(*service.EnableNowConfig)) *enablenow.Client {
+	return enablenow.NewClient(enablenowConfig(url, mutate), httpapi.NewMetrics(nil))
 }
 
 // memResults keeps published results in memory; failNext makes the next
@@ -95,14 +96,14 @@ type memResults struct {
 
 var errKafkaDown = errors.New("kafka unreachable (test)")
 
-func (m *memResults) Publish(_ context.Context, rs ...enablenow.JobResult) error {
+func (m *memResults) Publish(_ context.Context, r enablenow.JobResult) error {
 	if m.failNext.Add(-1) >= 0 {
 		return errKafkaDown
 	}
 	m.failNext.Store(0)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.results = append(m.results, rs...)
+	m.results = append(m.results, r)
 	return nil
 }
 
@@ -124,7 +125,7 @@ func (m *memResults) byJob() map[string][]enablenow.JobResult {
 // discardResults drops results, for benchmarks.
 type discardResults struct{}
 
-func (discardResults) Publish(context.Context, ...enablenow.JobResult) error { return nil }
+func (discardResults) Publish(context.Context, enablenow.JobResult) error { return nil }
 
 var offsets atomic.Int64
 
@@ -133,20 +134,60 @@ func record(key, value string) *streams.Record {
 	return &streams.Record{Topic: "categorization.requests", Partition: 1, Offset: offsets.Add(1), Key: []byte(key), Value: []byte(value), Attempts: 1}
 }
 
-// write runs one record through the sink, as the runtime would.
-func write(t testing.TB, s streams.BlockingSink, r *streams.Record) error {
+// write runs one record through the sink, as the runtime would, and
+// returns its outcome.
+func write(t testing.TB, s streams.Sink, r *streams.Record) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return s.Write(ctx, []*streams.Record{r})
+	return writeBatch(t, ctx, s, r)[0]
 }
 
-// runMonitor runs m until the test ends.
+// writeBatch hands batch to s.Write under ctx and waits, with a deadline,
+// for each record's one outcome, which may come after Write returned.
+func writeBatch(t testing.TB, ctx context.Context, s streams.Sink, batch ...*streams.Record) []error {
+	t.Helper()
+	errs := make([]error, len(batch))
+	pending := make(map[*streams.Record]int, len(batch))
+	for i, r := range batch {
+		pending[r] = i
+	}
+	var mu sync.Mutex
+	all := make(chan struct{})
+	var extra []string
+	s.Write(ctx, batch, func(r *streams.Record, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		i, ok := pending[r]
+		if !ok {
+			extra = append(extra, fmt.Sprintf("%s/%d@%d: %v", r.Topic, r.Partition, r.Offset, err))
+			return
+		}
+		delete(pending, r)
+		errs[i] = err
+		if len(pending) == 0 {
+			close(all)
+		}
+	})
+	select {
+	case <-all:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("outcomes of %d records of %d still missing", len(pending), len(batch))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if extra != nil {
+		t.Fatalf("outcomes reported twice or for records not in the batch: %v", extra)
+	}
+	return errs
+}
+
+// runMonitor runs m until the test ends, as the sink's Start would.
 func runMonitor(t testing.TB, m *enablenow.JobMonitor) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
+	go func() { done <- enablenow.RunMonitor(ctx, m) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

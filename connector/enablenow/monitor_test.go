@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/contactlab/connector/connector/enablenow"
 	standin "github.com/contactlab/connector/connector/sandbox/enablenow"
 	"github.com/contactlab/connector/connector/sandbox/fault"
@@ -17,7 +19,7 @@ import (
 )
 
 // monitored is a sink with a monitor over the stand-in at a.
-func monitored(a *api, cfg enablenow.MonitorConfig) (*enablenow.CategorizationSink, *enablenow.JobMonitor, *memResults) {
+func monitored(t *testing.T, a *api, cfg enablenow.MonitorConfig) (*enablenow.CategorizationSink, *enablenow.JobMonitor, *memResults) {
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 5 * time.Millisecond
 	}
@@ -31,7 +33,10 @@ func monitored(a *api, cfg enablenow.MonitorConfig) (*enablenow.CategorizationSi
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	client := newClient(a.url, nil)
 	res := &memResults{}
-	mon := enablenow.NewJobMonitor(cfg, client, res)
+	mon, err := enablenow.NewJobMonitor(cfg, client, res)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return enablenow.NewCategorizationSink(client, res, mon, nil, nil), mon, res
 }
 
@@ -55,7 +60,7 @@ func finals(t *testing.T, res *memResults, n int) map[string]enablenow.JobResult
 // order, the last with Final, and the monitor lets go of it.
 func TestMonitorPublishesEachChangeUntilTheEnd(t *testing.T) {
 	a := startAPI(t, standin.Config{StepInterval: 30 * time.Millisecond, FailShare: 0.3})
-	sink, mon, res := monitored(a, enablenow.MonitorConfig{})
+	sink, mon, res := monitored(t, a, enablenow.MonitorConfig{})
 	runMonitor(t, mon)
 	const n = 20
 	for i := range n {
@@ -100,7 +105,7 @@ func TestMonitorPublishesEachChangeUntilTheEnd(t *testing.T) {
 // before it creates a job, so no job is created that could not be followed.
 func TestMonitorCapHoldsBackTheSink(t *testing.T) {
 	a := startAPI(t, standin.Config{StepInterval: 20 * time.Millisecond})
-	sink, mon, res := monitored(a, enablenow.MonitorConfig{MaxJobs: 2})
+	sink, mon, res := monitored(t, a, enablenow.MonitorConfig{MaxJobs: 2})
 	for i := range 2 {
 		if err := write(t, sink, record("k", fmt.Sprintf(`{"userId":"u-%d"}`, i))); err != nil {
 			t.Fatal(err)
@@ -110,7 +115,7 @@ func TestMonitorCapHoldsBackTheSink(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	blocked := record("k", `{"userId":"u-2"}`)
-	err := sink.Write(ctx, []*streams.Record{blocked})
+	err := writeBatch(t, ctx, sink, blocked)[0]
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("want the write held back until its deadline, got %v", err)
 	}
@@ -131,7 +136,7 @@ func TestMonitorCapHoldsBackTheSink(t *testing.T) {
 // followed must not be followed twice.
 func TestMonitorFollowsAReplayedJobOnce(t *testing.T) {
 	a := startAPI(t, standin.Config{StepInterval: time.Hour})
-	sink, mon, _ := monitored(a, enablenow.MonitorConfig{MaxJobs: 2})
+	sink, mon, _ := monitored(t, a, enablenow.MonitorConfig{MaxJobs: 2})
 	r := record("k", `{"userId":"u"}`)
 	for range 3 {
 		if err := write(t, sink, r); err != nil {
@@ -147,7 +152,7 @@ func TestMonitorFollowsAReplayedJobOnce(t *testing.T) {
 func TestMonitorGivesUpOnAJobTheAPIRefuses(t *testing.T) {
 	// MaxJobs 1: the stand-in keeps one job, so the second evicts the first.
 	a := startAPI(t, standin.Config{StepInterval: time.Hour, MaxJobs: 1})
-	sink, mon, res := monitored(a, enablenow.MonitorConfig{})
+	sink, mon, res := monitored(t, a, enablenow.MonitorConfig{})
 	if err := write(t, sink, record("a", `{"userId":"a"}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +173,7 @@ func TestMonitorGivesUpOnAJobTheAPIRefuses(t *testing.T) {
 // A job that does not end within the timeout frees its place.
 func TestMonitorGivesUpAfterTheTimeout(t *testing.T) {
 	a := startAPI(t, standin.Config{StepInterval: time.Hour})
-	sink, mon, res := monitored(a, enablenow.MonitorConfig{Timeout: 50 * time.Millisecond})
+	sink, mon, res := monitored(t, a, enablenow.MonitorConfig{Timeout: 50 * time.Millisecond})
 	runMonitor(t, mon)
 	if err := write(t, sink, record("a", `{"userId":"a"}`)); err != nil {
 		t.Fatal(err)
@@ -187,7 +192,7 @@ func TestMonitorGivesUpAfterTheTimeout(t *testing.T) {
 func TestMonitorRidesOutFaults(t *testing.T) {
 	const n, concurrency = 50, 4
 	a := startAPI(t, standin.Config{StepInterval: 20 * time.Millisecond})
-	sink, mon, res := monitored(a, enablenow.MonitorConfig{Concurrency: concurrency})
+	sink, mon, res := monitored(t, a, enablenow.MonitorConfig{Concurrency: concurrency})
 	for i := range n {
 		if err := write(t, sink, record("k", fmt.Sprintf(`{"userId":"u-%d"}`, i))); err != nil {
 			t.Fatal(err)
@@ -220,7 +225,7 @@ func TestMonitorRidesOutFaults(t *testing.T) {
 // is never skipped.
 func TestMonitorRetriesAFailedPublish(t *testing.T) {
 	a := startAPI(t, standin.Config{StepInterval: 10 * time.Millisecond})
-	sink, mon, res := monitored(a, enablenow.MonitorConfig{})
+	sink, mon, res := monitored(t, a, enablenow.MonitorConfig{})
 	if err := write(t, sink, record("k", `{"userId":"u"}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -230,5 +235,59 @@ func TestMonitorRetriesAFailedPublish(t *testing.T) {
 		if r.Status != "Completed" {
 			t.Fatalf("final %+v", r)
 		}
+	}
+}
+
+// In a pipeline the sink runs its monitor itself (Start) and shows it as its
+// part: ready while the pipeline runs, "not running" once it stopped.
+func TestSinkRunsItsMonitorInThePipeline(t *testing.T) {
+	const n = 40
+	broker := streamstest.Broker(t, 2, "categorization.requests")
+	var msgs []kafka.Message
+	for i := range n {
+		msgs = append(msgs, kafka.Message{Key: []byte(fmt.Sprint("u-", i)), Value: fmt.Appendf(nil, `{"userId":"u-%d"}`, i)})
+	}
+	streamstest.Produce(t, broker, "categorization.requests", msgs...)
+	a := startAPI(t, standin.Config{StepInterval: 10 * time.Millisecond})
+	sink, mon, res := monitored(t, a, enablenow.MonitorConfig{MaxJobs: 8})
+	quiet := slog.New(slog.DiscardHandler)
+	p, err := streams.NewPipeline(streams.PipelineConfig{
+		Name: "categorization", Brokers: []string{broker}, GroupID: "monitor-test", Topics: []string{"categorization.requests"},
+		DeadLetterTopic: "categorization.dlq", Concurrency: 4,
+		Retry:          streams.RetryPolicy{InitialInterval: 5 * time.Millisecond, MaxInterval: 100 * time.Millisecond},
+		SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond, Logger: quiet,
+	}, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The service runs every unit that has a Run method: a part with one
+	// would be run twice.
+	if _, ok := any(mon).(interface{ Run(context.Context) error }); ok {
+		t.Fatal("the monitor has a Run method: the service would run it beside the sink")
+	}
+	parts := p.Parts()
+	if len(parts) != 1 || parts[0] != streams.Part(mon) || parts[0].Name() != "categorization/job-monitor" {
+		t.Fatalf("parts %v: want the monitor", parts)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("pipeline: %v", err)
+		}
+		if ok, why := mon.Ready(); ok || why != "not running" {
+			t.Errorf("monitor ready=%v (%s) after the pipeline stopped", ok, why)
+		}
+	}()
+	streamstest.WaitFor(t, 10*time.Second, "the monitor running", func() (bool, string) { return mon.Ready() })
+	// With 8 places for 40 jobs, only a running monitor lets every record through.
+	finals(t, res, n)
+	streamstest.WaitFor(t, 10*time.Second, "every request committed", func() (bool, string) {
+		return streamstest.CaughtUp(t, broker, "monitor-test", "categorization.requests")
+	})
+	if st := mon.Stats(); st.Peak > 8 {
+		t.Fatalf("peak %d followed jobs, cap 8", st.Peak)
 	}
 }

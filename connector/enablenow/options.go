@@ -3,7 +3,7 @@ package enablenow
 import "time"
 
 // Options configure a client of the EnableNow categorization API
-// (NewEnableNowClient). Every field is used as given: the connector's config
+// (NewClient). Every field is used as given: the connector's config
 // (package service) fills the defaults.
 type Options struct {
 	BaseURL string

@@ -2,12 +2,9 @@ package enablenow
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
+	"github.com/contactlab/connector/connector/internal/results"
 	"github.com/contactlab/connector/streams"
 )
 
@@ -47,40 +44,15 @@ type Source struct {
 	Offset    int64  `json:"offset"`
 }
 
-// ResultPublisher writes results and returns once they are durable (acked by
+// ResultPublisher writes a result and returns once it is durable (acked by
 // Kafka), so a request is acknowledged only after its result is stored.
 type ResultPublisher interface {
-	Publish(ctx context.Context, results ...JobResult) error
+	Publish(ctx context.Context, r JobResult) error
 }
 
-// KafkaResults publishes results to a topic through a shared producer.
-type KafkaResults struct {
-	prod       *streams.Producer
-	topic      string
-	onProduced func(n int)
-}
-
-// NewKafkaResults publishes to topic through prod; onProduced (may be nil)
-// counts what Kafka acknowledged.
-func NewKafkaResults(prod *streams.Producer, topic string, onProduced func(n int)) *KafkaResults {
-	return &KafkaResults{prod: prod, topic: topic, onProduced: onProduced}
-}
-
-// Publish implements ResultPublisher.
-func (k *KafkaResults) Publish(ctx context.Context, results ...JobResult) error {
-	msgs := make([]kafka.Message, len(results))
-	for i, r := range results {
-		v, err := json.Marshal(r)
-		if err != nil {
-			return fmt.Errorf("results %s: encode result of job %s: %w", k.topic, r.JobID, err)
-		}
-		msgs[i] = kafka.Message{Topic: k.topic, Key: r.RequestKey, Value: v}
-	}
-	if err := k.prod.Produce(ctx, msgs...); err != nil {
-		return fmt.Errorf("results %s: %w", k.topic, err)
-	}
-	if k.onProduced != nil {
-		k.onProduced(len(msgs))
-	}
-	return nil
+// NewKafkaResults publishes results to topic through a shared producer,
+// each under its request's key; onProduced (may be nil) counts what Kafka
+// acknowledged.
+func NewKafkaResults(prod *streams.Producer, topic string, onProduced func(n int)) ResultPublisher {
+	return results.New(prod, topic, onProduced, func(r JobResult) []byte { return r.RequestKey })
 }

@@ -22,8 +22,12 @@ import (
 //     API's answer;
 //   - retryable when the result cannot be published: the retry's creation is
 //     answered from the idempotency key, so no second job is made.
+//
+// It implements streams.Sink: Start runs the monitor (when there is one)
+// through the runtime's Background, Write makes one call per record on the
+// runtime's worker, and the monitor is the sink's one Part.
 type CategorizationSink struct {
-	client  *EnableNowClient
+	client  *Client
 	results ResultPublisher
 	monitor *JobMonitor // nil: monitoring is off
 	log     *slog.Logger
@@ -32,7 +36,7 @@ type CategorizationSink struct {
 
 // NewCategorizationSink builds the sink; monitor may be nil to publish the
 // creation result only. m may be nil.
-func NewCategorizationSink(client *EnableNowClient, results ResultPublisher, monitor *JobMonitor, log *slog.Logger, m *Metrics) *CategorizationSink {
+func NewCategorizationSink(client *Client, results ResultPublisher, monitor *JobMonitor, log *slog.Logger, m *Metrics) *CategorizationSink {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -42,10 +46,41 @@ func NewCategorizationSink(client *EnableNowClient, results ResultPublisher, mon
 	return &CategorizationSink{client: client, results: results, monitor: monitor, log: log, m: m}
 }
 
+// Start implements streams.Sink: it starts the monitor, which runs until
+// the runtime's forced stop.
+func (s *CategorizationSink) Start(_ context.Context, bg *streams.Background) error {
+	if s.monitor != nil {
+		bg.Go(s.monitor.Name(), s.monitor.run)
+	}
+	return nil
+}
+
 // Write implements streams.Sink. There is no bulk endpoint, so a batch is
-// one call per record; concurrency comes from the runtime's writers.
-func (s *CategorizationSink) Write(ctx context.Context, batch []*streams.Record) error {
-	return streams.EachRecord(ctx, batch, s.deliver)
+// one call per record, on the runtime's worker; concurrency comes from the
+// runtime's workers. A record whose job is to be followed waits for a place
+// in the monitor before its job is created: that wait is the back-pressure
+// of the monitor's cap, and the monitor frees places on its own.
+func (s *CategorizationSink) Write(ctx context.Context, batch []*streams.Record, done streams.Done) {
+	for _, r := range batch {
+		done(r, s.deliver(ctx, r))
+	}
+}
+
+// Drain implements streams.Sink: the sink holds nothing between Writes.
+// The monitor goes on until the forced stop, publishing what it sees.
+func (s *CategorizationSink) Drain() {}
+
+// Close implements streams.Sink; the monitor stopped with the runtime's
+// Background.
+func (s *CategorizationSink) Close() error { return nil }
+
+// Parts implements the runtime's parts: the monitor, shown on /readyz
+// beside the pipeline.
+func (s *CategorizationSink) Parts() []streams.Part {
+	if s.monitor == nil {
+		return nil
+	}
+	return []streams.Part{s.monitor}
 }
 
 func (s *CategorizationSink) deliver(ctx context.Context, r *streams.Record) error {
@@ -98,3 +133,5 @@ func (s *CategorizationSink) deliver(ctx context.Context, r *streams.Record) err
 	}
 	return nil
 }
+
+var _ streams.Sink = (*CategorizationSink)(nil)

@@ -294,10 +294,9 @@ func TestSinkBatchHasPerRecordOutcomes(t *testing.T) {
 	a := startAPI(t, standin.Config{})
 	sink := enablenow.NewCategorizationSink(newClient(a.url, nil), &memResults{}, nil, nil, nil)
 	batch := []*streams.Record{record("a", `{"userId":"a"}`), record("b", `{"userId":"b","engine":"e2"}`), record("c", `{"userId":"c"}`)}
-	err := sink.Write(t.Context(), batch)
-	var be *streams.BatchError
-	if !errors.As(err, &be) || len(be.Errs) != 3 || be.Errs[0] != nil || be.Errs[2] != nil || !errors.Is(be.Errs[1], streams.ErrRejected) {
-		t.Fatalf("want only the second record rejected, got %v", err)
+	errs := writeBatch(t, t.Context(), sink, batch...)
+	if len(errs) != 3 || errs[0] != nil || errs[2] != nil || !errors.Is(errs[1], streams.ErrRejected) {
+		t.Fatalf("want only the second record rejected, got %v", errs)
 	}
 	if st := a.srv.Stats(); st.Created != 2 || st.Rejected != 0 {
 		t.Fatalf("stand-in %+v: want 2 jobs and nothing refused", st)

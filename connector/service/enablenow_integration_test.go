@@ -287,7 +287,7 @@ func TestEnableNowRedeliveryAfterCrashCreatesNoSecondJob(t *testing.T) {
 	defer prod.Close()
 	quiet := slog.New(slog.DiscardHandler)
 	pipeline := func() *streams.Pipeline {
-		client := enablenow.NewEnableNowClient(config.SectionOf[service.EnableNowConfig](cfg, "enablenow").Options(), httpapi.NewMetrics(nil))
+		client := enablenow.NewClient(config.SectionOf[service.EnableNowConfig](cfg, "enablenow").Options(), httpapi.NewMetrics(nil))
 		sink := enablenow.NewCategorizationSink(client, enablenow.NewKafkaResults(prod, "categorize.results", nil), nil, quiet, nil)
 		p, err := streams.NewPipeline(streams.PipelineConfig{
 			Name: "categorize", Brokers: cfg.Kafka.Brokers, GroupID: "crash-test", Topics: []string{requestsTopic},
@@ -296,7 +296,7 @@ func TestEnableNowRedeliveryAfterCrashCreatesNoSecondJob(t *testing.T) {
 			CommitInterval: time.Second,
 			Retry:          streams.RetryPolicy{InitialInterval: 5 * time.Millisecond, MaxInterval: 100 * time.Millisecond},
 			SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond, Logger: quiet,
-		}, streams.Blocking(sink))
+		}, sink)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -47,12 +47,16 @@ type Counter interface {
 
 // Service is the running connector.
 type Service struct {
-	cfg    *config.Config
-	log    *slog.Logger
-	reg    *prometheus.Registry
-	deps   *Deps
-	units  []Unit
-	topics []streams.TopicSpec
+	cfg   *config.Config
+	log   *slog.Logger
+	reg   *prometheus.Registry
+	deps  *Deps
+	units []Unit
+	// runners are the units Run runs: pipelines, sources and the units a
+	// builder asked for. Parts of a sink are in units only: their pipeline
+	// runs them.
+	runners []Runner
+	topics  []streams.TopicSpec
 
 	addrMu sync.Mutex
 	addr   string
@@ -103,10 +107,16 @@ func New(cfg *config.Config, opts ...Option) (*Service, error) {
 			return nil, err
 		}
 		s.units = append(s.units, p)
+		s.runners = append(s.runners, p)
 		for _, part := range p.Parts() {
 			s.units = append(s.units, part)
 		}
-		s.units = append(s.units, extra...)
+		for _, u := range extra {
+			s.units = append(s.units, u)
+			if r, ok := u.(Runner); ok {
+				s.runners = append(s.runners, r)
+			}
+		}
 		s.topics = append(s.topics, streams.TopicSpec{Name: sc.DeadLetterTopic, Partitions: cfg.Kafka.Partitions})
 		s.topics = append(s.topics, topics...)
 	}
@@ -119,7 +129,12 @@ func New(cfg *config.Config, opts ...Option) (*Service, error) {
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", sc.Name, err)
 		}
-		s.units = append(s.units, units...)
+		for _, u := range units {
+			s.units = append(s.units, u)
+			if r, ok := u.(Runner); ok {
+				s.runners = append(s.runners, r)
+			}
+		}
 		s.topics = append(s.topics, topics...)
 	}
 	s.reg.MustRegister(readyCollector{s})
@@ -210,11 +225,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	for _, unit := range s.units {
-		u, ok := unit.(Runner)
-		if !ok {
-			continue
-		}
+	for _, u := range s.runners {
 		g.Go(func() error {
 			if err := u.Run(gctx); err != nil && !errors.Is(err, context.Canceled) {
 				return fmt.Errorf("%s: %w", u.Name(), err)

@@ -72,7 +72,9 @@ func validateEnableNowSink(p config.Problems, _ *config.Config, s *config.Sink, 
 }
 
 // buildEnableNowSink builds a sink of type enablenow: the CategorizationSink,
-// with a JobMonitor unit when the sink follows its jobs, and the results topic.
+// with its JobMonitor part when the sink follows its jobs, and the results
+// topic. The sink runs the monitor itself and shows it through Parts, so
+// there is no unit of its own to add.
 func buildEnableNowSink(d *Deps, sc config.Sink, en *EnableNowSinkConfig) (streams.Sink, []Unit, []streams.TopicSpec, error) {
 	log := d.Log.With("pipeline", sc.Name)
 	var reg prometheus.Registerer
@@ -82,17 +84,16 @@ func buildEnableNowSink(d *Deps, sc config.Sink, en *EnableNowSinkConfig) (strea
 		reg = prometheus.WrapRegistererWith(prometheus.Labels{"pipeline": sc.Name}, d.Registry)
 	}
 	m := enablenow.NewMetrics(reg)
-	client := enablenow.NewEnableNowClient(d.enablenowConfig().Options(), d.HTTP)
+	client := enablenow.NewClient(d.enablenowConfig().Options(), d.HTTP)
 	prod, err := d.Producer()
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("results producer: %w", err)
 	}
 	results := enablenow.NewKafkaResults(prod, en.ResultsTopic, func(n int) { d.Streams.Produced(sc.Name, "results", n) })
 
-	var units []Unit
 	var monitor *enablenow.JobMonitor
 	if en.MonitorJobs {
-		monitor = enablenow.NewJobMonitor(enablenow.MonitorConfig{
+		monitor, err = enablenow.NewJobMonitor(enablenow.MonitorConfig{
 			// "/" cannot appear in a sink name, so this never names another unit.
 			Name:         sc.Name + "/job-monitor",
 			PollInterval: en.PollInterval,
@@ -104,9 +105,11 @@ func buildEnableNowSink(d *Deps, sc config.Sink, en *EnableNowSinkConfig) (strea
 			Logger:      log.With("unit", "job-monitor"),
 			Metrics:     m,
 		}, client, results)
-		units = append(units, monitor)
+		if err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	sink := enablenow.NewCategorizationSink(client, results, monitor, log, m)
 	topics := []streams.TopicSpec{{Name: en.ResultsTopic, Partitions: d.Config.Kafka.Partitions}}
-	return streams.Blocking(sink), units, topics, nil
+	return sink, nil, topics, nil
 }

@@ -1,28 +1,33 @@
 package delivery
 
 import (
+	"sort"
 	"sync"
 	"sync/atomic"
 )
 
 // Readiness is what a unit of the service reports on /readyz: whether it
-// runs, and why it is paused (a credential the API refuses). The zero value
-// is "not running". It is safe for concurrent use.
+// runs, why it is paused (a credential the API refuses), and any other
+// problem that makes it not ready (a dead-letter topic it cannot write, a
+// stall). The zero value is "not running". It is safe for concurrent use.
 type Readiness struct {
-	running atomic.Bool
-	mu      sync.Mutex
-	paused  string
+	running  atomic.Bool
+	mu       sync.Mutex
+	paused   string
+	problems map[string]string
 }
 
 // Running marks the unit running or stopped.
 func (r *Readiness) Running(on bool) { r.running.Store(on) }
 
 // Pause sets why the unit is paused; "" resumes it. It reports whether the
-// reason changed, so callers log and count each pause and resume once.
+// unit went from running to paused or back (not whether the words of the
+// reason changed), so that callers log and count each pause and each
+// resume once, however many records say so.
 func (r *Readiness) Pause(reason string) (changed bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	changed = r.paused != reason
+	changed = (r.paused == "") != (reason == "")
 	r.paused = reason
 	return changed
 }
@@ -34,8 +39,26 @@ func (r *Readiness) Paused() string {
 	return r.paused
 }
 
-// Ready reports whether the unit runs and is not paused; when not, the
-// reason says why.
+// Problem sets (reason != "") or clears (reason == "") a named problem
+// that makes the unit not ready, such as "dead_letter". It reports whether
+// the problem appeared or went away.
+func (r *Readiness) Problem(name, reason string) (changed bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old, had := r.problems[name]
+	if reason == "" {
+		delete(r.problems, name)
+		return had
+	}
+	if r.problems == nil {
+		r.problems = map[string]string{}
+	}
+	r.problems[name] = reason
+	return !had || old == ""
+}
+
+// Ready reports whether the unit runs, is not paused and has no problem;
+// when not, the reason says why.
 func (r *Readiness) Ready() (bool, string) {
 	if !r.running.Load() {
 		return false, "not running"
@@ -44,6 +67,21 @@ func (r *Readiness) Ready() (bool, string) {
 	defer r.mu.Unlock()
 	if r.paused != "" {
 		return false, "paused: " + r.paused
+	}
+	if len(r.problems) > 0 {
+		names := make([]string, 0, len(r.problems))
+		for n := range r.problems {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		why := ""
+		for i, n := range names {
+			if i > 0 {
+				why += "; "
+			}
+			why += r.problems[n]
+		}
+		return false, why
 	}
 	return true, ""
 }

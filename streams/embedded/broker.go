@@ -10,7 +10,9 @@ import (
 	"net"
 	"strconv"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Config configures the broker.
@@ -23,6 +25,9 @@ type Config struct {
 	Topics []string
 	// DataDir, when set, persists the broker's state there across restarts.
 	DataDir string
+	// NoAutoCreate makes the broker refuse produce and fetch requests to
+	// topics that do not exist, as production clusters usually do.
+	NoAutoCreate bool
 }
 
 // Broker is a running embedded broker.
@@ -38,7 +43,6 @@ func Start(cfg Config) (*Broker, error) {
 	}
 	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
-		kfake.AllowAutoTopicCreation(),
 		kfake.DefaultNumPartitions(cfg.Partitions),
 		kfake.GroupMinSessionTimeout(500 * 1e6),
 	}
@@ -54,6 +58,9 @@ func Start(cfg Config) (*Broker, error) {
 		if port != 0 {
 			opts = append(opts, kfake.Ports(port))
 		}
+	}
+	if !cfg.NoAutoCreate {
+		opts = append(opts, kfake.AllowAutoTopicCreation())
 	}
 	if len(cfg.Topics) > 0 {
 		opts = append(opts, kfake.SeedTopics(int32(cfg.Partitions), cfg.Topics...))
@@ -76,4 +83,31 @@ func (b *Broker) Close() {
 	if b.c != nil {
 		b.c.Close()
 	}
+}
+
+// FailOffsetCommits makes the broker answer every offset commit with
+// COORDINATOR_NOT_AVAILABLE while fail returns true, and handle commits
+// normally otherwise: a commit outage without a fetch outage, for tests of
+// what a consumer does while it cannot commit.
+func (b *Broker) FailOffsetCommits(fail func() bool) {
+	b.c.ControlKey(kmsg.OffsetCommit.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		b.c.KeepControl()
+		if !fail() {
+			return nil, nil, false
+		}
+		creq := req.(*kmsg.OffsetCommitRequest)
+		resp := creq.ResponseKind().(*kmsg.OffsetCommitResponse)
+		for _, t := range creq.Topics {
+			rt := kmsg.NewOffsetCommitResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewOffsetCommitResponseTopicPartition()
+				rp.Partition = p.Partition
+				rp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil, true
+	})
 }

@@ -6,12 +6,12 @@ package streamstest
 import (
 	"context"
 	"fmt"
-	"github.com/contactlab/connector/internal/testkit"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/streams/embedded"
 )
 

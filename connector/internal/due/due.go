@@ -1,6 +1,6 @@
 // Package due runs items when they fall due, a bounded number at once: the
-// job followers of the UPS and EnableNow sinks, which read each open job's
-// status on its own schedule.
+// job follower of package jobs, which reads each open job's status on its
+// own schedule.
 package due
 
 import (
@@ -27,6 +27,12 @@ func (q *Queue[T]) Push(v T, at time.Time) {
 	q.mu.Lock()
 	heap.Push(&q.items, item[T]{v: v, at: at})
 	q.mu.Unlock()
+	q.Wake()
+}
+
+// Wake makes a waiting Run look again at once, because what its hold says
+// has changed (a pause lifted, a probe answered).
+func (q *Queue[T]) Wake() {
 	select {
 	case q.wake <- struct{}{}:
 	default:

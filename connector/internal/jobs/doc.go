@@ -1,0 +1,28 @@
+// Package jobs follows the asynchronous jobs of an API until they end: the
+// EnableNow job monitor and the UPS job follower are both a Follower with a
+// status read and a handler of their own.
+//
+// What it owns, so that no API package writes it again:
+//   - the places: at most MaxJobs jobs are followed at once (or Places shared
+//     by the Followers of one API key), and a place is reserved before the
+//     job is created (Reserve, then Follow or Release), so the cap holds the
+//     input back instead of growing a queue;
+//   - when each job is read next (package due), with early first reads when
+//     asked, and at most Readers status reads in flight;
+//   - per-job back-off, by delivery.Policy, when a read or its handling
+//     fails, waiting at least the server's Retry-After;
+//   - the pause: a read refused for its credential (delivery.ErrUnauthorized)
+//     holds every read back, Ready says why, and one probe per back-off step
+//     finds out when the credential works again; the jobs are not penalised
+//     for it;
+//   - the timeout of each job, which the handler sees as Read.TimedOut.
+//
+// What it leaves to the API package: how a status is read, and what a read
+// means (Config.Handle): whether the status changed, whether the job ended,
+// what to publish, what a failure or a timeout becomes.
+//
+// It starts no goroutine outside Run, which the sink starts through
+// streams.Background.Go. A Follower has a Run method, so it must not be
+// handed to the service as a unit (the service would run it a second time):
+// the API package exposes a part with Name and Ready only.
+package jobs

@@ -1,0 +1,217 @@
+package streams
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// HealthPolicy says when a pipeline stops being ready although it runs:
+// /readyz is the truth about whether records move, not only whether a
+// goroutine is alive.
+type HealthPolicy struct {
+	// Interval is how often the pipeline asks the brokers for the group's
+	// committed offsets and the topics' end offsets (the group's lag, and
+	// whether the brokers answer) and checks the thresholds below.
+	Interval time.Duration
+	// BrokerUnreachableAfter: brokers that have not answered for this long
+	// make the pipeline not ready. A refused credential or an untrusted
+	// certificate does so at once: waiting will not fix it.
+	BrokerUnreachableAfter time.Duration
+	// FailingAfter: when every delivery attempt has failed for this long
+	// (an API outage), the pipeline is not ready.
+	FailingAfter time.Duration
+	// StallAfter: a record unfinished for this long (whatever the cause)
+	// makes the pipeline not ready.
+	StallAfter time.Duration
+}
+
+func (h HealthPolicy) withDefaults() HealthPolicy {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&h.Interval, 2*time.Second)
+	def(&h.BrokerUnreachableAfter, 30*time.Second)
+	def(&h.FailingAfter, time.Minute)
+	def(&h.StallAfter, 5*time.Minute)
+	return h
+}
+
+// health keeps what the thresholds are checked against. Delivery outcomes
+// update it with one atomic operation in the common case.
+type health struct {
+	// failingSince is when the first failed attempt after the last
+	// delivery happened (unix nanoseconds), 0 while deliveries succeed.
+	failingSince atomic.Int64
+	mu           sync.Mutex
+	lastErr      error
+	// brokerDownSince is when the brokers stopped answering the probe, zero
+	// while they answer.
+	brokerDownSince time.Time
+}
+
+func (h *health) delivered() {
+	if h.failingSince.Load() != 0 {
+		h.failingSince.Store(0)
+	}
+}
+
+func (h *health) failed(err error) {
+	h.failingSince.CompareAndSwap(0, time.Now().UnixNano())
+	h.mu.Lock()
+	h.lastErr = err
+	h.mu.Unlock()
+}
+
+// healthLoop probes the brokers and checks the thresholds every Interval
+// until ctx ends.
+func (p *Pipeline) healthLoop(ctx context.Context) {
+	t := time.NewTicker(p.cfg.Health.Interval)
+	defer t.Stop()
+	for {
+		p.checkHealth(ctx)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (p *Pipeline) checkHealth(ctx context.Context) {
+	hp := p.cfg.Health
+	now := time.Now()
+
+	// The group's lag, from the brokers: it counts partitions this process
+	// does not own and records not fetched yet, unlike anything local.
+	lag, err := p.groupLag(ctx)
+	p.h.mu.Lock()
+	if err == nil {
+		p.h.brokerDownSince = time.Time{}
+	} else if p.h.brokerDownSince.IsZero() {
+		p.h.brokerDownSince = now
+	}
+	down := p.h.brokerDownSince
+	p.h.mu.Unlock()
+	switch {
+	case err == nil:
+		p.c.lag.Store(lag)
+		p.m.lag.WithLabelValues(p.cfg.Name).Set(float64(lag))
+		if p.ready.Problem("broker", "") {
+			p.log.Info("brokers answer again")
+		}
+	case ctx.Err() != nil:
+		return
+	case isPermanentConnErr(err) || now.Sub(down) >= hp.BrokerUnreachableAfter:
+		// Say which broker and why, from a fresh connection per broker.
+		why := err
+		if cerr := CheckBrokers(ctx, p.cfg.Brokers, p.cfg.Security); cerr != nil {
+			why = cerr
+		}
+		if p.ready.Problem("broker", fmt.Sprintf("Kafka unreachable for %s: %v", now.Sub(down).Round(time.Second), why)) {
+			p.log.Error("Kafka brokers do not answer; not ready", "for", now.Sub(down).Round(time.Second), "error", why)
+		}
+	}
+
+	// Every attempt failing for long: the destination is down.
+	if since := p.h.failingSince.Load(); since != 0 && now.Sub(time.Unix(0, since)) >= hp.FailingAfter {
+		p.h.mu.Lock()
+		last := p.h.lastErr
+		p.h.mu.Unlock()
+		if p.ready.Problem("failing", fmt.Sprintf("every delivery attempt failed for %s; last: %v", now.Sub(time.Unix(0, since)).Round(time.Second), last)) {
+			p.log.Error("every delivery attempt fails; not ready", "for", now.Sub(time.Unix(0, since)).Round(time.Second), "error", last)
+		}
+	} else if p.ready.Problem("failing", "") {
+		p.log.Info("deliveries succeed again")
+	}
+
+	// The oldest unfinished record shows every stall, whatever its cause.
+	age, where := p.tracker.oldestUnfinished(now)
+	p.m.oldest.WithLabelValues(p.cfg.Name).Set(age.Seconds())
+	if age >= hp.StallAfter {
+		if p.ready.Problem("stall", fmt.Sprintf("stalled: record %s unfinished for %s", where, age.Round(time.Second))) {
+			p.log.Error("a record is unfinished for longer than the stall threshold; not ready", "record", where, "age", age.Round(time.Second), "threshold", hp.StallAfter)
+		}
+	} else if p.ready.Problem("stall", "") {
+		p.log.Info("no record is stalled any more")
+	}
+}
+
+// groupLag asks the brokers for the end offset of every partition of the
+// pipeline's topics and the group's committed offsets, and sums the
+// difference. A partition the group never committed counts from its first
+// offset (start_from earliest) or not at all (latest).
+func (p *Pipeline) groupLag(ctx context.Context) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cl := &kafka.Client{Addr: kafka.TCP(p.cfg.Brokers...), Timeout: 5 * time.Second, Transport: p.transport}
+	meta, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: p.cfg.Topics})
+	if err != nil {
+		return 0, err
+	}
+	reqs := map[string][]kafka.OffsetRequest{}
+	parts := map[string][]int{}
+	for _, t := range meta.Topics {
+		if t.Error != nil {
+			return 0, fmt.Errorf("topic %s: %w", t.Name, t.Error)
+		}
+		for _, pa := range t.Partitions {
+			reqs[t.Name] = append(reqs[t.Name], kafka.FirstOffsetOf(pa.ID), kafka.LastOffsetOf(pa.ID))
+			parts[t.Name] = append(parts[t.Name], pa.ID)
+		}
+	}
+	offs, err := cl.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: reqs})
+	if err != nil {
+		return 0, err
+	}
+	committed, err := cl.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: p.cfg.GroupID, Topics: parts})
+	if err != nil {
+		return 0, err
+	}
+	if committed.Error != nil {
+		return 0, committed.Error
+	}
+	done := map[string]map[int]int64{}
+	for t, ps := range committed.Topics {
+		done[t] = map[int]int64{}
+		for _, pa := range ps {
+			done[t][pa.Partition] = pa.CommittedOffset
+		}
+	}
+	var lag int64
+	for t, ps := range offs.Topics {
+		for _, po := range ps {
+			if po.Error != nil {
+				return 0, fmt.Errorf("%s/%d: %w", t, po.Partition, po.Error)
+			}
+			c, ok := done[t][po.Partition]
+			if !ok || c < 0 {
+				if p.cfg.StartFromLatest {
+					continue
+				}
+				c = po.FirstOffset
+			}
+			lag += max(0, po.LastOffset-c)
+		}
+	}
+	return lag, nil
+}
+
+// isPermanentConnErr reports failures that waiting does not fix: a
+// credential the brokers refuse, a certificate that is not trusted.
+func isPermanentConnErr(err error) bool {
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	return errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) ||
+		errors.Is(err, kafka.SASLAuthenticationFailed) || errors.Is(err, kafka.UnsupportedSASLMechanism) ||
+		errors.Is(err, kafka.TopicAuthorizationFailed) || errors.Is(err, kafka.GroupAuthorizationFailed)
+}

@@ -1,0 +1,150 @@
+package streams_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/contactlab/connector/streams"
+	"github.com/contactlab/connector/streams/embedded"
+	"github.com/contactlab/connector/streams/streamstest"
+)
+
+var fastHealth = streams.HealthPolicy{Interval: 50 * time.Millisecond, BrokerUnreachableAfter: 500 * time.Millisecond,
+	FailingAfter: 300 * time.Millisecond, StallAfter: 400 * time.Millisecond}
+
+// Lag is the group's, from the brokers: a member that owns no partition
+// does not report 0 while records wait.
+func TestHealthLagIsTheGroupsLag(t *testing.T) {
+	addr := streamstest.Broker(t, 1, "in", "dlq")
+	produceN(t, addr, "in", 40)
+	cfg := streams.PipelineConfig{Name: "lag", GroupID: "lag", Brokers: []string{addr}, Topics: []string{"in"},
+		DeadLetterTopic: "dlq", Health: fastHealth, SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond}
+	a := newAsyncSink()
+	pa, _, _ := startPipeline(t, cfg, a)
+	streamstest.WaitFor(t, 10*time.Second, "the owner holds every record", func() (bool, string) {
+		return a.heldCount() == 40, ""
+	})
+	cfg.Name = "lag-idle" // same group, no partition left for it
+	pb, _, _ := startPipeline(t, cfg, newAsyncSink())
+	for _, p := range []*streams.Pipeline{pa, pb} {
+		streamstest.WaitFor(t, 10*time.Second, p.Name()+" reports the group's lag", func() (bool, string) {
+			c := p.Counts()
+			return c.Lag == 40, fmt.Sprintf("lag %d", c.Lag)
+		})
+	}
+}
+
+// When every attempt fails for longer than FailingAfter the pipeline is not
+// ready, saying why; the first delivery makes it ready again.
+func TestHealthEveryAttemptFailing(t *testing.T) {
+	addr := streamstest.Broker(t, 1, "in", "dlq")
+	produceN(t, addr, "in", 5)
+	var down atomic.Bool
+	down.Store(true)
+	sink := streams.PerRecord(func(ctx context.Context, r *streams.Record) error {
+		if down.Load() {
+			return errors.New("503 Service Unavailable")
+		}
+		return nil
+	})
+	p, _, _ := startPipeline(t, streams.PipelineConfig{Name: "failing", Brokers: []string{addr}, Topics: []string{"in"}, DeadLetterTopic: "dlq",
+		Health: fastHealth, Retry: streams.RetryPolicy{InitialInterval: 10 * time.Millisecond, MaxInterval: 20 * time.Millisecond}}, sink)
+	streamstest.WaitFor(t, 10*time.Second, "not ready: every attempt fails", func() (bool, string) {
+		ok, why := p.Ready()
+		return !ok && strings.Contains(why, "every delivery attempt failed") && strings.Contains(why, "503"), why
+	})
+	down.Store(false)
+	streamstest.WaitFor(t, 10*time.Second, "ready after deliveries succeed", func() (bool, string) {
+		ok, why := p.Ready()
+		return ok, why
+	})
+}
+
+// A record unfinished for longer than StallAfter makes the pipeline not
+// ready, naming the record, and shows in the oldest-unfinished age.
+func TestHealthStall(t *testing.T) {
+	addr := streamstest.Broker(t, 1, "in", "dlq")
+	produceN(t, addr, "in", 1)
+	sink := newAsyncSink()
+	p, _, _ := startPipeline(t, streams.PipelineConfig{Name: "stall", Brokers: []string{addr}, Topics: []string{"in"}, DeadLetterTopic: "dlq",
+		Health: fastHealth}, sink)
+	streamstest.WaitFor(t, 10*time.Second, "not ready: stalled", func() (bool, string) {
+		ok, why := p.Ready()
+		return !ok && strings.Contains(why, "stalled: record in/0@0"), why
+	})
+	sink.answer(0, nil)
+	streamstest.WaitFor(t, 10*time.Second, "ready once the record finished", func() (bool, string) {
+		ok, why := p.Ready()
+		return ok, why
+	})
+}
+
+// Brokers that stop answering make the pipeline not ready within
+// BrokerUnreachableAfter; it is ready again once they are back.
+func TestHealthBrokerUnreachable(t *testing.T) {
+	dir := t.TempDir()
+	b, err := embedded.Start(embedded.Config{Partitions: 1, Topics: []string{"in", "dlq"}, DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := b.Addr()
+	produceN(t, addr, "in", 3)
+	sink := streams.PerRecord(func(context.Context, *streams.Record) error { return nil })
+	p, _, _ := startPipeline(t, streams.PipelineConfig{Name: "brokerdown", Brokers: []string{addr}, Topics: []string{"in"}, DeadLetterTopic: "dlq",
+		Health: fastHealth, SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond}, sink)
+	streamstest.WaitFor(t, 10*time.Second, "ready", func() (bool, string) { return p.Ready() })
+	b.Close()
+	streamstest.WaitFor(t, 10*time.Second, "not ready: Kafka unreachable", func() (bool, string) {
+		ok, why := p.Ready()
+		return !ok && strings.Contains(why, "Kafka unreachable") && strings.Contains(why, addr), why
+	})
+	b2, err := embedded.Start(embedded.Config{Addr: addr, Partitions: 1, DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b2.Close)
+	streamstest.WaitFor(t, 20*time.Second, "ready once the broker is back", func() (bool, string) { return p.Ready() })
+}
+
+// While commits fail, fetching stops once MaxInFlight records are fetched
+// and uncommitted, so a restart after the outage repeats at most
+// MaxInFlight records; when commits work again, everything is delivered.
+func TestCommitOutageBoundsTheUncommittedWindow(t *testing.T) {
+	b, err := embedded.Start(embedded.Config{Partitions: 2, Topics: []string{"in", "dlq"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	var failing atomic.Bool
+	failing.Store(true)
+	b.FailOffsetCommits(failing.Load)
+	addr := b.Addr()
+	produceN(t, addr, "in", 1000)
+	var delivered atomic.Int64
+	sink := streams.PerRecord(func(context.Context, *streams.Record) error { delivered.Add(1); return nil })
+	const window = 100
+	p, _, _ := startPipeline(t, streams.PipelineConfig{Name: "window", Brokers: []string{addr}, Topics: []string{"in"}, DeadLetterTopic: "dlq",
+		MaxInFlight: window, CommitInterval: 20 * time.Millisecond}, sink)
+	streamstest.WaitFor(t, 10*time.Second, "the window filled", func() (bool, string) {
+		return delivered.Load() >= window, fmt.Sprint(delivered.Load())
+	})
+	// A negative claim needs time: fifty commit intervals with no more
+	// fetched than the window.
+	for end := time.Now().Add(time.Second); time.Now().Before(end); {
+		if c := p.Counts(); c.Consumed > window {
+			t.Fatalf("fetched %d records while none could be committed; window %d", c.Consumed, window)
+		}
+	}
+	failing.Store(false)
+	streamstest.WaitFor(t, 20*time.Second, "caught up after commits work again", func() (bool, string) {
+		return streamstest.CaughtUp(t, addr, "window", "in")
+	})
+	if n := delivered.Load(); n != 1000 {
+		t.Fatalf("delivered %d, want 1000", n)
+	}
+}
