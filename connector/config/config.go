@@ -13,16 +13,19 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Config is the whole configuration.
+// Config is the whole configuration. Its own keys are the generic ones;
+// the top-level sections of components (an API's settings) are in
+// Sections, and the block of a sink's or a source's type in its Settings.
 type Config struct {
-	Kafka      Kafka       `yaml:"kafka"`
-	HTTP       HTTP        `yaml:"http"`
-	Log        Log         `yaml:"log"`
-	Contacthub *Contacthub `yaml:"contacthub"`
-	UPS        *UPS        `yaml:"ups"`
-	EnableNow  *EnableNow  `yaml:"enablenow"`
-	Sinks      []Sink      `yaml:"sinks"`
-	Sources    []Source    `yaml:"sources"`
+	Kafka Kafka `yaml:"kafka"`
+	HTTP  HTTP  `yaml:"http"`
+	Log   Log   `yaml:"log"`
+	// Sections are the registered top-level sections the file has, by key
+	// (contacthub, ups, enablenow), each a *S of its Section[S]; read one
+	// with SectionOf.
+	Sections map[string]any `yaml:"-"`
+	Sinks    []Sink         `yaml:"sinks"`
+	Sources  []Source       `yaml:"sources"`
 }
 
 // Kafka is how to reach the brokers.
@@ -48,32 +51,11 @@ type Log struct {
 	Format string `yaml:"format"` // json or text
 }
 
-// Contacthub is the Contacthub API.
-type Contacthub struct {
-	BaseURL     string        `yaml:"base_url"`
-	WorkspaceID string        `yaml:"workspace_id"`
-	Token       Secret        `yaml:"token"`
-	Timeout     time.Duration `yaml:"timeout"`
-	// Throttle: at start the connector reads the workspace throttling and
-	// paces itself at Headroom of it; 0 means "read it", a positive value
-	// overrides what the API says (requests per minute).
-	MaxRequestsPerMinute int             `yaml:"max_requests_per_minute"`
-	Headroom             float64         `yaml:"headroom"`
-	Paths                ContacthubPaths `yaml:"paths"`
-}
-
-// ContacthubPaths are the API paths; {workspaceId} is replaced.
-type ContacthubPaths struct {
-	Events     string `yaml:"events"`
-	Throttling string `yaml:"throttling"`
-	Updates    string `yaml:"updates"`
-	LastOffset string `yaml:"last_offset"`
-}
-
-// Sink is one sink pipeline.
+// Sink is one sink pipeline: the keys every sink has, and the settings of
+// its type.
 type Sink struct {
 	Name string `yaml:"name"`
-	// Type: contacthub-events, ups, enablenow.
+	// Type is a registered sink type (SinkTypes).
 	Type            string   `yaml:"type"`
 	Topics          []string `yaml:"topics"`
 	GroupID         string   `yaml:"group_id"`
@@ -86,8 +68,9 @@ type Sink struct {
 	Retry         Retry         `yaml:"retry"`
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 
-	UPS       *UPSSink       `yaml:"ups"`
-	EnableNow *EnableNowSink `yaml:"enablenow"`
+	// Settings is the type's own block (sinks[i].ups for type ups), a *S
+	// of its SinkType[S]: nil until Defaults when the file has no block.
+	Settings any `yaml:"-"`
 }
 
 // Batch shapes the batches a sink receives.
@@ -105,13 +88,16 @@ type Retry struct {
 	MaxElapsed time.Duration `yaml:"max_elapsed"`
 }
 
-// Sink and source types.
-const (
-	SinkContacthubEvents    = "contacthub-events"
-	SinkUPS                 = "ups"
-	SinkEnableNow           = "enablenow"
-	SourceContacthubUpdates = "contacthub-updates"
-)
+// Source is one source pipeline. Its keys besides name and type are its
+// type's (sources[i].page_size for type contacthub-updates).
+type Source struct {
+	Name string `yaml:"name"`
+	// Type is a registered source type (SourceTypes).
+	Type string `yaml:"type"`
+	// Settings are the type's keys, a *S of its SourceType[S]: nil until
+	// Defaults when the file sets none.
+	Settings any `yaml:"-"`
+}
 
 // Load reads, expands, decodes and validates a config file.
 func Load(path string) (*Config, error) {
@@ -124,9 +110,11 @@ func Load(path string) (*Config, error) {
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 
-// Parse decodes a config document. ${VAR} and ${VAR:-default} are expanded in
-// scalar values (never in keys or comments); an unset VAR without a default is
-// an error naming it. Unknown keys are errors.
+// Parse decodes a config document, applies the defaults and validates it.
+// ${VAR} and ${VAR:-default} are expanded in scalar values (never in keys or
+// comments); an unset VAR without a default is an error naming it. Unknown
+// keys are errors. The sections and types of components are those
+// registered (package service registers them).
 func Parse(doc []byte, lookup func(string) (string, bool)) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(doc, &root); err != nil {
@@ -138,24 +126,168 @@ func Parse(doc []byte, lookup func(string) (string, bool)) (*Config, error) {
 		return nil, fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	// yaml.Node.Decode has no strict mode, so unknown keys are found by
-	// walking the document against the Config type; the walk also maps each
-	// value's line to its key path, so type errors can name the key.
+	// walking the document against the types it decodes into; the walk also
+	// maps each value's line to its key path, so type errors can name the
+	// key. The blocks components own are taken out of the tree first, each
+	// to be checked against and decoded into its component's struct.
+	blocks := takeBlocks(&root, &errs)
 	lines := map[int]string{}
 	checkKeys(&root, reflect.TypeOf(Config{}), "", lines, &errs)
+	for _, b := range blocks {
+		checkKeys(b.node, b.kind.typ, b.key, lines, &errs)
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	var c Config
 	if len(root.Content) > 0 {
 		if err := root.Decode(&c); err != nil {
-			return nil, fmt.Errorf("config: %s", nameLines(err.Error(), lines))
+			errs = append(errs, errors.New(nameLines(err.Error(), lines)))
 		}
+	}
+	values := make([]any, len(blocks))
+	for i, b := range blocks {
+		v, err := b.kind.decode(b.node)
+		if err != nil {
+			errs = append(errs, errors.New(nameLines(err.Error(), lines)))
+		}
+		values[i] = v
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("config: %w", errors.Join(errs...))
+	}
+	for i, b := range blocks {
+		b.attach(&c, values[i])
 	}
 	c.Defaults()
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// block is a part of the document a component owns, taken out of the tree
+// to be decoded into the component's struct.
+type block struct {
+	key    string // its key path, e.g. "sinks[1].ups"
+	node   *yaml.Node
+	kind   *kind
+	attach func(c *Config, v any)
+}
+
+// takeBlocks takes out of the document the registered top-level sections,
+// the block of each sink's type and the type's keys of each source. A sink
+// holding the block of another type is an error; the blocks and keys of a
+// sink or source of no registered type are dropped, as Validate reports the
+// type.
+func takeBlocks(root *yaml.Node, errs *[]error) []block {
+	top := root
+	if top.Kind == yaml.DocumentNode && len(top.Content) > 0 {
+		top = top.Content[0]
+	}
+	if top.Kind != yaml.MappingNode {
+		return nil
+	}
+	var out []block
+	top.Content = filterPairs(top.Content, func(k, v *yaml.Node) bool {
+		sk := lookupSection(k.Value)
+		if sk == nil {
+			return true
+		}
+		key := k.Value
+		out = append(out, block{key: key, node: v, kind: &sk.kind, attach: func(c *Config, x any) {
+			if c.Sections == nil {
+				c.Sections = map[string]any{}
+			}
+			c.Sections[key] = x
+		}})
+		return false
+	})
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		k, v := top.Content[i], top.Content[i+1]
+		if v.Kind != yaml.SequenceNode {
+			continue
+		}
+		for j, item := range v.Content {
+			if item.Kind != yaml.MappingNode {
+				continue
+			}
+			switch k.Value {
+			case "sinks":
+				out = append(out, takeSinkBlock(j, item, errs)...)
+			case "sources":
+				out = append(out, takeSourceKeys(j, item)...)
+			}
+		}
+	}
+	return out
+}
+
+func takeSinkBlock(i int, item *yaml.Node, errs *[]error) []block {
+	prefix := "sinks[" + strconv.Itoa(i) + "]"
+	sk := lookupSink(scalarOf(item, "type"))
+	var out []block
+	item.Content = filterPairs(item.Content, func(k, v *yaml.Node) bool {
+		types := blockTypes(k.Value)
+		if sinkKeys[k.Value] || len(types) == 0 {
+			return true // a common key, or an unknown one checkKeys reports
+		}
+		switch {
+		case sk != nil && sk.section == k.Value:
+			out = append(out, block{key: prefix + "." + k.Value, node: v, kind: &sk.kind, attach: func(c *Config, x any) {
+				if i < len(c.Sinks) {
+					c.Sinks[i].Settings = x
+				}
+			}})
+		case sk != nil:
+			*errs = append(*errs, &FieldError{Key: prefix + "." + k.Value,
+				Reason: fmt.Sprintf("only sinks of type %s take this section", strings.Join(types, " or "))})
+		}
+		return false
+	})
+	return out
+}
+
+func takeSourceKeys(i int, item *yaml.Node) []block {
+	sk := lookupSource(scalarOf(item, "type"))
+	own := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: item.Line, Column: item.Column}
+	item.Content = filterPairs(item.Content, func(k, v *yaml.Node) bool {
+		if sourceKeys[k.Value] {
+			return true
+		}
+		own.Content = append(own.Content, k, v)
+		return false
+	})
+	if sk == nil {
+		return nil
+	}
+	return []block{{key: "sources[" + strconv.Itoa(i) + "]", node: own, kind: &sk.kind, attach: func(c *Config, x any) {
+		if i < len(c.Sources) {
+			c.Sources[i].Settings = x
+		}
+	}}}
+}
+
+// filterPairs keeps the key-value pairs of a mapping's content for which
+// keep is true.
+func filterPairs(content []*yaml.Node, keep func(k, v *yaml.Node) bool) []*yaml.Node {
+	out := content[:0:0]
+	for i := 0; i+1 < len(content); i += 2 {
+		if keep(content[i], content[i+1]) {
+			out = append(out, content[i], content[i+1])
+		}
+	}
+	return out
+}
+
+// scalarOf is the scalar value of key in a mapping, or "".
+func scalarOf(m *yaml.Node, key string) string {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key && m.Content[i+1].Kind == yaml.ScalarNode {
+			return m.Content[i+1].Value
+		}
+	}
+	return ""
 }
 
 func expand(n *yaml.Node, lookup func(string) (string, bool), errs *[]error) {
@@ -208,7 +340,8 @@ func looksNumeric(s string) bool {
 
 var yamlUnmarshaler = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
 
-// checkKeys reports keys that name no field, as "path: unknown key".
+// checkKeys reports keys that name no field of t, as FieldErrors
+// "path: unknown key (line N)".
 func checkKeys(n *yaml.Node, t reflect.Type, path string, lines map[int]string, errs *[]error) {
 	if n.Kind == yaml.DocumentNode {
 		for _, c := range n.Content {
@@ -240,7 +373,7 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, lines map[int]string, 
 			}
 			ft, ok := fields[k.Value]
 			if !ok {
-				*errs = append(*errs, fmt.Errorf("%s: unknown key (line %d)", key, k.Line))
+				*errs = append(*errs, &FieldError{Key: key, Reason: fmt.Sprintf("unknown key (line %d)", k.Line)})
 				continue
 			}
 			lines[v.Line] = key

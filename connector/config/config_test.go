@@ -12,11 +12,28 @@ import (
 	"time"
 
 	"github.com/contactlab/connector/connector/config"
+	"github.com/contactlab/connector/connector/service"
 )
 
 var env = map[string]string{"CONTACTHUB_TOKEN": "ch-SECRET", "UPS_CLIENT_SECRET": "ups-SECRET"}
 
 func lookup(k string) (string, bool) { v, ok := env[k]; return v, ok }
+
+// Sections, sink and source settings, as the components registered them.
+func contacthubOf(c *config.Config) *service.ContacthubConfig {
+	return config.SectionOf[service.ContacthubConfig](c, "contacthub")
+}
+func upsOf(c *config.Config) *service.UPSConfig { return config.SectionOf[service.UPSConfig](c, "ups") }
+func enablenowOf(c *config.Config) *service.EnableNowConfig {
+	return config.SectionOf[service.EnableNowConfig](c, "enablenow")
+}
+func upsSinkOf(s config.Sink) *service.UPSSinkConfig { return s.Settings.(*service.UPSSinkConfig) }
+func enablenowSinkOf(s config.Sink) *service.EnableNowSinkConfig {
+	return s.Settings.(*service.EnableNowSinkConfig)
+}
+func updatesOf(s config.Source) *service.UpdatesSourceConfig {
+	return s.Settings.(*service.UpdatesSourceConfig)
+}
 
 func full(t *testing.T) string {
 	b, err := os.ReadFile("testdata/full.yaml")
@@ -31,16 +48,16 @@ func TestFullConfigLoadsWithDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Contacthub.Token.Value() != "ch-SECRET" || c.EnableNow.Token.Value() != "dev-token" {
+	if contacthubOf(c).Token.Value() != "ch-SECRET" || enablenowOf(c).Token.Value() != "dev-token" {
 		t.Fatal("secrets not expanded")
 	}
-	if c.Sinks[0].DeadLetterTopic != "events.dlq" || c.Sinks[1].UPS.ResultsTopic != "segments.results" || c.UPS.MaxBodyBytes != 51200 {
+	if c.Sinks[0].DeadLetterTopic != "events.dlq" || upsSinkOf(c.Sinks[1]).ResultsTopic != "segments.results" || upsOf(c).MaxBodyBytes != 51200 {
 		t.Fatalf("defaults not applied: %+v", c.Sinks)
 	}
-	if en := c.Sinks[2].EnableNow; en.MaxMonitoredJobs != 10000 || en.MonitorTimeout != time.Hour || len(c.EnableNow.TerminalStatuses) != 3 {
-		t.Fatalf("enablenow defaults not applied: %+v %+v", en, c.EnableNow)
+	if en := enablenowSinkOf(c.Sinks[2]); en.MaxMonitoredJobs != 10000 || en.MonitorTimeout != time.Hour || len(enablenowOf(c).TerminalStatuses) != 3 {
+		t.Fatalf("enablenow defaults not applied: %+v %+v", en, enablenowOf(c))
 	}
-	if c.Sources[0].PageSize != 4000 || c.Contacthub.Paths.Updates != "/workspaces/{workspaceId}/updates" {
+	if updatesOf(c.Sources[0]).PageSize != 4000 || contacthubOf(c).Paths.Updates != "/workspaces/{workspaceId}/updates" {
 		t.Fatal("source defaults not applied")
 	}
 }
@@ -68,9 +85,9 @@ func TestSecretsNeverPrint(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "cfg", c, "token", c.Contacthub.Token)
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "cfg", c, "token", contacthubOf(c).Token)
 	js, _ := json.Marshal(c)
-	for _, out := range []string{fmt.Sprintf("%v %+v %#v", c, *c.Contacthub, *c.UPS), string(js), buf.String()} {
+	for _, out := range []string{fmt.Sprintf("%v %+v %#v", c, *contacthubOf(c), *upsOf(c)), string(js), buf.String()} {
 		if strings.Contains(out, "SECRET") {
 			t.Fatalf("secret printed: %s", out)
 		}
@@ -85,8 +102,8 @@ func TestSecretFromFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Contacthub.Token.Value() != "file-SECRET" {
-		t.Fatalf("token %q", c.Contacthub.Token.Value())
+	if contacthubOf(c).Token.Value() != "file-SECRET" {
+		t.Fatalf("token %q", contacthubOf(c).Token.Value())
 	}
 }
 

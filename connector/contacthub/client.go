@@ -12,7 +12,6 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/connector/httpapi"
 	"github.com/contactlab/connector/schemas"
 )
@@ -21,9 +20,9 @@ import (
 // limiter, because Contacthub throttles the workspace, not the endpoint.
 type Client struct {
 	http    *httpapi.Client
-	cfg     config.Contacthub
+	cfg     Options
 	auth    http.Header
-	paths   config.ContacthubPaths
+	paths   Paths
 	limiter *rate.Limiter
 
 	refreshMu      sync.Mutex // held while reading the throttling
@@ -33,11 +32,11 @@ type Client struct {
 }
 
 // NewClient builds a client; it sends nothing until used.
-func NewClient(cfg config.Contacthub, m *httpapi.Metrics) *Client {
+func NewClient(cfg Options, m *httpapi.Metrics) *Client {
 	c := &Client{
 		http:    httpapi.New(httpapi.Config{API: "contacthub", Timeout: cfg.Timeout, Metrics: m}),
 		cfg:     cfg,
-		auth:    http.Header{"Authorization": {"Bearer " + cfg.Token.Value()}},
+		auth:    http.Header{"Authorization": {"Bearer " + cfg.Token}},
 		paths:   cfg.Paths,
 		limiter: rate.NewLimiter(rate.Inf, 1),
 		rpm:     -1,

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/connector/contacthub"
 	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/sandbox"
@@ -22,9 +21,9 @@ func TestConcurrentWritersStayBelowThrottling(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sb.Close()
-	c := contacthub.NewClient(config.Contacthub{BaseURL: sb.ContacthubURL(), WorkspaceID: sandbox.WorkspaceID,
-		Token: config.NewSecret(sandbox.ContacthubToken), Timeout: 5 * time.Second, Headroom: 0.98,
-		Paths: config.ContacthubPaths{Events: "/workspaces/{workspaceId}/events", Throttling: "/workspaces/{workspaceId}/configuration/throttling"}}, nil)
+	c := contacthub.NewClient(contacthub.Options{BaseURL: sb.ContacthubURL(), WorkspaceID: sandbox.WorkspaceID,
+		Token: sandbox.ContacthubToken, Timeout: 5 * time.Second, Headroom: 0.98,
+		Paths: contacthub.Paths{Events: "/workspaces/{workspaceId}/events", Throttling: "/workspaces/{workspaceId}/configuration/throttling"}}, nil)
 	g := demo.NewEventTraffic(1, 10, sandbox.NodeID)
 	g.InvalidShare = 0
 	var bodies [][]byte

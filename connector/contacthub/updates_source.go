@@ -8,17 +8,16 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/streams"
 )
 
 // UpdateStreamSourceConfig configures an UpdateStreamSource.
 type UpdateStreamSourceConfig struct {
-	// Source is the source's configuration, defaults applied.
-	Source config.Source
+	// Source is the source's own settings.
+	Source SourceOptions
 	// Kafka says how to reach the brokers, and through its session timeout
 	// how long a dead leader keeps the lead.
-	Kafka config.Kafka
+	Kafka KafkaOptions
 	// Security is how the source's Kafka clients connect (TLS, SASL).
 	Security streams.Security
 	Client   *Client
@@ -47,7 +46,7 @@ type UpdateStreamSourceConfig struct {
 //
 // It is a Unit of the service: Run, Name, Ready, Counts.
 type UpdateStreamSource struct {
-	cfg        config.Source
+	cfg        SourceOptions
 	brokers    []string
 	security   streams.Security
 	partitions int
@@ -113,7 +112,7 @@ func NewUpdateStreamSource(cfg UpdateStreamSourceConfig) (*UpdateStreamSource, e
 		session = 10 * time.Second
 	}
 	gauges := cfg.Metrics.forSource(sc.Name)
-	records := newRecordBuilder(sc.CustomersTopic, sc.EventsTopic, cfg.Client.Workspace(), sc.NodeID, sc.Tombstones == nil || *sc.Tombstones)
+	records := newRecordBuilder(sc.CustomersTopic, sc.EventsTopic, cfg.Client.Workspace(), sc.NodeID, sc.Tombstones)
 	records.deadLetterTopic, records.source = sc.DeadLetterTopic, sc.Name
 	return &UpdateStreamSource{
 		cfg:        sc,

@@ -2,7 +2,6 @@ package contacthub
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/embedded"
@@ -44,9 +42,9 @@ func BenchmarkUpdateStreamSource(b *testing.B) {
 			b.Fatal(err)
 		}
 		sb.Contacthub.AppendUpdates(total - int(sb.Contacthub.LastOffset()))
-		cfg := benchConfig(b, broker.Addr(), sb, pageSize)
-		client := NewClient(*cfg.Contacthub, nil)
-		src, err := NewUpdateStreamSource(UpdateStreamSourceConfig{Source: cfg.Sources[0], Kafka: cfg.Kafka, Client: client,
+		client := NewClient(testClientOptions(sb), nil)
+		src, err := NewUpdateStreamSource(UpdateStreamSourceConfig{Source: benchSourceOptions(pageSize),
+			Kafka: KafkaOptions{Brokers: []string{broker.Addr()}, SessionTimeout: 10 * time.Second, HeartbeatInterval: time.Second, Partitions: 4}, Client: client,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			b.Fatal(err)
@@ -158,22 +156,20 @@ func rawProduceRate(b *testing.B, broker string, client *Client, sourceTopics []
 	return float64(q.Offset) / spent.Seconds()
 }
 
-func benchConfig(b *testing.B, broker string, sb *sandbox.Sandbox, pageSize int) *config.Config {
-	doc := fmt.Sprintf(`
-kafka:
-  brokers: [%q]
-contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: %s
-sources:
-  - name: bench
-    type: contacthub-updates
-    page_size: %d
-`, broker, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken, pageSize)
-	c, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
-	if err != nil {
-		b.Fatal(err)
+// benchSourceOptions are those of a source "bench" with page_size
+// pageSize, the rest as the connector's config defaults it (package service).
+func benchSourceOptions(pageSize int) SourceOptions {
+	return SourceOptions{
+		Name:            "bench",
+		CustomersTopic:  "contacthub.customers",
+		EventsTopic:     "contacthub.events",
+		DeadLetterTopic: "bench.dlq",
+		OffsetsTopic:    "connector.source-offsets",
+		GroupID:         "connector-source-bench",
+		Start:           "earliest",
+		PageSize:        pageSize,
+		PollInterval:    time.Second,
+		Tombstones:      true,
+		Retry:           RetryOptions{Initial: 200 * time.Millisecond, Max: 30 * time.Second},
 	}
-	return c
 }

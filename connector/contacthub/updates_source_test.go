@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/connector/httpapi"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
@@ -26,12 +25,14 @@ type sourceUnderTest struct {
 	*UpdateStreamSource
 	sb     *sandbox.Sandbox
 	broker string
-	cfg    *config.Config
+	src    SourceOptions
+	kafka  KafkaOptions
+	api    Options
 }
 
 // newTestSource starts a sandbox (changed by mutate) and a broker, and
-// builds a source configured by the YAML lines in extra.
-func newTestSource(t *testing.T, mutate func(*sandbox.Config), extra string) *sourceUnderTest {
+// builds a source of testSourceOptions changed by change.
+func newTestSource(t *testing.T, mutate func(*sandbox.Config), change func(*SourceOptions)) *sourceUnderTest {
 	t.Helper()
 	broker := streamstest.Broker(t, 2)
 	sbCfg := sandbox.DefaultConfig()
@@ -43,50 +44,71 @@ func newTestSource(t *testing.T, mutate func(*sandbox.Config), extra string) *so
 		t.Fatal(err)
 	}
 	t.Cleanup(sb.Close)
-	doc := fmt.Sprintf(`
-kafka:
-  brokers: [%q]
-  session_timeout: 1s
-  heartbeat_interval: 100ms
-contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: %s
-sources:
-  - name: updates
-    type: contacthub-updates
-    page_size: 500
-    poll_interval: 20ms
-    retry: {initial: 5ms, max: 100ms}
-%s`, broker, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken, extra)
-	cfg, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
+	s := &sourceUnderTest{sb: sb, broker: broker, src: testSourceOptions(),
+		kafka: KafkaOptions{Brokers: []string{broker}, SessionTimeout: time.Second, HeartbeatInterval: 100 * time.Millisecond, Partitions: 4},
+		api:   testClientOptions(sb)}
+	if change != nil {
+		change(&s.src)
 	}
-	return &sourceUnderTest{UpdateStreamSource: buildSource(t, cfg), sb: sb, broker: broker, cfg: cfg}
+	s.UpdateStreamSource = buildSource(t, s.src, s.kafka, s.api)
+	return s
+}
+
+// testSourceOptions are those of a source "updates" with page_size 500,
+// poll_interval 20ms and retry {initial: 5ms, max: 100ms}, the rest as the
+// connector's config defaults it (package service).
+func testSourceOptions() SourceOptions {
+	return SourceOptions{
+		Name:            "updates",
+		CustomersTopic:  "contacthub.customers",
+		EventsTopic:     "contacthub.events",
+		DeadLetterTopic: "updates.dlq",
+		OffsetsTopic:    "connector.source-offsets",
+		GroupID:         "connector-source-updates",
+		Start:           "earliest",
+		PageSize:        500,
+		PollInterval:    20 * time.Millisecond,
+		Tombstones:      true,
+		Retry:           RetryOptions{Initial: 5 * time.Millisecond, Max: 100 * time.Millisecond},
+	}
+}
+
+// testClientOptions are those of a client of the sandbox's workspace, the
+// rest as the connector's config defaults it (package service).
+func testClientOptions(sb *sandbox.Sandbox) Options {
+	return Options{
+		BaseURL:     sb.ContacthubURL(),
+		WorkspaceID: sandbox.WorkspaceID,
+		Token:       sandbox.ContacthubToken,
+		Timeout:     10 * time.Second,
+		Headroom:    0.98,
+		Paths: Paths{
+			Events:     "/workspaces/{workspaceId}/events",
+			Throttling: "/workspaces/{workspaceId}/configuration/throttling",
+			Updates:    "/workspaces/{workspaceId}/updates",
+			LastOffset: "/workspaces/{workspaceId}/updates/last-offset",
+		},
+	}
 }
 
 // reconfigure replaces the source by one configured as change says.
-func (s *sourceUnderTest) reconfigure(t *testing.T, change func(*config.Source)) {
+func (s *sourceUnderTest) reconfigure(t *testing.T, change func(*SourceOptions)) {
 	t.Helper()
-	cfg := *s.cfg
-	cfg.Sources = slices.Clone(cfg.Sources)
-	change(&cfg.Sources[0])
-	s.cfg = &cfg
-	s.UpdateStreamSource = buildSource(t, &cfg)
+	change(&s.src)
+	s.UpdateStreamSource = buildSource(t, s.src, s.kafka, s.api)
 }
 
-func buildSource(t *testing.T, cfg *config.Config) *UpdateStreamSource {
+func buildSource(t *testing.T, so SourceOptions, ko KafkaOptions, api Options) *UpdateStreamSource {
 	t.Helper()
 	m, _ := NewSourceMetrics(nil)
-	src, err := NewUpdateStreamSource(UpdateStreamSourceConfig{Source: cfg.Sources[0], Kafka: cfg.Kafka,
-		Client: NewClient(*cfg.Contacthub, httpapi.NewMetrics(nil)), Metrics: m, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	src, err := NewUpdateStreamSource(UpdateStreamSourceConfig{Source: so, Kafka: ko,
+		Client: NewClient(api, httpapi.NewMetrics(nil)), Metrics: m, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := streams.EnsureTopics(ctx, cfg.Kafka.Brokers, src.Topics()...); err != nil {
+	if err := streams.EnsureTopics(ctx, ko.Brokers, src.Topics()...); err != nil {
 		t.Fatal(err)
 	}
 	return src
@@ -125,7 +147,7 @@ func (s *sourceUnderTest) waitFor(t *testing.T, offset int64) {
 func (s *sourceUnderTest) published(t *testing.T) []int64 {
 	t.Helper()
 	var out []int64
-	for _, topic := range []string{s.cfg.Sources[0].CustomersTopic, s.cfg.Sources[0].EventsTopic} {
+	for _, topic := range []string{s.src.CustomersTopic, s.src.EventsTopic} {
 		for _, m := range streamstest.ReadAll(t, s.broker, topic) {
 			if m.Value == nil {
 				continue
@@ -163,14 +185,18 @@ func TestUpdateStreamSourceStartPositions(t *testing.T) {
 		{"timestamp", ""}, // the time between the two batches
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newTestSource(t, nil, "    start: "+tc.start)
+			s := newTestSource(t, nil, func(o *SourceOptions) {
+				if tc.start != "" {
+					o.Start = tc.start
+				}
+			})
 			s.sb.Contacthub.AppendUpdates(300)
 			if tc.start == "" {
 				// Updates are stamped in milliseconds: the next batch must
 				// come in a later one than this one.
 				at := time.Now().Add(time.Millisecond)
 				streamstest.WaitFor(t, time.Second, "the clock to pass the start time", func() (bool, string) { return time.Now().After(at), "" })
-				s.reconfigure(t, func(sc *config.Source) { sc.Start = at.UTC().Format(time.RFC3339Nano) })
+				s.reconfigure(t, func(o *SourceOptions) { o.Start = at.UTC().Format(time.RFC3339Nano) })
 			}
 			before := s.sb.Contacthub.LastOffset()
 			var from int64 = 1
@@ -203,7 +229,7 @@ func TestUpdateStreamSourceStartPositions(t *testing.T) {
 
 func storedOffsetOf(t *testing.T, s *sourceUnderTest) (int64, bool, error) {
 	t.Helper()
-	st, err := NewOffsetStore([]string{s.broker}, s.cfg.Sources[0].OffsetsTopic, s.cfg.Sources[0].Name, sandbox.WorkspaceID)
+	st, err := NewOffsetStore([]string{s.broker}, s.src.OffsetsTopic, s.src.Name, sandbox.WorkspaceID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +240,7 @@ func storedOffsetOf(t *testing.T, s *sourceUnderTest) (int64, bool, error) {
 // 401 pauses the source (not ready, with the reason) until the credential
 // works again; then it goes on where it was.
 func TestUpdateStreamSourcePausesOnUnauthorized(t *testing.T) {
-	s := newTestSource(t, nil, "")
+	s := newTestSource(t, nil, nil)
 	s.run(t)
 	s.waitFor(t, s.sb.Contacthub.LastOffset())
 	faults := s.sb.Contacthub.Faults()
@@ -241,7 +267,7 @@ func TestUpdateStreamSourcePausesOnUnauthorized(t *testing.T) {
 func TestUpdateStreamSourceRetriesThroughFaults(t *testing.T) {
 	s := newTestSource(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{ServerErrorShare: 0.3, ThrottleShare: 0.05, ResetShare: 0.1, RetryAfter: fault.Duration(time.Second)}
-	}, "")
+	}, nil)
 	s.sb.Contacthub.AppendUpdates(3000)
 	s.run(t)
 	last := s.sb.Contacthub.LastOffset()
@@ -258,12 +284,10 @@ func TestUpdateStreamSourceRetriesThroughFaults(t *testing.T) {
 // An answer retrying cannot change (404: the workspace is not there) stops
 // the source with the API's error.
 func TestUpdateStreamSourceStopsOnPermanentError(t *testing.T) {
-	s := newTestSource(t, nil, "")
-	cfg := *s.cfg
-	ch := *cfg.Contacthub
-	ch.WorkspaceID = "b2a02e56-a6da-4b02-b80e-d32fdf441aaf"
-	cfg.Contacthub = &ch
-	src := buildSource(t, &cfg)
+	s := newTestSource(t, nil, nil)
+	api := s.api
+	api.WorkspaceID = "b2a02e56-a6da-4b02-b80e-d32fdf441aaf"
+	src := buildSource(t, s.src, s.kafka, api)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	err := src.Run(ctx)
@@ -276,7 +300,7 @@ func TestUpdateStreamSourceStopsOnPermanentError(t *testing.T) {
 // A graceful stop finishes the page in flight and stores its offset, so the
 // next run repeats nothing.
 func TestUpdateStreamSourceGracefulStopStoresThePageInFlight(t *testing.T) {
-	s := newTestSource(t, nil, "")
+	s := newTestSource(t, nil, nil)
 	s.sb.Contacthub.AppendUpdates(4000)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -293,7 +317,7 @@ func TestUpdateStreamSourceGracefulStopStoresThePageInFlight(t *testing.T) {
 	if err != nil || !ok || stored != 1500 {
 		t.Fatalf("stored %d %v %v, want 1500 (three pages of 500)", stored, ok, err)
 	}
-	s.reconfigure(t, func(*config.Source) {})
+	s.reconfigure(t, func(*SourceOptions) {})
 	s.run(t)
 	last := s.sb.Contacthub.LastOffset()
 	s.waitFor(t, last)
@@ -305,8 +329,8 @@ func TestUpdateStreamSourceGracefulStopStoresThePageInFlight(t *testing.T) {
 // The stored offset of another workspace stops the source instead of being
 // used.
 func TestUpdateStreamSourceRefusesForeignOffset(t *testing.T) {
-	s := newTestSource(t, nil, "")
-	other, _ := NewOffsetStore([]string{s.broker}, s.cfg.Sources[0].OffsetsTopic, "updates", "b2a02e56-a6da-4b02-b80e-d32fdf441aaf")
+	s := newTestSource(t, nil, nil)
+	other, _ := NewOffsetStore([]string{s.broker}, s.src.OffsetsTopic, "updates", "b2a02e56-a6da-4b02-b80e-d32fdf441aaf")
 	defer other.Close()
 	if err := other.Store(context.Background(), 7); err != nil {
 		t.Fatal(err)
@@ -321,7 +345,7 @@ func TestUpdateStreamSourceRefusesForeignOffset(t *testing.T) {
 // retry waits at least what a Retry-After says, and stops at once on an
 // error retrying cannot fix.
 func TestUpdateStreamSourceRetry(t *testing.T) {
-	s := newTestSource(t, nil, "")
+	s := newTestSource(t, nil, nil)
 	ctx := context.Background()
 	calls := 0
 	start := time.Now()

@@ -102,12 +102,13 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	// An application following Contacthub's changes through the source's
 	// topics, as cmd/subscriber does.
 	sub := newSubscriber(out, o.Changes)
+	updates := cfg.Sources[0].Settings.(*service.UpdatesSourceConfig) // the demo config's own source
 	subDone := make(chan error, 1)
 	go func() {
 		subDone <- contacthub.SubscribeUpdates(svcCtx, streams.SubscribeConfig{
 			Brokers: []string{broker.Addr()},
 			GroupID: "demo-subscriber",
-			Topics:  []string{cfg.Sources[0].CustomersTopic, cfg.Sources[0].EventsTopic},
+			Topics:  []string{updates.CustomersTopic, updates.EventsTopic},
 			Logger:  logger,
 		}, sub.handle)
 	}()

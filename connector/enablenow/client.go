@@ -12,7 +12,6 @@ import (
 	"path"
 	"strings"
 
-	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/connector/httpapi"
 	"github.com/contactlab/connector/schemas"
 )
@@ -50,12 +49,11 @@ type Client struct {
 	terminal   map[string]bool // lower-cased
 }
 
-// NewClient builds a client from the enablenow section, defaults
-// applied (config.Config.Defaults); it sends nothing until used.
-func NewClient(cfg config.EnableNow, m *httpapi.Metrics) *Client {
-	credential := cfg.Token.Value()
-	if cfg.AuthScheme != nil && *cfg.AuthScheme != "" {
-		credential = *cfg.AuthScheme + " " + credential
+// NewClient builds a client; it sends nothing until used.
+func NewClient(cfg Options, m *httpapi.Metrics) *Client {
+	credential := cfg.Token
+	if cfg.AuthScheme != "" {
+		credential = cfg.AuthScheme + " " + credential
 	}
 	terminal := make(map[string]bool, len(cfg.TerminalStatuses))
 	for _, s := range cfg.TerminalStatuses {

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/contactlab/connector/connector/config"
 	standin "github.com/contactlab/connector/connector/sandbox/enablenow"
+	"github.com/contactlab/connector/connector/service"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 )
@@ -58,7 +58,7 @@ func TestClientAuthHeader(t *testing.T) {
 				a.srv.Handler().ServeHTTP(w, r)
 			}))
 			defer spy.Close()
-			c := newClient(spy.URL, func(c *config.EnableNow) {
+			c := newClient(spy.URL, func(c *service.EnableNowConfig) {
 				c.AuthHeader = tc.header
 				c.AuthScheme = tc.scheme
 			})
@@ -86,7 +86,7 @@ func TestClientJobStatusPath(t *testing.T) {
 		_, _ = w.Write([]byte(`{"status":"completed"}`))
 	}))
 	defer ts.Close()
-	c := newClient(ts.URL+"/", func(c *config.EnableNow) { c.JobStatusPath = "/v3/jobs/{id}/status" })
+	c := newClient(ts.URL+"/", func(c *service.EnableNowConfig) { c.JobStatusPath = "/v3/jobs/{id}/status" })
 	job, err := c.Job(t.Context(), "a/b c")
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +108,7 @@ func TestClientTerminalStatuses(t *testing.T) {
 			t.Errorf("IsTerminal(%q) = %v", status, !want)
 		}
 	}
-	c = newClient("http://127.0.0.1:1", func(c *config.EnableNow) { c.TerminalStatuses = []string{"Done"} })
+	c = newClient("http://127.0.0.1:1", func(c *service.EnableNowConfig) { c.TerminalStatuses = []string{"Done"} })
 	if !c.IsTerminal("done") || c.IsTerminal("Completed") {
 		t.Error("configured terminal statuses not used")
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/contactlab/connector/connector/enablenow"
 	"github.com/contactlab/connector/connector/httpapi"
 	standin "github.com/contactlab/connector/connector/sandbox/enablenow"
+	"github.com/contactlab/connector/connector/service"
 	"github.com/contactlab/connector/streams"
 )
 
@@ -68,18 +69,20 @@ func (a *api) createBodies() []string {
 	return append([]string(nil), a.bodies...)
 }
 
-// enablenowConfig is the enablenow section pointing at url, defaults applied
-// by the config package itself, then adjusted by mutate.
-func enablenowConfig(url string, mutate func(*config.EnableNow)) config.EnableNow {
-	c := config.Config{EnableNow: &config.EnableNow{BaseURL: url, Token: config.NewSecret(testToken), Timeout: 5 * time.Second}}
+// enablenowConfig is the enablenow section pointing at url, adjusted by
+// mutate, as client options with the defaults the connector's config
+// applies.
+func enablenowConfig(url string, mutate func(*service.EnableNowConfig)) enablenow.Options {
+	sec := &service.EnableNowConfig{BaseURL: url, Token: config.NewSecret(testToken), Timeout: 5 * time.Second}
 	if mutate != nil {
-		mutate(c.EnableNow)
+		mutate(sec)
 	}
+	c := config.Config{Sections: map[string]any{"enablenow": sec}}
 	c.Defaults()
-	return *c.EnableNow
+	return sec.Options()
 }
 
-func newClient(url string, mutate func(*config.EnableNow)) *enablenow.Client {
+func newClient(url string, mutate func(*service.EnableNowConfig)) *enablenow.Client {
 	return enablenow.NewClient(enablenowConfig(url, mutate), httpapi.NewMetrics(nil))
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/contactlab/connector/connector/enablenow"
 	standin "github.com/contactlab/connector/connector/sandbox/enablenow"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/service"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 )
@@ -239,7 +240,7 @@ func TestSinkPassesOnTheAPIClassification(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			a := startAPI(t, standin.Config{Faults: tc.faults})
-			client := newClient(a.url, func(c *config.EnableNow) {
+			client := newClient(a.url, func(c *service.EnableNowConfig) {
 				if tc.token != "" {
 					c.Token = config.NewSecret(tc.token)
 				}

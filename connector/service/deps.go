@@ -36,7 +36,7 @@ type Deps struct {
 
 // Contacthub is the shared Contacthub client.
 func (d *Deps) Contacthub() *contacthub.Client {
-	d.chOnce.Do(func() { d.ch = contacthub.NewClient(*d.Config.Contacthub, d.HTTP) })
+	d.chOnce.Do(func() { d.ch = contacthub.NewClient(d.contacthubConfig().Options(), d.HTTP) })
 	return d.ch
 }
 
@@ -45,7 +45,7 @@ func (d *Deps) Contacthub() *contacthub.Client {
 // across collections.
 func (d *Deps) UPS() *ups.UPSClient {
 	d.upsOnce.Do(func() {
-		d.ups = ups.NewUPSClient(*d.Config.UPS, d.HTTP)
+		d.ups = ups.NewUPSClient(d.upsConfig().Options(), d.HTTP)
 		ups.RegisterPacer(d.Registry, d.ups.Pacer())
 	})
 	return d.ups

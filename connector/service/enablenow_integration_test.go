@@ -287,7 +287,7 @@ func TestEnableNowRedeliveryAfterCrashCreatesNoSecondJob(t *testing.T) {
 	defer prod.Close()
 	quiet := slog.New(slog.DiscardHandler)
 	pipeline := func() *streams.Pipeline {
-		client := enablenow.NewClient(*cfg.EnableNow, httpapi.NewMetrics(nil))
+		client := enablenow.NewClient(config.SectionOf[service.EnableNowConfig](cfg, "enablenow").Options(), httpapi.NewMetrics(nil))
 		sink := enablenow.NewCategorizationSink(client, enablenow.NewKafkaResults(prod, "categorize.results", nil), nil, quiet, nil)
 		p, err := streams.NewPipeline(streams.PipelineConfig{
 			Name: "categorize", Brokers: cfg.Kafka.Brokers, GroupID: "crash-test", Topics: []string{requestsTopic},

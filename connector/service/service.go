@@ -47,16 +47,16 @@ type Counter interface {
 
 // Service is the running connector.
 type Service struct {
-	cfg    *config.Config
-	log    *slog.Logger
-	reg    *prometheus.Registry
-	deps   *Deps
-	units  []Unit
+	cfg   *config.Config
+	log   *slog.Logger
+	reg   *prometheus.Registry
+	deps  *Deps
+	units []Unit
 	// runners are the units Run runs: pipelines, sources and the units a
 	// builder asked for. Parts of a sink are in units only: their pipeline
 	// runs them.
 	runners []Runner
-	topics []streams.TopicSpec
+	topics  []streams.TopicSpec
 
 	addrMu sync.Mutex
 	addr   string
@@ -69,8 +69,15 @@ type Option func(*Service)
 // WithLogger sets the logger (default: from the config's log section, to stderr).
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
-// New builds every unit from cfg; it connects to nothing yet.
+// New builds every unit from cfg as Defaults completes it (cfg itself is
+// not changed), after checking it; it connects to nothing yet.
 func New(cfg *config.Config, opts ...Option) (*Service, error) {
+	// A config made by hand builds as one from Parse would, and a builder
+	// never meets a value Validate would refuse.
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.WithDefaults()
 	s := &Service{cfg: cfg, reg: prometheus.NewRegistry(), ready: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
@@ -114,7 +121,11 @@ func New(cfg *config.Config, opts ...Option) (*Service, error) {
 		s.topics = append(s.topics, topics...)
 	}
 	for _, sc := range cfg.Sources {
-		units, topics, err := buildUpdatesSource(s.deps, sc)
+		build, ok := sourceBuilders[sc.Type]
+		if !ok {
+			return nil, fmt.Errorf("source %s: no builder for type %q", sc.Name, sc.Type)
+		}
+		units, topics, err := build(s.deps, sc)
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", sc.Name, err)
 		}

@@ -215,10 +215,11 @@ type publishedStats struct {
 // offsets 1..total are all there, each record well formed and keyed, and the
 // records of each key in offset order: a repeated offset may come back
 // (at-least-once), but no new offset may follow a greater one of its key.
-func checkPublished(t *testing.T, broker string, sc config.Source, total int64) publishedStats {
+func checkPublished(t *testing.T, broker string, src config.Source, total int64) publishedStats {
 	t.Helper()
 	var st publishedStats
 	seen := make(map[int64]int, total)
+	sc := src.Settings.(*service.UpdatesSourceConfig)
 	for _, topic := range []string{sc.CustomersTopic, sc.EventsTopic} {
 		msgs := readTopic(t, broker, topic)
 		type keyOf struct {
@@ -290,7 +291,8 @@ func checkPublished(t *testing.T, broker string, sc config.Source, total int64) 
 func storedOffset(t testing.TB, cfg *config.Config) int64 {
 	t.Helper()
 	sc := cfg.Sources[0]
-	st, err := contacthub.NewOffsetStore(cfg.Kafka.Brokers, sc.OffsetsTopic, sc.Name, cfg.Contacthub.WorkspaceID)
+	st, err := contacthub.NewOffsetStore(cfg.Kafka.Brokers, sc.Settings.(*service.UpdatesSourceConfig).OffsetsTopic, sc.Name,
+		config.SectionOf[service.ContacthubConfig](cfg, "contacthub").WorkspaceID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/connector/httpapi"
 	"github.com/contactlab/connector/schemas"
 )
@@ -43,10 +42,10 @@ type UPSClient struct {
 
 // NewUPSClient builds the client of cfg (defaults applied); it sends nothing
 // until used.
-func NewUPSClient(cfg config.UPS, m *httpapi.Metrics) *UPSClient {
+func NewUPSClient(cfg Options, m *httpapi.Metrics) *UPSClient {
 	hc := httpapi.New(httpapi.Config{API: "ups", Timeout: cfg.Timeout, Metrics: m})
 	base := strings.TrimRight(cfg.BaseURL, "/")
-	secret := cfg.ClientSecret.Value()
+	secret := cfg.ClientSecret
 	pace := float64(cfg.UpdatesPerSecond) * cfg.Headroom
 	return &UPSClient{
 		http:        hc,

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/contactlab/connector/connector/config"
 	sbups "github.com/contactlab/connector/connector/sandbox/ups"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
@@ -37,20 +36,31 @@ func startStandIn(t testing.TB, mutate func(*sbups.Config)) (*sbups.Server, stri
 	return srv, hs.URL
 }
 
+// testAPI is the client's options and the sink's API-wide settings, as the
+// connector's config would give them.
+type testAPI struct {
+	Options
+	MaxBodyBytes       int
+	StatusPollInterval time.Duration
+	JobTimeout         time.Duration
+}
+
 // testAPIConfig is the ups section as Defaults would leave it, pointed at url.
-func testAPIConfig(url string) config.UPS {
-	return config.UPS{
-		BaseURL:            url,
-		APIKey:             testAPIKey,
-		ClientID:           testClientID,
-		ClientSecret:       config.NewSecret(testSecret),
-		Timeout:            5 * time.Second,
-		UpdatesPerSecond:   1_000_000,
-		MaxRecords:         1000,
+func testAPIConfig(url string) testAPI {
+	return testAPI{
+		Options: Options{
+			BaseURL:          url,
+			APIKey:           testAPIKey,
+			ClientID:         testClientID,
+			ClientSecret:     testSecret,
+			Timeout:          5 * time.Second,
+			UpdatesPerSecond: 1_000_000,
+			MaxRecords:       1000,
+			MaxOpenJobs:      100,
+			Headroom:         1,
+		},
 		MaxBodyBytes:       50 * 1024,
 		StatusPollInterval: 10 * time.Millisecond,
-		MaxOpenJobs:        100,
-		Headroom:           1,
 		JobTimeout:         30 * time.Second,
 	}
 }
@@ -82,9 +92,9 @@ type harness struct {
 	stop    func()
 }
 
-func startSink(t testing.TB, api config.UPS, mutate func(*SinkConfig)) *harness {
+func startSink(t testing.TB, api testAPI, mutate func(*SinkConfig)) *harness {
 	t.Helper()
-	client := NewUPSClient(api, nil)
+	client := NewUPSClient(api.Options, nil)
 	cfg := SinkConfig{
 		Pipeline:       "test",
 		Collection:     schemas.UserAttributes,

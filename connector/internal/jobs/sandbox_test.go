@@ -15,6 +15,7 @@ import (
 	"github.com/contactlab/connector/connector/internal/jobs"
 	standin "github.com/contactlab/connector/connector/sandbox/enablenow"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/service"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams/delivery"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -34,9 +35,10 @@ func TestFollowerAgainstTheSandbox(t *testing.T) {
 	}
 	ts := httptest.NewServer(api.Handler())
 	defer ts.Close()
-	c := config.Config{EnableNow: &config.EnableNow{BaseURL: ts.URL, Token: config.NewSecret("t"), Timeout: 5 * time.Second}}
+	sec := &service.EnableNowConfig{BaseURL: ts.URL, Token: config.NewSecret("t"), Timeout: 5 * time.Second}
+	c := config.Config{Sections: map[string]any{"enablenow": sec}}
 	c.Defaults()
-	client := enablenow.NewClient(*c.EnableNow, httpapi.NewMetrics(nil))
+	client := enablenow.NewClient(sec.Options(), httpapi.NewMetrics(nil))
 
 	var mu sync.Mutex
 	ended := map[string]string{}

@@ -1,0 +1,79 @@
+package contacthub
+
+import "time"
+
+// Options configure a Client. Every field is used as given: the connector's
+// config (package service) fills the defaults.
+type Options struct {
+	// BaseURL is the API root, e.g. https://api.contactlab.it/hub/v1.
+	BaseURL     string
+	WorkspaceID string
+	// Token is the bearer token. Nothing the client prints shows it.
+	Token string
+	// Timeout bounds one request.
+	Timeout time.Duration
+	// MaxRequestsPerMinute, when positive, is the pace the client keeps
+	// below instead of the workspace throttling it reads from the API.
+	MaxRequestsPerMinute int
+	// Headroom is the share of the throttling the client uses, in (0, 1].
+	Headroom float64
+	Paths    Paths
+}
+
+// Paths are the API paths; {workspaceId} is replaced.
+type Paths struct {
+	Events     string
+	Throttling string
+	Updates    string
+	LastOffset string
+}
+
+// SourceOptions are the settings of one UpdateStreamSource. Every field is
+// used as given: the connector's config (package service) fills the
+// defaults.
+type SourceOptions struct {
+	// Name names the source in metrics, logs and dead letters.
+	Name string
+	// CustomersTopic and EventsTopic receive the changes.
+	CustomersTopic string
+	EventsTopic    string
+	// DeadLetterTopic receives the updates that would not make a valid
+	// envelope, as read.
+	DeadLetterTopic string
+	// OffsetsTopic is the compacted one-partition topic holding the last
+	// published offset; the replicas elect the tailer on it.
+	OffsetsTopic string
+	// GroupID is the consumer group of the leader election.
+	GroupID string
+	// Start is where a source with no stored offset starts: earliest,
+	// latest, or an RFC 3339 time.
+	Start string
+	// PageSize is the update-stream page size (at most 4000).
+	PageSize int
+	// PollInterval is the wait after a short or empty page (jittered).
+	PollInterval time.Duration
+	// NodeID and Entity (CUSTOMER, EVENT) filter the stream when set.
+	NodeID string
+	Entity string
+	// Tombstones: a customer DELETE is followed by a null value.
+	Tombstones bool
+	// Retry is the back-off of failed calls and produces.
+	Retry RetryOptions
+}
+
+// RetryOptions are the bounds of an exponential back-off.
+type RetryOptions struct {
+	Initial time.Duration
+	Max     time.Duration
+}
+
+// KafkaOptions say how an UpdateStreamSource reaches the brokers.
+type KafkaOptions struct {
+	Brokers []string
+	// SessionTimeout and HeartbeatInterval tune the leader election; the
+	// session timeout is also how long a dead leader keeps the lead.
+	SessionTimeout    time.Duration
+	HeartbeatInterval time.Duration
+	// Partitions of the customers, events and dead-letter topics.
+	Partitions int
+}

@@ -1,0 +1,24 @@
+package enablenow
+
+import "time"
+
+// Options configure a client of the EnableNow categorization API
+// (NewClient). Every field is used as given: the connector's config
+// (package service) fills the defaults.
+type Options struct {
+	BaseURL string
+	// Token is the credential. Nothing the client prints shows it.
+	Token string
+	// Timeout bounds one request.
+	Timeout time.Duration
+	// AuthHeader carries the credential, AuthScheme prefixing it when not
+	// empty ("Bearer"; empty for API-key headers).
+	AuthHeader string
+	AuthScheme string
+	// JobsPath and JobStatusPath ({id} replaced) are the API's paths.
+	JobsPath      string
+	JobStatusPath string
+	// TerminalStatuses are the job statuses after which a job changes no
+	// more (compared case-insensitively).
+	TerminalStatuses []string
+}

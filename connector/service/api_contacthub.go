@@ -1,0 +1,89 @@
+package service
+
+import (
+	"time"
+
+	"github.com/contactlab/connector/connector/config"
+	"github.com/contactlab/connector/connector/contacthub"
+)
+
+// contacthubSection is the key of the Contacthub API's section, which the
+// contacthub-events sinks and the contacthub-updates sources need.
+const contacthubSection = "contacthub"
+
+// ContacthubConfig is the contacthub section: the Contacthub API, shared by
+// every sink and source of the workspace.
+type ContacthubConfig struct {
+	BaseURL     string        `yaml:"base_url"`
+	WorkspaceID string        `yaml:"workspace_id"`
+	Token       config.Secret `yaml:"token"`
+	Timeout     time.Duration `yaml:"timeout"`
+	// Throttle: at start the connector reads the workspace throttling and
+	// paces itself at Headroom of it; 0 means "read it", a positive value
+	// overrides what the API says (requests per minute).
+	MaxRequestsPerMinute int             `yaml:"max_requests_per_minute"`
+	Headroom             float64         `yaml:"headroom"`
+	Paths                ContacthubPaths `yaml:"paths"`
+}
+
+// ContacthubPaths are the API paths; {workspaceId} is replaced.
+type ContacthubPaths struct {
+	Events     string `yaml:"events"`
+	Throttling string `yaml:"throttling"`
+	Updates    string `yaml:"updates"`
+	LastOffset string `yaml:"last_offset"`
+}
+
+func init() {
+	config.RegisterSection(config.Section[ContacthubConfig]{
+		Key:      contacthubSection,
+		Defaults: contacthubDefaults,
+		Validate: validateContacthub,
+	})
+}
+
+func contacthubDefaults(c *ContacthubConfig) {
+	config.Default(&c.BaseURL, "https://api.contactlab.it/hub/v1")
+	config.Default(&c.Timeout, 10*time.Second)
+	config.Default(&c.Headroom, 0.98)
+	config.Default(&c.Paths.Events, "/workspaces/{workspaceId}/events")
+	config.Default(&c.Paths.Throttling, "/workspaces/{workspaceId}/configuration/throttling")
+	config.Default(&c.Paths.Updates, "/workspaces/{workspaceId}/updates")
+	config.Default(&c.Paths.LastOffset, "/workspaces/{workspaceId}/updates/last-offset")
+}
+
+func validateContacthub(p config.Problems, c *ContacthubConfig) {
+	p.HTTPURL("base_url", c.BaseURL)
+	p.UUID("workspace_id", c.WorkspaceID)
+	p.SecretSet("token", c.Token)
+	if c.MaxRequestsPerMinute < 0 {
+		p.Add("max_requests_per_minute", "must not be negative")
+	}
+	if c.Headroom <= 0 || c.Headroom > 1 {
+		p.Add("headroom", "%v is not in (0, 1]", c.Headroom)
+	}
+}
+
+// Options are the client options of the section.
+func (c *ContacthubConfig) Options() contacthub.Options {
+	return contacthub.Options{
+		BaseURL:              c.BaseURL,
+		WorkspaceID:          c.WorkspaceID,
+		Token:                c.Token.Value(),
+		Timeout:              c.Timeout,
+		MaxRequestsPerMinute: c.MaxRequestsPerMinute,
+		Headroom:             c.Headroom,
+		Paths: contacthub.Paths{
+			Events:     c.Paths.Events,
+			Throttling: c.Paths.Throttling,
+			Updates:    c.Paths.Updates,
+			LastOffset: c.Paths.LastOffset,
+		},
+	}
+}
+
+// contacthubConfig is the contacthub section; the builders of the types
+// that need it run only when it is there.
+func (d *Deps) contacthubConfig() *ContacthubConfig {
+	return config.SectionOf[ContacthubConfig](d.Config, contacthubSection)
+}

@@ -1,0 +1,93 @@
+package service
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/contactlab/connector/connector/config"
+	"github.com/contactlab/connector/connector/enablenow"
+)
+
+// enablenowSection is the key of the EnableNow API's section, which the
+// enablenow sinks need.
+const enablenowSection = "enablenow"
+
+// EnableNowConfig is the enablenow section: the EnableNow categorization
+// API, shared by every enablenow sink.
+type EnableNowConfig struct {
+	BaseURL string        `yaml:"base_url"`
+	Token   config.Secret `yaml:"token"`
+	Timeout time.Duration `yaml:"timeout"`
+	// AuthHeader carries the credential (default Authorization); AuthScheme
+	// prefixes it (default Bearer; empty for API-key headers).
+	AuthHeader string  `yaml:"auth_header"`
+	AuthScheme *string `yaml:"auth_scheme"`
+	// JobsPath and JobStatusPath ({id} replaced) are overridable.
+	JobsPath      string `yaml:"jobs_path"`
+	JobStatusPath string `yaml:"job_status_path"`
+	// TerminalStatuses are the job statuses after which a job changes no
+	// more (compared case-insensitively). The reference documents none, so
+	// they are configurable; default Completed, Failed, Cancelled.
+	TerminalStatuses []string `yaml:"terminal_statuses"`
+}
+
+func init() {
+	config.RegisterSection(config.Section[EnableNowConfig]{
+		Key:      enablenowSection,
+		Defaults: enablenowDefaults,
+		Validate: validateEnableNow,
+	})
+}
+
+func enablenowDefaults(e *EnableNowConfig) {
+	config.Default(&e.BaseURL, "https://api.enablenow.nl")
+	config.Default(&e.Timeout, 30*time.Second)
+	config.Default(&e.AuthHeader, "Authorization")
+	if e.AuthScheme == nil {
+		s := "Bearer"
+		e.AuthScheme = &s
+	}
+	config.Default(&e.JobsPath, "/v2/categorization-jobs")
+	config.Default(&e.JobStatusPath, "/v2/categorization-jobs/{id}")
+	if len(e.TerminalStatuses) == 0 {
+		e.TerminalStatuses = []string{"Completed", "Failed", "Cancelled"}
+	}
+}
+
+func validateEnableNow(p config.Problems, e *EnableNowConfig) {
+	p.HTTPURL("base_url", e.BaseURL)
+	p.SecretSet("token", e.Token)
+	if !strings.Contains(e.JobStatusPath, "{id}") {
+		p.Add("job_status_path", "must contain {id}")
+	}
+	for i, st := range e.TerminalStatuses {
+		if strings.TrimSpace(st) == "" {
+			p.Add(fmt.Sprintf("terminal_statuses[%d]", i), "must not be empty")
+		}
+	}
+}
+
+// Options are the client options of the section.
+func (e *EnableNowConfig) Options() enablenow.Options {
+	var scheme string
+	if e.AuthScheme != nil {
+		scheme = *e.AuthScheme
+	}
+	return enablenow.Options{
+		BaseURL:          e.BaseURL,
+		Token:            e.Token.Value(),
+		Timeout:          e.Timeout,
+		AuthHeader:       e.AuthHeader,
+		AuthScheme:       scheme,
+		JobsPath:         e.JobsPath,
+		JobStatusPath:    e.JobStatusPath,
+		TerminalStatuses: e.TerminalStatuses,
+	}
+}
+
+// enablenowConfig is the enablenow section; the builders of the types that
+// need it run only when it is there.
+func (d *Deps) enablenowConfig() *EnableNowConfig {
+	return config.SectionOf[EnableNowConfig](d.Config, enablenowSection)
+}

@@ -1,0 +1,29 @@
+package service
+
+import (
+	"github.com/contactlab/connector/connector/config"
+	"github.com/contactlab/connector/connector/contacthub"
+	"github.com/contactlab/connector/streams"
+)
+
+// A contacthub-events sink posts each record as an event of the Contacthub
+// workspace. It takes no block of its own.
+func init() {
+	registerSink(config.SinkType[struct{}]{
+		Name:     "contacthub-events",
+		Needs:    []string{contacthubSection},
+		Defaults: eventsSinkDefaults,
+	}, buildEventsSink)
+}
+
+func eventsSinkDefaults(s *config.Sink, _ *struct{}) {
+	// One call per record (EventsSink), so the rate comes from many calls
+	// in flight.
+	config.Default(&s.Concurrency, 128)
+	config.Default(&s.MaxInFlight, 2000)
+	config.Default(&s.Batch.MaxRecords, 1)
+}
+
+func buildEventsSink(d *Deps, sc config.Sink, _ *struct{}) (streams.Sink, []Unit, []streams.TopicSpec, error) {
+	return contacthub.NewEventsSink(d.Contacthub(), d.Log.With("pipeline", sc.Name)), nil, nil, nil
+}
