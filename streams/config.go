@@ -14,8 +14,11 @@ type PipelineConfig struct {
 	Name     string
 	Brokers  []string
 	Security Security
-	GroupID  string
-	Topics   []string
+	// Compression and Acks of the dead-letter producer (ProducerConfig).
+	Compression string
+	Acks        string
+	GroupID     string
+	Topics      []string
 	// DeadLetterTopic receives records that cannot be delivered.
 	DeadLetterTopic string
 

@@ -77,7 +77,7 @@ func NewPipeline(cfg PipelineConfig, sink Sink) (*Pipeline, error) {
 		return nil, fmt.Errorf("pipeline %q: no sink", cfg.Name)
 	}
 	cfg = cfg.withDefaults()
-	prod, err := NewProducer(ProducerConfig{Brokers: cfg.Brokers, Security: cfg.Security, Topic: cfg.DeadLetterTopic, BatchSize: 100, Linger: time.Millisecond})
+	prod, err := NewProducer(ProducerConfig{Brokers: cfg.Brokers, Security: cfg.Security, Compression: cfg.Compression, Acks: cfg.Acks, Topic: cfg.DeadLetterTopic, BatchSize: 100, Linger: time.Millisecond})
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: dead-letter producer: %w", cfg.Name, err)
 	}

@@ -38,6 +38,46 @@ type Kafka struct {
 	CreateTopics *bool `yaml:"create_topics"`
 	// Partitions of the topics it creates.
 	Partitions int `yaml:"partitions"`
+	// ReplicationFactor of the topics it creates: 1 suits a one-broker dev
+	// cluster; set 3 (and min_insync_replicas 2) on a production cluster.
+	// 0 takes the brokers' default.replication.factor.
+	ReplicationFactor int `yaml:"replication_factor"`
+	// MinInsyncReplicas of the topics it creates; 0 leaves the brokers'.
+	MinInsyncReplicas int `yaml:"min_insync_replicas"`
+	// ClientID names the process to the brokers.
+	ClientID string `yaml:"client_id"`
+	// Compression of what the connector produces: none, gzip, snappy,
+	// lz4, zstd.
+	Compression string `yaml:"compression"`
+	// Acks the producers wait for: all (default), 1 or 0.
+	Acks string    `yaml:"acks"`
+	TLS  KafkaTLS  `yaml:"tls"`
+	SASL KafkaSASL `yaml:"sasl"`
+}
+
+// KafkaTLS encrypts every Kafka connection of the process.
+type KafkaTLS struct {
+	Enabled bool `yaml:"enabled"`
+	// CAFile is a PEM bundle of the brokers' CAs; empty trusts the system's.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile, both or neither: mutual TLS.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName overrides the name checked in the brokers' certificates.
+	ServerName string `yaml:"server_name"`
+	// MinVersion: 1.2 (default) or 1.3.
+	MinVersion string `yaml:"min_version"`
+	// InsecureSkipVerify trusts any certificate; only when set explicitly,
+	// and the connector warns at every start.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// KafkaSASL authenticates every Kafka connection of the process.
+type KafkaSASL struct {
+	// Mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty: no SASL.
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	Password  Secret `yaml:"password"`
 }
 
 // HTTP is the operations endpoint: /metrics, /healthz, /readyz.
@@ -67,6 +107,7 @@ type Sink struct {
 	Batch         Batch         `yaml:"batch"`
 	Retry         Retry         `yaml:"retry"`
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	Health        Health        `yaml:"health"`
 
 	// Settings is the type's own block (sinks[i].ups for type ups), a *S
 	// of its SinkType[S]: nil until Defaults when the file has no block.
@@ -77,6 +118,19 @@ type Sink struct {
 type Batch struct {
 	MaxRecords int           `yaml:"max_records"`
 	Linger     time.Duration `yaml:"linger"`
+}
+
+// Health says when a sink's pipeline is not ready although it runs
+// (/readyz 503 with the reason).
+type Health struct {
+	// Interval between probes of the brokers (the group's lag).
+	Interval time.Duration `yaml:"interval"`
+	// BrokerUnreachableAfter: Kafka silent this long.
+	BrokerUnreachableAfter time.Duration `yaml:"broker_unreachable_after"`
+	// FailingAfter: every delivery attempt failing this long.
+	FailingAfter time.Duration `yaml:"failing_after"`
+	// StallAfter: a record unfinished this long.
+	StallAfter time.Duration `yaml:"stall_after"`
 }
 
 // Retry is the back-off between attempts.
@@ -136,9 +190,8 @@ func Parse(doc []byte, lookup func(string) (string, bool)) (*Config, error) {
 	for _, b := range blocks {
 		checkKeys(b.node, b.kind.typ, b.key, lines, &errs)
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("config: %w", errors.Join(errs...))
-	}
+	// Unknown keys and values of the wrong type do not stop the run: what
+	// decoded is validated too, so that one run names every bad key.
 	var c Config
 	if len(root.Content) > 0 {
 		if err := root.Decode(&c); err != nil {
@@ -153,15 +206,20 @@ func Parse(doc []byte, lookup func(string) (string, bool)) (*Config, error) {
 		}
 		values[i] = v
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("config: %w", errors.Join(errs...))
-	}
 	for i, b := range blocks {
-		b.attach(&c, values[i])
+		if values[i] != nil {
+			b.attach(&c, values[i])
+		}
 	}
 	c.Defaults()
 	if err := c.Validate(); err != nil {
-		return nil, err
+		if len(errs) == 0 {
+			return nil, err
+		}
+		errs = append(errs, errors.Unwrap(err))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	return &c, nil
 }
@@ -355,6 +413,12 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, lines map[int]string, 
 	if reflect.PointerTo(t).Implements(yamlUnmarshaler) {
 		return
 	}
+	if n.Kind == yaml.ScalarNode {
+		if msg := scalarProblem(n, t); msg != "" {
+			*errs = append(*errs, &FieldError{Key: path, Reason: fmt.Sprintf("%s (line %d)", msg, n.Line)})
+		}
+		return
+	}
 	switch {
 	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
 		fields := map[string]reflect.Type{}
@@ -402,4 +466,25 @@ func nameLines(msg string, lines map[int]string) string {
 		}
 		return m
 	})
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+// scalarProblem is what yaml would accept silently but the key cannot
+// mean: a fraction cut to a whole number, a duration without a unit.
+func scalarProblem(n *yaml.Node, t reflect.Type) string {
+	switch {
+	case t == durationType:
+		if n.Tag == "!!int" || n.Tag == "!!float" {
+			if n.Value == "0" {
+				return ""
+			}
+			return fmt.Sprintf("%s has no unit (write 10s, 500ms, 5m)", n.Value)
+		}
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
+		if n.Tag == "!!float" {
+			return fmt.Sprintf("%s is not a whole number", n.Value)
+		}
+	}
+	return ""
 }

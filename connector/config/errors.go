@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // FieldError is one problem with one key of the configuration. Parse and
@@ -111,4 +112,27 @@ func Default[T comparable](p *T, v T) {
 	if *p == zero {
 		*p = v
 	}
+}
+
+// Duration reports key unless lo <= d <= hi: negative durations and
+// durations too short to work (a 1ns timeout) are refused by name.
+func (p Problems) Duration(key string, d, lo, hi time.Duration) {
+	switch {
+	case d < 0:
+		p.Add(key, "%s is negative", d)
+	case d < lo:
+		p.Add(key, "%s is shorter than %s", d, lo)
+	case d > hi:
+		p.Add(key, "%s is longer than %s", d, hi)
+	}
+}
+
+// OneOf reports key unless v is one of the allowed values.
+func (p Problems) OneOf(key, v string, allowed ...string) {
+	for _, a := range allowed {
+		if v == a {
+			return
+		}
+	}
+	p.Add(key, "%q is not one of %s", v, strings.Join(allowed, ", "))
 }

@@ -2,9 +2,12 @@ package config
 
 import (
 	"fmt"
+	"net"
+	"os"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -21,6 +24,9 @@ func (c *Config) Defaults() {
 		c.Kafka.CreateTopics = &t
 	}
 	Default(&c.Kafka.Partitions, 4)
+	Default(&c.Kafka.Compression, "none")
+	Default(&c.Kafka.Acks, "all")
+	Default(&c.Kafka.ClientID, "contactlab-connector")
 	Default(&c.HTTP.Listen, ":8080")
 	Default(&c.Log.Level, "info")
 	Default(&c.Log.Format, "json")
@@ -43,6 +49,10 @@ func (c *Config) Defaults() {
 		Default(&s.Retry.MaxElapsed, 15*time.Minute)
 		Default(&s.ShutdownGrace, 10*time.Second)
 		Default(&s.Batch.Linger, 5*time.Millisecond)
+		Default(&s.Health.Interval, 2*time.Second)
+		Default(&s.Health.BrokerUnreachableAfter, 30*time.Second)
+		Default(&s.Health.FailingAfter, time.Minute)
+		Default(&s.Health.StallAfter, 5*time.Minute)
 	}
 	for i := range c.Sources {
 		if k := lookupSource(c.Sources[i].Type); k != nil {
@@ -112,6 +122,18 @@ func (c *Config) validate(p Problems) {
 	if c.Kafka.HeartbeatInterval >= c.Kafka.SessionTimeout {
 		p.Add("kafka.heartbeat_interval", "must be shorter than kafka.session_timeout")
 	}
+	p.Duration("kafka.session_timeout", c.Kafka.SessionTimeout, time.Second, 30*time.Minute)
+	p.Duration("kafka.heartbeat_interval", c.Kafka.HeartbeatInterval, 10*time.Millisecond, 10*time.Minute)
+	p.InRange("kafka.partitions", c.Kafka.Partitions, 1, 10000, "")
+	p.InRange("kafka.replication_factor", c.Kafka.ReplicationFactor, 0, 32, "0: the brokers' default")
+	p.InRange("kafka.min_insync_replicas", c.Kafka.MinInsyncReplicas, 0, 32, "0: the brokers' default")
+	if c.Kafka.ReplicationFactor > 0 && c.Kafka.MinInsyncReplicas > c.Kafka.ReplicationFactor {
+		p.Add("kafka.min_insync_replicas", "%d exceeds kafka.replication_factor %d: no write could succeed", c.Kafka.MinInsyncReplicas, c.Kafka.ReplicationFactor)
+	}
+	p.OneOf("kafka.compression", c.Kafka.Compression, "none", "gzip", "snappy", "lz4", "zstd")
+	p.OneOf("kafka.acks", c.Kafka.Acks, "all", "1", "0")
+	validateKafkaSecurity(p.Under("kafka"), c.Kafka)
+	validateListen(p, c.HTTP.Listen)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -155,6 +177,7 @@ func (c *Config) validate(p Problems) {
 		checkName(p, s.Name)
 		c.validateSink(p, s)
 	}
+	c.validateSharedGroups(p)
 	for i := range c.Sources {
 		src := &c.Sources[i]
 		p := p.Under(fmt.Sprintf("sources[%d]", i))
@@ -191,6 +214,17 @@ func (c *Config) validateSink(p Problems, s *Sink) {
 	if s.Retry.Initial > s.Retry.Max {
 		p.Add("retry.initial", "must not exceed retry.max")
 	}
+	p.Duration("retry.initial", s.Retry.Initial, time.Millisecond, time.Hour)
+	p.Duration("retry.max", s.Retry.Max, time.Millisecond, 24*time.Hour)
+	if s.Retry.MaxElapsed >= 0 { // negative: retry forever
+		p.Duration("retry.max_elapsed", s.Retry.MaxElapsed, time.Millisecond, 30*24*time.Hour)
+	}
+	p.Duration("shutdown_grace", s.ShutdownGrace, 0, time.Hour)
+	p.Duration("batch.linger", s.Batch.Linger, 0, time.Minute)
+	p.Duration("health.interval", s.Health.Interval, 10*time.Millisecond, time.Hour)
+	p.Duration("health.broker_unreachable_after", s.Health.BrokerUnreachableAfter, 10*time.Millisecond, 24*time.Hour)
+	p.Duration("health.failing_after", s.Health.FailingAfter, 10*time.Millisecond, 24*time.Hour)
+	p.Duration("health.stall_after", s.Health.StallAfter, 10*time.Millisecond, 30*24*time.Hour)
 	k := lookupSink(s.Type)
 	switch {
 	case k == nil:
@@ -210,6 +244,7 @@ func (c *Config) validateSink(p Problems, s *Sink) {
 	if s.Batch.MaxRecords < 1 {
 		p.Add("batch.max_records", "must be at least 1")
 	}
+	p.InRange("max_in_flight", s.MaxInFlight, 1, 1_000_000, "")
 	if s.MaxInFlight < s.Batch.MaxRecords {
 		p.Add("max_in_flight", "%d is below batch.max_records (%d): a batch could never fill", s.MaxInFlight, s.Batch.MaxRecords)
 	}
@@ -223,5 +258,81 @@ func (c *Config) needs(p Problems, typ string, sections []string) {
 		if c.Sections[key] == nil {
 			p.Add("type", "%s needs the %s section", typ, key)
 		}
+	}
+}
+
+// validateSharedGroups reports two sinks that read one topic in one
+// consumer group: the group would split the topic's records between them,
+// and each would see only some, whatever their types.
+func (c *Config) validateSharedGroups(p Problems) {
+	type use struct {
+		sink int
+		name string
+	}
+	seen := map[[2]string]use{}
+	for i, s := range c.Sinks {
+		for _, t := range s.Topics {
+			k := [2]string{s.GroupID, t}
+			if first, ok := seen[k]; ok {
+				p.Add(fmt.Sprintf("sinks[%d].group_id", i), "%q also reads topic %s for sink %q: a group shares a topic's records out among its members, so each sink would see only some; give each sink its own group_id", s.GroupID, t, first.name)
+				continue
+			}
+			seen[k] = use{i, s.Name}
+		}
+	}
+}
+
+// validateKafkaSecurity checks the TLS and SASL keys; files are read at
+// start by the service, where their errors name them too.
+func validateKafkaSecurity(p Problems, k Kafka) {
+	t := k.TLS
+	if !t.Enabled && (t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "" || t.InsecureSkipVerify) {
+		p.Add("tls.enabled", "must be true when other tls keys are set")
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		p.Add("tls.cert_file", "give cert_file and key_file together (mutual TLS), or neither")
+	}
+	for key, f := range map[string]string{"tls.ca_file": t.CAFile, "tls.cert_file": t.CertFile, "tls.key_file": t.KeyFile} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			p.Add(key, "%v", err)
+		}
+	}
+	if t.MinVersion != "" {
+		p.OneOf("tls.min_version", t.MinVersion, "1.2", "1.3")
+	}
+	s := k.SASL
+	if s.Mechanism == "" {
+		if s.Username != "" || !s.Password.IsZero() {
+			p.Add("sasl.mechanism", "must be set when a username or password is (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)")
+		}
+		return
+	}
+	p.OneOf("sasl.mechanism", s.Mechanism, "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+	if s.Username == "" {
+		p.Add("sasl.username", "must be set")
+	}
+	p.SecretSet("sasl.password", s.Password)
+	if s.Mechanism == "PLAIN" && !t.Enabled {
+		p.Add("sasl.mechanism", "PLAIN sends the password in the clear: enable kafka.tls")
+	}
+}
+
+// validateListen reports an http.listen that cannot be listened on: not
+// host:port, or a port outside 0..65535.
+func validateListen(p Problems, addr string) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		p.Add("http.listen", "%q is not host:port (%v)", addr, err)
+		return
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		p.Add("http.listen", "port %q is not a number in 0..65535", port)
+	}
+	if host != "" && net.ParseIP(host) == nil && strings.ContainsAny(host, " /") {
+		p.Add("http.listen", "host %q is not a host name or address", host)
 	}
 }

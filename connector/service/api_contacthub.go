@@ -53,6 +53,8 @@ func contacthubDefaults(c *ContacthubConfig) {
 }
 
 func validateContacthub(p config.Problems, c *ContacthubConfig) {
+	p.Duration("timeout", c.Timeout, 100*time.Millisecond, 10*time.Minute)
+
 	p.HTTPURL("base_url", c.BaseURL)
 	p.UUID("workspace_id", c.WorkspaceID)
 	p.SecretSet("token", c.Token)

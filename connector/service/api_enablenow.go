@@ -56,6 +56,8 @@ func enablenowDefaults(e *EnableNowConfig) {
 }
 
 func validateEnableNow(p config.Problems, e *EnableNowConfig) {
+	p.Duration("timeout", e.Timeout, 100*time.Millisecond, 10*time.Minute)
+
 	p.HTTPURL("base_url", e.BaseURL)
 	p.SecretSet("token", e.Token)
 	if !strings.Contains(e.JobStatusPath, "{id}") {

@@ -60,6 +60,10 @@ func upsDefaults(u *UPSConfig) {
 }
 
 func validateUPS(p config.Problems, u *UPSConfig) {
+	p.Duration("timeout", u.Timeout, 100*time.Millisecond, 10*time.Minute)
+	p.Duration("status_poll_interval", u.StatusPollInterval, 10*time.Millisecond, time.Hour)
+	p.Duration("job_timeout", u.JobTimeout, time.Second, 7*24*time.Hour)
+
 	p.HTTPURL("base_url", u.BaseURL)
 	if u.APIKey == "" {
 		p.Add("api_key", "must be set")

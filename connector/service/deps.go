@@ -25,6 +25,8 @@ type Deps struct {
 	Registry prometheus.Registerer
 	Streams  *streams.Metrics
 	HTTP     *httpapi.Metrics
+	// Security is how every Kafka client of the process connects.
+	Security streams.Security
 
 	chOnce  sync.Once
 	ch      *contacthub.Client
@@ -56,7 +58,8 @@ func (d *Deps) Producer() (*streams.Producer, error) {
 	d.prodMu.Lock()
 	defer d.prodMu.Unlock()
 	if d.prod == nil {
-		p, err := streams.NewProducer(streams.ProducerConfig{Brokers: d.Config.Kafka.Brokers})
+		k := d.Config.Kafka
+		p, err := streams.NewProducer(streams.ProducerConfig{Brokers: k.Brokers, Security: d.Security, Compression: k.Compression, Acks: k.Acks})
 		if err != nil {
 			return nil, err
 		}
@@ -70,6 +73,9 @@ func (d *Deps) PipelineConfig(sc config.Sink) streams.PipelineConfig {
 	return streams.PipelineConfig{
 		Name:              sc.Name,
 		Brokers:           d.Config.Kafka.Brokers,
+		Security:          d.Security,
+		Compression:       d.Config.Kafka.Compression,
+		Acks:              d.Config.Kafka.Acks,
 		GroupID:           sc.GroupID,
 		Topics:            sc.Topics,
 		DeadLetterTopic:   sc.DeadLetterTopic,
@@ -82,7 +88,13 @@ func (d *Deps) PipelineConfig(sc config.Sink) streams.PipelineConfig {
 		StartFromLatest:   sc.StartFrom == "latest",
 		SessionTimeout:    d.Config.Kafka.SessionTimeout,
 		HeartbeatInterval: d.Config.Kafka.HeartbeatInterval,
-		Logger:            d.Log,
-		Metrics:           d.Streams,
+		Health: streams.HealthPolicy{
+			Interval:               sc.Health.Interval,
+			BrokerUnreachableAfter: sc.Health.BrokerUnreachableAfter,
+			FailingAfter:           sc.Health.FailingAfter,
+			StallAfter:             sc.Health.StallAfter,
+		},
+		Logger:  d.Log,
+		Metrics: d.Streams,
 	}
 }

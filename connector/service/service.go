@@ -56,7 +56,10 @@ type Service struct {
 	// builder asked for. Parts of a sink are in units only: their pipeline
 	// runs them.
 	runners []Runner
-	topics  []streams.TopicSpec
+	// kafka is the readiness of what the service does with Kafka itself
+	// before its units run (creating topics).
+	kafka  delivery.Readiness
+	topics []streams.TopicSpec
 
 	addrMu sync.Mutex
 	addr   string
@@ -86,12 +89,18 @@ func New(cfg *config.Config, opts ...Option) (*Service, error) {
 		s.log = NewLogger(cfg.Log, nil)
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.kafka.Running(true)
+	sec, err := kafkaSecurity(cfg.Kafka, s.log)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	s.deps = &Deps{
 		Config:   cfg,
 		Log:      s.log,
 		Registry: s.reg,
 		Streams:  streams.NewMetrics(s.reg),
 		HTTP:     httpapi.NewMetrics(s.reg),
+		Security: sec,
 	}
 	for _, sc := range cfg.Sinks {
 		build, ok := sinkBuilders[sc.Type]
@@ -190,6 +199,9 @@ func (s *Service) Counts() map[string]streams.Counts {
 // Ready reports whether every unit is ready, with the reasons of those that are not.
 func (s *Service) Ready() (bool, map[string]string) {
 	reasons := map[string]string{}
+	if ok, why := s.kafka.Ready(); !ok {
+		reasons["kafka"] = why
+	}
 	for _, u := range s.units {
 		if ok, why := u.Ready(); !ok {
 			reasons[u.Name()] = why
@@ -245,17 +257,30 @@ func (s *Service) Run(ctx context.Context) error {
 // ensureTopics creates the topics the connector writes, retrying while the
 // brokers are not reachable yet (containers start in any order).
 func (s *Service) ensureTopics(ctx context.Context) error {
+	k := s.cfg.Kafka
+	admin := streams.Admin{Brokers: k.Brokers, Security: s.deps.Security, ReplicationFactor: k.ReplicationFactor, MinInsyncReplicas: k.MinInsyncReplicas}
 	retry := delivery.Forever(200*time.Millisecond, 10*time.Second).Start()
 	for {
-		err := streams.EnsureTopics(ctx, s.cfg.Kafka.Brokers, s.topics...)
+		err := admin.EnsureTopics(ctx, s.topics...)
 		if err == nil {
+			if s.kafka.Problem("kafka", "") {
+				s.log.Info("Kafka answers; topics are in place")
+			}
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		// Name the broker and the cause (a refused password, an untrusted
+		// certificate) on /readyz, not only in a log line.
+		why := err
+		if cerr := streams.CheckBrokers(ctx, k.Brokers, s.deps.Security); cerr != nil {
+			why = cerr
+		}
 		wait, _ := retry.Next(err)
-		s.log.Warn("creating topics failed; retrying", "error", err, "in", wait)
+		if s.kafka.Problem("kafka", "creating topics: "+why.Error()) || retry.Failures()%10 == 0 {
+			s.log.Warn("creating topics failed; retrying", "error", why, "in", wait)
+		}
 		if !delivery.Sleep(ctx, wait) {
 			return ctx.Err()
 		}

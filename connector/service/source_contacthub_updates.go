@@ -128,10 +128,11 @@ func buildUpdatesSource(d *Deps, src config.Source, s *UpdatesSourceConfig) ([]U
 		Source: s.Options(src.Name),
 		Kafka: contacthub.KafkaOptions{Brokers: k.Brokers, SessionTimeout: k.SessionTimeout,
 			HeartbeatInterval: k.HeartbeatInterval, Partitions: k.Partitions},
-		Client:  d.Contacthub(),
-		Metrics: m,
-		Streams: d.Streams,
-		Logger:  d.Log,
+		Security: d.Security,
+		Client:   d.Contacthub(),
+		Metrics:  m,
+		Streams:  d.Streams,
+		Logger:   d.Log,
 	})
 	if err != nil {
 		return nil, nil, err
