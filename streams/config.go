@@ -25,8 +25,12 @@ type PipelineConfig struct {
 	// MaxInFlight bounds the records fetched but not yet finished; fetching
 	// waits when it is reached (back-pressure, bounded memory).
 	MaxInFlight int
-	// Concurrency is how many Sink.Write calls run at once.
+	// Concurrency is how many Sink.Write calls run at once; 0 with
+	// AdaptiveConcurrency set adapts it (request-per-record sinks).
 	Concurrency int
+	// AdaptiveConcurrency bounds the adaptive limit: it grows while the
+	// API's latency stays flat and shrinks when it rises or calls fail.
+	AdaptiveConcurrency struct{ Min, Max int }
 	// BatchMaxRecords and BatchLinger shape the batches given to Sink.Write:
 	// a batch is handed over when full or BatchLinger after its first record.
 	BatchMaxRecords int
@@ -62,7 +66,7 @@ func (c PipelineConfig) withDefaults() PipelineConfig {
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = 2000
 	}
-	if c.Concurrency == 0 {
+	if c.Concurrency == 0 && c.AdaptiveConcurrency.Max == 0 {
 		c.Concurrency = 64
 	}
 	if c.BatchMaxRecords == 0 {
@@ -116,4 +120,12 @@ func (c PipelineConfig) Validate() error {
 		bad("batch_max_records", "must not exceed max_in_flight, or a batch could never fill")
 	}
 	return errors.Join(errs...)
+}
+
+// concurrency is the limiter's setting.
+func (c PipelineConfig) concurrency() Concurrency {
+	if c.Concurrency > 0 {
+		return Concurrency{Fixed: c.Concurrency}
+	}
+	return Concurrency{Min: c.AdaptiveConcurrency.Min, Max: c.AdaptiveConcurrency.Max}
 }

@@ -17,6 +17,7 @@ type Metrics struct {
 	inFlight     *prometheus.GaugeVec
 	paused       *prometheus.GaugeVec
 	oldest       *prometheus.GaugeVec
+	concurrency  *prometheus.GaugeVec
 	commits      *prometheus.CounterVec
 	produced     *prometheus.CounterVec
 }
@@ -42,13 +43,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "paused", Help: "1 while the pipeline is paused on a credential failure."}, []string{"pipeline"}),
 		oldest: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "oldest_unfinished_seconds", Help: "Age of the oldest record fetched and not yet delivered or dead-lettered: every stall shows here, whatever its cause."}, []string{"pipeline"}),
+		concurrency: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "concurrency_limit", Help: "Sink.Write calls allowed at once: fixed, or the adaptive limit now."}, []string{"pipeline"}),
 		commits: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "offset_commits_total", Help: "Offset commits sent to Kafka, by result."}, []string{"pipeline", "result"}),
 		produced: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: "producer",
 			Name: "records_produced_total", Help: "Records Kafka acknowledged, by topic role."}, []string{"pipeline", "role"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.consumed, m.delivered, m.deadLettered, m.retries, m.lag, m.inFlight, m.paused, m.oldest, m.commits, m.produced)
+		reg.MustRegister(m.consumed, m.delivered, m.deadLettered, m.retries, m.lag, m.inFlight, m.paused, m.oldest, m.concurrency, m.commits, m.produced)
 	}
 	return m
 }
@@ -82,5 +85,22 @@ func (c *counters) snapshot() Counts {
 		Retries:      c.retries.Load(),
 		InFlight:     c.inFlight.Load(),
 		Lag:          c.lag.Load(),
+	}
+}
+
+// pipelineCounters are one pipeline's children of the shared vectors,
+// looked up once: the per-record path then costs an atomic add, not a
+// label hash.
+type pipelineCounters struct {
+	consumed, delivered, retries prometheus.Counter
+	inFlight                     prometheus.Gauge
+}
+
+func newPipelineCounters(m *Metrics, name string) pipelineCounters {
+	return pipelineCounters{
+		consumed:  m.consumed.WithLabelValues(name),
+		delivered: m.delivered.WithLabelValues(name),
+		retries:   m.retries.WithLabelValues(name),
+		inFlight:  m.inFlight.WithLabelValues(name),
 	}
 }

@@ -55,6 +55,8 @@ type Pipeline struct {
 	// stop) late outcomes are ignored and their records stay uncommitted.
 	work context.Context
 
+	limit     *limiter
+	mc        pipelineCounters
 	ready     Readiness
 	h         health
 	transport *kafka.Transport // the health probe's, kept for its connections
@@ -98,6 +100,8 @@ func NewPipeline(cfg PipelineConfig, sink Sink) (*Pipeline, error) {
 		commitNow: make(chan struct{}, 1),
 
 		transport: cfg.Security.Transport(),
+		mc:        newPipelineCounters(cfg.Metrics, cfg.Name),
+		limit:     newLimiter(cfg.concurrency(), cfg.Metrics.concurrency.WithLabelValues(cfg.Name)),
 		failLog:   rate.Sometimes{Interval: 5 * time.Second},
 		commitLog: rate.Sometimes{Interval: 5 * time.Second},
 	}, nil
@@ -212,25 +216,21 @@ func (p *Pipeline) run(ctx context.Context, graceful bool) error {
 
 	fresh := make(chan *Record, min(cfg.MaxInFlight, 256))
 	due := make(chan *Record)
-	batches := make(chan []*Record)
 	var workers, helpers sync.WaitGroup
 	fetchErr := make(chan error, 1)
 	go func() { fetchErr <- p.fetch(fetching, reader, fresh) }() // closes fresh
 	helpers.Add(2)
 	go func() { defer helpers.Done(); p.retries.run(work, due) }()
-	go func() { defer helpers.Done(); p.batch(work, fresh, due, batches) }() // closes batches
-	for range cfg.Concurrency {
-		workers.Add(1)
-		go func() {
-			defer workers.Done()
-			for b := range batches {
-				for _, r := range b {
-					r.Attempts++
-				}
-				p.sink.Write(work, b, p.done)
-			}
-		}()
-	}
+	go func() {
+		defer helpers.Done()
+		if cfg.BatchMaxRecords == 1 {
+			p.dispatchRecords(work, fresh, due, &workers)
+			return
+		}
+		batches := make(chan []*Record)
+		go p.batch(work, fresh, due, batches) // closes batches
+		p.dispatchBatches(work, batches, &workers)
+	}()
 	helpers.Add(1)
 	go func() { defer helpers.Done(); p.healthLoop(work) }()
 	for range min(cfg.Concurrency, 4) {
@@ -252,8 +252,8 @@ func (p *Pipeline) run(ctx context.Context, graceful bool) error {
 		p.awaitIdle(work)
 	}
 	cancelWork()
+	helpers.Wait() // the dispatcher first: it starts workers
 	workers.Wait()
-	helpers.Wait()
 	bg.wait()
 	if cerr := p.sink.Close(); cerr != nil {
 		p.log.Warn("closing the sink failed", "error", cerr)
@@ -330,8 +330,8 @@ func (p *Pipeline) fetch(ctx context.Context, r *kafka.Reader, out chan<- *Recor
 		p.uncommitted.Add(1)
 		p.c.consumed.Add(1)
 		p.c.inFlight.Add(1)
-		p.m.consumed.WithLabelValues(p.cfg.Name).Inc()
-		p.m.inFlight.WithLabelValues(p.cfg.Name).Inc()
+		p.mc.consumed.Inc()
+		p.mc.inFlight.Inc()
 		select {
 		case out <- rec:
 		case <-ctx.Done():
@@ -352,25 +352,6 @@ func (p *Pipeline) batch(work context.Context, fresh <-chan *Record, due <-chan 
 			return true
 		case <-work.Done():
 			return false
-		}
-	}
-	if maxRecs == 1 {
-		for {
-			var r *Record
-			select {
-			case r = <-due:
-			case x, ok := <-fresh:
-				if !ok {
-					fresh = nil
-					continue
-				}
-				r = x
-			case <-work.Done():
-				return
-			}
-			if !send([]*Record{r}) {
-				return
-			}
 		}
 	}
 	var cur []*Record
@@ -437,7 +418,7 @@ func (p *Pipeline) done(r *Record, err error) {
 		p.h.delivered()
 		p.setPaused("")
 		p.c.delivered.Add(1)
-		p.m.delivered.WithLabelValues(p.cfg.Name).Inc()
+		p.mc.delivered.Inc()
 		p.ack(r)
 	case delivery.DeadLetter:
 		if delivery.StatusOf(err) != 0 {
@@ -478,7 +459,7 @@ func (p *Pipeline) done(r *Record, err error) {
 
 func (p *Pipeline) retryLater(r *Record, wait time.Duration) {
 	p.c.retries.Add(1)
-	p.m.retries.WithLabelValues(p.cfg.Name).Inc()
+	p.mc.retries.Inc()
 	p.retries.add(r, time.Now().Add(wait))
 }
 
@@ -537,7 +518,7 @@ func (p *Pipeline) ack(r *Record) {
 	if p.uncommitted.Load()-inFlight >= int64(p.cfg.MaxInFlight/2) {
 		signal(p.commitNow)
 	}
-	p.m.inFlight.WithLabelValues(p.cfg.Name).Dec()
+	p.mc.inFlight.Dec()
 	<-p.sem
 }
 

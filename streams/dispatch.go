@@ -1,0 +1,125 @@
+package streams
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/contactlab/connector/streams/delivery"
+)
+
+// workerIdle is how long a worker with nothing to do waits before it ends:
+// the pool grows to what the concurrency limit allows under load and
+// shrinks back when idle, so an idle pipeline holds no goroutines.
+const workerIdle = 5 * time.Second
+
+// dispatchRecords hands fresh and due records, one per Write, to workers
+// under the concurrency limit, until work ends. A batch of one needs no
+// batcher: records go straight from the fetcher to a worker.
+func (p *Pipeline) dispatchRecords(work context.Context, fresh, due <-chan *Record, workers *sync.WaitGroup) {
+	pool := p.newPool(work, workers)
+	for {
+		if !p.limit.acquire(work) {
+			return
+		}
+		var r *Record
+		select {
+		case r = <-due:
+		case x, ok := <-fresh:
+			if !ok {
+				fresh = nil
+				p.limit.release(0, false)
+				continue
+			}
+			r = x
+		case <-work.Done():
+			p.limit.release(0, false)
+			return
+		}
+		pool.run([]*Record{r})
+	}
+}
+
+// dispatchBatches hands the batcher's batches to workers under the
+// concurrency limit, until batches is closed.
+func (p *Pipeline) dispatchBatches(work context.Context, batches <-chan []*Record, workers *sync.WaitGroup) {
+	pool := p.newPool(work, workers)
+	for {
+		if !p.limit.acquire(work) {
+			return
+		}
+		b, ok := <-batches
+		if !ok {
+			p.limit.release(0, false)
+			return
+		}
+		pool.run(b)
+	}
+}
+
+// pool is the elastic set of workers that call Sink.Write: an idle worker
+// takes the next batch, or a new one starts; the limiter bounds how many
+// run.
+type pool struct {
+	p       *Pipeline
+	work    context.Context
+	jobs    chan []*Record
+	workers *sync.WaitGroup
+}
+
+func (p *Pipeline) newPool(work context.Context, workers *sync.WaitGroup) *pool {
+	context.AfterFunc(work, p.limit.wake)
+	return &pool{p: p, work: work, jobs: make(chan []*Record), workers: workers}
+}
+
+// run gives b to an idle worker, or to a new one. The caller holds a slot
+// of the limiter, which the worker releases.
+func (pl *pool) run(b []*Record) {
+	select {
+	case pl.jobs <- b:
+		return
+	default:
+	}
+	pl.workers.Add(1)
+	go pl.worker(b)
+}
+
+func (pl *pool) worker(b []*Record) {
+	defer pl.workers.Done()
+	w := &worker{p: pl.p}
+	done := w.done // one method value per worker, not per call
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		for _, r := range b {
+			r.Attempts++
+		}
+		w.overload.Store(false)
+		start := time.Now()
+		pl.p.sink.Write(pl.work, b, done)
+		pl.p.limit.release(time.Since(start), w.overload.Load())
+		idle.Reset(workerIdle)
+		select {
+		case b = <-pl.jobs:
+		case <-idle.C:
+			return
+		case <-pl.work.Done():
+			return
+		}
+	}
+}
+
+// worker notes whether the outcomes of its Write showed overload (a
+// retryable failure: 429, 5xx, a timeout), for the limiter.
+type worker struct {
+	p        *Pipeline
+	overload atomic.Bool
+}
+
+func (w *worker) done(r *Record, err error) {
+	if err != nil && delivery.Classify(err) == delivery.Retry {
+		w.overload.Store(true)
+	}
+	w.p.done(r, err)
+}

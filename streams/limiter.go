@@ -1,0 +1,151 @@
+package streams
+
+import (
+	"context"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Concurrency is how many Sink.Write calls a pipeline runs at once: a fixed
+// number, or adaptive between Min and Max.
+type Concurrency struct {
+	// Fixed, when above zero, is the number of Write calls at once.
+	Fixed int
+	// Min and Max bound the adaptive limit (Fixed == 0).
+	Min, Max int
+}
+
+// limiter is the adaptive concurrency limit of the request-per-record
+// sinks, in the manner of TCP Vegas: it estimates the requests queued
+// (somewhere: in this process, the network or the API) as
+// limit × (1 − minRTT/RTT) and grows the limit while that queue is short,
+// shrinks it when it is long, and cuts it by a fifth at once on a sign of
+// overload (429, 5xx, a timeout). The floor of the round-trip time is
+// forgotten slowly, so a permanent change of the API's latency becomes the
+// new baseline. A fixed limit is a limiter with Min == Max.
+type limiter struct {
+	mu       sync.Mutex
+	cond     *sync.Cond
+	limit    float64
+	min, max float64
+	inFlight int
+
+	minRTT    time.Duration // the floor: the API's own latency
+	minAt     time.Time
+	avgRTT    float64 // smoothed RTT of recent calls, nanoseconds
+	samples   int
+	lastCut   time.Time
+	gauge     prometheus.Gauge
+	fixedOnly bool
+}
+
+// Vegas thresholds, in estimated queued requests: below alpha the limit
+// grows, above beta it shrinks. They scale with the square root of the
+// limit so that large limits still move.
+const (
+	vegasAlpha = 3
+	vegasBeta  = 6
+	// minRTTWindow is how long an RTT floor is trusted before a new one is
+	// measured from scratch.
+	minRTTWindow = 30 * time.Second
+)
+
+func newLimiter(c Concurrency, gauge prometheus.Gauge) *limiter {
+	l := &limiter{gauge: gauge}
+	if c.Fixed > 0 {
+		l.min, l.max, l.limit, l.fixedOnly = float64(c.Fixed), float64(c.Fixed), float64(c.Fixed), true
+	} else {
+		l.min, l.max = float64(max(1, c.Min)), float64(max(c.Min, c.Max, 1))
+		// Start low and let the measurements raise it: starting at the
+		// maximum would pile up requests on a slow API at once.
+		l.limit = max(l.min, min(l.max, 16))
+	}
+	l.cond = sync.NewCond(&l.mu)
+	l.gauge.Set(l.limit)
+	return l
+}
+
+// acquire waits for a slot under the current limit, or until ctx ends.
+func (l *limiter) acquire(ctx context.Context) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for l.inFlight >= int(l.limit) {
+		if ctx.Err() != nil {
+			return false
+		}
+		// ctx's end is signalled through wake (see run): Cond has no
+		// select.
+		l.cond.Wait()
+	}
+	l.inFlight++
+	return true
+}
+
+// release gives the slot back with the call's round-trip time and whether
+// it showed overload.
+func (l *limiter) release(rtt time.Duration, overload bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.inFlight--
+	if !l.fixedOnly {
+		l.sample(rtt, overload, time.Now())
+	}
+	l.cond.Broadcast()
+}
+
+// wake lets every waiter look at its context again.
+func (l *limiter) wake() {
+	l.mu.Lock()
+	l.cond.Broadcast()
+	l.mu.Unlock()
+}
+
+func (l *limiter) sample(rtt time.Duration, overload bool, now time.Time) {
+	if rtt <= 0 {
+		rtt = time.Microsecond
+	}
+	if l.minRTT == 0 || rtt < l.minRTT || now.Sub(l.minAt) > minRTTWindow {
+		l.minRTT, l.minAt = rtt, now
+	}
+	// A cheap moving average: the last ~limit calls weigh the most.
+	w := 1 / math.Max(4, l.limit)
+	if l.avgRTT == 0 {
+		l.avgRTT = float64(rtt)
+	} else {
+		l.avgRTT += w * (float64(rtt) - l.avgRTT)
+	}
+	l.samples++
+	old := l.limit
+	switch {
+	case overload:
+		// One cut per average round trip: a burst of failures of calls
+		// sent together is one signal, not many.
+		if now.Sub(l.lastCut) > time.Duration(l.avgRTT) {
+			l.limit = math.Max(l.min, l.limit*0.8)
+			l.lastCut = now
+		}
+	case l.samples%int(math.Max(1, l.limit/4)) == 0:
+		// Decide every quarter of a window of calls.
+		queued := l.limit * (1 - float64(l.minRTT)/l.avgRTT)
+		s := math.Sqrt(l.limit)
+		switch {
+		case queued < vegasAlpha*s/2:
+			l.limit = math.Min(l.max, l.limit+s)
+		case queued > vegasBeta*s:
+			l.limit = math.Max(l.min, l.limit-s)
+		}
+	}
+	if l.limit != old {
+		l.gauge.Set(math.Floor(l.limit))
+	}
+}
+
+// current is the limit now.
+func (l *limiter) current() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return int(l.limit)
+}
