@@ -29,6 +29,13 @@
 //     test when Java or Maven are missing.
 //   - KAFKA_VERSION and KAFKA_LIBS_DIR choose the Kafka version and where
 //     its jars are cached (see deploy/kafka/fetch.sh).
+//   - KAFKA_TEST_CDS=0 starts the JVMs without the class-data-sharing
+//     archive the harness otherwise makes once per Java and jars (cds.go).
+//
+// Clusters are shared per Options: a package asking for the default
+// cluster, a three-node one and a FastCompaction one starts three. Each
+// start costs a few seconds of two cores (one node about 2s, three about
+// 5s, once the jars and the archive are cached).
 //
 // Each node's files are under Cluster.Dir()/node-N: server.properties,
 // server.log (the broker's log), stdout.log (the JVM's) and data/.

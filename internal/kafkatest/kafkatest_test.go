@@ -185,6 +185,61 @@ func TestLeaderFailover(t *testing.T) {
 	}
 }
 
+// TestFastCompaction checks that a cluster with FastCompaction compacts
+// a topic within seconds: only the latest value of each key is left.
+func TestFastCompaction(t *testing.T) {
+	c := kafkatest.SharedWith(t, kafkatest.Options{FastCompaction: true})
+	if c.External() {
+		t.Skip("an external cluster (KAFKA_TEST_BROKERS) has its own log cleaner settings")
+	}
+	topic := c.CreateTopic(t, kafka.TopicConfig{
+		ConfigEntries: []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}},
+	})
+	w := &kafka.Writer{Addr: kafka.TCP(c.Bootstrap()...), Topic: topic, BatchTimeout: 10 * time.Millisecond}
+	defer w.Close()
+	write := func(kv ...string) {
+		t.Helper()
+		var msgs []kafka.Message
+		for i := 0; i < len(kv); i += 2 {
+			msgs = append(msgs, kafka.Message{Key: []byte(kv[i]), Value: []byte(kv[i+1])})
+		}
+		if err := w.WriteMessages(context.Background(), msgs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("a", "1", "b", "1", "a", "2", "b", "2", "a", "3")
+	want := []string{"b=2", "a=3", "end=1"}
+	var got []string
+	testkit.WaitFor(t, 60*time.Second, "the topic compacted to "+fmt.Sprint(want), func() (bool, string) {
+		// The active segment is never cleaned: a write after log.roll.ms
+		// (1s) rolls it, and the cleaner takes the one before.
+		write("end", "1")
+		got = readUntilKey(t, c.Bootstrap(), topic, "end")
+		return slices.Equal(got, want), fmt.Sprint(got)
+	})
+}
+
+// readUntilKey reads the topic's partition 0 from the start until the
+// first record with key last, and returns the records as key=value.
+func readUntilKey(t *testing.T, brokers []string, topic, last string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	var got []string
+	for {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("read %s after %v: %v", topic, got, err)
+		}
+		got = append(got, string(m.Key)+"="+string(m.Value))
+		if string(m.Key) == last {
+			return got
+		}
+	}
+}
+
 // roundTrip writes ten messages with acks=all and reads them back through
 // a consumer group.
 func roundTrip(t *testing.T, brokers []string, transport *kafka.Transport, dialer *kafka.Dialer, topic, group string) {

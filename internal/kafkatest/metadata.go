@@ -177,7 +177,11 @@ func (c *Cluster) CreateTopic(t testing.TB, cfg kafka.TopicConfig) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	client := &kafka.Client{Addr: kafka.TCP(c.liveBootstrap()...), Timeout: queryTimeout}
+	// A transport of its own: kafka-go's default one caches metadata
+	// across clients, and might route the request to a node killed since.
+	transport := &kafka.Transport{}
+	defer transport.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(c.liveBootstrap()...), Transport: transport, Timeout: queryTimeout}
 	res, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{cfg}})
 	if err == nil {
 		err = res.Errors[cfg.Topic]
