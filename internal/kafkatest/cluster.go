@@ -97,8 +97,9 @@ const (
 )
 
 // Start formats and starts a cluster and returns when every node answers
-// a metadata request listing all nodes. The caller must Close it. On error
-// nothing is left running and the error names the directory of the logs.
+// a metadata request listing all nodes and a group coordinator is
+// elected. The caller must Close it. On error nothing is left running and
+// the error names the directory of the logs.
 func Start(opts Options) (*Cluster, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
