@@ -10,9 +10,9 @@ BIN := bin
 run:
 	$(GO) run ./cmd/demo -ops 127.0.0.1:8080
 
-## test: every test with the race detector (installs kcat for the end-to-end test when missing)
+## test: every test with the race detector (installs kcat, Java 17 and Maven, and fetches the Kafka jars, when missing)
 test: tools
-	REQUIRE_KCAT=1 $(GO) test -race -count=1 -timeout 20m ./...
+	REQUIRE_KCAT=1 REQUIRE_KAFKA=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 ## bench: the benchmarks, each in its own process, printed as one table against its target
 bench:
@@ -34,12 +34,19 @@ fuzz:
 	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 10s $$pkg || exit 1; \
 	  done; done
 
-## tools: what the tests need beyond Go (kcat, a librdkafka client, for the outside-client test)
+## tools: what the tests need beyond Go: kcat (a librdkafka client, for the outside-client test); Java 17 and Maven, and the Kafka jars Maven fetches into ~/.cache (for the real brokers of internal/kafkatest)
 tools:
-	@command -v kcat >/dev/null 2>&1 || { \
-	  echo "installing kcat"; \
+	@missing=""; \
+	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
+	java_major=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1); \
+	[ "$${java_major:-0}" -ge 17 ] || missing="$$missing openjdk-17-jre-headless"; \
+	command -v mvn >/dev/null 2>&1 || missing="$$missing maven"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
 	  SUDO=$$(command -v sudo >/dev/null && [ $$(id -u) -ne 0 ] && echo sudo); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq kcat >/dev/null; }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@libs=$$(./deploy/kafka/fetch.sh) && echo "kafka jars: $$libs"
 
 docker:
 	docker build -t contactlab-connector .
