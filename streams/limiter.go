@@ -33,8 +33,11 @@ type limiter struct {
 	min, max float64
 	inFlight int
 
-	minRTT    time.Duration // the floor: the API's own latency
-	minAt     time.Time
+	// The floor of the RTT (the API's own latency) is the minimum over
+	// the current and the previous window: a lower latency is learnt at
+	// once, a higher one after one to two windows.
+	minCur, minPrev time.Duration
+	windowAt        time.Time
 	avgRTT    float64 // smoothed RTT of recent calls, nanoseconds
 	samples   int
 	lastCut   time.Time
@@ -48,8 +51,7 @@ type limiter struct {
 const (
 	vegasAlpha = 3
 	vegasBeta  = 6
-	// minRTTWindow is how long an RTT floor is trusted before a new one is
-	// measured from scratch.
+	// minRTTWindow is the length of a window of the RTT floor.
 	minRTTWindow = 30 * time.Second
 )
 
@@ -107,8 +109,15 @@ func (l *limiter) sample(rtt time.Duration, overload bool, now time.Time) {
 	if rtt <= 0 {
 		rtt = time.Microsecond
 	}
-	if l.minRTT == 0 || rtt < l.minRTT || now.Sub(l.minAt) > minRTTWindow {
-		l.minRTT, l.minAt = rtt, now
+	if now.Sub(l.windowAt) > minRTTWindow {
+		l.minPrev, l.minCur, l.windowAt = l.minCur, 0, now
+	}
+	if l.minCur == 0 || rtt < l.minCur {
+		l.minCur = rtt
+	}
+	minRTT := l.minCur
+	if l.minPrev != 0 && l.minPrev < minRTT {
+		minRTT = l.minPrev
 	}
 	// A cheap moving average: the last ~limit calls weigh the most.
 	w := 1 / math.Max(4, l.limit)
@@ -129,7 +138,7 @@ func (l *limiter) sample(rtt time.Duration, overload bool, now time.Time) {
 		}
 	case l.samples%int(math.Max(1, l.limit/4)) == 0:
 		// Decide every quarter of a window of calls.
-		queued := l.limit * (1 - float64(l.minRTT)/l.avgRTT)
+		queued := l.limit * (1 - float64(minRTT)/l.avgRTT)
 		s := math.Sqrt(l.limit)
 		switch {
 		case queued < vegasAlpha*s/2:
@@ -149,3 +158,7 @@ func (l *limiter) current() int {
 	defer l.mu.Unlock()
 	return int(l.limit)
 }
+
+// ConcurrencyLimit is how many Write calls the pipeline allows at once now
+// (the adaptive limit, or the fixed one).
+func (p *Pipeline) ConcurrencyLimit() int { return p.limit.current() }

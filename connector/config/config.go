@@ -102,7 +102,7 @@ type Sink struct {
 	DeadLetterTopic string   `yaml:"dead_letter_topic"`
 	// StartFrom is where a new group starts: earliest or latest.
 	StartFrom     string        `yaml:"start_from"`
-	Concurrency   int           `yaml:"concurrency"`
+	Concurrency   Concurrency   `yaml:"concurrency"`
 	MaxInFlight   int           `yaml:"max_in_flight"`
 	Batch         Batch         `yaml:"batch"`
 	Retry         Retry         `yaml:"retry"`
@@ -112,6 +112,65 @@ type Sink struct {
 	// Settings is the type's own block (sinks[i].ups for type ups), a *S
 	// of its SinkType[S]: nil until Defaults when the file has no block.
 	Settings any `yaml:"-"`
+}
+
+// Concurrency is how many API calls a sink has in flight: a number
+// (`concurrency: 128`), `auto` (adaptive between the type's bounds), or
+// adaptive between given bounds (`concurrency: {min: 8, max: 512}`).
+type Concurrency struct {
+	Auto     bool
+	Fixed    int
+	Min, Max int
+}
+
+// Limit is the most calls in flight: Fixed, or Max when adaptive.
+func (c Concurrency) Limit() int {
+	if c.Auto {
+		return c.Max
+	}
+	return c.Fixed
+}
+
+func (c Concurrency) String() string {
+	if c.Auto {
+		return fmt.Sprintf("auto (%d..%d)", c.Min, c.Max)
+	}
+	return strconv.Itoa(c.Fixed)
+}
+
+// UnmarshalYAML reads a number, "auto", or {min, max}.
+func (c *Concurrency) UnmarshalYAML(n *yaml.Node) error {
+	switch {
+	case n.Kind == yaml.ScalarNode && n.Value == "auto":
+		*c = Concurrency{Auto: true}
+		return nil
+	case n.Kind == yaml.ScalarNode:
+		if n.Tag == "!!float" {
+			return fmt.Errorf("line %d: concurrency %s is not a whole number", n.Line, n.Value)
+		}
+		v, err := strconv.Atoi(n.Value)
+		if err != nil {
+			return fmt.Errorf("line %d: concurrency %q is not a number, auto, or {min, max}", n.Line, n.Value)
+		}
+		*c = Concurrency{Fixed: v}
+		return nil
+	case n.Kind == yaml.MappingNode:
+		var b struct {
+			Min int `yaml:"min"`
+			Max int `yaml:"max"`
+		}
+		if err := n.Decode(&b); err != nil {
+			return err
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i].Value; k != "min" && k != "max" {
+				return fmt.Errorf("line %d: concurrency.%s: unknown key (min, max)", n.Content[i].Line, k)
+			}
+		}
+		*c = Concurrency{Auto: true, Min: b.Min, Max: b.Max}
+		return nil
+	}
+	return fmt.Errorf("line %d: concurrency is a number, auto, or {min, max}", n.Line)
 }
 
 // Batch shapes the batches a sink receives.

@@ -136,3 +136,20 @@ func (p Problems) OneOf(key, v string, allowed ...string) {
 	}
 	p.Add(key, "%q is not one of %s", v, strings.Join(allowed, ", "))
 }
+
+// DefaultConcurrency sets *c to def when unset, and fills the bounds of a
+// bare `concurrency: auto` from def (or 1..1024 when def is fixed).
+func DefaultConcurrency(c *Concurrency, def Concurrency) {
+	if *c == (Concurrency{}) {
+		*c = def
+		return
+	}
+	if c.Auto {
+		lo, hi := 1, 1024
+		if def.Auto {
+			lo, hi = def.Min, def.Max
+		}
+		Default(&c.Min, lo)
+		Default(&c.Max, max(hi, c.Min))
+	}
+}

@@ -240,7 +240,12 @@ func (c *Config) validateSink(p Problems, s *Sink) {
 		p.Add(key, "settings are a %T; sinks of type %s take a %s", s.Settings, k.name, k.typeName())
 		return
 	}
-	p.InRange("concurrency", s.Concurrency, 1, 4096, "")
+	if s.Concurrency.Auto {
+		p.InRange("concurrency.min", s.Concurrency.Min, 1, 4096, "")
+		p.InRange("concurrency.max", s.Concurrency.Max, max(1, s.Concurrency.Min), 4096, "at least concurrency.min")
+	} else {
+		p.InRange("concurrency", s.Concurrency.Fixed, 1, 4096, "")
+	}
 	if s.Batch.MaxRecords < 1 {
 		p.Add("batch.max_records", "must be at least 1")
 	}

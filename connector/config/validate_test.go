@@ -294,14 +294,14 @@ func TestValidateWithoutDefaults(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if s := c.Sinks[0]; s.Settings != nil || s.Concurrency != 0 || s.GroupID != "" || c.Kafka.CreateTopics != nil {
+	if s := c.Sinks[0]; s.Settings != nil || s.Concurrency != (config.Concurrency{}) || s.GroupID != "" || c.Kafka.CreateTopics != nil {
 		t.Fatalf("Validate changed the config: %+v", s)
 	}
 	if en := c.Sections["enablenow"].(*service.EnableNowConfig); en.AuthScheme != nil || en.Timeout != 0 {
 		t.Fatalf("Validate changed a section: %+v", en)
 	}
 	d := c.WithDefaults()
-	if s := d.Sinks[0]; s.Concurrency != 32 || s.Settings.(*service.EnableNowSinkConfig).MonitorTimeout != time.Hour {
+	if s := d.Sinks[0]; s.Concurrency != (config.Concurrency{Auto: true, Min: 4, Max: 256}) || s.Settings.(*service.EnableNowSinkConfig).MonitorTimeout != time.Hour {
 		t.Fatalf("WithDefaults: %+v", s)
 	}
 }

@@ -25,7 +25,7 @@ func init() {
 		Section: "nop",
 		Needs:   []string{enablenowSection},
 		Defaults: func(s *config.Sink, n *nopSinkConfig) {
-			config.Default(&s.Concurrency, 3)
+			config.DefaultConcurrency(&s.Concurrency, config.Concurrency{Fixed: 3})
 			config.Default(&s.MaxInFlight, 10)
 			config.Default(&s.Batch.MaxRecords, 2)
 			config.Default(&n.Greeting, "hello "+s.Name)
@@ -62,7 +62,7 @@ func TestRegisteredSinkTypeIsOneFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := cfg.Sinks[0]
-	if n := s.Settings.(*nopSinkConfig); n.Extra != 1 || n.Greeting != "hello n" || s.Concurrency != 3 || s.GroupID != "connector-n" {
+	if n := s.Settings.(*nopSinkConfig); n.Extra != 1 || n.Greeting != "hello n" || s.Concurrency.Fixed != 3 || s.GroupID != "connector-n" {
 		t.Fatalf("decoded %+v %+v", s, n)
 	}
 	if !slices.Contains(config.SinkTypes(), "test-nop") {

@@ -70,7 +70,7 @@ func (d *Deps) Producer() (*streams.Producer, error) {
 
 // PipelineConfig turns a sink's config into the runtime's.
 func (d *Deps) PipelineConfig(sc config.Sink) streams.PipelineConfig {
-	return streams.PipelineConfig{
+	pc := streams.PipelineConfig{
 		Name:              sc.Name,
 		Brokers:           d.Config.Kafka.Brokers,
 		Security:          d.Security,
@@ -80,7 +80,7 @@ func (d *Deps) PipelineConfig(sc config.Sink) streams.PipelineConfig {
 		Topics:            sc.Topics,
 		DeadLetterTopic:   sc.DeadLetterTopic,
 		MaxInFlight:       sc.MaxInFlight,
-		Concurrency:       sc.Concurrency,
+		Concurrency:       sc.Concurrency.Fixed,
 		BatchMaxRecords:   sc.Batch.MaxRecords,
 		BatchLinger:       sc.Batch.Linger,
 		Retry:             streams.RetryPolicy{InitialInterval: sc.Retry.Initial, MaxInterval: sc.Retry.Max, MaxElapsed: max(0, sc.Retry.MaxElapsed)},
@@ -97,4 +97,8 @@ func (d *Deps) PipelineConfig(sc config.Sink) streams.PipelineConfig {
 		Logger:  d.Log,
 		Metrics: d.Streams,
 	}
+	if sc.Concurrency.Auto {
+		pc.AdaptiveConcurrency.Min, pc.AdaptiveConcurrency.Max = sc.Concurrency.Min, sc.Concurrency.Max
+	}
+	return pc
 }

@@ -32,7 +32,7 @@
 //
 //	// The common values whose default is the type's have none otherwise.
 //	func customersSinkDefaults(s *config.Sink, c *CustomersSinkConfig) {
-//		config.Default(&s.Concurrency, 64)
+//		config.DefaultConcurrency(&s.Concurrency, config.Concurrency{Fixed: 64})
 //		config.Default(&s.MaxInFlight, 2000)
 //		config.Default(&s.Batch.MaxRecords, 1)
 //		config.Default(&c.Mode, "upsert")

@@ -19,7 +19,7 @@ func init() {
 func eventsSinkDefaults(s *config.Sink, _ *struct{}) {
 	// One call per record (EventsSink), so the rate comes from many calls
 	// in flight.
-	config.Default(&s.Concurrency, 128)
+	config.DefaultConcurrency(&s.Concurrency, config.Concurrency{Auto: true, Min: 8, Max: 1024})
 	config.Default(&s.MaxInFlight, 2000)
 	config.Default(&s.Batch.MaxRecords, 1)
 }

@@ -44,7 +44,7 @@ func init() {
 }
 
 func enablenowSinkDefaults(s *config.Sink, en *EnableNowSinkConfig) {
-	config.Default(&s.Concurrency, 32)
+	config.DefaultConcurrency(&s.Concurrency, config.Concurrency{Auto: true, Min: 4, Max: 256})
 	config.Default(&s.MaxInFlight, 1000)
 	config.Default(&s.Batch.MaxRecords, 1)
 	config.Default(&en.ResultsTopic, s.Name+".results")
@@ -101,7 +101,7 @@ func buildEnableNowSink(d *Deps, sc config.Sink, en *EnableNowSinkConfig) (strea
 			Timeout:      en.MonitorTimeout,
 			// The sink's concurrency is how many calls it may have in flight
 			// to the API; status reads get the same allowance.
-			Concurrency: sc.Concurrency,
+			Concurrency: sc.Concurrency.Limit(),
 			Logger:      log.With("unit", "job-monitor"),
 			Metrics:     m,
 		}, client, results)

@@ -41,7 +41,7 @@ func upsSinkDefaults(s *config.Sink, u *UPSSinkConfig) {
 	// Write returns only when the records' jobs ended (see package ups),
 	// seconds after the request: the concurrency and records in flight
 	// cover that latency at the API's rate.
-	config.Default(&s.Concurrency, 32)
+	config.DefaultConcurrency(&s.Concurrency, config.Concurrency{Fixed: 32})
 	config.Default(&s.MaxInFlight, 20000)
 	config.Default(&s.Batch.MaxRecords, 1000)
 	config.Default(&u.LinkingType, "explicit")
