@@ -38,11 +38,11 @@ type limiter struct {
 	// once, a higher one after one to two windows.
 	minCur, minPrev time.Duration
 	windowAt        time.Time
-	avgRTT    float64 // smoothed RTT of recent calls, nanoseconds
-	samples   int
-	lastCut   time.Time
-	gauge     prometheus.Gauge
-	fixedOnly bool
+	avgRTT          float64 // smoothed RTT of recent calls, nanoseconds
+	samples         int
+	lastCut         time.Time
+	gauge           prometheus.Gauge
+	fixedOnly       bool
 }
 
 // Vegas thresholds, in estimated queued requests: below alpha the limit
