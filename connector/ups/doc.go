@@ -5,7 +5,7 @@
 // says per record what became of it.
 //
 // It owns:
-//   - UPSClient: the HTTP calls (enrichment POST, job status GET) over the
+//   - Client: the HTTP calls (enrichment POST, job status GET) over the
 //     shared httpapi client, each service with its own TokenSource
 //     (client-credentials grant, cached, refreshed before expiry and once on
 //     a 401), plus what every UPS sink of the process shares: the Pacer (one

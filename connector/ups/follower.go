@@ -48,7 +48,7 @@ type JobFollower struct {
 	timeout    time.Duration
 	readers    int
 	drain      time.Duration
-	client     *UPSClient
+	client     *Client
 	batcher    *Batcher
 	results    ResultPublisher
 	log        *slog.Logger

@@ -77,14 +77,14 @@ func (m *memResults) results() []JobResult {
 // harness is one sink with its units running, over a client of api.
 type harness struct {
 	sink    *EnrichmentSink
-	client  *UPSClient
+	client  *Client
 	results *memResults
 	stop    func()
 }
 
 func startSink(t testing.TB, api config.UPS, mutate func(*SinkConfig)) *harness {
 	t.Helper()
-	client := NewUPSClient(api, nil)
+	client := NewClient(api, nil)
 	cfg := SinkConfig{
 		Pipeline:       "test",
 		Collection:     schemas.UserAttributes,

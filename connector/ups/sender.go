@@ -27,7 +27,7 @@ type RequestSender struct {
 	coll     schemas.Collection
 	senders  int
 	drain    time.Duration
-	client   *UPSClient
+	client   *Client
 	batcher  *Batcher
 	follower *JobFollower
 	log      *slog.Logger

@@ -63,7 +63,7 @@ type EnrichmentSink struct {
 }
 
 // NewEnrichmentSink builds a sink and its units over the shared client.
-func NewEnrichmentSink(cfg SinkConfig, client *UPSClient, results ResultPublisher) (*EnrichmentSink, error) {
+func NewEnrichmentSink(cfg SinkConfig, client *Client, results ResultPublisher) (*EnrichmentSink, error) {
 	if _, err := schemas.ParseCollection(string(cfg.Collection)); err != nil {
 		return nil, fmt.Errorf("ups sink %s: %w", cfg.Pipeline, err)
 	}

@@ -308,7 +308,7 @@ func TestSinkGracefulStopLetsWritesFinish(t *testing.T) {
 func TestWriteAbandonedOnContextEnd(t *testing.T) {
 	// Nothing runs the units: Write can only end by its context.
 	_, url := startStandIn(t, nil)
-	client := NewUPSClient(testAPIConfig(url), nil)
+	client := NewClient(testAPIConfig(url), nil)
 	sink, err := NewEnrichmentSink(SinkConfig{Pipeline: "t", Collection: schemas.Segments, MaxRecords: 10, MaxBodyBytes: 4096,
 		PollInterval: time.Second, JobTimeout: time.Minute, MaxJobAttempts: 1}, client, &memResults{})
 	if err != nil {

@@ -144,7 +144,7 @@ func TestClientRetriesOnceWithANewTokenOn401(t *testing.T) {
 		_, _ = io.WriteString(w, `{"version":1,"jobId":"j","message":"Accepted"}`)
 	}))
 	defer hs.Close()
-	c := NewUPSClient(testAPIConfig(hs.URL), nil)
+	c := NewClient(testAPIConfig(hs.URL), nil)
 	if _, err := c.Enrich(context.Background(), "rr-segments", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestClientRetriesOnceWithANewTokenOn401(t *testing.T) {
 	// A token the service keeps refusing: one retry, then a credential
 	// failure for the runtime to pause on.
 	tokens.Store(10)
-	c = NewUPSClient(testAPIConfig(hs.URL), nil)
+	c = NewClient(testAPIConfig(hs.URL), nil)
 	_, err := c.Enrich(context.Background(), "rr-segments", []byte("x"))
 	if !errors.Is(err, streams.ErrUnauthorized) {
 		t.Fatalf("want ErrUnauthorized, got %v", err)
