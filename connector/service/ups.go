@@ -13,8 +13,9 @@ import (
 )
 
 // buildUPSSink builds a sink of type ups: the EnrichmentSink of the sink's
-// collection over the shared UPS client, its two units (the RequestSender
-// and the JobFollower, which Write calls wait on), and the results topic.
+// collection over the shared UPS client, and its results topic. The sink
+// runs its sender and job follower itself (streams.Sink's Start) and
+// reports them as its Parts, so it brings no units of its own.
 func buildUPSSink(d *Deps, sc config.Sink) (streams.Sink, []Unit, []streams.TopicSpec, error) {
 	if d.Config.UPS == nil || sc.UPS == nil {
 		return nil, nil, nil, errors.New("ups: the ups section and the sink's ups settings are needed (config defaults not applied?)")
@@ -51,7 +52,6 @@ func buildUPSSink(d *Deps, sc config.Sink) (streams.Sink, []Unit, []streams.Topi
 		JobTimeout:     api.JobTimeout,
 		MaxJobAttempts: sc.UPS.MaxJobAttempts,
 		RetryMemory:    retryMemory,
-		Drain:          sc.ShutdownGrace,
 		Logger:         d.Log.With("pipeline", sc.Name),
 		Metrics:        ups.NewMetrics(reg),
 	}, d.UPS(), results)
@@ -59,5 +59,5 @@ func buildUPSSink(d *Deps, sc config.Sink) (streams.Sink, []Unit, []streams.Topi
 		return nil, nil, nil, err
 	}
 	topics := []streams.TopicSpec{{Name: sc.UPS.ResultsTopic, Partitions: d.Config.Kafka.Partitions}}
-	return streams.Blocking(sink), []Unit{sink.Sender(), sink.Follower()}, topics, nil
+	return sink, nil, topics, nil
 }
