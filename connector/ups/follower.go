@@ -197,7 +197,7 @@ func (f *JobFollower) read(ctx context.Context, j *openJob) {
 	f.end(ctx, j, st)
 }
 
-// end publishes j's outcome, then resolves its records and frees its place.
+// end publishes j's outcome, then frees its place and resolves its records.
 // If ctx ends before the outcome is published, the records stay in flight
 // without an outcome (they will be read again) and Close frees the place.
 func (f *JobFollower) end(ctx context.Context, j *openJob, st JobStatus) {
@@ -226,7 +226,9 @@ func (f *JobFollower) end(ctx context.Context, j *openJob, st JobStatus) {
 		}
 	}
 	f.m.jobs.WithLabelValues(status).Inc()
-	defer f.release()
+	// The place is free before the records' outcomes are reported: whoever
+	// sees an outcome sees the job closed.
+	f.release()
 	if st.State == JobCompleted {
 		f.batcher.JobCompleted(j.entries)
 		return
