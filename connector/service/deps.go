@@ -31,7 +31,7 @@ type Deps struct {
 	chOnce  sync.Once
 	ch      *contacthub.Client
 	upsOnce sync.Once
-	ups     *ups.UPSClient
+	ups     *ups.Client
 	prodMu  sync.Mutex
 	prod    *streams.Producer
 }
@@ -45,9 +45,9 @@ func (d *Deps) Contacthub() *contacthub.Client {
 // UPS is the shared UPS client: one token per service, one Pacer and one
 // bound on open jobs for every ups sink, because the API limits the API key
 // across collections.
-func (d *Deps) UPS() *ups.UPSClient {
+func (d *Deps) UPS() *ups.Client {
 	d.upsOnce.Do(func() {
-		d.ups = ups.NewUPSClient(d.upsConfig().Options(), d.HTTP)
+		d.ups = ups.NewClient(d.upsConfig().Options(), d.HTTP)
 		ups.RegisterPacer(d.Registry, d.ups.Pacer())
 	})
 	return d.ups

@@ -38,10 +38,11 @@ func init() {
 }
 
 func upsSinkDefaults(s *config.Sink, u *UPSSinkConfig) {
-	// Write returns only when the records' jobs ended (see package ups),
-	// seconds after the request: the concurrency and records in flight
-	// cover that latency at the API's rate.
-	config.DefaultConcurrency(&s.Concurrency, config.Concurrency{Fixed: 32})
+	// Write only admits records to the batcher and returns; a record's
+	// outcome comes when its job ends, seconds later. So few Write calls
+	// are needed at once, and it is max_in_flight that covers the job
+	// latency at the API's rate (1000 updates/s × ~10 s of jobs, twice).
+	config.DefaultConcurrency(&s.Concurrency, config.Concurrency{Fixed: 8})
 	config.Default(&s.MaxInFlight, 20000)
 	config.Default(&s.Batch.MaxRecords, 1000)
 	config.Default(&u.LinkingType, "explicit")
@@ -108,7 +109,6 @@ func buildUPSSink(d *Deps, sc config.Sink, settings *UPSSinkConfig) (streams.Sin
 		JobTimeout:     api.JobTimeout,
 		MaxJobAttempts: settings.MaxJobAttempts,
 		RetryMemory:    retryMemory,
-		Drain:          sc.ShutdownGrace,
 		Logger:         d.Log.With("pipeline", sc.Name),
 		Metrics:        ups.NewMetrics(reg),
 	}, d.UPS(), results)
@@ -116,5 +116,5 @@ func buildUPSSink(d *Deps, sc config.Sink, settings *UPSSinkConfig) (streams.Sin
 		return nil, nil, nil, err
 	}
 	topics := []streams.TopicSpec{{Name: settings.ResultsTopic, Partitions: d.Config.Kafka.Partitions}}
-	return streams.Blocking(sink), []Unit{sink.Sender(), sink.Follower()}, topics, nil
+	return sink, nil, topics, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/contactlab/connector/connector/internal/fifo"
+	"github.com/contactlab/connector/streams"
 )
 
 // BatcherConfig shapes the requests of one sink.
@@ -51,7 +52,10 @@ const initialRatio = 0.3
 // user's record in flight), then in flight (in a request, in a group pinned
 // for a re-send, or in an open job), then done. A record is done when it is
 // resolved: delivered, replaced by a newer one, rejected, or handed back to
-// the runtime with a retryable error.
+// the runtime with a retryable error. Each record is resolved exactly once,
+// and its outcome is reported through the streams.Done it was admitted
+// with, after the Batcher's lock is released (see unlock), so that a done
+// that calls back into the sink cannot deadlock.
 type Batcher struct {
 	cfg  BatcherConfig
 	env  envelope
@@ -70,9 +74,12 @@ type Batcher struct {
 	markers    fifo.Queue[marker]
 	seq        uint64
 	ratio      float64 // compressed/plain size of recent bodies
-	waiting    int     // Write calls waiting, abandoned ones excluded
+	pending    int     // records admitted and not yet resolved
+	draining   bool    // a graceful stop began: no linger
 	notify     chan struct{}
 	stats      BatcherStats
+	// resolved are the outcomes decided under the lock, reported by unlock.
+	resolved []outcome
 	// onCoalesce, when set, is called (under the lock) per record replaced
 	// by a newer one: the sink's metric.
 	onCoalesce func()
@@ -124,9 +131,9 @@ type entry struct {
 	user    string
 	data    []byte // the record as sent: compact {"userId":...,"value":...}
 	pos     position
-	call    *writeCall
-	idx     int // index in the call's batch
-	attempt int // requests that carried it and were accepted
+	rec     *streams.Record
+	done    streams.Done // reports rec's outcome, once
+	attempt int          // requests that carried it and were accepted
 	state   entryState
 	readyAt time.Time
 	key     *keyState
@@ -138,11 +145,24 @@ type keyState struct {
 	latest   position // the newest record admitted
 	queued   *entry   // the newest record, waiting (queued or parked)
 	inFlight *entry
-	// returned is the last record handed back to the runtime for a retry,
-	// remembered until returnedUntil so that a newer record sent meanwhile
-	// makes it obsolete when it comes back.
-	returned      position
-	returnedUntil time.Time
+	// returned are the records handed back to the runtime for a retry that
+	// did not come back yet, each remembered until its deadline, so that a
+	// newer record sent meanwhile makes it obsolete when it comes back.
+	// Every one counts: remembering only the last one let an older record,
+	// back after a newer one had come back and been delivered, find its
+	// user forgotten and overwrite the newer value.
+	returned []returnedRecord
+}
+
+// returnedRecord is a record handed back to the runtime for a retry.
+type returnedRecord struct {
+	pos   position
+	until time.Time
+}
+
+// cameBack forgets the hand-back of the record at pos, which is back.
+func (k *keyState) cameBack(pos position) {
+	k.returned = slices.DeleteFunc(k.returned, func(r returnedRecord) bool { return r.pos.sameRecord(pos) })
 }
 
 type marker struct {
@@ -150,17 +170,10 @@ type marker struct {
 	until time.Time
 }
 
-// writeCall is one Write waiting for the outcomes of its records.
-type writeCall struct {
-	errs      []error
-	entries   []*entry
-	pending   int
-	done      chan struct{}
-	abandoned bool
-}
-
-func newWriteCall(n int) *writeCall {
-	return &writeCall{errs: make([]error, n), done: make(chan struct{})}
+// outcome is a record's outcome, decided under the lock and reported after.
+type outcome struct {
+	e   *entry
+	err error
 }
 
 // request is a group of records sent as one enrichment request.
@@ -207,26 +220,35 @@ func (b *Batcher) fits(data []byte) (bool, error) {
 	return len(body) <= b.cfg.MaxBodyBytes, nil
 }
 
-// Admit hands the records of call to the Batcher. A record older than one
-// already admitted for its user is resolved at once as replaced; a record
-// waiting for its user is replaced by a newer one.
-func (b *Batcher) Admit(call *writeCall, entries []*entry) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := b.now()
-	b.sweepMarkers(now)
-	call.entries = entries
-	call.pending = len(entries)
-	if call.pending == 0 {
-		close(call.done)
+// unlock releases the lock, then reports the outcomes resolved under it.
+// Every method that may resolve a record ends with it (deferred), so done
+// never runs under the lock.
+func (b *Batcher) unlock() {
+	out := b.resolved
+	b.resolved = nil
+	b.mu.Unlock()
+	for _, o := range out {
+		o.e.done(o.e.rec, o.err)
+	}
+}
+
+// Admit hands records to the Batcher; each carries the Done that reports
+// its outcome. A record older than one already admitted for its user is
+// resolved at once as replaced; a record waiting for its user is replaced
+// by a newer one.
+func (b *Batcher) Admit(entries []*entry) {
+	if len(entries) == 0 {
 		return
 	}
-	b.waiting++
+	b.mu.Lock()
+	defer b.unlock()
+	now := b.now()
+	b.sweepMarkers(now)
 	for _, e := range entries {
 		b.stats.Admitted++
+		b.pending++
 		b.seq++
 		e.pos.seq = b.seq
-		e.call = call
 		k := b.keys[e.user]
 		if k == nil {
 			k = &keyState{user: e.user}
@@ -238,8 +260,8 @@ func (b *Batcher) Admit(call *writeCall, entries []*entry) {
 		}
 		e.key = k
 		k.latest = e.pos
-		if !k.returnedUntil.IsZero() && k.returned.sameRecord(e.pos) {
-			k.returnedUntil = time.Time{} // the record handed back came back
+		if len(k.returned) > 0 {
+			k.cameBack(e.pos)
 		}
 		if old := k.queued; old != nil {
 			b.drop(old)
@@ -256,33 +278,22 @@ func (b *Batcher) Admit(call *writeCall, entries []*entry) {
 	b.signal()
 }
 
-// Abandon gives up on call (its Write's context ended): its records not yet
-// sent are dropped; those in flight finish, unobserved. It reports false
-// when every outcome had arrived already, so the call was not abandoned.
-func (b *Batcher) Abandon(call *writeCall) bool {
+// Drain makes every record held be sent without waiting for the linger,
+// from now on: a graceful stop began, and what is held should be on its way
+// before the runtime's grace runs out. Records the runtime hands back for a
+// retry meanwhile go at once too.
+func (b *Batcher) Drain() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if call.abandoned || call.pending == 0 {
-		return call.abandoned
-	}
-	call.abandoned = true
-	b.waiting--
-	for _, e := range call.entries {
-		if e.state == stateQueued || e.state == stateParked {
-			b.drop(e)
-			e.key.queued = nil
-			b.resolve(e, nil)
-			b.forget(e.key)
-		}
-	}
-	return true
+	b.draining = true
+	b.signal()
 }
 
-// Waiting is the number of Write calls waiting for outcomes.
-func (b *Batcher) Waiting() int {
+// Pending is the number of records admitted whose outcome is not known yet.
+func (b *Batcher) Pending() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.waiting
+	return b.pending
 }
 
 // Stats returns the Batcher's counts.
@@ -314,8 +325,8 @@ func (b *Batcher) signal() {
 }
 
 // Ready reports whether a request should be sent now: a pinned group
-// waits, the queue fills a request, or the oldest queued record has
-// lingered long enough. When not, at is when the linger ends (zero: nothing
+// waits, the queue fills a request, the oldest queued record has lingered
+// long enough, or the Batcher drains. When not, at is when the linger ends (zero: nothing
 // is queued).
 func (b *Batcher) Ready() (ready bool, at time.Time) {
 	b.mu.Lock()
@@ -327,7 +338,7 @@ func (b *Batcher) Ready() (ready bool, at time.Time) {
 	if head == nil {
 		return false, time.Time{}
 	}
-	if b.ready >= b.cfg.MaxRecords || float64(b.env.plainSize(b.ready, b.readyBytes))*b.ratio >= fillTarget*float64(b.cfg.MaxBodyBytes) {
+	if b.draining || b.ready >= b.cfg.MaxRecords || float64(b.env.plainSize(b.ready, b.readyBytes))*b.ratio >= fillTarget*float64(b.cfg.MaxBodyBytes) {
 		return true, time.Time{}
 	}
 	at = head.readyAt.Add(b.cfg.Linger)
@@ -381,7 +392,7 @@ func (b *Batcher) Next(maxRecords int) (*request, error) {
 	}
 	req, measured, err := b.fit(cands, ratio)
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.unlock()
 	if err != nil {
 		b.giveBack(cands)
 		return nil, err
@@ -399,7 +410,7 @@ func (b *Batcher) take(n int) []*entry {
 		for len(out) < n && q.Len() > 0 {
 			e := q.Pop()
 			if e.state != stateQueued {
-				continue // dead: replaced or abandoned
+				continue // dead: replaced
 			}
 			b.drop(e)
 			e.state = stateInFlight
@@ -413,7 +424,7 @@ func (b *Batcher) take(n int) []*entry {
 
 // giveBack returns records taken but left out of a request to the head of
 // the line, unless a newer update of the user arrived meanwhile (it waited
-// behind them, as parked) or their Write gave up.
+// behind them, as parked).
 func (b *Batcher) giveBack(es []*entry) {
 	if len(es) == 0 {
 		return
@@ -424,8 +435,6 @@ func (b *Batcher) giveBack(es []*entry) {
 		switch {
 		case k.queued != nil:
 			b.coalesced()
-			b.finish(e, nil, now)
-		case e.call.abandoned:
 			b.finish(e, nil, now)
 		default:
 			k.inFlight = nil
@@ -477,7 +486,7 @@ func (b *Batcher) Split(req *request) {
 // replaced meanwhile: those are resolved as delivered.
 func (b *Batcher) Fail(req *request, err error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.unlock()
 	now := b.now()
 	for _, e := range req.entries {
 		k := e.key
@@ -486,12 +495,10 @@ func (b *Batcher) Fail(req *request, err error) {
 			b.finish(e, nil, now)
 			continue
 		}
-		if !e.call.abandoned {
-			// Remembered before finish, which forgets users with nothing left.
-			k.returned = e.pos
-			k.returnedUntil = now.Add(b.cfg.RetryMemory)
-			b.markers.Push(marker{key: k, until: k.returnedUntil})
-		}
+		// Remembered before finish, which forgets users with nothing left.
+		until := now.Add(b.cfg.RetryMemory)
+		k.returned = append(k.returned, returnedRecord{pos: e.pos, until: until})
+		b.markers.Push(marker{key: k, until: until})
 		b.finish(e, err, now)
 	}
 	b.signal()
@@ -500,7 +507,7 @@ func (b *Batcher) Fail(req *request, err error) {
 // Reject resolves the records of req with err, which rejects them.
 func (b *Batcher) Reject(req *request, err error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.unlock()
 	now := b.now()
 	for _, e := range req.entries {
 		b.finish(e, err, now)
@@ -511,7 +518,7 @@ func (b *Batcher) Reject(req *request, err error) {
 // JobCompleted resolves the records of a COMPLETED job as delivered.
 func (b *Batcher) JobCompleted(entries []*entry) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.unlock()
 	now := b.now()
 	for _, e := range entries {
 		b.finish(e, nil, now)
@@ -525,7 +532,7 @@ func (b *Batcher) JobCompleted(entries []*entry) {
 // many it queued again.
 func (b *Batcher) JobFailed(entries []*entry, reject func(attempts int) error) int {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.unlock()
 	now := b.now()
 	resent := 0
 	for _, e := range entries {
@@ -534,7 +541,7 @@ func (b *Batcher) JobFailed(entries []*entry, reject func(attempts int) error) i
 		case k.queued != nil:
 			b.coalesced()
 			b.finish(e, nil, now)
-		case e.attempt < b.cfg.MaxJobAttempts && !e.call.abandoned:
+		case e.attempt < b.cfg.MaxJobAttempts:
 			k.inFlight = nil
 			k.queued = e
 			b.enqueue(&b.resends, e, now)
@@ -587,23 +594,16 @@ func (b *Batcher) coalesced() {
 	}
 }
 
-// resolve records e's outcome in its call.
+// resolve decides e's outcome; unlock reports it.
 func (b *Batcher) resolve(e *entry, err error) {
 	e.state = stateDone
-	c := e.call
-	c.errs[e.idx] = err
-	c.pending--
-	if c.pending == 0 {
-		if !c.abandoned {
-			b.waiting--
-		}
-		close(c.done)
-	}
+	b.pending--
+	b.resolved = append(b.resolved, outcome{e, err})
 }
 
 // forget drops a user's state once nothing of it is left to remember.
 func (b *Batcher) forget(k *keyState) {
-	if k.queued == nil && k.inFlight == nil && k.returnedUntil.IsZero() && b.keys[k.user] == k {
+	if k.queued == nil && k.inFlight == nil && len(k.returned) == 0 && b.keys[k.user] == k {
 		delete(b.keys, k.user)
 	}
 }
@@ -617,10 +617,9 @@ func (b *Batcher) sweepMarkers(now time.Time) {
 			return
 		}
 		b.markers.Pop()
-		if k := m.key; k.returnedUntil.Equal(m.until) {
-			k.returnedUntil = time.Time{}
-			b.forget(k)
-		}
+		k := m.key
+		k.returned = slices.DeleteFunc(k.returned, func(r returnedRecord) bool { return !now.Before(r.until) })
+		b.forget(k)
 	}
 }
 
@@ -628,5 +627,5 @@ func (b *Batcher) sweepMarkers(now time.Time) {
 func (b *Batcher) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return fmt.Sprintf("batcher(ready %d, pinned %d, users %d, waiting calls %d)", b.ready, len(b.pinned), len(b.keys), b.waiting)
+	return fmt.Sprintf("batcher(ready %d, pinned %d, users %d, pending %d, draining %v)", b.ready, len(b.pinned), len(b.keys), b.pending, b.draining)
 }

@@ -61,7 +61,7 @@ type rec struct {
 	value  string
 }
 
-func (r rec) entry(i int) *entry {
+func (r rec) entry() *entry {
 	v := r.value
 	if v == "" {
 		v = fmt.Sprintf(`{"a":["v%d"]}`, r.offset)
@@ -70,24 +70,37 @@ func (r rec) entry(i int) *entry {
 		user: r.user,
 		data: []byte(`{"userId":"` + r.user + `","value":` + v + `}`),
 		pos:  position{topic: "t", partition: 0, offset: r.offset},
-		idx:  i,
 	}
 }
 
-// admit admits recs as one Write call.
-func admit(b *Batcher, recs ...rec) *writeCall {
-	call := newWriteCall(len(recs))
+// admit admits recs as one Write call, and returns what collects their
+// outcomes. The Batcher reports outcomes from the goroutine that resolves
+// them, which in these tests is the test's own.
+func admit(b *Batcher, recs ...rec) *outcomes {
 	es := make([]*entry, len(recs))
 	for i, r := range recs {
-		es[i] = r.entry(i)
+		es[i] = r.entry()
 	}
-	b.Admit(call, es)
+	return admitEntries(b, es...)
+}
+
+// admitEntries admits es, giving each a Kafka record and a Done.
+func admitEntries(b *Batcher, es ...*entry) *outcomes {
+	batch := make([]*streams.Record, len(es))
+	for i, e := range es {
+		batch[i] = &streams.Record{Topic: e.pos.topic, Partition: e.pos.partition, Offset: e.pos.offset}
+	}
+	call := newOutcomes(nil, batch)
+	for i, e := range es {
+		e.rec, e.done = batch[i], call.done
+	}
+	b.Admit(es)
 	return call
 }
 
-func isDone(c *writeCall) bool {
+func isDone(c *outcomes) bool {
 	select {
-	case <-c.done:
+	case <-c.all:
 		return true
 	default:
 		return false
@@ -167,8 +180,8 @@ func TestBatcherFillsRequestsToTheRecordLimit(t *testing.T) {
 			t.Fatalf("record %d sent is %s, want %s: arrival order not kept", i, u, recs[i].user)
 		}
 	}
-	if !isDone(call) || b.Waiting() != 0 || b.Users() != 0 {
-		t.Fatalf("after every job completed: done=%v waiting=%d users=%d", isDone(call), b.Waiting(), b.Users())
+	if !isDone(call) || b.Pending() != 0 || b.Users() != 0 {
+		t.Fatalf("after every job completed: done=%v pending=%d users=%d", isDone(call), b.Pending(), b.Users())
 	}
 }
 
@@ -217,12 +230,12 @@ func TestBatcherFillsRequestsToTheBodyLimit(t *testing.T) {
 
 func TestBatcherRejectsWhatCannotFitAlone(t *testing.T) {
 	b, _ := newTestBatcher(BatcherConfig{MaxBodyBytes: 2048})
-	small := rec{user: "u1", offset: 1}.entry(0)
+	small := rec{user: "u1", offset: 1}.entry()
 	if ok, err := b.fits(small.data); err != nil || !ok {
 		t.Fatalf("a small record does not fit: %v %v", ok, err)
 	}
 	// Compressible but long: fits only because it compresses.
-	long := rec{user: "u1", offset: 1, value: `{"a":["` + strings.Repeat("x", 10000) + `"]}`}.entry(0)
+	long := rec{user: "u1", offset: 1, value: `{"a":["` + strings.Repeat("x", 10000) + `"]}`}.entry()
 	if ok, err := b.fits(long.data); err != nil || !ok {
 		t.Fatalf("a compressible record of %d bytes does not fit: %v %v", len(long.data), ok, err)
 	}
@@ -231,7 +244,7 @@ func TestBatcherRejectsWhatCannotFitAlone(t *testing.T) {
 	for i := range buf {
 		buf[i] = byte(rnd.UintN(256))
 	}
-	huge := rec{user: "u1", offset: 1, value: fmt.Sprintf(`{"a":["%x"]}`, buf)}.entry(0)
+	huge := rec{user: "u1", offset: 1, value: fmt.Sprintf(`{"a":["%x"]}`, buf)}.entry()
 	if ok, err := b.fits(huge.data); err != nil || ok {
 		t.Fatalf("an incompressible record of %d bytes fits in 2048: %v %v", len(huge.data), ok, err)
 	}
@@ -452,25 +465,63 @@ func TestBatcherLingersForPartialRequests(t *testing.T) {
 	}
 }
 
-func TestBatcherAbandonDropsWhatWasNotSent(t *testing.T) {
+func TestBatcherDrainSendsWithoutLinger(t *testing.T) {
+	// A graceful stop: what the Batcher holds goes now, not after the
+	// linger, and so do records the runtime hands back meanwhile.
+	b, _ := newTestBatcher(BatcherConfig{MaxRecords: 10, Linger: time.Hour})
+	held := admit(b, rec{user: "alice", offset: 1}, rec{user: "bob", offset: 2})
+	if ready, _ := b.Ready(); ready {
+		t.Fatal("a partial request is ready before the linger and without a drain")
+	}
+	b.Drain()
+	if ready, _ := b.Ready(); !ready {
+		t.Fatal("after Drain, a partial request still lingers")
+	}
+	req := next(t, b, 1000)
+	if users, _ := sent(t, req); fmt.Sprint(users) != "[alice bob]" {
+		t.Fatalf("drained %v", users)
+	}
+	b.Fail(req, errors.New("HTTP 503"))
+	if !isDone(held) || b.Pending() != 0 {
+		t.Fatalf("after the failure: done %v, pending %d", isDone(held), b.Pending())
+	}
+	// The runtime hands alice back for a retry during the grace.
+	retried := admit(b, rec{user: "alice", offset: 1})
+	if ready, _ := b.Ready(); !ready {
+		t.Fatal("a retry admitted while draining lingers")
+	}
+	req = next(t, b, 1000)
+	b.Accepted(req)
+	b.JobCompleted(req.entries)
+	if !isDone(retried) || retried.errs[0] != nil || b.Pending() != 0 {
+		t.Fatalf("the retried record: done %v, err %v, pending %d", isDone(retried), retried.errs[0], b.Pending())
+	}
+}
+
+func TestBatcherReportsOutcomesOutsideItsLock(t *testing.T) {
+	// A Done that calls back into the Batcher (as a runtime handing a
+	// record straight back could) must not deadlock: outcomes are reported
+	// after the lock is released.
 	b, _ := newTestBatcher(BatcherConfig{})
-	inFlight := admit(b, rec{user: "alice", offset: 1})
+	var inDone []int
+	e := rec{user: "alice", offset: 1}.entry()
+	e.rec = &streams.Record{Topic: "t", Offset: 1}
+	e.done = func(*streams.Record, error) { inDone = append(inDone, b.Pending(), b.Users()) }
+	b.Admit([]*entry{e})
 	req := next(t, b, 1000)
 	b.Accepted(req)
-	call := admit(b, rec{user: "alice", offset: 2}, rec{user: "bob", offset: 3})
-	if b.Waiting() != 2 {
-		t.Fatalf("waiting %d", b.Waiting())
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		b.JobCompleted(req.entries)
+	}()
+	select {
+	case <-finished:
+	case <-time.After(10 * time.Second):
+		t.Fatal("JobCompleted did not return: done ran under the Batcher's lock")
 	}
-	b.Abandon(call)
-	if b.Waiting() != 1 || !isDone(call) {
-		t.Fatalf("after abandon: waiting %d, done %v", b.Waiting(), isDone(call))
-	}
-	if req := next(t, b, 1000); req != nil {
-		t.Fatal("an abandoned record was sent")
-	}
-	b.JobCompleted(req.entries)
-	if !isDone(inFlight) || b.Users() != 0 {
-		t.Fatalf("users left: %d", b.Users())
+	if fmt.Sprint(inDone) != "[0 0]" {
+		t.Fatalf("done saw pending, users = %v; want the state after the outcome", inDone)
 	}
 }
 
@@ -489,5 +540,45 @@ func TestBatcherEnvelope(t *testing.T) {
 		if got := string(env.prefix) + "R" + string(env.suffix); got != tc.want {
 			t.Errorf("envelope(%d, %v) = %s, want %s", tc.siteID, tc.grouped, got, tc.want)
 		}
+	}
+}
+
+func TestBatcherRemembersEveryRecordHandedBack(t *testing.T) {
+	// Two updates of alice are handed back for retry, in two requests. The
+	// newer comes back first, is delivered, and so is a newer one still;
+	// when the oldest comes back at last, it must not overwrite them.
+	b, _ := newTestBatcher(BatcherConfig{})
+	deliver := func(r rec) {
+		t.Helper()
+		call := admit(b, r)
+		req := next(t, b, 1000)
+		if req == nil {
+			t.Fatalf("offset %d was not sent", r.offset)
+		}
+		b.Accepted(req)
+		b.JobCompleted(req.entries)
+		if !isDone(call) || call.errs[0] != nil {
+			t.Fatalf("offset %d: done %v, err %v", r.offset, isDone(call), call.errs[0])
+		}
+	}
+	fail := func(r rec) {
+		t.Helper()
+		call := admit(b, r)
+		b.Fail(next(t, b, 1000), errors.New("HTTP 503"))
+		if !isDone(call) || call.errs[0] == nil {
+			t.Fatalf("offset %d was not handed back", r.offset)
+		}
+	}
+	fail(rec{user: "alice", offset: 1})
+	fail(rec{user: "alice", offset: 2})
+	deliver(rec{user: "alice", offset: 2}) // the runtime's retry of offset 2
+	deliver(rec{user: "alice", offset: 3})
+	oldest := admit(b, rec{user: "alice", offset: 1})
+	if !isDone(oldest) || oldest.errs[0] != nil {
+		t.Fatal("the oldest record, back from its retry, was not resolved as replaced")
+	}
+	if req := next(t, b, 1000); req != nil {
+		users, values := sent(t, req)
+		t.Fatalf("sent %v %v after a newer update was delivered", users, values)
 	}
 }

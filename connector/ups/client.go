@@ -25,12 +25,12 @@ const (
 // are read only for the error messages of a FAILED job.
 const statusPageRows = 100
 
-// UPSClient talks to the UPS Enrichment API of one API key: the enrichment
+// Client talks to the UPS Enrichment API of one API key: the enrichment
 // and status services, each with its token. It also carries what every UPS
 // sink of the process shares, because the API limits the API key, not the
 // collection: the Pacer and the bound on open jobs. It is safe for
 // concurrent use.
-type UPSClient struct {
+type Client struct {
 	http        *httpapi.Client
 	base        string
 	apiKey      string
@@ -40,14 +40,14 @@ type UPSClient struct {
 	jobSlots    chan struct{}
 }
 
-// NewUPSClient builds the client of cfg (defaults applied); it sends nothing
+// NewClient builds the client of cfg (defaults applied); it sends nothing
 // until used.
-func NewUPSClient(cfg Options, m *httpapi.Metrics) *UPSClient {
+func NewClient(cfg Options, m *httpapi.Metrics) *Client {
 	hc := httpapi.New(httpapi.Config{API: "ups", Timeout: cfg.Timeout, Metrics: m})
 	base := strings.TrimRight(cfg.BaseURL, "/")
 	secret := cfg.ClientSecret
 	pace := float64(cfg.UpdatesPerSecond) * cfg.Headroom
-	return &UPSClient{
+	return &Client{
 		http:        hc,
 		base:        base,
 		apiKey:      cfg.APIKey,
@@ -61,15 +61,15 @@ func NewUPSClient(cfg Options, m *httpapi.Metrics) *UPSClient {
 }
 
 // Pacer is the pacer shared by every sink of this client.
-func (c *UPSClient) Pacer() *Pacer { return c.pacer }
+func (c *Client) Pacer() *Pacer { return c.pacer }
 
 // String never shows a credential.
-func (c *UPSClient) String() string { return fmt.Sprintf("ups(%s)", c.base) }
+func (c *Client) String() string { return fmt.Sprintf("ups(%s)", c.base) }
 
 // reserveJob takes a place among the open jobs for a request about to be
 // sent, waiting while all are taken: this is the back-pressure that bounds
 // memory whatever the API's job latency.
-func (c *UPSClient) reserveJob(ctx context.Context) error {
+func (c *Client) reserveJob(ctx context.Context) error {
 	select {
 	case c.jobSlots <- struct{}{}:
 		return nil
@@ -79,10 +79,10 @@ func (c *UPSClient) reserveJob(ctx context.Context) error {
 }
 
 // releaseJob gives back a place taken by reserveJob.
-func (c *UPSClient) releaseJob() { <-c.jobSlots }
+func (c *Client) releaseJob() { <-c.jobSlots }
 
 // OpenJobs is how many places are taken.
-func (c *UPSClient) OpenJobs() int { return len(c.jobSlots) }
+func (c *Client) OpenJobs() int { return len(c.jobSlots) }
 
 // Accepted is the enrichment service's answer to an accepted request.
 type Accepted struct {
@@ -93,7 +93,7 @@ type Accepted struct {
 
 // Enrich posts a gzip-compressed enrichment body to collection c and returns
 // the job the API created.
-func (c *UPSClient) Enrich(ctx context.Context, coll schemas.Collection, body []byte) (Accepted, error) {
+func (c *Client) Enrich(ctx context.Context, coll schemas.Collection, body []byte) (Accepted, error) {
 	u := c.base + "/attributes/api/v1/" + url.PathEscape(c.apiKey) + "/" + url.PathEscape(string(coll))
 	var out Accepted
 	err := c.withToken(ctx, c.enrichToken, func(auth string) error {
@@ -181,7 +181,7 @@ func jobState(status string) JobState {
 
 // JobStatus reads the status of job id. For a FAILED job it reads the pages
 // of events (up to a few) to collect the error messages.
-func (c *UPSClient) JobStatus(ctx context.Context, id string) (JobStatus, error) {
+func (c *Client) JobStatus(ctx context.Context, id string) (JobStatus, error) {
 	var st JobStatus
 	pageToken := ""
 	for page := 0; page < 5; page++ {
@@ -224,7 +224,7 @@ func (c *UPSClient) JobStatus(ctx context.Context, id string) (JobStatus, error)
 // withToken runs call with the service's bearer token; on a 401 it fetches
 // a new token once and runs call again, so an expired or revoked token costs
 // one retry instead of a pause of the pipeline.
-func (c *UPSClient) withToken(ctx context.Context, ts *TokenSource, call func(auth string) error) error {
+func (c *Client) withToken(ctx context.Context, ts *TokenSource, call func(auth string) error) error {
 	tok, err := ts.Token(ctx)
 	if err != nil {
 		return err

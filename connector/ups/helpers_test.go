@@ -84,17 +84,28 @@ func (m *memResults) results() []JobResult {
 	return append([]JobResult(nil), m.all...)
 }
 
-// harness is one sink with its units running, over a client of api.
+// harness is one sink with its background work running, over a client of
+// api.
 type harness struct {
 	sink    *EnrichmentSink
-	client  *UPSClient
+	client  *Client
 	results *memResults
-	stop    func()
+	// stop is the runtime's forced stop: it cancels the background work,
+	// waits for it, and closes the sink.
+	stop func()
 }
 
 func startSink(t testing.TB, api testAPI, mutate func(*SinkConfig)) *harness {
 	t.Helper()
-	client := NewUPSClient(api.Options, nil)
+	h := newSink(t, api, mutate)
+	h.start(t)
+	return h
+}
+
+// newSink builds a sink without starting its background work.
+func newSink(t testing.TB, api testAPI, mutate func(*SinkConfig)) *harness {
+	t.Helper()
+	client := NewClient(api.Options, nil)
 	cfg := SinkConfig{
 		Pipeline:       "test",
 		Collection:     schemas.UserAttributes,
@@ -104,7 +115,6 @@ func startSink(t testing.TB, api testAPI, mutate func(*SinkConfig)) *harness {
 		PollInterval:   api.StatusPollInterval,
 		JobTimeout:     api.JobTimeout,
 		MaxJobAttempts: 3,
-		Drain:          2 * time.Second,
 	}
 	if mutate != nil {
 		mutate(&cfg)
@@ -114,50 +124,128 @@ func startSink(t testing.TB, api testAPI, mutate func(*SinkConfig)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h := &harness{sink: sink, client: client, results: res, stop: func() {}}
+	t.Cleanup(func() { h.stop() })
+	return h
+}
+
+// start runs the sink's background work as the runtime's Background does:
+// one goroutine per function, all under one context that stop cancels.
+func (h *harness) start(t testing.TB) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for _, u := range []interface{ Run(context.Context) error }{sink.Sender(), sink.Follower()} {
+	h.sink.start(func(name string, fn func(context.Context) error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := u.Run(ctx); err != nil {
-				t.Errorf("unit: %v", err)
+			if err := fn(ctx); err != nil {
+				t.Errorf("%s: %v", name, err)
 			}
 		}()
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
+	})
+	var once sync.Once
+	h.stop = func() {
+		once.Do(func() {
 			cancel()
 			wg.Wait()
-		}
+			if err := h.sink.Close(); err != nil {
+				t.Errorf("close: %v", err)
+			}
+		})
 	}
-	t.Cleanup(stop)
-	return &harness{sink: sink, client: client, results: res, stop: stop}
+}
+
+// outcomes collects the outcomes a sink reports through streams.Done for
+// one batch, as the runtime would, and fails the test when a record is
+// reported twice or was not in the batch.
+type outcomes struct {
+	t        testing.TB
+	mu       sync.Mutex
+	idx      map[*streams.Record]int
+	errs     []error
+	reported []bool
+	order    []int // indexes, in the order reported
+	pending  int
+	all      chan struct{}
+}
+
+func newOutcomes(t testing.TB, batch []*streams.Record) *outcomes {
+	o := &outcomes{t: t, idx: make(map[*streams.Record]int, len(batch)), errs: make([]error, len(batch)),
+		reported: make([]bool, len(batch)), pending: len(batch), all: make(chan struct{})}
+	for i, r := range batch {
+		o.idx[r] = i
+	}
+	if len(batch) == 0 {
+		close(o.all)
+	}
+	return o
+}
+
+// done is the streams.Done given to Write.
+func (o *outcomes) done(r *streams.Record, err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	i, ok := o.idx[r]
+	switch {
+	case !ok:
+		o.fail("outcome %v for a record not in the batch (offset %d)", err, r.Offset)
+		return
+	case o.reported[i]:
+		o.fail("record %d reported twice: %v, then %v", i, o.errs[i], err)
+		return
+	}
+	o.reported[i] = true
+	o.errs[i] = err
+	o.order = append(o.order, i)
+	o.pending--
+	if o.pending == 0 {
+		close(o.all)
+	}
+}
+
+// fail fails the test; without one (the Batcher's tests report outcomes on
+// the test's goroutine), it panics, which fails the test as well.
+func (o *outcomes) fail(format string, args ...any) {
+	if o.t == nil {
+		panic(fmt.Sprintf(format, args...))
+	}
+	o.t.Errorf(format, args...)
+}
+
+// left is how many records have no outcome yet.
+func (o *outcomes) left() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.pending
+}
+
+// wait waits, up to timeout, for every outcome and returns them.
+func (o *outcomes) wait(t testing.TB, timeout time.Duration) []error {
+	t.Helper()
+	select {
+	case <-o.all:
+	case <-time.After(timeout):
+		t.Fatalf("%d of %d outcomes still missing after %s", o.left(), len(o.errs), timeout)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]error(nil), o.errs...)
+}
+
+// write calls Write, which returns before the outcomes, and waits for them
+// with a deadline.
+func write(t testing.TB, s *EnrichmentSink, batch []*streams.Record) []error {
+	t.Helper()
+	o := newOutcomes(t, batch)
+	s.Write(context.Background(), batch, o.done)
+	return o.wait(t, 30*time.Second)
 }
 
 // record is a Kafka record of an attributes update of user, at offset.
 func record(user string, offset int64, value string) *streams.Record {
 	return &streams.Record{Topic: "profiles", Partition: 0, Offset: offset,
 		Key: []byte(user), Value: []byte(`{"userId":"` + user + `","value":` + value + `}`)}
-}
-
-// write calls Write with a deadline and returns the per-record errors.
-func write(t testing.TB, s *EnrichmentSink, batch []*streams.Record) []error {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err := s.Write(ctx, batch)
-	errs := make([]error, len(batch))
-	if err == nil {
-		return errs
-	}
-	be, ok := err.(*streams.BatchError)
-	if !ok {
-		t.Fatalf("Write: %v", err)
-	}
-	return be.Errs
 }
 
 func attrValue(i int) string { return fmt.Sprintf(`{"n":["%d"]}`, i) }

@@ -21,7 +21,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	const ns, sub = "connector", "ups"
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "requests_total", Help: "Enrichment requests by outcome: accepted, throttled, too_large, rejected, failed."}, []string{"outcome"}),
+			Name: "requests_total", Help: "Enrichment requests by outcome: accepted, throttled, too_large, rejected, unauthorized, failed."}, []string{"outcome"}),
 		requestRecords: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
 			Name: "request_records", Help: "Records per enrichment request sent.",
 			Buckets: []float64{1, 10, 50, 100, 250, 500, 750, 900, 1000}}),

@@ -2,7 +2,7 @@ package ups
 
 import "time"
 
-// Options configure a client of the UPS Enrichment API (NewUPSClient). Every
+// Options configure a client of the UPS Enrichment API (NewClient). Every
 // field is used as given: the connector's config (package service) fills
 // the defaults.
 type Options struct {

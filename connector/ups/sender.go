@@ -13,81 +13,73 @@ import (
 	"github.com/contactlab/connector/connector/httpapi"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
+	"github.com/contactlab/connector/streams/delivery"
 )
 
-// RequestSender is the unit that sends a sink's requests: it takes each
-// request from the Batcher when the Pacer allows, posts it, and reports the
-// answer back: an accepted request's job goes to the JobFollower; a 429
+// RequestSender sends a sink's requests: it takes each request from the
+// Batcher when the Pacer allows, posts it, and acts on the answer as
+// judge decides: an accepted request's job goes to the JobFollower; a 429
 // slows the Pacer and sends the same request again; a 413 splits it; a 400
 // bisects it until the records the API refuses are alone, and rejects
 // those; any other failure hands the records back to the runtime, which
-// retries them with back-off.
+// retries them with back-off (or pauses, for a credential).
+//
+// It is a streams.Part of the sink: Ready says whether its loops run.
 type RequestSender struct {
 	name     string
 	coll     schemas.Collection
 	senders  int
-	drain    time.Duration
-	client   *UPSClient
+	client   *Client
 	batcher  *Batcher
 	follower *JobFollower
 	log      *slog.Logger
 	m        *Metrics
 	maxRecs  int
 	maxBytes int
-	running  atomic.Bool
+	running  atomic.Int32 // loops running
 }
 
-// Name implements the service's Unit.
+// Name implements streams.Part.
 func (s *RequestSender) Name() string { return s.name }
 
-// Ready implements the service's Unit. A credential failure is reported by
-// the pipeline, which pauses on it.
+// Ready implements streams.Part. A credential failure is reported by the
+// pipeline, which pauses on the records handed back with it.
 func (s *RequestSender) Ready() (bool, string) {
-	if !s.running.Load() {
+	if s.running.Load() == 0 {
 		return false, "not running"
 	}
 	return true, ""
 }
 
-// Run sends requests until ctx ends and then, while Write calls still wait
-// for their records, for up to the drain time, so that a graceful stop
-// lets what is in flight finish.
-func (s *RequestSender) Run(ctx context.Context) error {
-	s.running.Store(true)
-	defer s.running.Store(false)
-	work, stop := drainContext(ctx, s.batcher, s.drain)
-	defer stop()
-	var wg sync.WaitGroup
-	for range s.senders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.loop(work)
-		}()
-	}
-	wg.Wait()
-	return nil
-}
-
-func (s *RequestSender) loop(ctx context.Context) {
+// loop sends requests until ctx ends: the runtime's forced stop. A graceful
+// stop first drains the Batcher (no linger), so what it holds is sent
+// while the runtime waits for outcomes.
+func (s *RequestSender) loop(ctx context.Context) error {
+	s.running.Add(1)
+	defer s.running.Add(-1)
+	// Compressing into memory does not fail; should it, do not spin.
+	retry := delivery.Forever(100*time.Millisecond, 5*time.Second).Start()
 	for ctx.Err() == nil {
 		if err := s.waitReady(ctx); err != nil {
-			return
+			return nil
 		}
 		req, err := s.next(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return
+				return nil
 			}
-			// Compressing into memory does not fail; should it, do not spin.
 			s.log.Error("building a request failed", "error", err)
-			streams.Sleep(ctx, time.Second)
+			if retry.Wait(ctx, err) != nil {
+				return nil
+			}
 			continue
 		}
+		retry.Reset()
 		if req != nil {
 			s.send(ctx, req)
 		}
 	}
+	return nil
 }
 
 // waitReady waits until the Batcher has a request worth sending.
@@ -174,16 +166,96 @@ func (s *RequestSender) paced(ctx context.Context) (*request, error) {
 // spending a full request's worth for a smaller one costs nothing.
 const plentiful = 4
 
-// send posts req and reports the answer; it owns req's job place.
+// answer is what an enrichment answer means for the request that got it.
+type answer uint8
+
+const (
+	// answerAccepted: the API took the request and created a job to follow.
+	answerAccepted answer = iota
+	// answerThrottled (429): the Pacer slows down and the same request
+	// goes again, first, after the answer's Retry-After.
+	answerThrottled
+	// answerSplit (413, several records): the API's limit is below ours;
+	// the halves go on their own.
+	answerSplit
+	// answerTooLarge (413, one record): the record is rejected as
+	// "too_large".
+	answerTooLarge
+	// answerBisect (400, several records): the API refuses the whole
+	// payload for any bad record; the halves go on their own until the bad
+	// ones are alone and the good ones go through.
+	answerBisect
+	// answerRejected (400 for one record, any other permanent 4xx): the
+	// records are rejected with the API's message.
+	answerRejected
+	// answerUnauthorized (401/403 after the client's one renewal, a token
+	// endpoint refusing the credential): the records go back to the
+	// runtime, which pauses the pipeline and retries.
+	answerUnauthorized
+	// answerRetry (5xx, 408, timeouts, network errors, an answer without a
+	// job): the records go back to the runtime, which retries them with
+	// back-off.
+	answerRetry
+)
+
+// answerLabels are the values of connector_ups_requests_total's outcome
+// label.
+var answerLabels = [...]string{
+	answerAccepted:     "accepted",
+	answerThrottled:    "throttled",
+	answerSplit:        "too_large",
+	answerTooLarge:     "too_large",
+	answerBisect:       "rejected",
+	answerRejected:     "rejected",
+	answerUnauthorized: "unauthorized",
+	answerRetry:        "failed",
+}
+
+func (a answer) String() string { return answerLabels[a] }
+
+// judge is the one decision of what the enrichment service's answer to a
+// request of n records means. The statuses the UPS API gives a meaning of
+// its own (429, 413, 400) are read from the enrichment service's
+// *httpapi.StatusError only, so a token endpoint's 400 or 429 never splits
+// a request or slows the Pacer; everything else is delivery.Classify's, as
+// for every API.
+func judge(n int, err error) answer {
+	if err == nil {
+		return answerAccepted
+	}
+	var se *httpapi.StatusError
+	if errors.As(err, &se) {
+		switch {
+		case se.Status == http.StatusTooManyRequests:
+			return answerThrottled
+		case se.Status == http.StatusRequestEntityTooLarge && n > 1:
+			return answerSplit
+		case se.Status == http.StatusRequestEntityTooLarge:
+			return answerTooLarge
+		case se.Status == http.StatusBadRequest && n > 1:
+			return answerBisect
+		}
+	}
+	switch delivery.Classify(err) {
+	case delivery.DeadLetter:
+		return answerRejected
+	case delivery.Pause:
+		return answerUnauthorized
+	}
+	return answerRetry
+}
+
+// send posts req and acts on the answer; it owns req's job place.
 func (s *RequestSender) send(ctx context.Context, req *request) {
 	n := len(req.entries)
 	s.m.requestRecords.Observe(float64(n))
 	s.m.requestFill.Observe(max(float64(n)/float64(s.maxRecs), float64(len(req.body))/float64(s.maxBytes)))
 	sent := time.Now()
 	acc, err := s.client.Enrich(ctx, s.coll, req.body)
-	if err == nil {
+	a := judge(n, err)
+	s.m.requests.WithLabelValues(a.String()).Inc()
+	if a == answerAccepted {
 		s.client.Pacer().Answered(time.Since(sent))
-		s.m.requests.WithLabelValues("accepted").Inc()
 		attempt := req.attempt()
 		s.batcher.Accepted(req)
 		s.follower.follow(&openJob{
@@ -196,83 +268,21 @@ func (s *RequestSender) send(ctx context.Context, req *request) {
 		return
 	}
 	defer s.client.releaseJob()
-	var se *httpapi.StatusError
-	status := 0
-	if errors.As(err, &se) {
-		status = se.Status
-	}
-	switch {
-	case status == http.StatusTooManyRequests:
-		s.m.requests.WithLabelValues("throttled").Inc()
-		s.client.Pacer().Throttled(streams.RetryDelayOf(err))
+	switch a {
+	case answerThrottled:
+		s.client.Pacer().Throttled(delivery.RetryDelayOf(err))
 		s.batcher.Requeue(req)
-	case status == http.StatusRequestEntityTooLarge && n > 1:
-		// The API's limit is below ours: the halves go on their own.
-		s.m.requests.WithLabelValues("too_large").Inc()
+	case answerSplit, answerBisect:
 		s.batcher.Split(req)
-	case status == http.StatusRequestEntityTooLarge:
-		s.m.requests.WithLabelValues("too_large").Inc()
+	case answerTooLarge:
 		s.batcher.Reject(req, streams.Reject("too_large", err))
-	case status == http.StatusBadRequest && n > 1:
-		// The API refuses the whole payload for any bad record: halve it
-		// until the bad ones are alone, and the good ones go through.
-		s.m.requests.WithLabelValues("rejected").Inc()
-		s.batcher.Split(req)
-	case errors.Is(err, streams.ErrRejected):
-		s.m.requests.WithLabelValues("rejected").Inc()
+	case answerRejected:
 		s.log.Debug("records rejected by the API", "records", n, "error", err)
 		s.batcher.Reject(req, err)
 	default:
-		// 5xx, timeouts, network errors, a credential that does not work:
-		// the runtime retries (or pauses) with back-off.
-		s.m.requests.WithLabelValues("failed").Inc()
 		if ctx.Err() == nil {
 			s.log.Debug("request failed; records handed back for retry", "records", n, "error", err)
 		}
 		s.batcher.Fail(req, fmt.Errorf("collection %s: %w", s.coll, err))
 	}
-}
-
-// drainQuiet is how long no Write call must wait before a draining unit
-// stops: the runtime hands over the batches it had fetched just after a
-// stop begins, so one idle moment is not enough.
-const drainQuiet = 250 * time.Millisecond
-
-// drainContext returns a context that ends when ctx has ended and then
-// either no Write call has waited on b for drainQuiet, or drain has passed:
-// the second phase of a graceful stop.
-func drainContext(ctx context.Context, b *Batcher, drain time.Duration) (context.Context, context.CancelFunc) {
-	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-work.Done():
-			return
-		}
-		deadline := time.NewTimer(drain)
-		defer deadline.Stop()
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		var idleSince time.Time
-		for {
-			select {
-			case <-deadline.C:
-				cancel()
-				return
-			case now := <-tick.C:
-				switch {
-				case b.Waiting() > 0:
-					idleSince = time.Time{}
-				case idleSince.IsZero():
-					idleSince = now
-				case now.Sub(idleSince) >= drainQuiet:
-					cancel()
-					return
-				}
-			case <-work.Done():
-				return
-			}
-		}
-	}()
-	return work, cancel
 }

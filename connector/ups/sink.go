@@ -7,16 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/contactlab/connector/connector/internal/due"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
+	"github.com/contactlab/connector/streams/delivery"
 )
 
 // SinkConfig configures one UPS sink (one collection).
 type SinkConfig struct {
-	// Pipeline names the sink's pipeline; its units are named after it.
+	// Pipeline names the sink's pipeline; its parts are named after it.
 	Pipeline   string
 	Collection schemas.Collection
 	// Grouped sends userlinking requests with type "grouped"; otherwise the
@@ -37,9 +39,6 @@ type SinkConfig struct {
 	// RetryMemory is how long a record handed back to the runtime for a
 	// retry is remembered (ordering; see doc.go).
 	RetryMemory time.Duration
-	// Drain is how long the sink's units keep working after a stop while
-	// Write calls still wait: the pipeline's shutdown grace.
-	Drain time.Duration
 	// Senders is how many requests of the sink may be in flight at once;
 	// StatusReaders how many status reads.
 	Senders       int
@@ -51,19 +50,23 @@ type SinkConfig struct {
 // EnrichmentSink is the streams.Sink of one collection. Write checks each
 // record (schemas.DecodeUPSRecord; a bad one is rejected as "invalid", one
 // that cannot fit in a request as "too_large", before any call), admits the
-// others to the Batcher, and returns when each has an outcome: its job
-// COMPLETED, a newer update of its user replaced it, or it was rejected or
-// handed back for retry. Its two units, Sender and Follower, must run for
-// Write calls to end.
+// others to the Batcher and returns at once; each admitted record's outcome
+// is reported later, when known: its job COMPLETED, a newer update of its
+// user replaced it, or it was rejected or handed back for retry. The
+// RequestSender and the JobFollower, which Start runs, produce those
+// outcomes; they are also the sink's Parts.
 type EnrichmentSink struct {
 	coll     schemas.Collection
 	batcher  *Batcher
 	sender   *RequestSender
 	follower *JobFollower
+	closed   sync.Once
 }
 
-// NewEnrichmentSink builds a sink and its units over the shared client.
-func NewEnrichmentSink(cfg SinkConfig, client *UPSClient, results ResultPublisher) (*EnrichmentSink, error) {
+var _ streams.Sink = (*EnrichmentSink)(nil)
+
+// NewEnrichmentSink builds a sink and its parts over the shared client.
+func NewEnrichmentSink(cfg SinkConfig, client *Client, results ResultPublisher) (*EnrichmentSink, error) {
 	if _, err := schemas.ParseCollection(string(cfg.Collection)); err != nil {
 		return nil, fmt.Errorf("ups sink %s: %w", cfg.Pipeline, err)
 	}
@@ -97,26 +100,24 @@ func NewEnrichmentSink(cfg SinkConfig, client *UPSClient, results ResultPublishe
 	b.onCoalesce = cfg.Metrics.coalesced.Inc
 	f := &JobFollower{
 		// "/" cannot appear in a sink name, so these never name another unit.
-		name:       cfg.Pipeline + "/job-follower",
-		pipeline:   cfg.Pipeline,
-		coll:       cfg.Collection,
-		interval:   cfg.PollInterval,
-		timeout:    cfg.JobTimeout,
-		readers:    cfg.StatusReaders,
-		drain:      cfg.Drain,
-		client:     client,
-		batcher:    b,
-		results:    results,
-		log:        cfg.Logger.With("unit", "job-follower"),
-		m:          cfg.Metrics,
-		publishing: 100 * time.Millisecond,
-		jobs:       due.New[*openJob](),
+		name:     cfg.Pipeline + "/job-follower",
+		pipeline: cfg.Pipeline,
+		coll:     cfg.Collection,
+		interval: cfg.PollInterval,
+		timeout:  cfg.JobTimeout,
+		readers:  cfg.StatusReaders,
+		client:   client,
+		batcher:  b,
+		results:  results,
+		log:      cfg.Logger.With("unit", "job-follower"),
+		m:        cfg.Metrics,
+		publish:  delivery.Forever(100*time.Millisecond, maxPollBackoff),
+		jobs:     due.New[*openJob](),
 	}
 	s := &RequestSender{
 		name:     cfg.Pipeline + "/sender",
 		coll:     cfg.Collection,
 		senders:  cfg.Senders,
-		drain:    cfg.Drain,
 		client:   client,
 		batcher:  b,
 		follower: f,
@@ -128,45 +129,61 @@ func NewEnrichmentSink(cfg SinkConfig, client *UPSClient, results ResultPublishe
 	return &EnrichmentSink{coll: cfg.Collection, batcher: b, sender: s, follower: f}, nil
 }
 
-// Sender is the unit that sends the sink's requests.
-func (s *EnrichmentSink) Sender() *RequestSender { return s.sender }
-
-// Follower is the unit that follows the sink's jobs.
-func (s *EnrichmentSink) Follower() *JobFollower { return s.follower }
-
 // Batcher is the sink's Batcher, for tests and progress reports.
 func (s *EnrichmentSink) Batcher() *Batcher { return s.batcher }
 
-// Write implements streams.Sink.
-func (s *EnrichmentSink) Write(ctx context.Context, batch []*streams.Record) error {
-	call := newWriteCall(len(batch))
+// Parts are the sender and the job follower, which report their readiness
+// on /readyz beside the pipeline ("<pipeline>/sender",
+// "<pipeline>/job-follower").
+func (s *EnrichmentSink) Parts() []streams.Part {
+	return []streams.Part{s.sender, s.follower}
+}
+
+// Start runs the sender's loops and the job follower as the runtime's
+// background work: they end when its context does, at the forced stop.
+func (s *EnrichmentSink) Start(_ context.Context, bg *streams.Background) error {
+	s.start(bg.Go)
+	return nil
+}
+
+// start runs the sink's background work through spawn (Background.Go, or
+// a test's stand-in).
+func (s *EnrichmentSink) start(spawn func(name string, fn func(context.Context) error)) {
+	for range s.sender.senders {
+		spawn(s.sender.name, s.sender.loop)
+	}
+	spawn(s.follower.name, s.follower.run)
+}
+
+// Write implements streams.Sink: it returns as soon as the records are
+// checked and admitted; their outcomes come through done.
+func (s *EnrichmentSink) Write(_ context.Context, batch []*streams.Record, done streams.Done) {
 	entries := make([]*entry, 0, len(batch))
-	for i, r := range batch {
+	for _, r := range batch {
 		e, err := s.check(r)
 		if err != nil {
-			if !errors.Is(err, streams.ErrRejected) {
-				return err
-			}
-			call.errs[i] = err
+			done(r, err)
 			continue
 		}
-		e.idx = i
+		e.rec, e.done = r, done
 		entries = append(entries, e)
 	}
-	s.batcher.Admit(call, entries)
-	select {
-	case <-call.done:
-	case <-ctx.Done():
-		if s.batcher.Abandon(call) {
-			return fmt.Errorf("ups %s: waiting for the outcomes of %d records: %w", s.coll, len(batch), ctx.Err())
-		}
-		// Every outcome had arrived after all.
-	}
-	for _, err := range call.errs {
-		if err != nil {
-			return &streams.BatchError{Errs: call.errs}
-		}
-	}
+	s.batcher.Admit(entries)
+}
+
+// Drain implements streams.Sink: what the Batcher holds is sent now, without
+// waiting for requests to fill. The sender and the follower go on until the
+// runtime's forced stop, so jobs that end within the grace report their
+// records.
+func (s *EnrichmentSink) Drain() { s.batcher.Drain() }
+
+// Close implements streams.Sink, after the background work ended: the
+// places among open jobs that this sink's jobs still held are given back,
+// since the client and its bound are shared with the other UPS sinks. Those
+// jobs' records stay uncommitted and are read again. Calling Close twice is
+// safe.
+func (s *EnrichmentSink) Close() error {
+	s.closed.Do(s.follower.abandon)
 	return nil
 }
 

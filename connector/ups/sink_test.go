@@ -289,37 +289,181 @@ func TestSinkGracefulStopLetsWritesFinish(t *testing.T) {
 	for i := range 50 {
 		batch = append(batch, record(fmt.Sprintf("u%d", i), int64(i), attrValue(i)))
 	}
-	done := make(chan []error, 1)
-	go func() { done <- write(t, h.sink, batch) }()
+	o := newOutcomes(t, batch)
+	h.sink.Write(context.Background(), batch, o.done)
 	waitFor(t, 5*time.Second, "the request to be accepted", func() bool { return h.client.OpenJobs() > 0 })
-	h.stop() // returns once the Write's job ended: the units drain first
-	select {
-	case errs := <-done:
-		for i, err := range errs {
-			if err != nil {
-				t.Fatalf("record %d: %v", i, err)
-			}
+	// The graceful stop begins: the runtime drains the sink and, for up to
+	// its grace, takes the outcomes of the jobs still open.
+	h.sink.Drain()
+	errs := o.wait(t, 10*time.Second)
+	h.stop()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
 		}
-	default:
-		t.Fatal("the units stopped while a Write still waited")
 	}
 }
 
-func TestWriteAbandonedOnContextEnd(t *testing.T) {
-	// Nothing runs the units: Write can only end by its context.
+func TestWriteReturnsBeforeTheOutcomes(t *testing.T) {
+	// Nothing runs the sink's background work yet: Write still returns, and
+	// the record waits in the Batcher without an outcome until it does.
 	_, url := startStandIn(t, nil)
-	client := NewUPSClient(testAPIConfig(url).Options, nil)
-	sink, err := NewEnrichmentSink(SinkConfig{Pipeline: "t", Collection: schemas.Segments, MaxRecords: 10, MaxBodyBytes: 4096,
-		PollInterval: time.Second, JobTimeout: time.Minute, MaxJobAttempts: 1}, client, &memResults{})
-	if err != nil {
+	h := newSink(t, testAPIConfig(url), func(c *SinkConfig) { c.Collection = schemas.Segments; c.MaxRecords = 10; c.MaxBodyBytes = 4096 })
+	batch := []*streams.Record{{Topic: "t", Value: []byte(`{"userId":"u","value":{"a":"b"}}`)}}
+	o := newOutcomes(t, batch)
+	returned := make(chan struct{})
+	go func() {
+		defer close(returned)
+		h.sink.Write(context.Background(), batch, o.done)
+	}()
+	select {
+	case <-returned:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Write waits for the outcome of its records")
+	}
+	if o.left() != 1 || h.sink.Batcher().Pending() != 1 || h.sink.Batcher().Users() != 1 {
+		t.Fatalf("before the sink runs: outcomes missing %d, pending %d, users %d", o.left(), h.sink.Batcher().Pending(), h.sink.Batcher().Users())
+	}
+	h.start(t)
+	if errs := o.wait(t, 10*time.Second); errs[0] != nil {
+		t.Fatalf("outcome %v", errs[0])
+	}
+	h.stop()
+	if b := h.sink.Batcher(); b.Pending() != 0 || b.Users() != 0 || h.client.OpenJobs() != 0 {
+		t.Fatalf("state left: pending %d, users %d, open jobs %d", b.Pending(), b.Users(), h.client.OpenJobs())
+	}
+}
+
+// heldJobsAPI accepts each enrichment request as a job named after the
+// first user it carries ("job-alice"), and says such a job is RUNNING while
+// the user is held, COMPLETED after.
+type heldJobsAPI struct {
+	mu   sync.Mutex
+	held map[string]bool
+}
+
+func (a *heldJobsAPI) release(user string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.held, user)
+}
+
+func (a *heldJobsAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	switch {
+	case strings.HasSuffix(r.URL.Path, "/oauth2/token"):
+		_, _ = io.WriteString(w, `{"token_type":"bearer","access_token":"tok","expires_in":28800}`)
+	case strings.Contains(r.URL.Path, "/job/job-"):
+		user := strings.Split(strings.SplitN(r.URL.Path, "/job/job-", 2)[1], "/")[0]
+		a.mu.Lock()
+		held := a.held[user]
+		a.mu.Unlock()
+		status := "COMPLETED"
+		if held {
+			status = "RUNNING"
+		}
+		_, _ = io.WriteString(w, statusBody(status, ""))
+	default:
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			w.WriteHeader(400)
+			return
+		}
+		var p struct {
+			Data []schemas.UPSRecord `json:"data"`
+		}
+		if err := json.NewDecoder(zr).Decode(&p); err != nil || len(p.Data) == 0 {
+			w.WriteHeader(400)
+			return
+		}
+		_, _ = fmt.Fprintf(w, `{"version":1,"jobId":"job-%s","message":"Accepted"}`, p.Data[0].UserID)
+	}
+}
+
+func TestSinkOutcomesArriveAfterWriteAndOutOfOrder(t *testing.T) {
+	// One request per record; alice's job runs until released, the others
+	// end at once. Write returns before any outcome; bob's and carol's come
+	// while alice's job still runs, and hers only when it ends.
+	api := &heldJobsAPI{held: map[string]bool{"alice": true}}
+	hs := httptest.NewServer(api)
+	defer hs.Close()
+	cfg := testAPIConfig(hs.URL)
+	cfg.MaxRecords = 1
+	h := startSink(t, cfg, nil)
+	batch := []*streams.Record{record("alice", 1, attrValue(1)), record("bob", 2, attrValue(2)), record("carol", 3, attrValue(3))}
+	o := newOutcomes(t, batch)
+	h.sink.Write(context.Background(), batch, o.done)
+	waitFor(t, 10*time.Second, "bob's and carol's outcomes", func() bool { return o.left() == 1 })
+	if h.client.OpenJobs() != 1 {
+		t.Fatalf("%d open jobs; want alice's only", h.client.OpenJobs())
+	}
+	api.release("alice")
+	errs := o.wait(t, 10*time.Second)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	o.mu.Lock()
+	order := fmt.Sprint(o.order)
+	o.mu.Unlock()
+	if order != "[1 2 0]" && order != "[2 1 0]" {
+		t.Fatalf("outcomes in the order %s; want alice's (0) last", order)
+	}
+	if h.client.OpenJobs() != 0 || h.sink.Batcher().Users() != 0 {
+		t.Fatalf("state left: %d open jobs, %d users", h.client.OpenJobs(), h.sink.Batcher().Users())
+	}
+}
+
+func TestSinkForcedStopLeavesOpenJobsWithoutOutcome(t *testing.T) {
+	// The grace ran out while a job was open: its record gets no outcome
+	// (it stays uncommitted and is read again), and Close gives back the
+	// job's place, which the other sinks of the client share.
+	api := &heldJobsAPI{held: map[string]bool{"alice": true}}
+	hs := httptest.NewServer(api)
+	defer hs.Close()
+	h := startSink(t, testAPIConfig(hs.URL), nil)
+	batch := []*streams.Record{record("alice", 1, attrValue(1))}
+	o := newOutcomes(t, batch)
+	h.sink.Write(context.Background(), batch, o.done)
+	waitFor(t, 10*time.Second, "alice's job to be followed", func() bool { return h.sink.follower.held.Load() == 1 })
+	h.sink.Drain()
+	h.stop()
+	if err := h.sink.Close(); err != nil { // twice: safe
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	err = sink.Write(ctx, []*streams.Record{{Topic: "t", Value: []byte(`{"userId":"u","value":{"a":"b"}}`)}})
-	if !errors.Is(err, context.DeadlineExceeded) || sink.Batcher().Waiting() != 0 || sink.Batcher().Users() != 0 {
-		t.Fatalf("err %v, waiting %d, users %d", err, sink.Batcher().Waiting(), sink.Batcher().Users())
+	if o.left() != 1 || h.client.OpenJobs() != 0 {
+		t.Fatalf("after the forced stop: outcomes missing %d (want 1), open jobs %d (want 0)", o.left(), h.client.OpenJobs())
 	}
+	for _, p := range h.sink.Parts() {
+		if ok, why := p.Ready(); ok || why != "not running" {
+			t.Fatalf("%s after the stop: ready %v %q", p.Name(), ok, why)
+		}
+	}
+}
+
+func TestSinkParts(t *testing.T) {
+	_, url := startStandIn(t, nil)
+	h := newSink(t, testAPIConfig(url), nil)
+	var names []string
+	for _, p := range h.sink.Parts() {
+		names = append(names, p.Name())
+		if ok, _ := p.Ready(); ok {
+			t.Fatalf("%s ready before the sink started", p.Name())
+		}
+	}
+	if fmt.Sprint(names) != "[test/sender test/job-follower]" {
+		t.Fatalf("parts %v", names)
+	}
+	h.start(t)
+	waitFor(t, 5*time.Second, "every part ready", func() bool {
+		for _, p := range h.sink.Parts() {
+			if ok, _ := p.Ready(); !ok {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // waitFor polls cond until it holds or timeout passes.

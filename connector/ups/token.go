@@ -14,6 +14,7 @@ import (
 
 	"github.com/contactlab/connector/connector/httpapi"
 	"github.com/contactlab/connector/streams"
+	"github.com/contactlab/connector/streams/delivery"
 )
 
 // Token endpoints of the two services. The status service will not take the
@@ -23,6 +24,14 @@ const (
 	statusTokenPath     = "/common-status/v1/oauth2/token"
 )
 
+// tokenRetry is the back-off between token fetches that failed. While it
+// runs, Token answers the last failure at once instead of asking again, so
+// a token endpoint that is down, or refuses the credential, sees one fetch
+// per back-off rather than one per request and status read of every sink;
+// the answer carries the time left (RetryDelayOf), so the runtime does not
+// come back sooner either.
+var tokenRetry = delivery.Policy{InitialInterval: 200 * time.Millisecond, MaxInterval: 30 * time.Second}
+
 // maxRefreshAhead caps how long before its expiry a token is replaced; for
 // short-lived tokens a tenth of the lifetime is used instead.
 const maxRefreshAhead = 5 * time.Minute
@@ -31,7 +40,8 @@ const maxRefreshAhead = 5 * time.Minute
 // token with the client-credentials grant (client_id and client_secret as
 // form fields, as the reference's curl example sends them), keeps it until
 // shortly before expires_in runs out, and fetches a new one when a caller
-// reports that the service refused it. Concurrent callers share one fetch.
+// reports that the service refused it. Concurrent callers share one fetch,
+// and a failed fetch is tried again only after tokenRetry's back-off.
 type TokenSource struct {
 	cfg   clientcredentials.Config
 	hc    *http.Client
@@ -45,6 +55,10 @@ type TokenSource struct {
 	// renewAt is when the cached token should be replaced; zero: never
 	// (the answer had no expires_in), so only a 401 replaces it.
 	renewAt time.Time
+	// retry follows failed fetches; until retryAt, Token answers failed.
+	retry   *delivery.Retrier
+	retryAt time.Time
+	failed  error
 }
 
 // NewTokenSource builds a TokenSource for the token endpoint at
@@ -62,11 +76,13 @@ func NewTokenSource(baseURL, path, clientID, clientSecret string, hc *http.Clien
 		route: "POST " + path,
 		now:   time.Now,
 		lock:  make(chan struct{}, 1),
+		retry: tokenRetry.Start(),
 	}
 }
 
 // Token returns a valid-looking token, fetching one when none is cached or
-// the cached one is due for renewal.
+// the cached one is due for renewal. After a failed fetch, and until the
+// back-off has passed, it returns that failure without fetching.
 func (ts *TokenSource) Token(ctx context.Context) (string, error) {
 	select {
 	case ts.lock <- struct{}{}:
@@ -78,10 +94,20 @@ func (ts *TokenSource) Token(ctx context.Context) (string, error) {
 		return ts.tok, nil
 	}
 	fetched := ts.now()
+	if fetched.Before(ts.retryAt) {
+		return "", delivery.RetryAfter(ts.retryAt.Sub(fetched), ts.failed)
+	}
 	t, err := ts.cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, ts.hc))
 	if err != nil {
-		return "", ts.wrap(ctx, err)
+		err = ts.wrap(ctx, err)
+		if ctx.Err() == nil { // a caller giving up says nothing of the endpoint
+			wait, _ := ts.retry.Next(err) // a Forever policy: never exhausted
+			ts.retryAt, ts.failed = ts.now().Add(wait), err
+		}
+		return "", err
 	}
+	ts.retry.Reset()
+	ts.retryAt, ts.failed = time.Time{}, nil
 	ts.tok = t.AccessToken
 	ts.renewAt = time.Time{}
 	if !t.Expiry.IsZero() {

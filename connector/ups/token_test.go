@@ -144,7 +144,7 @@ func TestClientRetriesOnceWithANewTokenOn401(t *testing.T) {
 		_, _ = io.WriteString(w, `{"version":1,"jobId":"j","message":"Accepted"}`)
 	}))
 	defer hs.Close()
-	c := NewUPSClient(testAPIConfig(hs.URL).Options, nil)
+	c := NewClient(testAPIConfig(hs.URL).Options, nil)
 	if _, err := c.Enrich(context.Background(), "rr-segments", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
@@ -154,9 +154,73 @@ func TestClientRetriesOnceWithANewTokenOn401(t *testing.T) {
 	// A token the service keeps refusing: one retry, then a credential
 	// failure for the runtime to pause on.
 	tokens.Store(10)
-	c = NewUPSClient(testAPIConfig(hs.URL).Options, nil)
+	c = NewClient(testAPIConfig(hs.URL).Options, nil)
 	_, err := c.Enrich(context.Background(), "rr-segments", []byte("x"))
 	if !errors.Is(err, streams.ErrUnauthorized) {
 		t.Fatalf("want ErrUnauthorized, got %v", err)
+	}
+}
+
+func TestTokenSourceBacksOffAfterAFailedFetch(t *testing.T) {
+	// The endpoint fails; callers within the back-off get that failure (and
+	// the time left) without a fetch; after it, one fetch; once it works,
+	// no back-off remains.
+	var status atomic.Int32
+	var fetches atomic.Int64
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		if code := int(status.Load()); code != 0 {
+			w.WriteHeader(code)
+			_, _ = io.WriteString(w, `{"error":"invalid_client"}`)
+			return
+		}
+		_, _ = fmt.Fprintf(w, `{"token_type":"bearer","access_token":"tok-%d","expires_in":28800}`, fetches.Load())
+	}))
+	defer hs.Close()
+	ts := NewTokenSource(hs.URL, attributesTokenPath, testClientID, testSecret, hs.Client())
+	now := time.Now()
+	ts.now = func() time.Time { return now }
+	ctx := context.Background()
+
+	for _, tc := range []struct {
+		name         string
+		status       int
+		advance      time.Duration
+		fetches      int64
+		unauthorized bool
+		held         bool // answered from the back-off, with the time left
+	}{
+		{name: "first failure fetches", status: 503, fetches: 1},
+		{name: "within the back-off: no fetch", status: 503, fetches: 1, held: true},
+		{name: "still within it", status: 503, advance: 50 * time.Millisecond, fetches: 1, held: true},
+		{name: "after it: one fetch", status: 401, advance: time.Minute, fetches: 2, unauthorized: true},
+		{name: "a refused credential is held too, and still pauses", status: 401, fetches: 2, unauthorized: true, held: true},
+		{name: "after the back-off, a working endpoint", status: 0, advance: time.Minute, fetches: 3},
+	} {
+		status.Store(int32(tc.status))
+		now = now.Add(tc.advance)
+		tok, err := ts.Token(ctx)
+		if got := fetches.Load(); got != tc.fetches {
+			t.Fatalf("%s: %d fetches, want %d", tc.name, got, tc.fetches)
+		}
+		if tc.status == 0 {
+			if err != nil || tok == "" {
+				t.Fatalf("%s: %q %v", tc.name, tok, err)
+			}
+			continue
+		}
+		if err == nil || errors.Is(err, streams.ErrUnauthorized) != tc.unauthorized || errors.Is(err, streams.ErrRejected) {
+			t.Fatalf("%s: %v; want unauthorized=%v", tc.name, err, tc.unauthorized)
+		}
+		if held := streams.RetryDelayOf(err) > 0; held != tc.held {
+			t.Fatalf("%s: %v carries a wait of %s; want one: %v", tc.name, err, streams.RetryDelayOf(err), tc.held)
+		}
+	}
+	// A 401 from the service after success: the renewal is not held back.
+	tok, _ := ts.Token(ctx)
+	ts.Invalidate(tok)
+	if tok2, err := ts.Token(ctx); err != nil || tok2 == tok || fetches.Load() != 4 {
+		t.Fatalf("renewal after a 401: %q %v, %d fetches", tok2, err, fetches.Load())
 	}
 }

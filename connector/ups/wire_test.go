@@ -52,11 +52,10 @@ func TestJobResultWireFormat(t *testing.T) {
 // The request body, decompressed, as the reference's Example #6 shapes it.
 func TestRequestBodyWireFormat(t *testing.T) {
 	b, _ := newTestBatcher(BatcherConfig{SiteID: 1723, Grouped: true})
-	call := newWriteCall(2)
-	b.Admit(call, []*entry{
-		{user: "123abcde", data: []byte(`{"userId":"123abcde","value":["983448b36267fc69"]}`), pos: position{topic: "t", offset: 1}},
-		{user: "345erty", data: []byte(`{"userId":"345erty","value":["983448b36267fc69"]}`), pos: position{topic: "t", offset: 2}, idx: 1},
-	})
+	admitEntries(b,
+		&entry{user: "123abcde", data: []byte(`{"userId":"123abcde","value":["983448b36267fc69"]}`), pos: position{topic: "t", offset: 1}},
+		&entry{user: "345erty", data: []byte(`{"userId":"345erty","value":["983448b36267fc69"]}`), pos: position{topic: "t", offset: 2}},
+	)
 	req, err := b.Next(1000)
 	if err != nil {
 		t.Fatal(err)
@@ -95,13 +94,13 @@ func FuzzRequestBody(f *testing.F) {
 			if ok, err := b.fits(data); err != nil || !ok {
 				continue
 			}
-			es = append(es, &entry{user: u, data: data, pos: position{topic: "t", offset: int64(i)}, idx: len(es)})
+			es = append(es, &entry{user: u, data: data, pos: position{topic: "t", offset: int64(i)}})
 			want = append(want, string(data))
 		}
 		if len(es) == 0 {
 			return
 		}
-		b.Admit(newWriteCall(len(es)), es)
+		admitEntries(b, es...)
 		var got []string
 		for {
 			req, err := b.Next(1000)
