@@ -87,6 +87,8 @@ func decodeAs(schema string, data []byte) (any, error) {
 		return nilIfErr(DecodeCategorizationRequest(data))
 	case "update-envelope":
 		return nilIfErr(DecodeUpdateEnvelope(data))
+	case "customer-record":
+		return nilIfErr(DecodeCustomerRecord(data))
 	}
 	for c, name := range upsSchemas {
 		if name == schema {
@@ -230,6 +232,8 @@ func validateAs(schema string, v any) error {
 	case *CategorizationRequest:
 		return x.Validate()
 	case *UpdateEnvelope:
+		return x.Validate()
+	case *CustomerRecord:
 		return x.Validate()
 	case *UPSRecord:
 		c, ok := strings.CutPrefix(schema, "ups-")
