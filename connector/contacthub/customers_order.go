@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/contactlab/connector/connector/internal/due"
 	"github.com/contactlab/connector/connector/internal/fifo"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
@@ -116,14 +115,14 @@ type OrderStats struct {
 // customerOrder decides which record goes next: per partition, fresh
 // records in offset order (partitionOrder); per customer, one call in
 // flight and the rest in order behind it (customerLine). It does no I/O
-// and starts no goroutine; the sink's workers take calls from it and its
-// clock (the deadlines of reorder windows and retry holds) is run by the
-// sink's background work.
+// and starts no goroutine: the sink's workers take calls from it, and the
+// deadlines it sets (reorder windows, retry holds) go to schedule, whose
+// clock calls fire when each is due.
 type customerOrder struct {
-	window time.Duration // <0: no reordering
-	hold   time.Duration
-	now    func() time.Time
-	clock  *due.Queue[timeout]
+	window   time.Duration // <0: no reordering
+	hold     time.Duration
+	now      func() time.Time
+	schedule func(t timeout, at time.Time)
 
 	mu       sync.Mutex
 	parts    map[streamsPartition]*partitionOrder
@@ -142,15 +141,15 @@ type streamsPartition struct {
 	partition int
 }
 
-func newCustomerOrder(window, hold time.Duration) *customerOrder {
+func newCustomerOrder(window, hold time.Duration, schedule func(timeout, time.Time)) *customerOrder {
 	return &customerOrder{
-		window: window,
-		hold:   hold,
-		now:    time.Now,
-		clock:  due.New[timeout](),
-		parts:  make(map[streamsPartition]*partitionOrder),
-		lines:  make(map[string]*customerLine),
-		wake:   make(chan struct{}, 1),
+		window:   window,
+		hold:     hold,
+		now:      time.Now,
+		schedule: schedule,
+		parts:    make(map[streamsPartition]*partitionOrder),
+		lines:    make(map[string]*customerLine),
+		wake:     make(chan struct{}, 1),
 	}
 }
 
@@ -214,7 +213,7 @@ func (o *customerOrder) sequence(c *customerCall) {
 		})
 		p.held = slices.Insert(p.held, i, c)
 		o.waiting++
-		o.clock.Push(timeout{part: p}, c.arrived.Add(o.window))
+		o.schedule(timeout{part: p}, c.arrived.Add(o.window))
 	}
 }
 
@@ -325,7 +324,7 @@ func (o *customerOrder) finish(l *customerLine, c *customerCall, err error) {
 		// hands the record back.
 		l.holdUntil = o.now().Add(o.hold + delivery.RetryDelayOf(err))
 		o.stats.RetryHolds++
-		o.clock.Push(timeout{line: l, gen: l.holdGen}, l.holdUntil)
+		o.schedule(timeout{line: l, gen: l.holdGen}, l.holdUntil)
 	}
 	o.queue(l)
 	o.forget(l)

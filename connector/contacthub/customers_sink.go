@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/contactlab/connector/connector/internal/due"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 )
@@ -117,6 +118,7 @@ type CustomersSink struct {
 	opts   CustomersOptions
 	log    *slog.Logger
 	order  *customerOrder
+	clock  *due.Queue[timeout]
 	calls  atomic.Int64
 }
 
@@ -134,7 +136,9 @@ func NewCustomersSink(c *Client, opts CustomersOptions, log *slog.Logger) (*Cust
 	if log == nil {
 		log = slog.Default()
 	}
-	return &CustomersSink{client: cc, opts: opts, log: log, order: newCustomerOrder(opts.ReorderWindow, opts.RetryHold)}, nil
+	clock := due.New[timeout]()
+	return &CustomersSink{client: cc, opts: opts, log: log, clock: clock,
+		order: newCustomerOrder(opts.ReorderWindow, opts.RetryHold, clock.Push)}, nil
 }
 
 // Start starts the workers and the clock of reorder windows and retry
@@ -151,7 +155,7 @@ func (s *CustomersSink) start(goFn func(name string, fn func(context.Context) er
 		goFn("contacthub customers worker "+strconv.Itoa(i), s.work)
 	}
 	goFn("contacthub customers clock", func(ctx context.Context) error {
-		s.order.clock.Run(ctx, 1, nil, func(_ context.Context, t timeout) { s.order.fire(t) })
+		s.clock.Run(ctx, 1, nil, func(_ context.Context, t timeout) { s.order.fire(t) })
 		return nil
 	})
 }
