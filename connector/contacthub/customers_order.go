@@ -125,7 +125,7 @@ type customerOrder struct {
 	schedule func(t timeout, at time.Time)
 
 	mu       sync.Mutex
-	parts    map[streamsPartition]*partitionOrder
+	parts    map[partitionKey]*partitionOrder
 	lines    map[string]*customerLine
 	ready    fifo.Queue[*customerLine]
 	draining bool
@@ -136,7 +136,7 @@ type customerOrder struct {
 	wake chan struct{}
 }
 
-type streamsPartition struct {
+type partitionKey struct {
 	topic     string
 	partition int
 }
@@ -147,7 +147,7 @@ func newCustomerOrder(window, hold time.Duration, schedule func(timeout, time.Ti
 		hold:     hold,
 		now:      time.Now,
 		schedule: schedule,
-		parts:    make(map[streamsPartition]*partitionOrder),
+		parts:    make(map[partitionKey]*partitionOrder),
 		lines:    make(map[string]*customerLine),
 		wake:     make(chan struct{}, 1),
 	}
@@ -188,7 +188,7 @@ func posOf(r *streams.Record) recordPos {
 }
 
 func (o *customerOrder) sequence(c *customerCall) {
-	k := streamsPartition{c.pos.topic, c.pos.partition}
+	k := partitionKey{c.pos.topic, c.pos.partition}
 	p := o.parts[k]
 	if p == nil {
 		p = &partitionOrder{next: -1}

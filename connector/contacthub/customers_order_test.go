@@ -307,7 +307,7 @@ func TestOrderPassMarksOffsets(t *testing.T) {
 // call finished before the next record.
 func BenchmarkOrderInOrder(b *testing.B) {
 	o := newCustomerOrder(50*time.Millisecond, time.Second, func(timeout, time.Time) {})
-	o.parts[streamsPartition{"t", 0}] = &partitionOrder{next: 0}
+	o.parts[partitionKey{"t", 0}] = &partitionOrder{next: 0}
 	done := func(*streams.Record, error) {}
 	op := &schemas.CustomerRecord{Operation: schemas.CustomerOpCreate}
 	keys := make([]string, 1000)

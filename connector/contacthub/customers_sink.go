@@ -29,9 +29,10 @@ type CustomersOptions struct {
 	// RetryHold is how long, after a call failed with a retryable error,
 	// the customer's later records wait for the runtime to hand the failed
 	// record back, beyond the answer's Retry-After. It must exceed the
-	// pipeline's longest back-off (retry.max, 10s by default); a record
-	// that does not come back in time (dead-lettered as
-	// retries_exhausted, or a stop) releases the customer then. Default 30s.
+	// pipeline's longest back-off: retry.max (10s by default) plus its
+	// jitter of up to half. A record that does not come back in time
+	// (dead-lettered as retries_exhausted, or a stop) releases the
+	// customer then. Default 30s.
 	RetryHold time.Duration
 }
 
