@@ -57,7 +57,6 @@ var (
 	ruleCustomerTags      = "the lengths of its strings must add up to at most " + strconv.Itoa(MaxCustomerTags) + " characters"
 	ruleCustomerReadOnly  = "is set by Contacthub and cannot be sent"
 	ruleCustomerNodePatch = "is immutable: a patch cannot carry it"
-	ruleObjectOrNull      = "must be a JSON object or null"
 	ruleStringOrNull      = "must be a string or null"
 	ruleBoolean           = "must be a boolean"
 	ruleUUID              = "must be a uuid string"
@@ -111,39 +110,23 @@ func DecodeCustomerRecord(data []byte) (*CustomerRecord, error) {
 	}
 	rec := &CustomerRecord{}
 	var s customerShape
-	r, _ := readObject(data)
-	for key, val, ok := r.next(); ok; key, val, ok = r.next() {
-		name := memberName(key)
-		k := kindOf(val)
-		var slot *kind
+	readMembers(&v, "$", data, func(name, val []byte, k kind) memberStatus {
 		switch string(name) {
 		case "operation":
-			slot = &s.operation
-			if k == kindString {
-				rec.Operation, _ = enumString(val, customerOperationSet)
-			}
+			return seenEnum(&s.operation, &rec.Operation, customerOperationSet, val, k)
 		case "customerId":
-			slot = &s.customerID
-			if k == kindString {
-				rec.CustomerID = decodeString(val)
-			}
+			return seenString(&s.customerID, &rec.CustomerID, val, k)
 		case "customer":
-			slot = &s.customer
 			rec.Customer = json.RawMessage(val)
+			return seen(&s.customer, k)
 		case "session":
-			slot = &s.session
 			if k == kindObject {
 				rec.Session, s.sessionValue = decodeSession(&v, val)
 			}
-		default:
-			v.add(memberPath("$", string(name)), ruleUnknown)
-			continue
+			return seen(&s.session, k)
 		}
-		if *slot != kindAbsent {
-			v.add(memberPath("$", string(name)), ruleDuplicate)
-		}
-		*slot = k
-	}
+		return memberUnknown
+	})
 	checkCustomerRecord(&v, rec, &s, len(rec.Customer))
 	if err := v.err(); err != nil {
 		return nil, err
@@ -158,21 +141,12 @@ func DecodeCustomerRecord(data []byte) (*CustomerRecord, error) {
 func decodeSession(v *violations, raw []byte) (*CustomerSession, kind) {
 	out := &CustomerSession{}
 	var value kind
-	r, _ := readObject(raw)
-	for key, val, ok := r.next(); ok; key, val, ok = r.next() {
-		name := memberName(key)
-		if string(name) != "value" {
-			v.add(memberPath("$.session", string(name)), ruleUnknown)
-			continue
+	readMembers(v, "$.session", raw, func(name, val []byte, k kind) memberStatus {
+		if string(name) == "value" {
+			return seenString(&value, &out.Value, val, k)
 		}
-		if value != kindAbsent {
-			v.add("$.session.value", ruleDuplicate)
-		}
-		value = kindOf(val)
-		if value == kindString {
-			out.Value = decodeString(val)
-		}
-	}
+		return memberUnknown
+	})
 	return out, value
 }
 
@@ -209,50 +183,18 @@ func (r *CustomerRecord) Validate() error {
 // differ only in how they fill the shape. size is the customer payload's
 // length in bytes as it would be sent.
 func checkCustomerRecord(v *violations, r *CustomerRecord, s *customerShape, size int) {
+	checkEnum(v, "$.operation", s.operation, r.Operation, customerOperationSet, ruleCustomerOperation)
 	op := ""
-	switch s.operation {
-	case kindAbsent:
-		v.add("$.operation", ruleRequired)
-	case kindString:
-		if _, ok := customerOperationSet[r.Operation]; ok {
-			op = r.Operation
-		} else {
-			v.add("$.operation", ruleCustomerOperation)
-		}
-	default:
-		v.add("$.operation", ruleCustomerOperation)
+	if _, ok := customerOperationSet[r.Operation]; ok && s.operation == kindString {
+		op = r.Operation
 	}
 
 	// Each member's own shape, whatever the operation.
-	switch s.customerID {
-	case kindAbsent:
-	case kindString:
-		if !isUUID(r.CustomerID) {
-			v.add("$.customerId", ruleUUID)
-		}
-	default:
-		v.add("$.customerId", ruleUUID)
-	}
-	switch s.customer {
-	case kindAbsent, kindObject:
-	case kindInvalid:
-		v.add("$.customer", ruleNotJSON)
-	default:
-		v.add("$.customer", ruleNotObject)
-	}
-	switch s.session {
-	case kindAbsent:
-	case kindObject:
-		switch s.sessionValue {
-		case kindAbsent:
-			v.add("$.session.value", ruleRequired)
-		case kindString:
-			checkSessionValue(v, r.Session.Value)
-		default:
-			v.add("$.session.value", ruleNonEmpty)
-		}
-	default:
-		v.add("$.session", ruleNotObject)
+	checkMember(v, "$.customerId", s.customerID, kindString, optional, isUUID(r.CustomerID), ruleUUID)
+	checkMember(v, "$.customer", s.customer, kindObject, optional, true, ruleNotObject)
+	if checkMember(v, "$.session", s.session, kindObject, optional, true, ruleNotObject) &&
+		checkMember(v, "$.session.value", s.sessionValue, kindString, required, r.Session.Value != "", ruleNonEmpty) {
+		checkChars(v, "$.session.value", r.Session.Value, MaxSessionValue)
 	}
 
 	// What the operation needs and forbids.
@@ -288,93 +230,69 @@ func checkCustomerRecord(v *violations, r *CustomerRecord, s *customerShape, siz
 	}
 }
 
-func checkSessionValue(v *violations, value string) {
-	switch {
-	case value == "":
-		v.add("$.session.value", ruleNonEmpty)
-	case len(value) > MaxSessionValue && utf8.RuneCountInString(value) > MaxSessionValue:
-		v.add("$.session.value", ruleMaxChars(MaxSessionValue))
-	}
-}
-
 // checkCustomerBody checks a Create (create) or Partially modify customer
 // body: the members the reference lists, their types, nodeId, and the
 // length limits. Below base and consents only lengths are checked: the
 // types of the many base properties are Contacthub's to judge, and a wrong
 // one comes back as a 400 with its path.
 func checkCustomerBody(v *violations, raw []byte, create bool) {
-	var seen memberSet
-	var nodeID kind
-	r, _ := readObject(raw)
-	for key, val, ok := r.next(); ok; key, val, ok = r.next() {
-		name := memberName(key)
-		path := memberPath("$.customer", string(name))
-		if seen.add(name) {
-			v.add(path, ruleDuplicate)
-		}
-		k := kindOf(val)
+	var s struct{ nodeID, externalID, extra, base, consents, extended, tags, enabled kind }
+	var nodeID string
+	var externalID, extra, base, consents, tags []byte
+	readMembers(v, "$.customer", raw, func(name, val []byte, k kind) memberStatus {
 		switch string(name) {
 		case "nodeId":
 			if !create {
-				v.add(path, ruleCustomerNodePatch)
-				continue
+				v.add("$.customer.nodeId", ruleCustomerNodePatch)
 			}
-			nodeID = k
-			if k != kindString || !isUUID(decodeString(val)) {
-				v.add(path, ruleUUID)
-			}
-		case "externalId", "extra":
-			switch k {
-			case kindNull:
-			case kindString:
-				checkLength(v, path, val, MaxCustomerString)
-			default:
-				v.add(path, ruleStringOrNull)
-			}
+			return seenString(&s.nodeID, &nodeID, val, k)
+		case "externalId":
+			externalID = val
+			return seen(&s.externalID, k)
+		case "extra":
+			extra = val
+			return seen(&s.extra, k)
 		case "base":
-			switch k {
-			case kindNull:
-			case kindObject:
-				checkBase(v, val)
-			default:
-				v.add(path, ruleObjectOrNull)
-			}
+			base = val
+			return seen(&s.base, k)
 		case "consents":
-			switch k {
-			case kindNull:
-			case kindObject:
-				checkLimited(v, path, val, MaxCustomerString)
-			default:
-				v.add(path, ruleObjectOrNull)
-			}
+			consents = val
+			return seen(&s.consents, k)
 		case "extended":
-			// Extended properties have the limits the workspace gave them.
-			if k != kindNull && k != kindObject {
-				v.add(path, ruleObjectOrNull)
-			}
+			return seen(&s.extended, k)
 		case "tags":
-			switch k {
-			case kindNull:
-			case kindObject:
-				checkTags(v, val)
-			default:
-				v.add(path, ruleObjectOrNull)
-			}
+			tags = val
+			return seen(&s.tags, k)
 		case "enabled":
-			if k != kindBool {
-				v.add(path, ruleBoolean)
-			}
-		default:
-			if _, ok := readOnlyCustomerMembers[string(name)]; ok {
-				v.add(path, ruleCustomerReadOnly)
-			} else {
-				v.add(path, ruleUnknown)
-			}
+			return seen(&s.enabled, k)
 		}
+		if _, ok := readOnlyCustomerMembers[string(name)]; ok {
+			v.add(memberPath("$.customer", string(name)), ruleCustomerReadOnly)
+			return memberFirst
+		}
+		return memberUnknown
+	})
+	if create {
+		checkMember(v, "$.customer.nodeId", s.nodeID, kindString, required, isUUID(nodeID), ruleUUID)
 	}
-	if create && nodeID == kindAbsent {
-		v.add("$.customer.nodeId", ruleRequired)
+	if checkMember(v, "$.customer.externalId", s.externalID, kindString, nullable, true, ruleStringOrNull) {
+		checkLength(v, "$.customer.externalId", externalID, MaxCustomerString)
 	}
+	if checkMember(v, "$.customer.extra", s.extra, kindString, nullable, true, ruleStringOrNull) {
+		checkLength(v, "$.customer.extra", extra, MaxCustomerString)
+	}
+	if checkMember(v, "$.customer.base", s.base, kindObject, nullable, true, ruleObjectOrNull) {
+		checkBase(v, base)
+	}
+	if checkMember(v, "$.customer.consents", s.consents, kindObject, nullable, true, ruleObjectOrNull) {
+		checkLimited(v, "$.customer.consents", consents, MaxCustomerString)
+	}
+	// Extended properties have the limits the workspace gave them.
+	checkMember(v, "$.customer.extended", s.extended, kindObject, nullable, true, ruleObjectOrNull)
+	if checkMember(v, "$.customer.tags", s.tags, kindObject, nullable, true, ruleObjectOrNull) {
+		checkTags(v, tags)
+	}
+	checkMember(v, "$.customer.enabled", s.enabled, kindBool, optional, true, ruleBoolean)
 }
 
 // checkBase applies the base limits: 255 everywhere but the two properties
@@ -456,7 +374,11 @@ func checkLength(v *violations, path string, raw []byte, limit int) {
 	if len(raw)-2 <= limit {
 		return
 	}
-	if utf8.RuneCountInString(decodeString(raw)) > limit {
+	checkChars(v, path, decodeString(raw), limit)
+}
+
+func checkChars(v *violations, path, s string, limit int) {
+	if len(s) > limit && utf8.RuneCountInString(s) > limit {
 		v.add(path, ruleMaxChars(limit))
 	}
 }
@@ -464,39 +386,43 @@ func checkLength(v *violations, path string, raw []byte, limit int) {
 // checkTags applies the one limit that is a sum: each of tags.auto and
 // tags.manual holds at most 1000 characters in all.
 func checkTags(v *violations, raw []byte) {
-	var seen memberSet
-	r, _ := readObject(raw)
-	for key, val, ok := r.next(); ok; key, val, ok = r.next() {
-		name := memberName(key)
-		path := memberPath("$.customer.tags", string(name))
-		if seen.add(name) {
-			v.add(path, ruleDuplicate)
+	var auto, manual struct {
+		k   kind
+		raw []byte
+	}
+	readMembers(v, "$.customer.tags", raw, func(name, val []byte, k kind) memberStatus {
+		switch string(name) {
+		case "auto":
+			auto.raw = val
+			return seen(&auto.k, k)
+		case "manual":
+			manual.raw = val
+			return seen(&manual.k, k)
 		}
-		if string(name) != "auto" && string(name) != "manual" {
-			v.add(path, ruleUnknown)
+		return memberUnknown
+	})
+	checkTagList(v, "$.customer.tags.auto", auto.k, auto.raw)
+	checkTagList(v, "$.customer.tags.manual", manual.k, manual.raw)
+}
+
+func checkTagList(v *violations, path string, k kind, raw []byte) {
+	if !checkMember(v, path, k, kindArray, nullable, true, "must be an array of strings or null") {
+		return
+	}
+	total := 0
+	items, _ := readArray(raw)
+	for i := 0; ; i++ {
+		item, ok := items.next()
+		if !ok {
+			break
+		}
+		if kindOf(item) != kindString {
+			v.add(indexPath(path, i), ruleString)
 			continue
 		}
-		switch kindOf(val) {
-		case kindNull:
-		case kindArray:
-			total := 0
-			items, _ := readArray(val)
-			for i := 0; ; i++ {
-				item, ok := items.next()
-				if !ok {
-					break
-				}
-				if kindOf(item) != kindString {
-					v.add(indexPath(path, i), ruleString)
-					continue
-				}
-				total += utf8.RuneCountInString(decodeString(item))
-			}
-			if total > MaxCustomerTags {
-				v.add(path, ruleCustomerTags)
-			}
-		default:
-			v.add(path, "must be an array of strings or null")
-		}
+		total += utf8.RuneCountInString(decodeString(item))
+	}
+	if total > MaxCustomerTags {
+		v.add(path, ruleCustomerTags)
 	}
 }

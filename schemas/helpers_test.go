@@ -155,7 +155,8 @@ func hasGoOnlyRule(err error) bool {
 }
 
 func isGoOnlyRule(v Violation) bool {
-	return v.Rule == ruleDuplicate || v.Rule == ruleEventTooLarge
+	// ruleCustomerTooLarge reads as ruleEventTooLarge: both limits are 64 kB.
+	return v.Rule == ruleDuplicate || v.Rule == ruleEventTooLarge || v.Rule == ruleCustomerTooLarge || v.Rule == ruleCustomerTags
 }
 
 // checkMessage is the assertion behind every table and golden case: the Go

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/contactlab/connector/connector/httpapi"
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 )
@@ -16,9 +17,9 @@ import (
 // orderHarness drives a customerOrder by hand: records in, calls out, a
 // clock that moves only when told.
 type orderHarness struct {
-	t   *testing.T
-	o   *customerOrder
-	now time.Time
+	t     *testing.T
+	o     *customerOrder
+	clock *testkit.Clock
 
 	mu        sync.Mutex
 	outcomes  map[int64]error
@@ -31,9 +32,9 @@ type deadline struct {
 }
 
 func newOrderHarness(t *testing.T, window, hold time.Duration) *orderHarness {
-	h := &orderHarness{t: t, now: time.Unix(1_700_000_000, 0), outcomes: map[int64]error{}}
+	h := &orderHarness{t: t, clock: testkit.NewClock(time.Unix(1_700_000_000, 0)), outcomes: map[int64]error{}}
 	h.o = newCustomerOrder(window, hold, func(t timeout, at time.Time) { h.deadlines = append(h.deadlines, deadline{t, at}) })
-	h.o.now = func() time.Time { return h.now }
+	h.o.now = h.clock.Now
 	return h
 }
 
@@ -85,9 +86,10 @@ func ok(*customerCall) error { return nil }
 // advance moves the clock and fires every deadline due by then, earliest
 // first, as the sink's clock does.
 func (h *orderHarness) advance(d time.Duration) {
-	h.now = h.now.Add(d)
+	h.clock.Advance(d)
+	now := h.clock.Now()
 	for {
-		i := slices.IndexFunc(h.deadlines, func(x deadline) bool { return !x.at.After(h.now) })
+		i := slices.IndexFunc(h.deadlines, func(x deadline) bool { return !x.at.After(now) })
 		if i < 0 {
 			return
 		}
