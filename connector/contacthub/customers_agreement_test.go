@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/connector/contacthub"
 	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/sandbox"
@@ -31,8 +30,8 @@ func TestCustomerRulesAgreeWithTheSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(sb.Close)
-	client := contacthub.NewClient(config.Contacthub{BaseURL: sb.ContacthubURL(), WorkspaceID: sandbox.WorkspaceID,
-		Token: config.NewSecret(sandbox.ContacthubToken), Timeout: 5 * time.Second, Headroom: 1}, nil)
+	client := contacthub.NewClient(contacthub.Options{BaseURL: sb.ContacthubURL(), WorkspaceID: sandbox.WorkspaceID,
+		Token: sandbox.ContacthubToken, Timeout: 5 * time.Second, Headroom: 1}, nil)
 	cc, err := client.Customers(contacthub.CustomerPaths{})
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/connector/contacthub"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
@@ -35,9 +34,9 @@ func TestCustomersPipelineDeliversInOrder(t *testing.T) {
 	ch := sb.Contacthub
 	ch.SetCustomersLatency(time.Millisecond)
 
-	client := contacthub.NewClient(config.Contacthub{BaseURL: sb.ContacthubURL(), WorkspaceID: sandbox.WorkspaceID,
-		Token: config.NewSecret(sandbox.ContacthubToken), Timeout: 5 * time.Second, Headroom: 0.98,
-		Paths: config.ContacthubPaths{Throttling: "/workspaces/{workspaceId}/configuration/throttling"}}, nil)
+	client := contacthub.NewClient(contacthub.Options{BaseURL: sb.ContacthubURL(), WorkspaceID: sandbox.WorkspaceID,
+		Token: sandbox.ContacthubToken, Timeout: 5 * time.Second, Headroom: 0.98,
+		Paths: contacthub.Paths{Throttling: "/workspaces/{workspaceId}/configuration/throttling"}}, nil)
 	sink, err := contacthub.NewCustomersSink(client, contacthub.CustomersOptions{Workers: 8, ReorderWindow: 500 * time.Millisecond, RetryHold: 5 * time.Second},
 		slog.New(slog.DiscardHandler))
 	if err != nil {

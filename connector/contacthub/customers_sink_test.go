@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/connector/sandbox"
 	chsandbox "github.com/contactlab/connector/connector/sandbox/contacthub"
 	"github.com/contactlab/connector/connector/sandbox/fault"
@@ -37,9 +36,9 @@ func newSinkHarness(t *testing.T, opts CustomersOptions) *sinkHarness {
 		t.Fatal(err)
 	}
 	t.Cleanup(sb.Close)
-	c := NewClient(config.Contacthub{BaseURL: sb.ContacthubURL(), WorkspaceID: sandbox.WorkspaceID,
-		Token: config.NewSecret(sandbox.ContacthubToken), Timeout: 5 * time.Second, Headroom: 0.98,
-		Paths: config.ContacthubPaths{Throttling: "/workspaces/{workspaceId}/configuration/throttling"}}, nil)
+	c := NewClient(Options{BaseURL: sb.ContacthubURL(), WorkspaceID: sandbox.WorkspaceID,
+		Token: sandbox.ContacthubToken, Timeout: 5 * time.Second, Headroom: 0.98,
+		Paths: Paths{Throttling: "/workspaces/{workspaceId}/configuration/throttling"}}, nil)
 	sink, err := NewCustomersSink(c, opts, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -414,7 +413,7 @@ func TestCustomersSinkRetryKeepsOrder(t *testing.T) {
 }
 
 func TestCustomersOptions(t *testing.T) {
-	c := NewClient(config.Contacthub{BaseURL: "http://127.0.0.1:1", WorkspaceID: sandbox.WorkspaceID, Token: config.NewSecret("t"), Headroom: 1}, nil)
+	c := NewClient(Options{BaseURL: "http://127.0.0.1:1", WorkspaceID: sandbox.WorkspaceID, Token: "t", Headroom: 1}, nil)
 	for _, tc := range []struct {
 		name string
 		opts CustomersOptions
