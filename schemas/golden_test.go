@@ -175,6 +175,48 @@ var goldenCases = []goldenCase{
 	{file: "update-envelope/invalid-raw-stream-update.json", want: []string{"$.data", "$.entity", "$.entityType", "$.offset", "$.readAt", "$.workspaceId"}},
 	// data is an object, not JSON in a string; readAt needs its zone.
 	{file: "update-envelope/invalid-data-not-object.json", want: []string{"$.data", "$.nodeId", "$.readAt"}},
+
+	// ---- customer-record
+	// The reference's Create customer sample, as a create.
+	{file: "customer-record/valid-create-reference.json"},
+	// A patch may null what it clears and needs no nodeId.
+	{file: "customer-record/valid-patch.json"},
+	// A session for a known customer.
+	{file: "customer-record/valid-session.json"},
+	// Every limit met exactly: characters, not bytes (è is two bytes); tags by their sum.
+	{file: "customer-record/valid-limits-exact.json"},
+	// Create customer requires the entry node.
+	{file: "customer-record/invalid-create-without-node.json", want: []string{"$.customer.nodeId"}},
+	// A create names no id: Contacthub gives it, or finds the customer by its unique properties.
+	{file: "customer-record/invalid-create-with-customer-id.json", want: []string{"$.customerId"}},
+	// nodeId is immutable in a patch.
+	{file: "customer-record/invalid-patch-node-id.json", want: []string{"$.customer.nodeId"}},
+	// A patch says whom it patches.
+	{file: "customer-record/invalid-patch-without-customer-id.json", want: []string{"$.customerId"}},
+	// A session carries no customer body, and its value is not empty.
+	{file: "customer-record/invalid-session-rules.json", want: []string{"$.customer", "$.session.value"}},
+	// One character over each limit, each at its own path, at any depth.
+	{file: "customer-record/invalid-lengths.json", want: []string{"$.customer.base.address.city", "$.customer.base.address.street",
+		"$.customer.base.contacts.otherContacts[1].value", "$.customer.base.firstName", "$.customer.base.pictureUrl",
+		"$.customer.consents.disclaimer.version", "$.customer.externalId", "$.customer.extra"}},
+	// tags.auto adds up to 1001 characters, though no tag is long: a sum JSON Schema cannot express.
+	{file: "customer-record/invalid-tags-sum.json", want: []string{"$.customer.tags.auto"}, goOnly: true},
+	// Over 64 kB though every string is short: a byte count JSON Schema cannot express.
+	{file: "customer-record/invalid-too-large.json", want: []string{"$.customer"}, goOnly: true},
+	// A GET answer posted back: the properties Contacthub sets cannot be sent.
+	{file: "customer-record/invalid-response-fields.json", want: []string{"$.customer.deleted", "$.customer.id", "$.customer.intId",
+		"$.customer.registeredAt", "$.customer.sourceInfo", "$.customer.updatedAt", "$.customer.version"}},
+	// Only the three operations.
+	{file: "customer-record/invalid-operation.json", want: []string{"$.operation"}},
+	// Wrong types of the members the reference types; unknown tag lists.
+	{file: "customer-record/invalid-types.json", want: []string{"$.customer.base", "$.customer.consents", "$.customer.enabled",
+		"$.customer.externalId", "$.customer.nodeId", "$.customer.tags.labels", "$.customer.tags.manual[1]"}},
+	// Duplicates are caught below base too.
+	{file: "customer-record/invalid-duplicate-member.json", want: []string{"$.customer.base.firstName"}, goOnly: true},
+	// The top level must be an object.
+	{file: "customer-record/invalid-not-object.json", want: []string{"$"}},
+	// Null is no value for the envelope's members (and a null session is still a session a patch cannot have).
+	{file: "customer-record/invalid-null-members.json", want: []string{"$.customer", "$.customerId", "$.session", "$.session"}},
 }
 
 func TestGolden(t *testing.T) {

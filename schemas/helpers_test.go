@@ -87,6 +87,8 @@ func decodeAs(schema string, data []byte) (any, error) {
 		return nilIfErr(DecodeCategorizationRequest(data))
 	case "update-envelope":
 		return nilIfErr(DecodeUpdateEnvelope(data))
+	case "customer-record":
+		return nilIfErr(DecodeCustomerRecord(data))
 	}
 	for c, name := range upsSchemas {
 		if name == schema {
@@ -153,7 +155,8 @@ func hasGoOnlyRule(err error) bool {
 }
 
 func isGoOnlyRule(v Violation) bool {
-	return v.Rule == ruleDuplicate || v.Rule == ruleEventTooLarge
+	// ruleCustomerTooLarge reads as ruleEventTooLarge: both limits are 64 kB.
+	return v.Rule == ruleDuplicate || v.Rule == ruleEventTooLarge || v.Rule == ruleCustomerTooLarge || v.Rule == ruleCustomerTags
 }
 
 // checkMessage is the assertion behind every table and golden case: the Go
@@ -230,6 +233,8 @@ func validateAs(schema string, v any) error {
 	case *CategorizationRequest:
 		return x.Validate()
 	case *UpdateEnvelope:
+		return x.Validate()
+	case *CustomerRecord:
 		return x.Validate()
 	case *UPSRecord:
 		c, ok := strings.CutPrefix(schema, "ups-")

@@ -8,7 +8,7 @@ import (
 
 func TestNamesAndLookup(t *testing.T) {
 	want := []string{
-		"categorization-request", "event", "update-envelope",
+		"categorization-request", "customer-record", "event", "update-envelope",
 		"ups-rr-segments", "ups-rr-userattributes", "ups-rr-userpreferences", "ups-userlinking",
 	}
 	if got := Names(); !slices.Equal(got, want) {
@@ -55,7 +55,7 @@ func TestSchemasCompile(t *testing.T) {
 // point at its contract.
 func TestValidationErrorSchemasExist(t *testing.T) {
 	names := Names()
-	used := []string{eventSchema, categorizationSchema, updateEnvelopeSchema}
+	used := []string{eventSchema, categorizationSchema, updateEnvelopeSchema, customerRecordSchema}
 	for _, c := range Collections {
 		used = append(used, upsSchemas[c])
 	}

@@ -140,6 +140,7 @@ func (s *Server) routes() http.Handler {
 	api.Handle("PUT /workspaces/{ws}/configuration/throttling", s.workspace(http.HandlerFunc(s.putThrottling)))
 	api.Handle("GET /workspaces/{ws}/updates", s.workspace(http.HandlerFunc(s.getUpdates)))
 	api.Handle("GET /workspaces/{ws}/updates/last-offset", s.workspace(http.HandlerFunc(s.getLastOffset)))
+	s.routeCustomers(api)
 	// The method-less patterns only catch the wrong methods (the ones above
 	// are more specific), so that a 405 has the API's error shape too.
 	for _, p := range []string{
