@@ -233,7 +233,7 @@ func (p *Pipeline) run(ctx context.Context, graceful bool) error {
 	}()
 	helpers.Add(1)
 	go func() { defer helpers.Done(); p.healthLoop(work) }()
-	for range min(cfg.Concurrency, 4) {
+	for range deadLetterWriters {
 		helpers.Add(1)
 		go func() { defer helpers.Done(); p.deadLetterLoop(work) }()
 	}
@@ -576,3 +576,7 @@ func (p *Pipeline) commit(ctx context.Context, r *kafka.Reader) {
 		}
 	}
 }
+
+// deadLetterWriters is how many dead-letter writes may be in flight: a few,
+// so that a burst of rejections does not wait on one produce at a time.
+const deadLetterWriters = 4

@@ -357,3 +357,27 @@ func TestSinkRetryHoldsNoWorker(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// With an adaptive limit (no fixed concurrency), rejections are still
+// dead-lettered and every record finishes.
+func TestAdaptivePipelineDeadLetters(t *testing.T) {
+	addr := streamstest.Broker(t, 2, "in", "dlq")
+	produceN(t, addr, "in", 200)
+	sink := streams.PerRecord(func(ctx context.Context, r *streams.Record) error {
+		if r.Offset%10 == 0 {
+			return streams.Reject("invalid", errors.New("bad"))
+		}
+		return nil
+	})
+	cfg := streams.PipelineConfig{Name: "adaptive", Brokers: []string{addr}, Topics: []string{"in"}, DeadLetterTopic: "dlq", CommitInterval: 10 * time.Millisecond}
+	cfg.AdaptiveConcurrency.Min, cfg.AdaptiveConcurrency.Max = 1, 64
+	p, cancel, done := startPipeline(t, cfg, sink)
+	streamstest.WaitFor(t, 20*time.Second, "caught up", func() (bool, string) {
+		return streamstest.CaughtUp(t, addr, "adaptive", "in")
+	})
+	cancel()
+	<-done
+	if c := p.Counts(); c.Delivered+c.DeadLettered != 200 || c.DeadLettered == 0 {
+		t.Fatalf("counts %+v", c)
+	}
+}

@@ -308,7 +308,7 @@ func TestValidateWithoutDefaults(t *testing.T) {
 
 // The lists of valid types come from the registry.
 func TestTypesListedFromRegistry(t *testing.T) {
-	if got := config.SinkTypes(); !slices.Equal(got, []string{"contacthub-events", "enablenow", "ups"}) {
+	if got := config.SinkTypes(); !slices.Equal(got, []string{"contacthub-customers", "contacthub-events", "enablenow", "ups"}) {
 		t.Fatalf("sink types %v", got)
 	}
 	if got := config.SourceTypes(); !slices.Equal(got, []string{"contacthub-updates"}) {
@@ -318,7 +318,7 @@ func TestTypesListedFromRegistry(t *testing.T) {
 		t.Fatalf("sections %v", got)
 	}
 	_, err := config.Parse([]byte(edit(t, "    type: ups", "    type: upsx")), lookup)
-	if err == nil || !strings.Contains(err.Error(), `sinks[1].type: "upsx" is not one of contacthub-events, enablenow, ups`) {
+	if err == nil || !strings.Contains(err.Error(), `sinks[1].type: "upsx" is not one of contacthub-customers, contacthub-events, enablenow, ups`) {
 		t.Fatalf("error %v", err)
 	}
 }

@@ -131,7 +131,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	start := time.Now()
 	var wg sync.WaitGroup
 	trafficErr := make(chan error, 8)
-	for _, f := range feeds() {
+	for _, f := range feeds(sb) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

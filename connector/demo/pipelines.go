@@ -51,7 +51,10 @@ sinks:
   - name: events
     type: contacthub-events
     topics: [web.events]
-%s  - name: categorization
+%s  - name: customers
+    type: contacthub-customers
+    topics: [crm.customers]
+  - name: categorization
     type: enablenow
     topics: [categorization.requests]
     enablenow:
@@ -69,7 +72,7 @@ sources:
 
 // feeds are the upstream traffic generators, one per upstream topic. The
 // UPS feeds together stay well below the API key's 1000 updates/s.
-func feeds() []feed {
+func feeds(sb *sandbox.Sandbox) []feed {
 	ev := NewEventTraffic(1, 2000, sandbox.NodeID)
 	fs := []feed{{topic: "web.events", rate: 300, next: ev.Next}}
 	for i, u := range upsFeeds {
@@ -78,5 +81,11 @@ func feeds() []feed {
 	}
 	cat := NewCategorizationTraffic(3)
 	fs = append(fs, feed{topic: "categorization.requests", rate: 50, next: cat.Next})
+	cust := NewCustomersTraffic(4, 500, sandbox.NodeID)
+	cust.Resolve = func(externalID string) string {
+		id, _ := sb.Contacthub.FindCustomer(sandbox.NodeID, externalID)
+		return id
+	}
+	fs = append(fs, feed{topic: "crm.customers", rate: 50, next: cust.Next})
 	return fs
 }
