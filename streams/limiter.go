@@ -45,9 +45,10 @@ type limiter struct {
 	fixedOnly       bool
 }
 
-// Vegas thresholds, in estimated queued requests: below alpha the limit
-// grows, above beta it shrinks. They scale with the square root of the
-// limit so that large limits still move.
+// Vegas thresholds, in estimated queued requests: below alpha·log10(limit)
+// the limit grows, above beta·log10(limit) it shrinks, by log10(limit) a
+// step (as Netflix's concurrency-limits VegasLimit): large limits still
+// move, small ones are not starved.
 const (
 	vegasAlpha = 3
 	vegasBeta  = 6
@@ -139,12 +140,12 @@ func (l *limiter) sample(rtt time.Duration, overload bool, now time.Time) {
 	case l.samples%int(math.Max(1, l.limit/4)) == 0:
 		// Decide every quarter of a window of calls.
 		queued := l.limit * (1 - float64(minRTT)/l.avgRTT)
-		s := math.Sqrt(l.limit)
+		lg := math.Max(1, math.Log10(l.limit))
 		switch {
-		case queued < vegasAlpha*s/2:
-			l.limit = math.Min(l.max, l.limit+s)
-		case queued > vegasBeta*s:
-			l.limit = math.Max(l.min, l.limit-s)
+		case queued < vegasAlpha*lg:
+			l.limit = math.Min(l.max, l.limit+lg)
+		case queued > vegasBeta*lg:
+			l.limit = math.Max(l.min, l.limit-lg)
 		}
 	}
 	if l.limit != old {

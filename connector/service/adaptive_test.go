@@ -41,27 +41,26 @@ func TestAdaptiveConcurrencyFollowsTheAPIsLatency(t *testing.T) {
 	}
 	runService(t, svc)
 	p := eventsPipeline(t, svc)
-	// From the start at 16, the limit grows past the fixed default of
-	// old (64) while the latency stays flat.
+	// From the start at 16, the limit grows while the latency stays flat.
+	// How far depends on when this process's own CPU (the broker and the
+	// sandbox share it here, under the race detector) starts to add
+	// latency: the limiter cannot tell that from the API's.
 	streamstest.WaitFor(t, 60*time.Second, "the limit grows at 20 ms", func() (bool, string) {
 		n := p.ConcurrencyLimit()
-		return n >= 80, strconv.Itoa(n)
+		return n >= 32, strconv.Itoa(n)
 	})
 	high := p.ConcurrencyLimit()
 	sb.Contacthub.Faults().Set(fault.Settings{Latency: fault.Duration(500 * time.Millisecond)})
-	// Vegas settles where limit × (1 − 20/500) ≈ 6√limit: about 36.
-	streamstest.WaitFor(t, 20*time.Second, "the limit falls at 500 ms", func() (bool, string) {
+	// Vegas settles where limit × (1 − 20/500) ≈ 6·log10(limit): about 9.
+	streamstest.WaitFor(t, 30*time.Second, "the limit falls at 500 ms", func() (bool, string) {
 		n := p.ConcurrencyLimit()
-		return n <= 48, fmt.Sprintf("%d (was %d)", n, high)
+		return n <= 20 && n <= high/2, fmt.Sprintf("%d (was %d)", n, high)
 	})
 	sb.Contacthub.Faults().Set(fault.Settings{Latency: fault.Duration(20 * time.Millisecond)})
 	low := p.ConcurrencyLimit()
-	// How high it goes again depends on when this process's own CPU (the
-	// broker and the sandbox share it here, under the race detector)
-	// starts to add latency; half as high again is a clear recovery.
 	streamstest.WaitFor(t, 30*time.Second, "the limit grows again at 20 ms", func() (bool, string) {
 		n := p.ConcurrencyLimit()
-		return n >= low*3/2 && n >= 56, fmt.Sprintf("%d (was %d)", n, low)
+		return n >= 2*low && n >= 24, fmt.Sprintf("%d (was %d)", n, low)
 	})
 	if st := sb.Contacthub.Stats(); st.Throttled != 0 {
 		t.Fatalf("%d answers were 429", st.Throttled)

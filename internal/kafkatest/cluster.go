@@ -542,13 +542,19 @@ func freePorts(count int) ([]int, error) {
 }
 
 // newClusterID is what kafka-storage random-uuid prints: 16 random bytes,
-// URL-safe base64 without padding.
+// URL-safe base64 without padding. One that starts with '-' would read as
+// an option to kafka-storage's argument parser (the tool's own random-uuid
+// avoids it too), so such draws are made again.
 func newClusterID() (string, error) {
 	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("kafkatest: cluster id: %w", err)
+	for {
+		if _, err := rand.Read(b); err != nil {
+			return "", fmt.Errorf("kafkatest: cluster id: %w", err)
+		}
+		if id := base64.RawURLEncoding.EncodeToString(b); id[0] != '-' {
+			return id, nil
+		}
 	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 func randomHex(n int) string {
