@@ -34,7 +34,7 @@ type Summary struct {
 	// First and Last are the earliest and latest dlq.time.
 	First, Last time.Time
 	// Samples are a few dead letters, one of each error class first, their
-	// key and value shortened (SampleBytes).
+	// key and value shortened (SampleBytes), oldest first.
 	Samples []Letter
 }
 
@@ -85,6 +85,7 @@ func Inspect(ctx context.Context, t Topic, samples int) (*Summary, error) {
 		}
 		s.Samples = append(s.Samples, l)
 	}
+	slices.SortStableFunc(s.Samples, func(a, b Letter) int { return a.Time.Compare(b.Time) })
 	return s, nil
 }
 

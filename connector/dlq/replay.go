@@ -450,12 +450,15 @@ func (t Topic) fetchPositions(ctx context.Context, e extent, reasons []string) (
 		if err == nil {
 			err = resp.Error
 		}
-		if err != nil {
-			return nil, fmt.Errorf("replay position of %s (group %s): %w", reason, ReplayGroup(t.Sink, reason), err)
-		}
 		pos[reason] = map[int]int64{}
 		for _, p := range e.partitions {
 			pos[reason][p] = e.start[p]
+		}
+		if errors.Is(err, kafka.GroupIdNotFound) {
+			continue // never replayed: from the start (Kafka says so with -1 offsets, kfake with this)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("replay position of %s (group %s): %w", reason, ReplayGroup(t.Sink, reason), err)
 		}
 		for _, po := range resp.Topics[t.Name] {
 			if po.Error != nil {

@@ -1,14 +1,17 @@
 package dlq
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
 
 	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/connector/service"
@@ -110,38 +113,86 @@ var errStop = errors.New("stop reading")
 
 // read calls fn with each record of partition p from offset from up to,
 // not including, offset to, in order, and returns fn's first error
-// (errStop ends the read quietly).
+// (errStop ends the read quietly). Records gone meanwhile (retention) are
+// skipped.
 func (t Topic) read(ctx context.Context, p int, from, to int64, fn func(kafka.Message) error) error {
-	if from >= to {
-		return nil
-	}
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: t.Brokers, Topic: t.Name, Partition: p, Dialer: t.Security.Dialer(),
-		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond,
-	})
-	defer r.Close()
-	if err := r.SetOffset(from); err != nil {
-		return fmt.Errorf("dead-letter topic %s/%d: seek to %d: %w", t.Name, p, from, err)
-	}
-	for {
-		m, err := r.ReadMessage(ctx)
+	cl := t.client()
+	for empty := 0; from < to; {
+		resp, err := cl.Fetch(ctx, &kafka.FetchRequest{Topic: t.Name, Partition: p, Offset: from, MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 500 * time.Millisecond})
+		if err == nil {
+			err = resp.Error
+		}
+		if errors.Is(err, kafka.OffsetOutOfRange) && resp.LogStartOffset > from {
+			from = resp.LogStartOffset // deleted by retention since the extent was taken
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("dead-letter topic %s/%d: read at %d: %w", t.Name, p, from, err)
 		}
-		if m.Offset >= to {
-			return nil
-		}
-		if err := fn(m); err != nil {
-			if errors.Is(err, errStop) {
+		read := false
+		for {
+			rec, err := resp.Records.ReadRecord()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("dead-letter topic %s/%d: read at %d: %w", t.Name, p, from, err)
+			}
+			if rec.Offset < from {
+				continue // a batch may start before the offset asked for
+			}
+			if rec.Offset >= to {
 				return nil
 			}
-			return err
+			m, err := message(t.Name, p, rec)
+			if err != nil {
+				return fmt.Errorf("dead-letter topic %s/%d: read at %d: %w", t.Name, p, rec.Offset, err)
+			}
+			if err := fn(m); err != nil {
+				if errors.Is(err, errStop) {
+					return nil
+				}
+				return err
+			}
+			from, read = rec.Offset+1, true
 		}
-		if m.Offset >= to-1 {
-			return nil
+		// A fetch that returns nothing below the high-water mark more than
+		// a few times holds only records that are not data (transaction
+		// markers): there is nothing more to read.
+		if !read {
+			if empty++; empty >= 3 || resp.HighWatermark <= from {
+				return nil
+			}
 		}
-		from = m.Offset + 1
 	}
+	return nil
+}
+
+// message copies rec, which is valid only until the next record is read.
+func message(topic string, p int, rec *kafka.Record) (kafka.Message, error) {
+	key, err := readBytes(rec.Key)
+	if err != nil {
+		return kafka.Message{}, err
+	}
+	value, err := readBytes(rec.Value)
+	if err != nil {
+		return kafka.Message{}, err
+	}
+	hs := make([]kafka.Header, len(rec.Headers))
+	for i, h := range rec.Headers {
+		hs[i] = kafka.Header{Key: h.Key, Value: bytes.Clone(h.Value)}
+	}
+	return kafka.Message{Topic: topic, Partition: p, Offset: rec.Offset, Time: rec.Time, Key: key, Value: value, Headers: hs}, nil
+}
+
+// readBytes reads a record's key or value; nil stays nil (a null key is
+// not an empty one).
+func readBytes(b protocol.Bytes) ([]byte, error) {
+	if b == nil {
+		return nil, nil
+	}
+	defer b.Close()
+	return io.ReadAll(b)
 }
 
 // scan calls fn with every record of the extent, partition by partition.
