@@ -22,6 +22,12 @@ func TestErrorClass(t *testing.T) {
 			"enablenow: GET /v2/categorization-jobs/3f2b8c1e-9a4d-4e6f-8b2a-1c3d5e7f9a0b: job failed at 2026-11-23T10:15:00.123Z (trace 5f0e3a9b2c7d4e1f)",
 			"enablenow: GET /v2/categorization-jobs/<uuid>: job failed at <time> (trace <hex>)"},
 		{"digits inside words stay (v2, e1)", "rule e1/retail: v2 refused", "rule e1/retail: v2 refused"},
+		{"durations of every unit; a number inside a word stays",
+			"timeout after 250ms (budget 1h30m, then 12µs) within 5min",
+			"timeout after <duration> (budget <duration>, then <duration>) within 5min"},
+		{"times with zones; a date alone is numbers",
+			"at 2026-11-23 10:15:00+01:00 for 2026-11-23", "at <time> for N-N-N"},
+		{"a hex word without digits is a word", "deadbeefcafebabe failed", "deadbeefcafebabe failed"},
 		{"only the first line", "first line\nsecond line", "first line"},
 		{"long numbers go", "user 123456789012345 not found", "user N not found"},
 		{"empty", "", ""},
@@ -78,5 +84,17 @@ func TestParseLetter(t *testing.T) {
 	}
 	if l := parseLetter(kafka.Message{Time: at}); l.Reason != "unknown" || !l.Time.Equal(at) || l.unreplayable() != "no source topic" {
 		t.Fatalf("a record without dlq headers parsed as %+v", l)
+	}
+}
+
+// Inspect classifies every dead letter it reads.
+func BenchmarkErrorClass(b *testing.B) {
+	msgs := []string{
+		"gave up after 12 attempts over 1m2.5s: contacthub: POST /workspaces/{workspaceId}/events: HTTP 503: service unavailable",
+		"event: " + strings.Repeat("$.properties.items[3].sku: is required; ", 200),
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		ErrorClass(msgs[i%2])
 	}
 }
