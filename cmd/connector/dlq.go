@@ -39,8 +39,7 @@ for the broker) cannot be replayed: they are skipped and counted.
 Each dead letter is replayed once. Each reason has its own replay position
 in each partition of the dead-letter topic: the committed offsets of the
 consumer group connector-dlq-replay-<sink>-<reason>, which a run joins (a
-second run of the same reason at the same time fences the first, which
-stops). A position moves past a dead letter only after Kafka acknowledged
+run started while another of the same reason runs is refused). A position moves past a dead letter only after Kafka acknowledged
 its replayed record (acks=all), past the other reasons' dead letters and
 past those that cannot be replayed, but never past one the time filter
 leaves out: in each partition the replay of a reason stops at the first dead

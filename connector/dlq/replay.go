@@ -27,8 +27,15 @@ const HeaderReplayedFrom = "dlq.replayed-from"
 // whose retries ran out is seldom meant. Choose with Reasons, or set All.
 var ErrSeveralReasons = errors.New("the dead-letter topic holds dead letters of several reasons: choose with -reason, or replay every reason with -all")
 
-// ErrFenced is returned by Replay when another replay joined one of its
-// groups: the positions are that run's now, so this one stops.
+// ErrRunning is returned by Replay, before it replays anything, when a
+// replay group of its reasons has members: another run is replaying them.
+var ErrRunning = errors.New("another replay of these dead letters is running")
+
+// ErrFenced is returned by Replay when its generation of a replay group
+// ended before the run did (another run joined in the instant between the
+// check for ErrRunning and the join): its positions may no longer be
+// committed, so it stops. The batch it had just replayed, if any, will be
+// replayed again.
 var ErrFenced = errors.New("another replay of the same dead letters joined the replay group")
 
 // ReplayGroup is the consumer group that keeps the replay position of
@@ -134,9 +141,9 @@ type ReplayResult struct {
 //
 // It never replays a dead letter twice. Each reason has its own replay
 // position per partition, the committed offsets of the consumer group
-// ReplayGroup(sink, reason), which the run joins (so two runs cannot
-// replay the same dead letters at once: the second one's join fences the
-// first, which stops with ErrFenced). Dead letters are replayed in offset
+// ReplayGroup(sink, reason), which the run joins: a run started while
+// another of the same reason runs is refused with ErrRunning, and one
+// whose group another member joins anyway stops with ErrFenced. Dead letters are replayed in offset
 // order, and a reason's position is committed past a dead letter only
 // after Kafka acknowledged (acks=all) its replayed record, so a crash
 // repeats at most one batch. A position moves past records of other
@@ -482,6 +489,25 @@ type replayGroups struct {
 // partitions it is given. When a generation ends before the run does
 // (another run joined), fenced cancels the run.
 func (t Topic) joinGroups(ctx context.Context, e extent, reasons []string, fenced context.CancelCauseFunc) (*replayGroups, positions, error) {
+	// A second run joining would end the first one's generation (and its
+	// leaving, the second one's): one running is told so instead.
+	ids := make([]string, len(reasons))
+	for i, r := range reasons {
+		ids[i] = ReplayGroup(t.Sink, r)
+	}
+	desc, err := t.client().DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: ids})
+	if err != nil {
+		return nil, nil, fmt.Errorf("describe replay groups %v: %w", ids, err)
+	}
+	for _, dg := range desc.Groups {
+		if dg.Error != nil && !errors.Is(dg.Error, kafka.GroupIdNotFound) {
+			return nil, nil, fmt.Errorf("describe replay group %s: %w", dg.GroupID, dg.Error)
+		}
+		if len(dg.Members) > 0 {
+			m := dg.Members[0]
+			return nil, nil, fmt.Errorf("%w: group %s has %d members (%s on %s)", ErrRunning, dg.GroupID, len(dg.Members), m.ClientID, m.ClientHost)
+		}
+	}
 	g := &replayGroups{stop: make(chan struct{}), groups: map[string]*kafka.ConsumerGroup{}, gens: map[string]*kafka.Generation{}}
 	var eg errgroup.Group
 	for _, reason := range reasons {

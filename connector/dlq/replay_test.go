@@ -241,3 +241,123 @@ func TestReplayWindowValuelessAndRate(t *testing.T) {
 		}
 	}
 }
+
+// A replay started while another of the same reason runs is refused
+// before it joins (joining would stop the first), and the first finishes
+// with every dead letter replayed once.
+func TestReplayRefusedWhileAnotherRuns(t *testing.T) {
+	addr := streamstest.Broker(t, 2, "web.events", "events.dlq")
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	const n = 20
+	var msgs []kafka.Message
+	for i := range n {
+		msgs = append(msgs, deadLetter(fmt.Sprintf("user-%d", i), fmt.Sprintf(`{"n":%d}`, i), "retries_exhausted", "HTTP 503", t0, "web.events", i%2, int64(i)))
+	}
+	streamstest.Produce(t, addr, "events.dlq", msgs...)
+	dlq := Topic{Name: "events.dlq", Sink: "events", Brokers: []string{addr}}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	type outcome struct {
+		res *ReplayResult
+		err error
+	}
+	first := make(chan outcome, 1)
+	go func() {
+		res, err := Replay(ctx, dlq, ReplayOptions{Rate: 10})
+		first <- outcome{res, err}
+	}()
+	streamstest.WaitFor(t, 30*time.Second, "the first replay under way", func() (bool, string) {
+		var sum int64
+		for _, end := range streamstest.EndOffsets(t, addr, "web.events") {
+			sum += end
+		}
+		return sum >= 2, fmt.Sprint(sum)
+	})
+	if _, err := Replay(ctx, dlq, ReplayOptions{}); !errors.Is(err, ErrRunning) {
+		t.Fatalf("second replay: %v, want ErrRunning", err)
+	}
+	o := <-first
+	if o.err != nil || o.res.Replayed != n {
+		t.Fatalf("first replay: %+v %v, want %d replayed", o.res, o.err, n)
+	}
+	seen := map[string]bool{}
+	for _, m := range streamstest.ReadAll(t, addr, "web.events") {
+		from := string(m.Headers[len(m.Headers)-1].Value)
+		if seen[from] {
+			t.Errorf("%s replayed twice", from)
+		}
+		seen[from] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("%d dead letters replayed, want %d", len(seen), n)
+	}
+}
+
+// A run whose group another member joins mid-run (past the ErrRunning
+// check) stops with ErrFenced; the next run replays the rest, repeating at
+// most the one batch the fenced run had in flight.
+func TestReplayFenced(t *testing.T) {
+	addr := streamstest.Broker(t, 2, "web.events", "events.dlq")
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	const n = 30
+	var msgs []kafka.Message
+	for i := range n {
+		msgs = append(msgs, deadLetter(fmt.Sprintf("user-%d", i), fmt.Sprintf(`{"n":%d}`, i), "retries_exhausted", "HTTP 503", t0, "web.events", i%2, int64(i)))
+	}
+	streamstest.Produce(t, addr, "events.dlq", msgs...)
+	dlq := Topic{Name: "events.dlq", Sink: "events", Brokers: []string{addr}}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	first := make(chan error, 1)
+	go func() {
+		_, err := Replay(ctx, dlq, ReplayOptions{Rate: 10})
+		first <- err
+	}()
+	streamstest.WaitFor(t, 30*time.Second, "the first replay under way", func() (bool, string) {
+		var sum int64
+		for _, end := range streamstest.EndOffsets(t, addr, "web.events") {
+			sum += end
+		}
+		return sum >= 2, fmt.Sprint(sum)
+	})
+	intruder, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{ID: ReplayGroup("events", "retries_exhausted"), Brokers: []string{addr}, Topics: []string{"events.dlq"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := make(chan error, 1)
+	go func() {
+		_, err := intruder.Next(ctx)
+		joined <- err
+	}()
+	if err := <-first; !errors.Is(err, ErrFenced) {
+		t.Fatalf("the fenced run ended with %v, want ErrFenced", err)
+	}
+	if err := <-joined; err != nil {
+		t.Fatal(err)
+	}
+	intruder.Close()
+
+	res, err := Replay(ctx, dlq, ReplayOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	times := map[string]int{}
+	for _, m := range streamstest.ReadAll(t, addr, "web.events") {
+		times[string(m.Headers[len(m.Headers)-1].Value)]++
+	}
+	twice := 0
+	for from, k := range times {
+		if k > 2 {
+			t.Errorf("%s replayed %d times", from, k)
+		}
+		if k == 2 {
+			twice++
+		}
+	}
+	if len(times) != n || twice > 1 {
+		t.Fatalf("%d dead letters replayed, %d of them twice; want %d, at most one (the batch in flight) twice; last run %+v", len(times), twice, n, res)
+	}
+	t.Logf("the run after the fenced one replayed %d; %d replayed twice", res.Replayed, twice)
+}
