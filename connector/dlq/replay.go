@@ -177,9 +177,11 @@ func Replay(ctx context.Context, t Topic, o ReplayOptions) (*ReplayResult, error
 	defer cancel(nil)
 	var pos positions
 	var groups *replayGroups
-	if o.DryRun {
+	switch {
+	case len(reasons) == 0: // an empty topic
+	case o.DryRun:
 		pos, err = t.fetchPositions(ctx, e, reasons)
-	} else {
+	default:
 		groups, pos, err = t.joinGroups(ctx, e, reasons, cancel)
 		if groups != nil {
 			defer groups.close()
@@ -313,6 +315,7 @@ func (r *replayer) partition(ctx context.Context, p int, pp *partPlan) error {
 	if err != nil {
 		return err
 	}
+	r.res.Gone += len(pp.replay) - next // the last ones deleted since the scan
 	return flush()
 }
 

@@ -361,3 +361,19 @@ func TestReplayFenced(t *testing.T) {
 	}
 	t.Logf("the run after the fenced one replayed %d; %d replayed twice", res.Replayed, twice)
 }
+
+// An empty dead-letter topic replays nothing and says so.
+func TestReplayEmptyTopic(t *testing.T) {
+	addr := streamstest.Broker(t, 2, "events.dlq")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := Replay(ctx, Topic{Name: "events.dlq", Sink: "events", Brokers: []string{addr}}, ReplayOptions{})
+	if err != nil || res.Planned != 0 || res.Replayed != 0 {
+		t.Fatalf("empty topic: %+v %v", res, err)
+	}
+	var out bytes.Buffer
+	res.Print(&out)
+	if !strings.HasPrefix(out.String(), "events.dlq holds no dead letters\n") {
+		t.Fatalf("summary:\n%s", out.String())
+	}
+}
