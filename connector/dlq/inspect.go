@@ -130,7 +130,7 @@ func (s *Summary) Print(w io.Writer, per string) {
 	}
 	p("\nby error\n")
 	for _, k := range byCount(s.ByError) {
-		p("  %7d  %s\n", s.ByError[k], cmpOr(k, "(no dlq.error)"))
+		p("  %7d  %s\n", s.ByError[k], cmp.Or(k, "(no dlq.error)"))
 	}
 
 	if per == "" {

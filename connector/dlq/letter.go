@@ -1,6 +1,7 @@
 package dlq
 
 import (
+	"cmp"
 	"strconv"
 	"strings"
 	"time"
@@ -76,7 +77,7 @@ func parseLetter(m kafka.Message) Letter {
 				l.SourceOffset = n
 			}
 		case streams.HeaderDLQValueOmitted:
-			l.ValueOmitted = cmpOr(v, "yes")
+			l.ValueOmitted = cmp.Or(v, "yes")
 		case streams.HeaderDLQValueSize:
 			l.ValueSize, _ = strconv.Atoi(v)
 		}
@@ -87,14 +88,7 @@ func parseLetter(m kafka.Message) Letter {
 	return l
 }
 
-func cmpOr(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
-}
-
-// Replayable says why the letter cannot be replayed, or "" when it can.
+// unreplayable says why the letter cannot be replayed, or "" when it can.
 func (l Letter) unreplayable() string {
 	switch {
 	case l.ValueOmitted != "":

@@ -1,6 +1,7 @@
 package dlq
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -574,7 +575,7 @@ func (res *ReplayResult) Print(w io.Writer) {
 	for _, r := range byCount(res.InTopic) {
 		held = append(held, fmt.Sprintf("%s %d", r, res.InTopic[r]))
 	}
-	p("%s holds %s\n", res.Topic, cmpOr(strings.Join(held, ", "), "no dead letters"))
+	p("%s holds %s\n", res.Topic, cmp.Or(strings.Join(held, ", "), "no dead letters"))
 	p("reasons replayed: %s\n", strings.Join(res.Reasons, ", "))
 	rate := float64(res.Replayed) / max(res.Elapsed.Seconds(), 1e-3)
 	if res.DryRun {
