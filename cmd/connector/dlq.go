@@ -51,8 +51,9 @@ another filter, and none twice. With -skip-older the dead letters older than
 --reset-offsets on the reason's group brings them back. A crash repeats at
 most one batch (500 records, or a tenth of -rate).
 
-A replayed record that fails again is dead-lettered again as a new dead
-letter. For sinks that keep the last value of a key (UPS), a replayed record
+A replayed record is an ordinary record of its topic: every consumer group
+reading that topic sees it again, not only this sink's. One that fails
+again is dead-lettered again as a new dead letter. For sinks that keep the last value of a key (UPS), a replayed record
 may be older than one of its key delivered since, and would overwrite it:
 check with inspect and -dry-run first.
 
