@@ -53,9 +53,10 @@ most one batch (500 records, or a tenth of -rate).
 
 A replayed record is an ordinary record of its topic: every consumer group
 reading that topic sees it again, not only this sink's. One that fails
-again is dead-lettered again as a new dead letter. For sinks that keep the last value of a key (UPS), a replayed record
-may be older than one of its key delivered since, and would overwrite it:
-check with inspect and -dry-run first.
+again is dead-lettered again as a new dead letter. For sinks that keep the
+last value of a key (UPS), a replayed record may be older than one of its
+key delivered since, and would overwrite it: check with inspect and
+-dry-run first.
 
 Times (-since, -until): 2026-11-23T10:00:00Z, 2026-11-23T10:00 (UTC),
 2026-11-23, or a duration before now (2h).`
