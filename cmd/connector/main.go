@@ -2,6 +2,7 @@
 //
 //	connector validate -config FILE   check a config file and exit
 //	connector run -config FILE        run the pipelines the file describes
+//	connector dlq inspect|replay ...  count, show and replay a sink's dead letters
 //
 // The embedded demo (broker, sandbox APIs, sample traffic) is cmd/demo, so
 // that this binary links neither the sandbox nor the embedded broker.
@@ -23,6 +24,9 @@ import (
 const usage = `usage:
   connector validate -config FILE
   connector run -config FILE
+  connector dlq inspect -config FILE -sink NAME [-samples 5] [-per hour|day]
+  connector dlq replay  -config FILE -sink NAME [-reason R[,R...] | -all] [-since T] [-until T] [-skip-older] [-rate N] [-dry-run]
+  (connector dlq inspect -h, connector dlq replay -h: what they do)
 (the embedded demo is a command of its own: go run ./cmd/demo)`
 
 func main() {
@@ -38,6 +42,8 @@ func main() {
 		err = validate(os.Args[2:])
 	case "run":
 		err = run(ctx, os.Args[2:])
+	case "dlq":
+		err = dlqCommand(ctx, os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		fmt.Println(usage)
 		return

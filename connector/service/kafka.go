@@ -8,10 +8,11 @@ import (
 	"github.com/contactlab/connector/streams"
 )
 
-// kafkaSecurity builds what every Kafka client of the process connects
+// KafkaSecurity builds what every Kafka client of the process connects
 // with from the kafka section: TLS files are read here, so a missing or
-// unreadable file fails the start naming its key.
-func kafkaSecurity(k config.Kafka, log *slog.Logger) (streams.Security, error) {
+// unreadable file fails the start naming its key. The operator commands
+// (connector dlq) connect with it too.
+func KafkaSecurity(k config.Kafka, log *slog.Logger) (streams.Security, error) {
 	sec := streams.Security{ClientID: k.ClientID}
 	if k.TLS.Enabled {
 		tc, err := streams.TLSOptions{

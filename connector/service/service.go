@@ -90,7 +90,7 @@ func New(cfg *config.Config, opts ...Option) (*Service, error) {
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.kafka.Running(true)
-	sec, err := kafkaSecurity(cfg.Kafka, s.log)
+	sec, err := KafkaSecurity(cfg.Kafka, s.log)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
