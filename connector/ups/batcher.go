@@ -1,7 +1,6 @@
 package ups
 
 import (
-	"compress/gzip"
 	"fmt"
 	"slices"
 	"sync"
@@ -198,7 +197,7 @@ func NewBatcher(cfg BatcherConfig) *Batcher {
 	return &Batcher{
 		cfg:    cfg,
 		env:    newEnvelope(cfg.SiteID, cfg.Grouped),
-		comp:   compressor{level: gzip.DefaultCompression},
+		comp:   compressor{level: bodyLevel},
 		now:    time.Now,
 		keys:   make(map[string]*keyState),
 		ratio:  initialRatio,

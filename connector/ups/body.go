@@ -2,8 +2,8 @@ package ups
 
 import (
 	"bytes"
-	"compress/gzip"
 	"fmt"
+	"github.com/klauspost/compress/gzip"
 	"slices"
 	"strconv"
 	"sync"
@@ -188,3 +188,8 @@ func dataOf(es []*entry) [][]byte {
 	}
 	return out
 }
+
+// bodyLevel is the gzip level of request bodies (klauspost/compress): 6,
+// not its default (5), whose fast encoder stores blocks with few repeats
+// uncompressed (see BenchmarkGzipLevels).
+const bodyLevel = 6
