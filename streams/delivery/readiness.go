@@ -11,10 +11,13 @@ import (
 // problem that makes it not ready (a dead-letter topic it cannot write, a
 // stall). The zero value is "not running". It is safe for concurrent use.
 type Readiness struct {
-	running  atomic.Bool
-	mu       sync.Mutex
-	paused   string
-	problems map[string]string
+	running atomic.Bool
+	// pausedFlag mirrors paused != "" so that resuming an unpaused unit,
+	// which every delivered record asks for, takes no lock.
+	pausedFlag atomic.Bool
+	mu         sync.Mutex
+	paused     string
+	problems   map[string]string
 }
 
 // Running marks the unit running or stopped.
@@ -25,10 +28,14 @@ func (r *Readiness) Running(on bool) { r.running.Store(on) }
 // reason changed), so that callers log and count each pause and each
 // resume once, however many records say so.
 func (r *Readiness) Pause(reason string) (changed bool) {
+	if reason == "" && !r.pausedFlag.Load() {
+		return false
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	changed = (r.paused == "") != (reason == "")
 	r.paused = reason
+	r.pausedFlag.Store(reason != "")
 	return changed
 }
 
