@@ -38,7 +38,7 @@ func (h HealthPolicy) withDefaults() HealthPolicy {
 			*d = v
 		}
 	}
-	def(&h.Interval, 2*time.Second)
+	def(&h.Interval, 5*time.Second)
 	def(&h.BrokerUnreachableAfter, 30*time.Second)
 	def(&h.FailingAfter, time.Minute)
 	def(&h.StallAfter, 5*time.Minute)

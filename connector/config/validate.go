@@ -49,7 +49,7 @@ func (c *Config) Defaults() {
 		Default(&s.Retry.MaxElapsed, 15*time.Minute)
 		Default(&s.ShutdownGrace, 10*time.Second)
 		Default(&s.Batch.Linger, 5*time.Millisecond)
-		Default(&s.Health.Interval, 2*time.Second)
+		Default(&s.Health.Interval, 5*time.Second)
 		Default(&s.Health.BrokerUnreachableAfter, 30*time.Second)
 		Default(&s.Health.FailingAfter, time.Minute)
 		Default(&s.Health.StallAfter, 5*time.Minute)
