@@ -68,7 +68,9 @@ func Wrap(inner streams.Sink, p *Program, opts ...Option) *Sink {
 }
 
 // Start starts the wrapped sink.
-func (s *Sink) Start(ctx context.Context, bg *streams.Background) error { return s.inner.Start(ctx, bg) }
+func (s *Sink) Start(ctx context.Context, bg *streams.Background) error {
+	return s.inner.Start(ctx, bg)
+}
 
 // Drain drains the wrapped sink.
 func (s *Sink) Drain() { s.inner.Drain() }
