@@ -108,10 +108,31 @@ type Sink struct {
 	Retry         Retry         `yaml:"retry"`
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 	Health        Health        `yaml:"health"`
+	// Mapping is a jq program that turns each record read into the records
+	// the sink's API takes: no output filters the record, several fan out
+	// (package mapping). MappingFile reads the program from a file
+	// instead (relative to the working directory). Neither: records are
+	// the API's bodies as they are.
+	Mapping     string `yaml:"mapping"`
+	MappingFile string `yaml:"mapping_file"`
 
 	// Settings is the type's own block (sinks[i].ups for type ups), a *S
 	// of its SinkType[S]: nil until Defaults when the file has no block.
 	Settings any `yaml:"-"`
+}
+
+// MappingSource is the sink's mapping program and its name for errors
+// (the key, or the file it was read from); src is "" when the sink has
+// none. Only reading mapping_file can fail.
+func (s *Sink) MappingSource() (name, src string, err error) {
+	if s.MappingFile != "" {
+		b, err := os.ReadFile(s.MappingFile)
+		if err != nil {
+			return s.MappingFile, "", err
+		}
+		return s.MappingFile, string(b), nil
+	}
+	return "mapping", s.Mapping, nil
 }
 
 // Batch shapes the batches a sink receives.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/connector/httpapi"
+	"github.com/contactlab/connector/connector/mapping"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/delivery"
 )
@@ -111,6 +112,9 @@ func New(cfg *config.Config, opts ...Option) (*Service, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sink %s: %w", sc.Name, err)
 		}
+		if sink, err = withMapping(sink, &sc); err != nil {
+			return nil, fmt.Errorf("sink %s: %w", sc.Name, err)
+		}
 		p, err := streams.NewPipeline(s.deps.PipelineConfig(sc), sink)
 		if err != nil {
 			return nil, err
@@ -148,6 +152,32 @@ func New(cfg *config.Config, opts ...Option) (*Service, error) {
 	}
 	s.reg.MustRegister(readyCollector{s})
 	return s, nil
+}
+
+// withMapping puts the sink's mapping, when it has one, in front of sink,
+// compiled once here; with none, sink is returned as it is.
+func withMapping(sink streams.Sink, sc *config.Sink) (streams.Sink, error) {
+	prog, err := MappingOf(sc)
+	if err != nil || prog == nil {
+		return sink, err
+	}
+	var opts []mapping.Option
+	if check := config.CheckOf(sc); check != nil {
+		opts = append(opts, mapping.WithCheck(check))
+	}
+	return mapping.Wrap(sink, prog, opts...), nil
+}
+
+// MappingOf is the compiled mapping of a sink, or nil when it has none.
+func MappingOf(sc *config.Sink) (*mapping.Program, error) {
+	name, src, err := sc.MappingSource()
+	if err != nil {
+		return nil, fmt.Errorf("mapping_file: %w", err)
+	}
+	if src == "" {
+		return nil, nil
+	}
+	return mapping.Compile(name, src)
 }
 
 // readyDesc is /readyz as a metric, one series per unit, so dashboards and
