@@ -2,6 +2,8 @@
 //
 //	connector validate -config FILE   check a config file and exit
 //	connector run -config FILE        run the pipelines the file describes
+//	connector map -config FILE -sink NAME [-in FILE] [-json]
+//	                                  dry run of a sink's mapping: no Kafka, no API
 //
 // The embedded demo (broker, sandbox APIs, sample traffic) is cmd/demo, so
 // that this binary links neither the sandbox nor the embedded broker.
@@ -9,20 +11,24 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/contactlab/connector/connector/config"
+	"github.com/contactlab/connector/connector/mapping"
 	"github.com/contactlab/connector/connector/service"
 )
 
 const usage = `usage:
   connector validate -config FILE
   connector run -config FILE
+  connector map -config FILE -sink NAME [-in samples.jsonl] [-json]
 (the embedded demo is a command of its own: go run ./cmd/demo)`
 
 func main() {
@@ -38,6 +44,8 @@ func main() {
 		err = validate(os.Args[2:])
 	case "run":
 		err = run(ctx, os.Args[2:])
+	case "map":
+		err = mapRecords(ctx, os.Args[2:], os.Stdin, os.Stdout)
 	case "-h", "-help", "--help", "help":
 		fmt.Println(usage)
 		return
@@ -82,4 +90,58 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer svc.Close()
 	return svc.Run(ctx)
+}
+
+// mapRecords is `connector map`: each input line (a record as the mapping
+// sees it, or a bare value) through the sink's mapping and its schema,
+// printed; it fails when any record would be dead-lettered.
+func mapRecords(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+	fs := flag.NewFlagSet("map", flag.ContinueOnError)
+	path := fs.String("config", "", "config file (YAML)")
+	sink := fs.String("sink", "", "the sink whose mapping to run")
+	inPath := fs.String("in", "", "input, one JSON record or value per line (default: standard input)")
+	asJSON := fs.Bool("json", false, "print one JSON result per input line")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *path == "" || *sink == "" {
+		return errors.New("-config FILE and -sink NAME are required")
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	prog, check, err := service.Mapper(cfg, *sink)
+	if err != nil {
+		return err
+	}
+	in := stdin
+	if *inPath != "" {
+		f, err := os.Open(*inPath)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
+	}
+	enc := json.NewEncoder(stdout)
+	var records, dead int
+	err = mapping.DryRun(ctx, prog, check, in, func(r mapping.Result) {
+		records++
+		if r.DeadLettered() {
+			dead++
+		}
+		if *asJSON {
+			_ = enc.Encode(r)
+			return
+		}
+		mapping.WriteText(stdout, r)
+	})
+	if err != nil {
+		return err
+	}
+	if dead > 0 {
+		return fmt.Errorf("%d of %d records would be dead-lettered", dead, records)
+	}
+	return nil
 }

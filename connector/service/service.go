@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -178,6 +179,32 @@ func MappingOf(sc *config.Sink) (*mapping.Program, error) {
 		return nil, nil
 	}
 	return mapping.Compile(name, src)
+}
+
+// Mapper is the mapping of the sink named name in cfg and the check of its
+// type, for a dry run (`connector map`): what the service would build.
+func Mapper(cfg *config.Config, name string) (*mapping.Program, mapping.Check, error) {
+	cfg = cfg.WithDefaults()
+	for i := range cfg.Sinks {
+		sc := &cfg.Sinks[i]
+		if sc.Name != name {
+			continue
+		}
+		prog, err := MappingOf(sc)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sink %s: %w", name, err)
+		}
+		if prog == nil {
+			// No mapping: the record is the body; its only output is itself.
+			prog, _ = mapping.Compile("(no mapping)", ".value")
+		}
+		return prog, config.CheckOf(sc), nil
+	}
+	names := make([]string, len(cfg.Sinks))
+	for i, sc := range cfg.Sinks {
+		names[i] = sc.Name
+	}
+	return nil, nil, fmt.Errorf("no sink named %q (sinks: %s)", name, strings.Join(names, ", "))
 }
 
 // readyDesc is /readyz as a metric, one series per unit, so dashboards and
