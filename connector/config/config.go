@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -26,6 +27,9 @@ type Config struct {
 	Sections map[string]any `yaml:"-"`
 	Sinks    []Sink         `yaml:"sinks"`
 	Sources  []Source       `yaml:"sources"`
+	// Dir is the directory of the file Load read: relative mapping_file
+	// paths are read from it. Empty: the working directory.
+	Dir string `yaml:"-"`
 }
 
 // Kafka is how to reach the brokers.
@@ -111,7 +115,7 @@ type Sink struct {
 	// Mapping is a jq program that turns each record read into the records
 	// the sink's API takes: no output filters the record, several fan out
 	// (package mapping). MappingFile reads the program from a file
-	// instead (relative to the working directory). Neither: records are
+	// instead (a relative path is relative to the config file). Neither: records are
 	// the API's bodies as they are.
 	Mapping     string `yaml:"mapping"`
 	MappingFile string `yaml:"mapping_file"`
@@ -180,7 +184,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(b, os.LookupEnv)
+	return parse(b, os.LookupEnv, filepath.Dir(path))
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
@@ -191,6 +195,11 @@ var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 // keys are errors. The sections and types of components are those
 // registered (package service registers them).
 func Parse(doc []byte, lookup func(string) (string, bool)) (*Config, error) {
+	return parse(doc, lookup, "")
+}
+
+// parse is Parse of a file read from dir ("" for none).
+func parse(doc []byte, lookup func(string) (string, bool), dir string) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(doc, &root); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -230,6 +239,12 @@ func Parse(doc []byte, lookup func(string) (string, bool)) (*Config, error) {
 	for i, b := range blocks {
 		if values[i] != nil {
 			b.attach(&c, values[i])
+		}
+	}
+	c.Dir = dir
+	for i := range c.Sinks {
+		if f := c.Sinks[i].MappingFile; f != "" && dir != "" && !filepath.IsAbs(f) {
+			c.Sinks[i].MappingFile = filepath.Join(dir, f)
 		}
 	}
 	c.Defaults()
