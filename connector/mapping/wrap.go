@@ -33,6 +33,15 @@ type Sink struct {
 	prog  *Program
 	check Check
 
+	// turn is the channel the latest Write closes once it has handed its
+	// records to the wrapped sink: each Write maps its batch in parallel
+	// with the others but hands it over only after the Write before it did,
+	// so a slow mapping cannot reorder a partition's records on their way
+	// to the sink (UPS keeps a user's updates in offset order only among
+	// the records it has seen).
+	turnMu sync.Mutex
+	turn   chan struct{}
+
 	mu sync.Mutex
 	// owed are the outputs a record still owes after an attempt in which
 	// some failed and were handed back for a retry, by its record. The keys
@@ -166,8 +175,19 @@ type slot struct {
 
 // Write implements streams.Sink: each record is mapped (or, when it comes
 // back for a retry, its outputs still owed are taken) and every output of
-// the batch goes to the wrapped sink in one Write.
+// the batch goes to the wrapped sink in one Write, after the batches of
+// earlier Writes were handed over.
 func (s *Sink) Write(ctx context.Context, batch []*streams.Record, done streams.Done) {
+	s.turnMu.Lock()
+	prev, mine := s.turn, make(chan struct{})
+	s.turn = mine
+	s.turnMu.Unlock()
+	handOver := func() {
+		if prev != nil {
+			<-prev
+		}
+		close(mine)
+	}
 	var derived []*streams.Record
 	var slots []slot
 	for _, r := range batch {
@@ -196,6 +216,7 @@ func (s *Sink) Write(ctx context.Context, batch []*streams.Record, done streams.
 			slots = append(slots, slot{f, o.index})
 		}
 	}
+	handOver()
 	if len(derived) == 0 {
 		return
 	}
