@@ -218,12 +218,14 @@ func TestRunLimits(t *testing.T) {
 		{"halt ends the outputs", `1, 2, halt, 3`, "", 2},
 		{"error() is a mapping error with its message", `error("order has no customer")`, "order has no customer", 0},
 		{"too many outputs", `range(MaxOutputsPlusOne)`, "more than 1000 outputs", 0},
-		{"a loop that never ends", `def f: f; f`, "ran longer than", 0},
+		{"a loop that never ends", `last(range(1; infinite))`, "ran longer than its time limit", 0},
 		{"no environment", `$ENV | length`, "", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := strings.ReplaceAll(tc.src, "MaxOutputsPlusOne", fmt.Sprint(MaxOutputs+1))
-			outs, err := mustCompile(t, src).Run(context.Background(), in)
+			p := mustCompile(t, src)
+			p.timeout = 100 * time.Millisecond
+			outs, err := p.Run(context.Background(), in)
 			if tc.want == "" {
 				if err != nil || len(outs) != tc.outputs {
 					t.Fatalf("got %q, %v; want %d outputs", outs, err, tc.outputs)
@@ -264,6 +266,7 @@ func TestWrapOutcomes(t *testing.T) {
 		sent    int
 	}{
 		{name: "one output delivered", program: `.value`, value: `{"a":1}`, sent: 1},
+		{name: "a run out of time is retried, not dead-lettered", program: `last(range(1; infinite))`, value: `{}`, reason: "retry", errHas: "ran longer than"},
 		{name: "no output is filtered", program: `select(.value.test != true) | .value`, value: `{"test":true}`, reason: "filtered"},
 		{name: "fan-out, every output delivered", program: fanOut, value: items, sent: 3},
 		{name: "mapping error: jq's message", program: `.value.orderId | tonumber`, value: items, reason: "mapping", errHas: `tonumber cannot be applied to "o-1"`},
@@ -309,7 +312,9 @@ func TestWrapOutcomes(t *testing.T) {
 			if tc.check != nil {
 				opts = append(opts, WithCheck(tc.check))
 			}
-			w := Wrap(inner, mustCompile(t, tc.program), opts...)
+			prog := mustCompile(t, tc.program)
+			prog.timeout = 100 * time.Millisecond
+			w := Wrap(inner, prog, opts...)
 			r := record(tc.value)
 			r.Attempts = 1
 			o := newOutcomes()

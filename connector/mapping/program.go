@@ -14,14 +14,21 @@ import (
 // yields more is in error (a runaway generator, not a mapping).
 const MaxOutputs = 1000
 
-// Timeout bounds how long a program runs on one input: a program that
-// loops for ever fails with a mapping error instead of holding a worker.
-const Timeout = time.Second
+// Timeout bounds how long a program runs on one input, so that a program
+// that loops for ever does not hold a worker for ever. Running out of it is
+// an ErrTimeout, which a sink retries rather than dead-letters: a valid
+// mapping can take that long on a starved process; one that always does
+// is dead-lettered when the retry budget runs out.
+const Timeout = 5 * time.Second
+
+// ErrTimeout is a run that took longer than Timeout.
+var ErrTimeout = errors.New("the mapping ran longer than its time limit")
 
 // Program is a compiled mapping. It is safe for concurrent use.
 type Program struct {
-	name string
-	code *gojq.Code
+	name    string
+	code    *gojq.Code
+	timeout time.Duration
 }
 
 // SyntaxError is a mapping that does not parse or compile. Line and Column
@@ -65,7 +72,7 @@ func Compile(name, src string) (*Program, error) {
 	if err != nil {
 		return nil, &SyntaxError{Name: name, Err: err}
 	}
-	return &Program{name: name, code: code}, nil
+	return &Program{name: name, code: code, timeout: Timeout}, nil
 }
 
 // position is the 1-based line and column of byte offset in src.
@@ -82,10 +89,10 @@ func (p *Program) Name() string { return p.name }
 
 // Run runs the program on one input document (Input builds it) and
 // returns its outputs, each encoded as JSON. A jq error, more than
-// MaxOutputs outputs or a run longer than Timeout is an error; so is the
-// end of ctx. halt ends the outputs without an error.
+// MaxOutputs outputs, a run longer than Timeout (ErrTimeout) and the end of
+// ctx are errors. halt ends the outputs without an error.
 func (p *Program) Run(ctx context.Context, in map[string]any) ([][]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	it := p.code.RunWithContext(ctx, in)
 	var outs [][]byte
@@ -100,7 +107,7 @@ func (p *Program) Run(ctx context.Context, in map[string]any) ([][]byte, error) 
 				return outs, nil
 			}
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
-				return nil, fmt.Errorf("the mapping ran longer than %s", Timeout)
+				return nil, ErrTimeout
 			}
 			return nil, err
 		}

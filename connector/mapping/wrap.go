@@ -119,8 +119,9 @@ func outputs(ctx context.Context, p *Program, check Check, r *streams.Record) ([
 	}
 	outs, err := p.Run(ctx, in)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, err // a stop, not the record's fault: retried
+		if ctx.Err() != nil || errors.Is(err, ErrTimeout) {
+			// A stop, or a starved process: not the record's fault; retried.
+			return nil, fmt.Errorf("mapping %s: %w", p.name, err)
 		}
 		return nil, streams.Reject("mapping", fmt.Errorf("mapping %s: %w", p.name, err))
 	}

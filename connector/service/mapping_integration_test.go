@@ -170,7 +170,13 @@ func TestOrdersFanOutUnderFaults(t *testing.T) {
 
 	for i, v := range tr.events {
 		if sb.Contacthub.AcceptedCount(v) == 0 {
-			t.Fatalf("completedOrder %d never reached Contacthub: %s", i, v)
+			var why []string
+			for _, m := range streamstest.ReadAll(t, broker, "order-events.dlq") {
+				if !tr.dead[string(m.Value)] {
+					why = append(why, fmt.Sprint(headers(m)))
+				}
+			}
+			t.Fatalf("completedOrder %d never reached Contacthub: %s; counts %v; unexpected dead letters %v", i, v, svc.Counts(), why)
 		}
 	}
 	for user, want := range tr.segments {
