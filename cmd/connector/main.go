@@ -4,6 +4,8 @@
 //	connector run -config FILE        run the pipelines the file describes
 //	connector map -config FILE -sink NAME [-in FILE] [-json]
 //	                                  dry run of a sink's mapping: no Kafka, no API
+//	connector publish -config FILE -topic T [-sink NAME] [-in FILE]
+//	                                  publish JSON lines, checked as sink NAME would take them
 //
 // The embedded demo (broker, sandbox APIs, sample traffic) is cmd/demo, so
 // that this binary links neither the sandbox nor the embedded broker.
@@ -29,6 +31,7 @@ const usage = `usage:
   connector validate -config FILE
   connector run -config FILE
   connector map -config FILE -sink NAME [-in samples.jsonl] [-json]
+  connector publish -config FILE -topic T [-sink NAME] [-in file.jsonl]
 (the embedded demo is a command of its own: go run ./cmd/demo)`
 
 func main() {
@@ -46,6 +49,8 @@ func main() {
 		err = run(ctx, os.Args[2:])
 	case "map":
 		err = mapRecords(ctx, os.Args[2:], os.Stdin, os.Stdout)
+	case "publish":
+		err = publish(ctx, os.Args[2:], os.Stdin, os.Stdout)
 	case "-h", "-help", "--help", "help":
 		fmt.Println(usage)
 		return
@@ -144,4 +149,35 @@ func mapRecords(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 		return fmt.Errorf("%d of %d records would be dead-lettered", dead, records)
 	}
 	return nil
+}
+
+// publish is `connector publish`: JSON lines to a topic, each checked as
+// the sink named would take it; nothing is published when one is refused.
+func publish(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
+	path := fs.String("config", "", "config file (YAML): the kafka section, and the sink to check against")
+	topic := fs.String("topic", "", "the topic to publish to")
+	sink := fs.String("sink", "", "check each line as this sink would take it (its mapping and schema)")
+	inPath := fs.String("in", "", "input, one JSON record or value per line (default: standard input)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *path == "" || *topic == "" {
+		return errors.New("-config FILE and -topic T are required")
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	in := stdin
+	if *inPath != "" {
+		f, err := os.Open(*inPath)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
+	}
+	_, err = service.PublishLines(ctx, cfg, *topic, *sink, in, stdout)
+	return err
 }
