@@ -205,7 +205,9 @@ func TestOrdersFanOutUnderFaults(t *testing.T) {
 	counts := svc.Counts()
 	for _, name := range []string{"order-events", "order-segments"} {
 		c := counts[name]
-		if c.Filtered != int64(tr.filtered) || c.DeadLettered < int64(len(tr.dead)) || c.InFlight != 0 {
+		// At least: a record fetched again after a rebalance (a starved
+		// test process can miss a heartbeat) is counted again.
+		if c.Filtered < int64(tr.filtered) || c.DeadLettered < int64(len(tr.dead)) || c.InFlight != 0 {
 			t.Fatalf("%s: counts %+v, want %d filtered and %d dead-lettered", name, c, tr.filtered, len(tr.dead))
 		}
 	}
