@@ -92,3 +92,21 @@ func TestCheckOfEachSinkType(t *testing.T) {
 		}
 	}
 }
+
+// The source publishes its default envelope or CloudEvents, nothing else.
+func TestSourceEnvelope(t *testing.T) {
+	for _, tc := range []struct{ value, key string }{
+		{"contacthub", ""},
+		{"cloudevents", ""},
+		{"avro", "sources[0].envelope"},
+	} {
+		_, err := config.Parse([]byte(edit(t, "    type: contacthub-updates", "    type: contacthub-updates\n    envelope: "+tc.value)), lookup)
+		fes := fieldErrors(err)
+		switch {
+		case tc.key == "" && err != nil:
+			t.Errorf("envelope %s refused: %v", tc.value, err)
+		case tc.key != "" && (len(fes) != 1 || fes[0].Key != tc.key):
+			t.Errorf("envelope %s: got %v, want a FieldError for %s", tc.value, err, tc.key)
+		}
+	}
+}
