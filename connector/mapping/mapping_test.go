@@ -494,3 +494,26 @@ func TestWrapConcurrentOutcomes(t *testing.T) {
 		}
 	}
 }
+
+type partSink struct {
+	heldSink
+	parts []streams.Part
+}
+
+func (p *partSink) Parts() []streams.Part { return p.parts }
+
+type namedPart string
+
+func (n namedPart) Name() string          { return string(n) }
+func (n namedPart) Ready() (bool, string) { return true, "" }
+
+// The wrapped sink's parts (job followers) stay visible on /readyz.
+func TestWrapKeepsParts(t *testing.T) {
+	inner := &partSink{parts: []streams.Part{namedPart("ups/job-follower")}}
+	if ps := Wrap(inner, mustCompile(t, `.value`)).Parts(); len(ps) != 1 || ps[0].Name() != "ups/job-follower" {
+		t.Fatalf("parts %v", ps)
+	}
+	if ps := Wrap(&heldSink{}, mustCompile(t, `.value`)).Parts(); ps != nil {
+		t.Fatalf("parts %v of a sink with none", ps)
+	}
+}
