@@ -14,6 +14,8 @@
 //   - nil: delivered; the record is acknowledged.
 //   - an error that Is ErrRejected: dead-lettered at once with the error as
 //     the reason, then acknowledged.
+//   - ErrFiltered: acknowledged without delivery and counted as filtered
+//     (a mapping gave no output for the record).
 //   - an error that Is ErrUnauthorized: the pipeline pauses (Ready reports
 //     why) and retries with back-off until the credential works; the record
 //     is neither committed nor dead-lettered meanwhile.

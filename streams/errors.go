@@ -20,6 +20,13 @@ var (
 
 	// ErrClosed is returned by components used after Close.
 	ErrClosed = errors.New("closed")
+
+	// ErrFiltered is the outcome a sink reports through Done for a record
+	// it chose not to deliver (a mapping gave no output for it): the
+	// runtime acknowledges it, so it is committed in order, and counts it
+	// as filtered (Counts.Filtered, connector_pipeline_records_filtered_total),
+	// neither delivered nor dead-lettered.
+	ErrFiltered = errors.New("filtered")
 )
 
 type (

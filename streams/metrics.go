@@ -11,6 +11,7 @@ import (
 type Metrics struct {
 	consumed     *prometheus.CounterVec
 	delivered    *prometheus.CounterVec
+	filtered     *prometheus.CounterVec
 	deadLettered *prometheus.CounterVec
 	retries      *prometheus.CounterVec
 	lag          *prometheus.GaugeVec
@@ -31,6 +32,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "records_consumed_total", Help: "Records fetched from Kafka by a sink pipeline."}, []string{"pipeline"}),
 		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "records_delivered_total", Help: "Records the destination accepted."}, []string{"pipeline"}),
+		filtered: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "records_filtered_total", Help: "Records acknowledged without delivery because the sink's mapping gave no output for them."}, []string{"pipeline"}),
 		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "records_dead_lettered_total", Help: "Records written to the dead-letter topic, by reason class."}, []string{"pipeline", "reason"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
@@ -51,7 +54,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "records_produced_total", Help: "Records Kafka acknowledged, by topic role."}, []string{"pipeline", "role"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.consumed, m.delivered, m.deadLettered, m.retries, m.lag, m.inFlight, m.paused, m.oldest, m.concurrency, m.commits, m.produced)
+		reg.MustRegister(m.consumed, m.delivered, m.filtered, m.deadLettered, m.retries, m.lag, m.inFlight, m.paused, m.oldest, m.concurrency, m.commits, m.produced)
 	}
 	return m
 }
@@ -65,8 +68,11 @@ func (m *Metrics) Produced(pipeline, role string, n int) {
 // Counts are a pipeline's totals since start, for progress lines and demo
 // summaries (Prometheus is for scraping; these are for humans and tests).
 type Counts struct {
-	Consumed     int64 `json:"consumed"`
-	Delivered    int64 `json:"delivered"`
+	Consumed  int64 `json:"consumed"`
+	Delivered int64 `json:"delivered"`
+	// Filtered records were acknowledged without delivery: the sink's
+	// mapping gave no output for them.
+	Filtered     int64 `json:"filtered"`
 	DeadLettered int64 `json:"dead_lettered"`
 	Retries      int64 `json:"retries"`
 	InFlight     int64 `json:"in_flight"`
@@ -74,13 +80,14 @@ type Counts struct {
 }
 
 type counters struct {
-	consumed, delivered, deadLettered, retries, inFlight, lag atomic.Int64
+	consumed, delivered, filtered, deadLettered, retries, inFlight, lag atomic.Int64
 }
 
 func (c *counters) snapshot() Counts {
 	return Counts{
 		Consumed:     c.consumed.Load(),
 		Delivered:    c.delivered.Load(),
+		Filtered:     c.filtered.Load(),
 		DeadLettered: c.deadLettered.Load(),
 		Retries:      c.retries.Load(),
 		InFlight:     c.inFlight.Load(),

@@ -269,7 +269,7 @@ func (p *Pipeline) run(ctx context.Context, graceful bool) error {
 	_ = reader.Close()
 	_ = p.dlqProd.Close()
 	c := p.Counts()
-	p.log.Info("pipeline stopped", "consumed", c.Consumed, "delivered", c.Delivered, "dead_lettered", c.DeadLettered, "in_flight_dropped", c.InFlight)
+	p.log.Info("pipeline stopped", "consumed", c.Consumed, "delivered", c.Delivered, "filtered", c.Filtered, "dead_lettered", c.DeadLettered, "in_flight_dropped", c.InFlight)
 	failMu.Lock()
 	defer failMu.Unlock()
 	return failure
@@ -412,6 +412,12 @@ func (p *Pipeline) batch(work context.Context, fresh <-chan *Record, due <-chan 
 func (p *Pipeline) done(r *Record, err error) {
 	if p.work.Err() != nil {
 		return // forced stop: the record stays uncommitted
+	}
+	if errors.Is(err, ErrFiltered) {
+		p.c.filtered.Add(1)
+		p.m.filtered.WithLabelValues(p.cfg.Name).Inc()
+		p.ack(r)
+		return
 	}
 	switch delivery.Classify(err) {
 	case delivery.Delivered:

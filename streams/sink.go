@@ -46,6 +46,8 @@ type Sink interface {
 //   - nil: delivered; the record is acknowledged (committed in order).
 //   - an error that Is ErrRejected: dead-lettered with its reason, then
 //     acknowledged.
+//   - ErrFiltered: the sink chose not to deliver it (its mapping gave no
+//     output); acknowledged and counted as filtered.
 //   - an error that Is ErrUnauthorized: the pipeline pauses (Ready says
 //     why) and the record is tried again with back-off, never dead-lettered
 //     for it.

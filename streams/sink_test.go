@@ -381,3 +381,29 @@ func TestAdaptivePipelineDeadLetters(t *testing.T) {
 		t.Fatalf("counts %+v", c)
 	}
 }
+
+// A record the sink filters (ErrFiltered) is committed in order and counted
+// as filtered: neither delivered nor dead-lettered, nor retried.
+func TestSinkFilteredIsCommittedAndCounted(t *testing.T) {
+	addr := streamstest.Broker(t, 1, "in", "dlq")
+	produceN(t, addr, "in", 6)
+	sink := streams.PerRecord(func(_ context.Context, r *streams.Record) error {
+		if r.Offset%2 == 0 {
+			return streams.ErrFiltered
+		}
+		return nil
+	})
+	p, cancel, done := startPipeline(t, streams.PipelineConfig{Name: "filter", Brokers: []string{addr}, Topics: []string{"in"},
+		DeadLetterTopic: "dlq", Concurrency: 2, CommitInterval: 10 * time.Millisecond}, sink)
+	streamstest.WaitFor(t, 10*time.Second, "caught up", func() (bool, string) {
+		return streamstest.CaughtUp(t, addr, "filter", "in")
+	})
+	c := p.Counts()
+	if c.Filtered != 3 || c.Delivered != 3 || c.DeadLettered != 0 || c.Retries != 0 || c.InFlight != 0 {
+		t.Fatalf("counts %+v", c)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

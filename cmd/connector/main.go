@@ -3,6 +3,10 @@
 //	connector validate -config FILE   check a config file and exit
 //	connector run -config FILE        run the pipelines the file describes
 //	connector dlq inspect|replay ...  count, show and replay a sink's dead letters
+//	connector map -config FILE -sink NAME [-in FILE] [-json]
+//	                                  dry run of a sink's mapping: no Kafka, no API
+//	connector publish -config FILE -topic T [-sink NAME] [-in FILE]
+//	                                  publish JSON lines, checked as sink NAME would take them
 //
 // The embedded demo (broker, sandbox APIs, sample traffic) is cmd/demo, so
 // that this binary links neither the sandbox nor the embedded broker.
@@ -10,14 +14,17 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/contactlab/connector/connector/config"
+	"github.com/contactlab/connector/connector/mapping"
 	"github.com/contactlab/connector/connector/service"
 )
 
@@ -27,6 +34,8 @@ const usage = `usage:
   connector dlq inspect -config FILE -sink NAME [-samples 5] [-per hour|day]
   connector dlq replay  -config FILE -sink NAME [-reason R[,R...] | -all] [-since T] [-until T] [-skip-older] [-rate N] [-dry-run]
   (connector dlq inspect -h, connector dlq replay -h: what they do)
+  connector map -config FILE -sink NAME [-in samples.jsonl] [-json]
+  connector publish -config FILE -topic T [-sink NAME] [-in file.jsonl]
 (the embedded demo is a command of its own: go run ./cmd/demo)`
 
 func main() {
@@ -44,6 +53,10 @@ func main() {
 		err = run(ctx, os.Args[2:])
 	case "dlq":
 		err = dlqCommand(ctx, os.Args[2:])
+	case "map":
+		err = mapRecords(ctx, os.Args[2:], os.Stdin, os.Stdout)
+	case "publish":
+		err = publish(ctx, os.Args[2:], os.Stdin, os.Stdout)
 	case "-h", "-help", "--help", "help":
 		fmt.Println(usage)
 		return
@@ -88,4 +101,89 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer svc.Close()
 	return svc.Run(ctx)
+}
+
+// mapRecords is `connector map`: each input line (a record as the mapping
+// sees it, or a bare value) through the sink's mapping and its schema,
+// printed; it fails when any record would be dead-lettered.
+func mapRecords(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+	fs := flag.NewFlagSet("map", flag.ContinueOnError)
+	path := fs.String("config", "", "config file (YAML)")
+	sink := fs.String("sink", "", "the sink whose mapping to run")
+	inPath := fs.String("in", "", "input, one JSON record or value per line (default: standard input)")
+	asJSON := fs.Bool("json", false, "print one JSON result per input line")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *path == "" || *sink == "" {
+		return errors.New("-config FILE and -sink NAME are required")
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	prog, check, err := service.Mapper(cfg, *sink)
+	if err != nil {
+		return err
+	}
+	in := stdin
+	if *inPath != "" {
+		f, err := os.Open(*inPath)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
+	}
+	enc := json.NewEncoder(stdout)
+	var records, dead int
+	err = mapping.DryRun(ctx, prog, check, in, func(r mapping.Result) {
+		records++
+		if r.DeadLettered() {
+			dead++
+		}
+		if *asJSON {
+			_ = enc.Encode(r)
+			return
+		}
+		mapping.WriteText(stdout, r)
+	})
+	if err != nil {
+		return err
+	}
+	if dead > 0 {
+		return fmt.Errorf("%d of %d records would be dead-lettered", dead, records)
+	}
+	return nil
+}
+
+// publish is `connector publish`: JSON lines to a topic, each checked as
+// the sink named would take it; nothing is published when one is refused.
+func publish(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
+	path := fs.String("config", "", "config file (YAML): the kafka section, and the sink to check against")
+	topic := fs.String("topic", "", "the topic to publish to")
+	sink := fs.String("sink", "", "check each line as this sink would take it (its mapping and schema)")
+	inPath := fs.String("in", "", "input, one JSON record or value per line (default: standard input)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *path == "" || *topic == "" {
+		return errors.New("-config FILE and -topic T are required")
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	in := stdin
+	if *inPath != "" {
+		f, err := os.Open(*inPath)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
+	}
+	_, err = service.PublishLines(ctx, cfg, *topic, *sink, in, stdout)
+	return err
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -26,6 +27,9 @@ type Config struct {
 	Sections map[string]any `yaml:"-"`
 	Sinks    []Sink         `yaml:"sinks"`
 	Sources  []Source       `yaml:"sources"`
+	// Dir is the directory of the file Load read: relative mapping_file
+	// paths are read from it. Empty: the working directory.
+	Dir string `yaml:"-"`
 }
 
 // Kafka is how to reach the brokers.
@@ -108,6 +112,13 @@ type Sink struct {
 	Retry         Retry         `yaml:"retry"`
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 	Health        Health        `yaml:"health"`
+	// Mapping is a jq program that turns each record read into the records
+	// the sink's API takes: no output filters the record, several fan out
+	// (package mapping). MappingFile reads the program from a file
+	// instead (a relative path is relative to the config file). Neither: records are
+	// the API's bodies as they are.
+	Mapping     string `yaml:"mapping"`
+	MappingFile string `yaml:"mapping_file"`
 
 	// Settings is the type's own block (sinks[i].ups for type ups), a *S
 	// of its SinkType[S]: nil until Defaults when the file has no block.
@@ -173,6 +184,20 @@ func (c *Concurrency) UnmarshalYAML(n *yaml.Node) error {
 	return fmt.Errorf("line %d: concurrency is a number, auto, or {min, max}", n.Line)
 }
 
+// MappingSource is the sink's mapping program and its name for errors
+// (the key, or the file it was read from); src is "" when the sink has
+// none. Only reading mapping_file can fail.
+func (s *Sink) MappingSource() (name, src string, err error) {
+	if s.MappingFile != "" {
+		b, err := os.ReadFile(s.MappingFile)
+		if err != nil {
+			return s.MappingFile, "", err
+		}
+		return s.MappingFile, string(b), nil
+	}
+	return "mapping", s.Mapping, nil
+}
+
 // Batch shapes the batches a sink receives.
 type Batch struct {
 	MaxRecords int           `yaml:"max_records"`
@@ -218,7 +243,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(b, os.LookupEnv)
+	return parse(b, os.LookupEnv, filepath.Dir(path))
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
@@ -229,6 +254,11 @@ var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 // keys are errors. The sections and types of components are those
 // registered (package service registers them).
 func Parse(doc []byte, lookup func(string) (string, bool)) (*Config, error) {
+	return parse(doc, lookup, "")
+}
+
+// parse is Parse of a file read from dir ("" for none).
+func parse(doc []byte, lookup func(string) (string, bool), dir string) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(doc, &root); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -268,6 +298,12 @@ func Parse(doc []byte, lookup func(string) (string, bool)) (*Config, error) {
 	for i, b := range blocks {
 		if values[i] != nil {
 			b.attach(&c, values[i])
+		}
+	}
+	c.Dir = dir
+	for i := range c.Sinks {
+		if f := c.Sinks[i].MappingFile; f != "" && dir != "" && !filepath.IsAbs(f) {
+			c.Sinks[i].MappingFile = filepath.Join(dir, f)
 		}
 	}
 	c.Defaults()

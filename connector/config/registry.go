@@ -60,6 +60,11 @@ type SinkType[S any] struct {
 	// defaults applied, for the sections the type reads. The common checks
 	// of a sink are made before it.
 	Validate func(p Problems, c *Config, s *Sink, settings *S)
+	// Check, when set, gives the verdict of a sink of this type on one
+	// record value (the body its API takes): nil, or the violations with
+	// their JSON paths. A mapping's outputs are checked with it before any
+	// is sent, and `connector map` shows it.
+	Check func(s *Sink, settings *S) func(value []byte) error
 }
 
 // SourceType is a kind of source. A source has no common block: its keys
@@ -128,6 +133,7 @@ type sinkKind struct {
 	section  string
 	defaults func(s *Sink)
 	validate func(p Problems, c *Config, s *Sink)
+	check    func(s *Sink) func(value []byte) error
 }
 
 type sourceKind struct {
@@ -216,6 +222,12 @@ func RegisterSink[S any](t SinkType[S]) {
 			t.Validate(p, c, s, set)
 		}
 	}
+	k.check = func(s *Sink) func([]byte) error {
+		if set, ok := s.Settings.(*S); ok && set != nil && t.Check != nil {
+			return t.Check(s, set)
+		}
+		return nil
+	}
 	registry.sinks[t.Name] = k
 	if t.Section != "" {
 		registry.blocks[t.Section] = append(registry.blocks[t.Section], t.Name)
@@ -261,6 +273,16 @@ func SectionOf[S any](c *Config, key string) *S {
 	}
 	s, _ := c.Sections[key].(*S)
 	return s
+}
+
+// CheckOf is the check of s's type on one record value (SinkType.Check),
+// or nil when the type has none. s must have its defaults applied.
+func CheckOf(s *Sink) func(value []byte) error {
+	k := lookupSink(s.Type)
+	if k == nil {
+		return nil
+	}
+	return k.check(s)
 }
 
 // SinkTypes are the registered sink types, sorted.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/contactlab/connector/connector/mapping"
 )
 
 // Defaults fills every unset value: the generic ones here, and through the
@@ -225,6 +228,7 @@ func (c *Config) validateSink(p Problems, s *Sink) {
 	p.Duration("health.broker_unreachable_after", s.Health.BrokerUnreachableAfter, 10*time.Millisecond, 24*time.Hour)
 	p.Duration("health.failing_after", s.Health.FailingAfter, 10*time.Millisecond, 24*time.Hour)
 	p.Duration("health.stall_after", s.Health.StallAfter, 10*time.Millisecond, 30*24*time.Hour)
+	validateMapping(p, s)
 	k := lookupSink(s.Type)
 	switch {
 	case k == nil:
@@ -255,6 +259,42 @@ func (c *Config) validateSink(p Problems, s *Sink) {
 	}
 	c.needs(p, k.name, k.needs)
 	k.validate(p, c, s)
+}
+
+// validateMapping compiles the sink's mapping, as the service will at
+// start, naming the line and column of a syntax error.
+func validateMapping(p Problems, s *Sink) {
+	if s.Mapping != "" && s.MappingFile != "" {
+		p.Add("mapping_file", "give mapping or mapping_file, not both")
+		return
+	}
+	name, src, err := s.MappingSource()
+	if err != nil {
+		p.Add("mapping_file", "%v", err)
+		return
+	}
+	if src == "" {
+		if s.MappingFile != "" {
+			p.Add("mapping_file", "%s is empty", s.MappingFile)
+		}
+		return
+	}
+	if _, err := mapping.Compile(name, src); err != nil {
+		key := "mapping"
+		if s.MappingFile != "" {
+			key = "mapping_file"
+		}
+		var se *mapping.SyntaxError
+		if errors.As(err, &se) && se.Line > 0 && s.MappingFile == "" {
+			p.Add(key, "line %d, column %d of the program: %v", se.Line, se.Column, se.Err)
+			return
+		}
+		if errors.As(err, &se) && se.Line > 0 {
+			p.Add(key, "%s:%d:%d: %v", name, se.Line, se.Column, se.Err)
+			return
+		}
+		p.Add(key, "%v", err)
+	}
 }
 
 // needs reports each section a type needs that c does not have.

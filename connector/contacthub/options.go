@@ -57,6 +57,8 @@ type SourceOptions struct {
 	Entity string
 	// Tombstones: a customer DELETE is followed by a null value.
 	Tombstones bool
+	// Envelope is EnvelopeContacthub ("" too) or EnvelopeCloudEvents.
+	Envelope string
 	// Retry is the back-off of failed calls and produces.
 	Retry RetryOptions
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +37,46 @@ var headerValues = map[string][]byte{
 	schemas.EntityEvent:     []byte(schemas.EntityEvent),
 }
 
+// Envelopes the source can publish an update in.
+const (
+	// EnvelopeContacthub (the default) publishes an UpdateEnvelope: the
+	// operation, entity type, offset, workspace and node around the data.
+	EnvelopeContacthub = "contacthub"
+	// EnvelopeCloudEvents publishes the entity's data itself as a
+	// CloudEvent in the Kafka binding's binary mode: what the envelope says
+	// is in ce_* headers (see cloudEventHeaders), beside the contacthub.*
+	// headers every record has.
+	EnvelopeCloudEvents = "cloudevents"
+)
+
+// CloudEvents attributes of the records published with
+// EnvelopeCloudEvents. The type is CloudEventTypePrefix, the entity type
+// and the operation in the past tense:
+// com.contactlab.hub.customer.updated, com.contactlab.hub.event.created.
+// The id is the update's offset, unique within the source, which is the
+// workspace: /contacthub/workspaces/{workspaceId}. The time is when the
+// update was read from the stream (the stream says no time of its own);
+// the subject is the record's key (the customer id).
+const CloudEventTypePrefix = "com.contactlab.hub."
+
+// cloudEventTypes are the ce_type values by entity type and operation,
+// shared by every record.
+var cloudEventTypes = func() map[[2]string][]byte {
+	m := map[[2]string][]byte{}
+	past := map[string]string{schemas.OperationCreate: "created", schemas.OperationUpdate: "updated", schemas.OperationDelete: "deleted"}
+	for _, entity := range []string{schemas.EntityCustomer, schemas.EntityEvent} {
+		for op, verb := range past {
+			m[[2]string{entity, op}] = []byte(CloudEventTypePrefix + strings.ToLower(entity) + "." + verb)
+		}
+	}
+	return m
+}()
+
+var (
+	cloudEventSpecVersion = []byte("1.0")
+	cloudEventContentType = []byte("application/json")
+)
+
 // Why an update was not published; the label of the skipped-updates counter.
 const (
 	skipRepeated = "repeated" // at or below an offset already published
@@ -60,6 +101,9 @@ type recordBuilder struct {
 	// them): nothing the stream carried is lost, and none stalls it.
 	deadLetterTopic string
 	source          string
+	// cloudEvents publishes EnvelopeCloudEvents; ceSource is its ce_source.
+	cloudEvents bool
+	ceSource    []byte
 }
 
 func newRecordBuilder(customersTopic, eventsTopic, workspace, nodeID string, tombstones bool) recordBuilder {
@@ -69,6 +113,12 @@ func newRecordBuilder(customersTopic, eventsTopic, workspace, nodeID string, tom
 		b.nodeJSON, _ = json.Marshal(nodeID)
 	}
 	return b
+}
+
+// publishCloudEvents makes b publish EnvelopeCloudEvents.
+func (b *recordBuilder) publishCloudEvents() {
+	b.cloudEvents = true
+	b.ceSource = []byte("/contacthub/workspaces/" + b.workspace)
 }
 
 // pageRecords is one page turned into records.
@@ -115,7 +165,11 @@ func (b *recordBuilder) build(page *schemas.StreamPage, after int64, readAt time
 	for i := range page.Updates {
 		size += len(page.Updates[i].Entity.Data) + envelopeOverhead + len(b.workspaceJSON) + len(b.nodeJSON)
 	}
-	out.mem = getRecordMemory(size, len(page.Updates))
+	perUpdate := 3
+	if b.cloudEvents {
+		perUpdate += 7
+	}
+	out.mem = getRecordMemory(size, len(page.Updates), perUpdate)
 	buf, headers := out.mem.buf, out.mem.headers
 	out.msgs = out.mem.msgs
 	readAtJSON := readAt.UTC().AppendFormat(nil, time.RFC3339Nano)
@@ -180,16 +234,24 @@ func (b *recordBuilder) build(page *schemas.StreamPage, after int64, readAt time
 			key = buf[start:len(buf):len(buf)]
 		}
 		start := len(buf)
-		buf = b.appendEnvelope(buf, &env, readAtJSON)
+		if b.cloudEvents {
+			buf = append(buf, env.Data...)
+		} else {
+			buf = b.appendEnvelope(buf, &env, readAtJSON)
+		}
 		value := buf[start:len(buf):len(buf)]
 		start = len(buf)
 		buf = strconv.AppendInt(buf, offset, 10)
+		offsetText := buf[start:len(buf):len(buf)]
 		hs := len(headers)
 		headers = append(headers,
-			kafka.Header{Key: HeaderOffset, Value: buf[start:len(buf):len(buf)]},
+			kafka.Header{Key: HeaderOffset, Value: offsetText},
 			kafka.Header{Key: HeaderOperation, Value: headerValues[env.Operation]},
 			kafka.Header{Key: HeaderEntityType, Value: headerValues[env.EntityType]},
 		)
+		if b.cloudEvents {
+			headers = b.appendCloudEventHeaders(headers, &env, offsetText, key, readAtJSON)
+		}
 		h := headers[hs:len(headers):len(headers)]
 		out.msgs = append(out.msgs, kafka.Message{Topic: topic, Key: key, Value: value, Headers: h})
 		out.published++
@@ -210,6 +272,24 @@ func (b *recordBuilder) build(page *schemas.StreamPage, after int64, readAt time
 	return out
 }
 
+// appendCloudEventHeaders appends the binary-mode CloudEvents headers of
+// env; offset, subject and at (the time) are bytes of the page's memory, the rest
+// shared by every record.
+func (b *recordBuilder) appendCloudEventHeaders(hs []kafka.Header, env *schemas.UpdateEnvelope, offset, subject, at []byte) []kafka.Header {
+	hs = append(hs,
+		kafka.Header{Key: "ce_specversion", Value: cloudEventSpecVersion},
+		kafka.Header{Key: "ce_id", Value: offset},
+		kafka.Header{Key: "ce_source", Value: b.ceSource},
+		kafka.Header{Key: "ce_type", Value: cloudEventTypes[[2]string{env.EntityType, env.Operation}]},
+		kafka.Header{Key: "ce_time", Value: at},
+		kafka.Header{Key: streams.HeaderContentType, Value: cloudEventContentType},
+	)
+	if len(subject) > 0 {
+		hs = append(hs, kafka.Header{Key: "ce_subject", Value: subject})
+	}
+	return hs
+}
+
 // recordMemory is what one page's records are made in. Pages are megabytes
 // many times a second; reusing their memory, rather than leaving it to the
 // collector, keeps the collector from competing with the produce for CPU
@@ -222,7 +302,7 @@ type recordMemory struct {
 
 var recordMemories sync.Pool
 
-func getRecordMemory(bytes, updates int) *recordMemory {
+func getRecordMemory(bytes, updates, headersPerUpdate int) *recordMemory {
 	m, _ := recordMemories.Get().(*recordMemory)
 	if m == nil {
 		m = &recordMemory{}
@@ -230,8 +310,8 @@ func getRecordMemory(bytes, updates int) *recordMemory {
 	if cap(m.buf) < bytes {
 		m.buf = make([]byte, 0, bytes)
 	}
-	if cap(m.headers) < 3*updates {
-		m.headers = make([]kafka.Header, 0, 3*updates)
+	if cap(m.headers) < headersPerUpdate*updates {
+		m.headers = make([]kafka.Header, 0, headersPerUpdate*updates)
 	}
 	if n := updates + updates/8; cap(m.msgs) < n {
 		m.msgs = make([]kafka.Message, 0, n)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
 )
 
@@ -224,4 +225,53 @@ func headerMap(m kafka.Message) map[string]string {
 		h[x.Key] = string(x.Value)
 	}
 	return h
+}
+
+// With envelope: cloudevents each record is the entity's data as a
+// binary-mode CloudEvent that the CloudEvents SDK reads as valid: its id
+// the offset, its type the entity type and operation, its subject the key;
+// the contacthub.* headers stay. The records are pinned by a golden file.
+func TestPageRecordsCloudEvents(t *testing.T) {
+	b := newRecordBuilder("customers", "events", testWorkspace, "", true)
+	b.publishCloudEvents()
+	pr, _ := buildTestPage(t, b, recordsPage, 1)
+	var got strings.Builder
+	wantTypes := map[int64]string{2: "com.contactlab.hub.customer.created", 3: "com.contactlab.hub.event.updated", 4: "com.contactlab.hub.customer.deleted", 5: "com.contactlab.hub.event.created"}
+	for _, m := range pr.msgs {
+		enc, err := json.Marshal(map[string]any{"topic": m.Topic, "key": string(m.Key), "headers": headerMap(m)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.Write(enc)
+		got.WriteByte(' ')
+		if m.Value == nil {
+			got.WriteString("null\n")
+			continue // a tombstone: compaction's marker, with its DELETE's headers
+		}
+		got.Write(m.Value)
+		got.WriteByte('\n')
+		r := &streams.Record{Value: m.Value}
+		for _, h := range m.Headers {
+			r.Headers = append(r.Headers, streams.Header{Key: h.Key, Value: h.Value})
+		}
+		e, err := streams.CloudEventOf(r)
+		if err != nil || e == nil {
+			t.Fatalf("record %s is not a valid CloudEvent: %v", m.Value, err)
+		}
+		off := headerMap(m)[HeaderOffset]
+		if e.ID() != off || e.Source() != "/contacthub/workspaces/"+testWorkspace || e.Type() != wantTypes[mustInt(t, off)] ||
+			e.Subject() != string(m.Key) || !e.Time().Equal(readAt) || e.DataContentType() != "application/json" || string(e.Data()) != string(m.Value) {
+			t.Fatalf("record %s: event %s", m.Value, e)
+		}
+	}
+	testkit.Golden(t, filepath.Join("testdata", "page_records_cloudevents.golden"), []byte(got.String()), *update)
+}
+
+func mustInt(t *testing.T, s string) int64 {
+	t.Helper()
+	var n int64
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -114,6 +114,9 @@ func NewUpdateStreamSource(cfg UpdateStreamSourceConfig) (*UpdateStreamSource, e
 	gauges := cfg.Metrics.forSource(sc.Name)
 	records := newRecordBuilder(sc.CustomersTopic, sc.EventsTopic, cfg.Client.Workspace(), sc.NodeID, sc.Tombstones)
 	records.deadLetterTopic, records.source = sc.DeadLetterTopic, sc.Name
+	if sc.Envelope == EnvelopeCloudEvents {
+		records.publishCloudEvents()
+	}
 	return &UpdateStreamSource{
 		cfg:        sc,
 		brokers:    cfg.Kafka.Brokers,

@@ -262,10 +262,10 @@ func printSummary(out io.Writer, s Summary) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	fmt.Fprintf(out, "  %-22s %10s %10s %10s %8s\n", "pipeline", "consumed", "delivered", "dead-lett.", "retries")
+	fmt.Fprintf(out, "  %-22s %10s %10s %10s %10s %8s\n", "pipeline", "consumed", "delivered", "filtered", "dead-lett.", "retries")
 	for _, n := range names {
 		c := s.Pipelines[n]
-		fmt.Fprintf(out, "  %-22s %10d %10d %10d %8d\n", n, c.Consumed, c.Delivered, c.DeadLettered, c.Retries)
+		fmt.Fprintf(out, "  %-22s %10d %10d %10d %10d %8d\n", n, c.Consumed, c.Delivered, c.Filtered, c.DeadLettered, c.Retries)
 	}
 	b, _ := json.Marshal(s.Sandbox)
 	fmt.Fprintf(out, "  sandbox: %s\n", b)
@@ -379,7 +379,7 @@ func (p *progress) line(now time.Time) {
 	fmt.Fprintf(&b, "[%4.0fs] %s\n", now.Sub(p.start).Seconds(), state)
 	for _, n := range names {
 		c := counts[n]
-		done := c.Delivered + c.DeadLettered
+		done := c.Delivered + c.DeadLettered + c.Filtered
 		rate := 0.0
 		if dt > 0 {
 			rate = float64(done-p.last[n]) / dt
@@ -391,7 +391,7 @@ func (p *progress) line(now time.Time) {
 				n, pr.State, pr.Current, pr.Last, pr.Percent, pr.Rate, pr.ETA.Round(time.Second), c.Delivered)
 			continue
 		}
-		fmt.Fprintf(&b, "  %-16s in %7d  ok %7d  dlq %5d  retry %5d  %6.0f/s  lag %d\n", n, c.Consumed, c.Delivered, c.DeadLettered, c.Retries, rate, c.Lag)
+		fmt.Fprintf(&b, "  %-16s in %7d  ok %7d  filtered %4d  dlq %5d  retry %5d  %6.0f/s  lag %d\n", n, c.Consumed, c.Delivered, c.Filtered, c.DeadLettered, c.Retries, rate, c.Lag)
 	}
 	if n, last := p.sub.status(); n > 0 {
 		fmt.Fprintf(&b, "  %-16s %d changes; last: %s\n", "subscriber", n, last)

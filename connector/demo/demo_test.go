@@ -31,7 +31,7 @@ func TestDemoSummaryBalances(t *testing.T) {
 	if len(s.Pipelines) == 0 {
 		t.Fatal("no pipelines in the summary")
 	}
-	want := []string{"events", "ups-attributes", "ups-segments", "ups-linking", "ups-preferences", "categorization", "updates"}
+	want := []string{"events", "ups-attributes", "ups-segments", "ups-linking", "ups-preferences", "categorization", "updates", "order-events", "order-segments"}
 	for _, name := range want {
 		c, ok := s.Pipelines[name]
 		if !ok {
@@ -44,8 +44,8 @@ func TestDemoSummaryBalances(t *testing.T) {
 			}
 			continue
 		}
-		if c.Consumed == 0 || c.Consumed != c.Delivered+c.DeadLettered {
-			t.Errorf("%s: consumed %d != delivered %d + dead-lettered %d", name, c.Consumed, c.Delivered, c.DeadLettered)
+		if c.Consumed == 0 || c.Consumed != c.Delivered+c.DeadLettered+c.Filtered {
+			t.Errorf("%s: consumed %d != delivered %d + dead-lettered %d + filtered %d", name, c.Consumed, c.Delivered, c.DeadLettered, c.Filtered)
 		}
 	}
 	num := func(api, key string) int64 {
@@ -58,6 +58,12 @@ func TestDemoSummaryBalances(t *testing.T) {
 	}
 	if created := num("enablenow", "created"); created < s.Pipelines["categorization"].Delivered {
 		t.Errorf("enablenow created %d < delivered %d", created, s.Pipelines["categorization"].Delivered)
+	}
+	// The domain events' pipelines map OrderPlaced and filter test orders.
+	for _, name := range []string{"order-events", "order-segments"} {
+		if c := s.Pipelines[name]; c.Filtered == 0 || c.Delivered == 0 {
+			t.Errorf("%s: delivered %d, filtered %d: want some of each", name, c.Delivered, c.Filtered)
+		}
 	}
 	if num("ups", "records_accepted") == 0 {
 		t.Error("the UPS stand-in accepted no records")

@@ -2,8 +2,11 @@ package demo
 
 import (
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/contactlab/connector/connector/sandbox"
+	"github.com/contactlab/connector/examples/orders"
 	"github.com/contactlab/connector/schemas"
 )
 
@@ -51,6 +54,16 @@ sinks:
   - name: events
     type: contacthub-events
     topics: [web.events]
+%s  - name: order-events
+    type: contacthub-events
+    topics: [shop.orders]
+    mapping: |
+%s  - name: order-segments
+    type: ups
+    topics: [shop.orders]
+    ups:
+      collection: rr-segments
+    mapping: |
 %s  - name: customers
     type: contacthub-customers
     topics: [crm.customers]
@@ -67,7 +80,13 @@ sources:
 		sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken,
 		sb.URL(), sandbox.UPSAPIKey, sandbox.UPSClientID, sandbox.UPSClientSecret,
 		sb.URL(), sandbox.EnableNowToken,
-		ups)
+		ups, indent(orders.CompletedOrderMapping, "      "), indent(orders.SegmentsMapping, "      "))
+}
+
+// indent prefixes every line of s, for a block scalar of the config.
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return prefix + strings.Join(lines, "\n"+prefix) + "\n"
 }
 
 // feeds are the upstream traffic generators, one per upstream topic. The
@@ -79,6 +98,16 @@ func feeds(sb *sandbox.Sandbox) []feed {
 		g := NewUPSTraffic(uint64(10+i), 2000, u.coll)
 		fs = append(fs, feed{topic: u.topic, rate: 100, next: g.Next})
 	}
+	// The shop's OrderPlaced domain events: the order-events and
+	// order-segments pipelines map each to a completedOrder event and UPS
+	// segment updates, and filter the shop's test orders.
+	og := orders.NewTraffic(4, 2000)
+	og.TestShare = 0.05
+	og.Start = time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	fs = append(fs, feed{topic: "shop.orders", rate: 50, next: func() ([]byte, []byte, bool) {
+		k, v, kind := og.Next()
+		return k, v, kind == orders.Valid
+	}})
 	cat := NewCategorizationTraffic(3)
 	fs = append(fs, feed{topic: "categorization.requests", rate: 50, next: cat.Next})
 	cust := NewCustomersTraffic(4, 500, sandbox.NodeID)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 
 	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/connector/httpapi"
+	"github.com/contactlab/connector/connector/mapping"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/delivery"
 )
@@ -111,6 +113,9 @@ func New(cfg *config.Config, opts ...Option) (*Service, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sink %s: %w", sc.Name, err)
 		}
+		if sink, err = withMapping(sink, &sc); err != nil {
+			return nil, fmt.Errorf("sink %s: %w", sc.Name, err)
+		}
 		p, err := streams.NewPipeline(s.deps.PipelineConfig(sc), sink)
 		if err != nil {
 			return nil, err
@@ -148,6 +153,58 @@ func New(cfg *config.Config, opts ...Option) (*Service, error) {
 	}
 	s.reg.MustRegister(readyCollector{s})
 	return s, nil
+}
+
+// withMapping puts the sink's mapping, when it has one, in front of sink,
+// compiled once here; with none, sink is returned as it is.
+func withMapping(sink streams.Sink, sc *config.Sink) (streams.Sink, error) {
+	prog, err := MappingOf(sc)
+	if err != nil || prog == nil {
+		return sink, err
+	}
+	var opts []mapping.Option
+	if check := config.CheckOf(sc); check != nil {
+		opts = append(opts, mapping.WithCheck(check))
+	}
+	return mapping.Wrap(sink, prog, opts...), nil
+}
+
+// MappingOf is the compiled mapping of a sink, or nil when it has none.
+func MappingOf(sc *config.Sink) (*mapping.Program, error) {
+	name, src, err := sc.MappingSource()
+	if err != nil {
+		return nil, fmt.Errorf("mapping_file: %w", err)
+	}
+	if src == "" {
+		return nil, nil
+	}
+	return mapping.Compile(name, src)
+}
+
+// Mapper is the mapping of the sink named name in cfg and the check of its
+// type, for a dry run (`connector map`): what the service would build.
+func Mapper(cfg *config.Config, name string) (*mapping.Program, mapping.Check, error) {
+	cfg = cfg.WithDefaults()
+	for i := range cfg.Sinks {
+		sc := &cfg.Sinks[i]
+		if sc.Name != name {
+			continue
+		}
+		prog, err := MappingOf(sc)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sink %s: %w", name, err)
+		}
+		if prog == nil {
+			// No mapping: the record is the body; its only output is itself.
+			prog, _ = mapping.Compile("(no mapping)", ".value")
+		}
+		return prog, config.CheckOf(sc), nil
+	}
+	names := make([]string, len(cfg.Sinks))
+	for i, sc := range cfg.Sinks {
+		names[i] = sc.Name
+	}
+	return nil, nil, fmt.Errorf("no sink named %q (sinks: %s)", name, strings.Join(names, ", "))
 }
 
 // readyDesc is /readyz as a metric, one series per unit, so dashboards and

@@ -3,6 +3,7 @@ package service
 import (
 	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/connector/contacthub"
+	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 )
 
@@ -13,7 +14,14 @@ func init() {
 		Name:     "contacthub-events",
 		Needs:    []string{contacthubSection},
 		Defaults: eventsSinkDefaults,
+		Check:    func(*config.Sink, *struct{}) func([]byte) error { return checkEvent },
 	}, buildEventsSink)
+}
+
+// checkEvent is the events sink's verdict on a Create-event body.
+func checkEvent(v []byte) error {
+	_, err := schemas.DecodeEvent(v)
+	return err
 }
 
 func eventsSinkDefaults(s *config.Sink, _ *struct{}) {

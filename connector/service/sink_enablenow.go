@@ -8,6 +8,7 @@ import (
 
 	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/connector/enablenow"
+	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 )
 
@@ -40,7 +41,15 @@ func init() {
 		Needs:    []string{enablenowSection},
 		Defaults: enablenowSinkDefaults,
 		Validate: validateEnableNowSink,
+		Check:    func(*config.Sink, *EnableNowSinkConfig) func([]byte) error { return checkCategorization },
 	}, buildEnableNowSink)
+}
+
+// checkCategorization is an enablenow sink's verdict on a categorization
+// request.
+func checkCategorization(v []byte) error {
+	_, err := schemas.DecodeCategorizationRequest(v)
+	return err
 }
 
 func enablenowSinkDefaults(s *config.Sink, en *EnableNowSinkConfig) {

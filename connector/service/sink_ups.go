@@ -34,7 +34,21 @@ func init() {
 		Needs:    []string{upsSection},
 		Defaults: upsSinkDefaults,
 		Validate: validateUPSSink,
+		Check:    checkUPS,
 	}, buildUPSSink)
+}
+
+// checkUPS is a ups sink's verdict on one {userId, value} record of its
+// collection.
+func checkUPS(_ *config.Sink, u *UPSSinkConfig) func([]byte) error {
+	coll, err := schemas.ParseCollection(u.Collection)
+	if err != nil {
+		return func([]byte) error { return err }
+	}
+	return func(v []byte) error {
+		_, err := schemas.DecodeUPSRecord(coll, v)
+		return err
+	}
 }
 
 func upsSinkDefaults(s *config.Sink, u *UPSSinkConfig) {

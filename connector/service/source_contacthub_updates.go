@@ -32,8 +32,11 @@ type UpdatesSourceConfig struct {
 	NodeID       string        `yaml:"node_id"`
 	Entity       string        `yaml:"entity"` // CUSTOMER, EVENT or empty for both
 	// Tombstones: a customer DELETE is followed by a null value (default true).
-	Tombstones *bool        `yaml:"tombstones"`
-	Retry      config.Retry `yaml:"retry"`
+	Tombstones *bool `yaml:"tombstones"`
+	// Envelope: contacthub (default: the update envelope) or cloudevents
+	// (the entity's data as a binary-mode CloudEvent).
+	Envelope string       `yaml:"envelope"`
+	Retry    config.Retry `yaml:"retry"`
 }
 
 // A contacthub-updates source republishes the workspace's update stream to
@@ -60,6 +63,7 @@ func updatesSourceDefaults(src *config.Source, s *UpdatesSourceConfig) {
 		t := true
 		s.Tombstones = &t
 	}
+	config.Default(&s.Envelope, contacthub.EnvelopeContacthub)
 	config.Default(&s.Retry.Initial, 200*time.Millisecond)
 	config.Default(&s.Retry.Max, 30*time.Second)
 }
@@ -71,6 +75,7 @@ func validateUpdatesSource(p config.Problems, _ *config.Config, _ *config.Source
 			p.Add("start", "%q is not earliest, latest or an RFC 3339 time", s.Start)
 		}
 	}
+	p.OneOf("envelope", s.Envelope, contacthub.EnvelopeContacthub, contacthub.EnvelopeCloudEvents)
 	if s.Entity != "" && s.Entity != "CUSTOMER" && s.Entity != "EVENT" {
 		p.Add("entity", "%q is not CUSTOMER or EVENT", s.Entity)
 	}
@@ -110,6 +115,7 @@ func (s *UpdatesSourceConfig) Options(name string) contacthub.SourceOptions {
 		NodeID:          s.NodeID,
 		Entity:          s.Entity,
 		Tombstones:      s.Tombstones == nil || *s.Tombstones,
+		Envelope:        s.Envelope,
 		Retry:           contacthub.RetryOptions{Initial: s.Retry.Initial, Max: s.Retry.Max},
 	}
 }

@@ -1,11 +1,13 @@
 package service_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -351,4 +353,45 @@ func readTopic(t testing.TB, addr, topic string) []kafka.Message {
 		}
 	}
 	return out
+}
+
+// With envelope: cloudevents the source publishes each change as a
+// binary-mode CloudEvent that the SDK reads as valid, whose data is the
+// entity and whose id is the update's offset.
+func TestUpdateStreamSourceCloudEvents(t *testing.T) {
+	broker := streamstest.Broker(t, 2)
+	sb := startSandbox(t, nil)
+	sb.Contacthub.AppendUpdates(500 - int(sb.Contacthub.LastOffset()))
+	cfg := sourceConfig(t, broker, sb, 100)
+	cfg.Sources[0].Settings.(*service.UpdatesSourceConfig).Envelope = "cloudevents"
+	svc, err := service.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runService(t, svc)
+	caughtUpTo(t, svc.Units()[0].(*contacthub.UpdateStreamSource), 500, 30*time.Second)
+	n := 0
+	for _, topic := range []string{"contacthub.customers", "contacthub.events"} {
+		for _, m := range streamstest.ReadAll(t, broker, topic) {
+			if m.Value == nil {
+				continue // a tombstone
+			}
+			r := &streams.Record{Key: m.Key, Value: m.Value}
+			for _, h := range m.Headers {
+				r.Headers = append(r.Headers, streams.Header{Key: h.Key, Value: h.Value})
+			}
+			e, err := streams.CloudEventOf(r)
+			if err != nil || e == nil {
+				t.Fatalf("%s: %s is not a CloudEvent: %v", topic, m.Value, err)
+			}
+			if e.ID() != string(r.Header(contacthub.HeaderOffset)) || e.Source() != "/contacthub/workspaces/"+sandbox.WorkspaceID ||
+				!strings.HasPrefix(e.Type(), contacthub.CloudEventTypePrefix) || bytes.HasPrefix(m.Value, []byte(`{"operation"`)) {
+				t.Fatalf("%s: event %s, value %.100s", topic, e, m.Value)
+			}
+			n++
+		}
+	}
+	if n < 500 {
+		t.Fatalf("%d CloudEvents published, want every one of 500 updates", n)
+	}
 }

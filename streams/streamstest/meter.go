@@ -34,6 +34,9 @@ func (m *Meter) Stop(b *testing.B, records int64, unit string, per int) {
 	b.ReportMetric(float64(PeakRSS())/(1<<20), "peak-rss-MB")
 }
 
+// CPUTime is the CPU time the process has used (user and system).
+func CPUTime() time.Duration { return cpuTime() }
+
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
