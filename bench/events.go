@@ -91,8 +91,8 @@ func (h *Harness) runEvents(ctx context.Context, r eventsRun) (Drain, error) {
 	committed := allCommitted(c.brokerAddr, map[string]string{eventsGroup: eventsTopic})
 	var cpuProfile chan error
 	d, err := drain(ctx, drainSpec{
-		proc:      p,
-		total:     int64(r.n),
+		proc:  p,
+		total: int64(r.n),
 		begun: func(ctx context.Context) (bool, int64, error) {
 			n, err := c.contacthubAccepted(ctx)
 			return n > 0, n, err
@@ -104,7 +104,7 @@ func (h *Harness) runEvents(ctx context.Context, r eventsRun) (Drain, error) {
 			}
 			return committed(ctx)
 		},
-		timeout:   h.drainTimeout(r.n, 2000),
+		timeout: h.drainTimeout(r.n, 2000),
 		started: func() {
 			if r.profileDir != "" {
 				cpuProfile = make(chan error, 1)

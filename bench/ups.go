@@ -80,7 +80,7 @@ func (h *Harness) runUPSUnlimited(ctx context.Context, n int) (Drain, error) {
 			return st.Accepted > 0, 0, err
 		},
 		finished: allCommitted(c.brokerAddr, committed),
-		timeout:   h.drainTimeout(n, 5000),
+		timeout:  h.drainTimeout(n, 5000),
 	})
 	if err != nil {
 		return Drain{}, err
