@@ -29,6 +29,9 @@ func (r Row) Met() bool {
 // Table is every row of one make bench run, in order.
 type Table struct {
 	Rows []Row
+	// LoadStart and LoadEnd are the machine's load averages (1, 5, 15
+	// minutes) around the run: the figures are only as quiet as it was.
+	LoadStart, LoadEnd string
 }
 
 // add appends a measured figure.
@@ -80,8 +83,9 @@ func (t *Table) Print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%-22s %-20s %12s %10s  %-4s %s\n", r.Group, r.Figure, val, tgt, met, what)
 	}
+	fmt.Fprintf(w, "\nload average (1, 5, 15 min): %s at start, %s at end\n", t.LoadStart, t.LoadEnd)
 	if n := t.Missed(); n > 0 {
-		fmt.Fprintf(w, "\n%d target(s) missed or not measured\n", n)
+		fmt.Fprintf(w, "%d target(s) missed or not measured\n", n)
 	}
 }
 
