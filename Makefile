@@ -4,7 +4,7 @@ export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 GO ?= go
 BIN := bin
 
-.PHONY: run test bench build lint fuzz tools docker clean
+.PHONY: run test bench profile build lint fuzz tools docker clean
 
 ## run: the embedded default — in-process broker, sandbox APIs, sample traffic, every pipeline, live progress (Ctrl-C for the summary)
 run:
@@ -14,9 +14,13 @@ run:
 test: tools
 	REQUIRE_KCAT=1 REQUIRE_KAFKA=1 $(GO) test -race -count=1 -timeout 20m ./...
 
-## bench: the benchmarks, each in its own process, printed as one table against its target
+## bench: the connector as its own process against broker and sandbox processes, one table of figures beside targets (~12 min)
 bench:
 	@./.ci/bench
+
+## profile: CPU and allocation profiles of the connector process in the events benchmark, in out/profile/
+profile:
+	@./.ci/bench -profile out/profile
 
 ## build: static binaries in bin/
 build:

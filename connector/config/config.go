@@ -87,6 +87,10 @@ type KafkaSASL struct {
 // HTTP is the operations endpoint: /metrics, /healthz, /readyz.
 type HTTP struct {
 	Listen string `yaml:"listen"`
+	// PProf serves net/http/pprof under /debug/pprof/ on the same
+	// listener, for profiling (make profile); off unless set, since a
+	// profile request costs CPU and shows the program's internals.
+	PProf bool `yaml:"pprof"`
 }
 
 // Log configures log/slog.
