@@ -120,7 +120,7 @@ const (
 // DefaultConfig is a sandbox with every rule on and no faults.
 func DefaultConfig() Config {
 	return Config{
-		Contacthub: contacthub.Config{WorkspaceID: WorkspaceID, Token: ContacthubToken, NodeID: NodeID, Customers: 100},
+		Contacthub: contacthub.Config{WorkspaceID: WorkspaceID, Token: ContacthubToken, NodeID: NodeID, Customers: 100, UpdateOffsets: true},
 		UPS:        ups.Config{ClientID: UPSClientID, ClientSecret: UPSClientSecret, APIKey: UPSAPIKey},
 		EnableNow:  enablenow.Config{Token: EnableNowToken},
 	}
