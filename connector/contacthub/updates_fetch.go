@@ -80,6 +80,10 @@ func (s *UpdateStreamSource) fetchLoop(ctx context.Context, q UpdatesQuery, out 
 		}
 		pr := s.records.build(page, q.Offset, time.Now(), s.logSkipped)
 		pr.full = len(page.Updates) >= q.Size
+		if pr.overrun {
+			s.log.Warn("the update stream answered more updates than its offsets advanced; positions of the next page may repeat some of this one's",
+				"after_offset", q.Offset, "updates", len(page.Updates), "next_offset", page.NextOffset)
+		}
 		// An empty first page from the earliest start says nothing about
 		// where the stream begins; any other answer moves the position.
 		if pr.updates > 0 || page.NextOffset > 0 {

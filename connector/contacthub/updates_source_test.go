@@ -2,6 +2,7 @@ package contacthub
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"github.com/contactlab/connector/connector/httpapi"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
 )
@@ -365,5 +367,59 @@ func TestUpdateStreamSourceRetry(t *testing.T) {
 	})
 	if !errors.Is(err, streams.ErrRejected) || calls != 1 || !strings.HasPrefix(err.Error(), "op: ") {
 		t.Fatalf("err %v after %d calls, want the 400 at once", err, calls)
+	}
+}
+
+// The reference's stream gives updates no offset of their own. Two changes
+// of one customer in one page still become two records with two positions,
+// in order, that say they are positions: a consumer that de-duplicates by
+// key and offset, as the README advises, keeps both.
+func TestUpdateStreamSourceKeepsEveryChangeOfACustomerInAPage(t *testing.T) {
+	s := newTestSource(t, nil, nil)
+	cc, err := NewClient(s.api, nil).Customers(CustomerPaths{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	body := func(extra string) []byte {
+		return []byte(`{"nodeId":"` + sandbox.NodeID + `","externalId":"twice-1","extra":"` + extra + `"}`)
+	}
+	id, err := cc.Create(ctx, body("first"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cc.Create(ctx, body("second")); err != nil { // merged: an UPDATE of the same customer
+		t.Fatal(err)
+	}
+	s.run(t)
+	s.waitFor(t, s.sb.Contacthub.LastOffset())
+	seen := map[string]bool{}
+	var extras, offsets []string
+	for _, m := range streamstest.ReadAll(t, s.broker, s.src.CustomersTopic) {
+		if string(m.Key) != id || m.Value == nil {
+			continue
+		}
+		h := headerMap(m)
+		if h[HeaderOffsetSource] != schemas.OffsetSourcePage {
+			t.Fatalf("headers %v: the reference's stream has no per-update offsets", h)
+		}
+		if k := h[HeaderOffset]; seen[k] {
+			continue
+		} else {
+			seen[k] = true
+			offsets = append(offsets, k)
+		}
+		env, err := schemas.DecodeUpdateEnvelope(m.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var data struct{ Extra string }
+		if err := json.Unmarshal(env.Data, &data); err != nil {
+			t.Fatal(err)
+		}
+		extras = append(extras, data.Extra)
+	}
+	if !slices.Equal(extras, []string{"first", "second"}) {
+		t.Fatalf("changes kept after de-duplication: %v at offsets %v, want first and second", extras, offsets)
 	}
 }

@@ -117,10 +117,12 @@ const (
 	EnableNowToken  = "sandbox-enablenow-token"
 )
 
-// DefaultConfig is a sandbox with every rule on and no faults.
+// DefaultConfig is a sandbox with every rule on and no faults, serving the
+// references' documented shapes (no per-update offsets on the update
+// stream).
 func DefaultConfig() Config {
 	return Config{
-		Contacthub: contacthub.Config{WorkspaceID: WorkspaceID, Token: ContacthubToken, NodeID: NodeID, Customers: 100, UpdateOffsets: true},
+		Contacthub: contacthub.Config{WorkspaceID: WorkspaceID, Token: ContacthubToken, NodeID: NodeID, Customers: 100},
 		UPS:        ups.Config{ClientID: UPSClientID, ClientSecret: UPSClientSecret, APIKey: UPSAPIKey},
 		EnableNow:  enablenow.Config{Token: EnableNowToken},
 	}
