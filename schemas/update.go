@@ -78,16 +78,16 @@ type UpdateEnvelope struct {
 	// envelopes written before it existed, whose Offset was Contacthub's.
 	OffsetSource string          `json:"offsetSource,omitempty"`
 	Workspace    string          `json:"workspaceId"`
-	NodeID     string          `json:"nodeId,omitempty"`
-	Data       json.RawMessage `json:"data"`
-	ReadAt     time.Time       `json:"readAt"`
+	NodeID       string          `json:"nodeId,omitempty"`
+	Data         json.RawMessage `json:"data"`
+	ReadAt       time.Time       `json:"readAt"`
 }
 
 // updateShape remembers the JSON the struct cannot: member kinds, an offset
 // that is not an int64, and whether readAt parsed.
 type updateShape struct {
 	operation, entityType, offset, offsetSource, workspace, nodeID, data, readAt kind
-	offsetNumber                                                   jsonInteger
+	offsetNumber                                                                 jsonInteger
 	// readAtYear is the year as written; 0 when readAt is not a date-time.
 	readAtYear int
 }
