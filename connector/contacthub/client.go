@@ -164,16 +164,15 @@ type UpdatesQuery struct {
 	Entity    string
 }
 
-// Updates reads one page of the update stream.
+// Updates reads one page of the update stream, of at most
+// httpapi.DefaultMaxBody bytes (a longer one fails with a
+// *httpapi.BodyTooLargeError).
 func (c *Client) Updates(ctx context.Context, q UpdatesQuery) (*schemas.StreamPage, error) {
-	page, _, err := c.updates(ctx, q, nil)
+	page, _, err := c.updates(ctx, q, nil, 0)
 	return page, err
 }
 
-// updates reads one page into buf (grown when too small) and returns the
-// page with the buffer, which the page's updates alias: the caller may pass
-// it again once done with the page.
-func (c *Client) updates(ctx context.Context, q UpdatesQuery, buf []byte) (*schemas.StreamPage, []byte, error) {
+func (q UpdatesQuery) values() url.Values {
 	v := url.Values{}
 	if q.Offset >= 0 {
 		v.Set("offset", strconv.FormatInt(q.Offset, 10))
@@ -189,17 +188,25 @@ func (c *Client) updates(ctx context.Context, q UpdatesQuery, buf []byte) (*sche
 	if q.Entity != "" {
 		v.Set("entity", q.Entity)
 	}
+	return v
+}
+
+// updates reads one page of at most limit bytes (0: httpapi.DefaultMaxBody)
+// into buf (grown when too small) and returns the page with the buffer,
+// which the page's updates alias: the caller may pass it again once done
+// with the page. A longer page fails with a *httpapi.BodyTooLargeError.
+func (c *Client) updates(ctx context.Context, q UpdatesQuery, buf []byte, limit int64) (*schemas.StreamPage, []byte, error) {
 	if err := c.limiter.Wait(ctx); err != nil {
 		return nil, buf, err
 	}
 	route := "GET " + c.paths.Updates
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url(c.paths.Updates, v), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url(c.paths.Updates, q.values()), nil)
 	if err != nil {
 		return nil, buf, fmt.Errorf("contacthub: %s: build request: %w", route, err)
 	}
 	req.Header = c.auth.Clone()
 	req.Header.Set("Accept", "application/json")
-	_, body, err := c.http.DoInto(req, route, buf)
+	_, body, err := c.http.DoLimited(req, route, buf, limit)
 	if err != nil {
 		return nil, buf, err
 	}

@@ -50,6 +50,10 @@ type SourceOptions struct {
 	Start string
 	// PageSize is the update-stream page size (at most 4000).
 	PageSize int
+	// MaxPageBytes is the read limit of one page's answer (at least
+	// MinPageBytes): a longer page is asked again with a smaller size, and
+	// an update longer on its own is dead-lettered.
+	MaxPageBytes int64
 	// PollInterval is the wait after a short or empty page (jittered).
 	PollInterval time.Duration
 	// NodeID and Entity (CUSTOMER, EVENT) filter the stream when set.
@@ -60,6 +64,9 @@ type SourceOptions struct {
 	// Retry is the back-off of failed calls and produces.
 	Retry RetryOptions
 }
+
+// MinPageBytes is the least SourceOptions.MaxPageBytes.
+const MinPageBytes = 1 << 10
 
 // RetryOptions are the bounds of an exponential back-off.
 type RetryOptions struct {

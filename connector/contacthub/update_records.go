@@ -47,8 +47,9 @@ var headerValues = map[string][]byte{
 
 // Why an update was not published; the label of the skipped-updates counter.
 const (
-	skipRepeated = "repeated" // at or below an offset already published
-	skipInvalid  = "invalid"  // would not make a valid envelope
+	skipRepeated = "repeated"  // at or below an offset already published
+	skipInvalid  = "invalid"   // would not make a valid envelope
+	skipTooLarge = "too_large" // over the read limit even in a page of its own
 )
 
 // recordBuilder turns pages of the update stream into Kafka records: per
@@ -198,15 +199,7 @@ func (b *recordBuilder) build(page *schemas.StreamPage, after int64, readAt time
 		if merr != nil {
 			value = nil
 		}
-		out.msgs = append(out.msgs, kafka.Message{Topic: b.deadLetterTopic, Value: value, Headers: []kafka.Header{
-			{Key: HeaderOffset, Value: strconv.AppendInt(nil, offset, 10)},
-			{Key: HeaderOffsetSource, Value: sourceHeader},
-			{Key: streams.HeaderDLQError, Value: []byte(err.Error())},
-			{Key: streams.HeaderDLQReason, Value: []byte(skipInvalid)},
-			{Key: streams.HeaderDLQOffset, Value: strconv.AppendInt(nil, offset, 10)},
-			{Key: streams.HeaderDLQPipeline, Value: []byte(b.source)},
-			{Key: streams.HeaderDLQTime, Value: readAt.UTC().AppendFormat(nil, time.RFC3339)},
-		}})
+		out.msgs = append(out.msgs, b.deadLetter(value, offset, out.offsetSource, skipInvalid, err, readAt))
 		out.deadLettered++
 	}
 	for i := range page.Updates {
@@ -272,6 +265,68 @@ func (b *recordBuilder) build(page *schemas.StreamPage, after int64, readAt time
 
 // headersPerRecord is how many headers each record of a page has.
 const headersPerRecord = 4
+
+// deadLetter is the dead-letter record of an update at offset (from
+// source) that is not published, with why.
+func (b *recordBuilder) deadLetter(value []byte, offset int64, source, reason string, err error, readAt time.Time) kafka.Message {
+	return kafka.Message{Topic: b.deadLetterTopic, Value: value, Headers: []kafka.Header{
+		{Key: HeaderOffset, Value: strconv.AppendInt(nil, offset, 10)},
+		{Key: HeaderOffsetSource, Value: headerValues[source]},
+		{Key: streams.HeaderDLQError, Value: []byte(err.Error())},
+		{Key: streams.HeaderDLQReason, Value: []byte(reason)},
+		{Key: streams.HeaderDLQOffset, Value: strconv.AppendInt(nil, offset, 10)},
+		{Key: streams.HeaderDLQPipeline, Value: []byte(b.source)},
+		{Key: streams.HeaderDLQTime, Value: readAt.UTC().AppendFormat(nil, time.RFC3339)},
+	}}
+}
+
+// oversized turns the answer of a one-update page that is over the read
+// limit (limit bytes), asked after offset after, into records: the update
+// goes to the dead-letter topic with its offset and what could be kept of
+// it (operation, entity type, the entity's ids), and the stream moves on.
+func (b *recordBuilder) oversized(u *oversizedUpdate, after, limit int64, readAt time.Time, skip func(skippedUpdate)) *pageRecords {
+	out := &pageRecords{after: after, last: max(after, u.nextOffset)}
+	if u.empty {
+		return out
+	}
+	out.updates = 1
+	page := &schemas.StreamPage{NextOffset: u.nextOffset, Updates: []schemas.StreamUpdate{{Offset: u.offset, HasOffset: u.hasOffset}}}
+	places, source := positions(page, after, nil)
+	offset := places[0]
+	out.offsetSource = source
+	if source == schemas.OffsetSourceUpdate {
+		if offset <= after {
+			out.skipped = map[string]int{skipRepeated: 1}
+			return out
+		}
+		out.last = max(out.last, offset)
+	}
+	err := fmt.Errorf("update at offset %d: its data is %d bytes, a page of it alone is over the read limit of %d bytes (max_page_bytes); its data is not kept",
+		offset, u.dataBytes, limit)
+	out.skipped = map[string]int{skipTooLarge: 1}
+	if skip != nil {
+		skip(skippedUpdate{offset: offset, reason: skipTooLarge, err: err})
+	}
+	if b.deadLetterTopic == "" {
+		return out
+	}
+	type keptData struct {
+		ID         string `json:"id,omitempty"`
+		CustomerID string `json:"customerId,omitempty"`
+	}
+	var kept struct {
+		Operation string `json:"operation"`
+		Entity    struct {
+			Type string   `json:"type"`
+			Data keptData `json:"data"`
+		} `json:"entity"`
+	}
+	kept.Operation, kept.Entity.Type, kept.Entity.Data = u.operation, u.entityType, keptData{u.id, u.customerID}
+	value, _ := json.Marshal(&kept)
+	out.msgs = []kafka.Message{b.deadLetter(value, offset, source, skipTooLarge, err, readAt)}
+	out.deadLettered = 1
+	return out
+}
 
 // recordMemory is what one page's records are made in. Pages are megabytes
 // many times a second; reusing their memory, rather than leaving it to the
