@@ -42,7 +42,8 @@ type UpdateStreamSourceConfig struct {
 // once Kafka acknowledged every record (acks=all), and only then stores the
 // page's last offset in the offsets topic. Pages are produced one after the
 // other, so the records of a key are in offset order, and a crash repeats at
-// most the page in flight: consumers de-duplicate by HeaderOffset.
+// most the page in flight, with the same offsets (see positions):
+// consumers de-duplicate by HeaderOffset.
 //
 // It is a Unit of the service: Run, Name, Ready, Counts.
 type UpdateStreamSource struct {

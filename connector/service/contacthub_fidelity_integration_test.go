@@ -4,15 +4,20 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/connector/contacthub"
 	"github.com/contactlab/connector/connector/sandbox"
+	chsandbox "github.com/contactlab/connector/connector/sandbox/contacthub"
 	"github.com/contactlab/connector/connector/service"
+	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
 )
 
@@ -109,4 +114,69 @@ func TestUpdateStreamRejectionPausesOnlyTheSource(t *testing.T) {
 		ok, why := src.Ready()
 		return ok && why == "active" && src.Progress().Current >= last, fmt.Sprint(why, " ", src.Progress().String())
 	})
+}
+
+// The events pipeline against the witness in its reference readings: the
+// token may not read the throttling, bringBackProperties on an aggregate
+// node are refused with 403, and the API reads 64kB as 64,000 bytes. Every
+// valid event is delivered, nulls the reference forbids are not sent, each
+// refused record is dead-lettered with the API's status and logref, and
+// the pipeline never pauses.
+func TestEventsPipelineAgainstTheReferenceReadings(t *testing.T) {
+	const aggregate = "be4f0058-c51e-4909-acdc-373dfba102bd"
+	broker := streamstest.Broker(t, 2, "web.events")
+	sb := startSandbox(t, func(c *sandbox.Config) {
+		c.Contacthub.Forbidden = []string{chsandbox.OpThrottling}
+		c.Contacthub.AggregateNodes = []string{aggregate}
+		c.Contacthub.MaxEventBytes = 64000
+	})
+	msgs, good, _ := makeEvents(100, 0)
+	withNulls := `{"customerId":null,"bringBackProperties":{"type":"SESSION_ID","value":"s-%d","nodeId":"` + sandbox.NodeID + `"},"type":"loggedIn","context":"WEB","properties":{},"contextInfo":null}`
+	onAggregate := `{"bringBackProperties":{"type":"SESSION_ID","value":"a-%d","nodeId":"` + aggregate + `"},"type":"loggedIn","context":"WEB","properties":{}}`
+	large := `{"customerId":"87d8e330-2878-4742-a86f-dbbb3bf522ac","type":"searched","context":"WEB","properties":{"q":"%d-` + strings.Repeat("q", 64500) + `"}}`
+	for i := range 3 {
+		msgs = append(msgs, kafka.Message{Value: fmt.Appendf(nil, withNulls, i)}, kafka.Message{Value: fmt.Appendf(nil, onAggregate, i)}, kafka.Message{Value: fmt.Appendf(nil, large, i)})
+	}
+	streamstest.Produce(t, broker, "web.events", msgs...)
+	svc, err := service.New(eventsConfig(t, broker, sb, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runService(t, svc)
+	streamstest.WaitFor(t, 60*time.Second, "committed offsets to reach the end offsets", func() (bool, string) {
+		return streamstest.CaughtUp(t, broker, "connector-events", "web.events")
+	})
+	for i, v := range good {
+		if sb.Contacthub.AcceptedCount(v) != 1 {
+			t.Fatalf("valid event %d not delivered once: %s", i, v)
+		}
+	}
+	if st := sb.Contacthub.Stats(); st.Accepted != int64(len(good))+3 || st.PerCustomer["s-0"] != 1 {
+		t.Fatalf("accepted %d (want the valid ones and the 3 with nulls): %+v", st.Accepted, st)
+	}
+	reasons := map[string]int{}
+	for _, m := range streamstest.ReadAll(t, broker, "events.dlq") {
+		h := headers(m)
+		if !strings.Contains(h[streams.HeaderDLQError], "(logref ") {
+			t.Fatalf("dead letter without the API's logref: %v", h)
+		}
+		reasons[h[streams.HeaderDLQReason]+" "+h[streams.HeaderDLQStatus]]++
+	}
+	if want := map[string]int{"rejected 403": 3, "too_large 413": 3}; !maps.Equal(reasons, want) {
+		t.Fatalf("dead letters %v, want %v", reasons, want)
+	}
+	if c := svc.Counts()["events"]; c.Retries != 0 {
+		t.Fatalf("%d retries: a refused throttling read or a record's 403 held records back", c.Retries)
+	}
+	resp, err := http.Get("http://" + svc.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`connector_contacthub_throttling_known 0`, `connector_contacthub_throttling_read_failures_total{reason="unauthorized"} `} {
+		if !strings.Contains(string(body), want) {
+			t.Fatalf("/metrics lacks %s", want)
+		}
+	}
 }
