@@ -3,6 +3,8 @@ package schemas
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strconv"
 )
 
@@ -103,8 +105,13 @@ type bringBackShape struct {
 // absent. Duplicate member names are rejected: Contacthub and this package
 // could otherwise read different values from the same bytes.
 func DecodeEvent(data []byte) (*Event, error) {
+	return decodeEvent(data, MaxEventBytes)
+}
+
+// decodeEvent is DecodeEvent with the size rule at maxBytes (0: none).
+func decodeEvent(data []byte, maxBytes int) (*Event, error) {
 	v := violations{schema: eventSchema}
-	if len(data) > MaxEventBytes {
+	if maxBytes > 0 && len(data) > maxBytes {
 		v.add("$", ruleEventTooLarge)
 	}
 	if !decodeRoot(&v, data) {
@@ -151,6 +158,75 @@ func DecodeEvent(data []byte) (*Event, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// ErrEventTooLarge is wrapped by CreateEventBody's error when the body it
+// makes is over the size limit: the record can never be sent.
+var ErrEventTooLarge = errors.New("event payload over the size limit")
+
+// CreateEventBody checks data as an upstream event (every rule of the event
+// schema but its size) and returns the body of Create event made of it, as
+// the reference documents that body. The reference types customerId as a
+// uuid string and contextInfo as an object, neither "or null", and shows no
+// null under tracking; this schema reads a null member as absent. So the
+// body is data without its null members, at the top level and anywhere
+// under tracking, which means the same; every other byte is data's as it
+// came, and data itself when there is nothing to drop. The size limit
+// ("must not exceed 64kB", maxBytes) applies to that body, as sent: over
+// it, the error wraps ErrEventTooLarge. Other errors are a
+// *ValidationError.
+func CreateEventBody(data []byte, maxBytes int) ([]byte, error) {
+	if _, err := decodeEvent(data, 0); err != nil {
+		return nil, err
+	}
+	body, _ := withoutNulls(data, func(name []byte) bool { return string(name) == "tracking" })
+	if len(body) > maxBytes {
+		return nil, fmt.Errorf("%s: the body as sent is %d bytes, over the limit of %d: %w", eventSchema, len(body), maxBytes, ErrEventTooLarge)
+	}
+	return body, nil
+}
+
+// withoutNulls returns the object raw without its members whose value is
+// null, and, for the members recurse names, their objects likewise all the
+// way down; raw itself, and false, when nothing is dropped.
+func withoutNulls(raw []byte, recurse func(name []byte) bool) ([]byte, bool) {
+	r, ok := readObject(raw)
+	if !ok {
+		return raw, false
+	}
+	type member struct{ key, val []byte }
+	var kept []member
+	changed := false
+	for key, val, ok := r.next(); ok; key, val, ok = r.next() {
+		switch kindOf(val) {
+		case kindNull:
+			changed = true
+			continue
+		case kindObject:
+			if recurse(memberName(key)) {
+				if nv, c := withoutNulls(val, func([]byte) bool { return true }); c {
+					val, changed = nv, true
+				}
+			}
+		}
+		kept = append(kept, member{key, val})
+	}
+	if !changed {
+		return raw, false
+	}
+	out := make([]byte, 0, len(raw))
+	out = append(out, '{')
+	for i, m := range kept {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		// The key as written, escapes and all.
+		out = append(out, '"')
+		out = append(out, m.key...)
+		out = append(out, '"', ':')
+		out = append(out, m.val...)
+	}
+	return append(out, '}'), true
 }
 
 // capped slices a raw member out of the shared copy with no spare capacity,

@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -272,4 +273,98 @@ func TestDecodeEventRawMembersDoNotOverlap(t *testing.T) {
 	if string(e.ContextInfo) != `{"a": 1}` {
 		t.Errorf("contextInfo overwritten: %s", e.ContextInfo)
 	}
+}
+
+// The body of Create event is the upstream event as the reference documents
+// it: no null members where a null reads as absent, every other byte as it
+// came, and the size limit on that body.
+func TestCreateEventBody(t *testing.T) {
+	const (
+		cust = `"customerId":"87d8e330-2878-4742-a86f-dbbb3bf522ac"`
+		bb   = `"bringBackProperties":{"type":"SESSION_ID","value":"s-1","nodeId":"959356e3-6168-4a92-b4a5-b9d462be6177"}`
+		rest = `"type":"viewedPage","context":"WEB","properties":{"a":null}`
+	)
+	for _, tc := range []struct {
+		name, in, want string
+	}{
+		{"nothing to drop", `{` + cust + `, ` + rest + `}`, `{` + cust + `, ` + rest + `}`},
+		{"customerId null", `{"customerId": null,` + bb + `,` + rest + `}`, `{` + bb + `,` + rest + `}`},
+		{"contextInfo null, inner nulls of contextInfo kept", `{` + cust + `,` + rest + `,"contextInfo":null}`, `{` + cust + `,` + rest + `}`},
+		{"every top-level null", `{"customerId":null,` + bb + `,` + rest + `,"contextInfo":null,"tracking":null,"date":"2024-05-01T10:00:00Z"}`,
+			`{` + bb + `,` + rest + `,"date":"2024-05-01T10:00:00Z"}`},
+		{"nulls under tracking", `{` + cust + `,` + rest + `,"contextInfo":{"x":null},"tracking":{"ga":{"utm_source":null,"utm_medium":"m"},"other":{"k":null}}}`,
+			`{` + cust + `,` + rest + `,"contextInfo":{"x":null},"tracking":{"ga":{"utm_medium":"m"},"other":{}}}`},
+		{"escaped names kept as written", `{"customer\u0049d":null,` + bb + `,` + rest + `,"\u0064ate":"2024-05-01T10:00:00Z"}`,
+			`{` + bb + `,` + rest + `,"\u0064ate":"2024-05-01T10:00:00Z"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body, err := CreateEventBody([]byte(tc.in), MaxEventBytes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(body) != tc.want {
+				t.Fatalf("body\n%s\nwant\n%s", body, tc.want)
+			}
+		})
+	}
+}
+
+// The size limit applies to the body as sent: an upstream event over it
+// only by the nulls it drops is sent; one over it after dropping is not.
+func TestCreateEventBodySize(t *testing.T) {
+	const limit = 1000
+	event := func(pad int, nulls bool) []byte {
+		b := `{"customerId":"87d8e330-2878-4742-a86f-dbbb3bf522ac","type":"viewedPage","context":"WEB","properties":{"p":"` + strings.Repeat("x", pad) + `"}`
+		if nulls {
+			b += `,"contextInfo":null,"tracking":null`
+		}
+		return []byte(b + "}")
+	}
+	fits := len(event(0, false))
+	atLimit := event(limit-fits, true)
+	if len(atLimit) <= limit {
+		t.Fatal("the case shows nothing")
+	}
+	if body, err := CreateEventBody(atLimit, limit); err != nil || len(body) != limit {
+		t.Fatalf("%d bytes upstream, %d as sent: %v", len(atLimit), len(body), err)
+	}
+	if _, err := CreateEventBody(event(limit-fits+1, true), limit); !errors.Is(err, ErrEventTooLarge) {
+		t.Fatalf("one byte over as sent: %v, want ErrEventTooLarge", err)
+	}
+	var verr *ValidationError
+	if _, err := CreateEventBody([]byte(`{"type":"viewedPage"}`), limit); !errors.As(err, &verr) {
+		t.Fatalf("invalid event: %v, want a *ValidationError", err)
+	}
+}
+
+// FuzzCreateEventBody: for every event DecodeEvent accepts, the body made
+// of it decodes to the same event and has no null member at its top level.
+func FuzzCreateEventBody(f *testing.F) {
+	f.Add([]byte(`{"customerId":null,"bringBackProperties":{"type":"SESSION_ID","value":"s","nodeId":"959356e3-6168-4a92-b4a5-b9d462be6177"},"type":"viewedPage","context":"WEB","properties":{},"tracking":{"ga":{"utm_source":null}}}`))
+	f.Add([]byte(`{"customerId":"87d8e330-2878-4742-a86f-dbbb3bf522ac","type":"loggedIn","context":"WEB","properties":{"a":null},"contextInfo":null}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in, err := DecodeEvent(data)
+		if err != nil {
+			return
+		}
+		body, err := CreateEventBody(data, 1<<30)
+		if err != nil {
+			t.Fatalf("CreateEventBody refuses what DecodeEvent accepts: %v", err)
+		}
+		out, err := DecodeEvent(body)
+		if err != nil {
+			t.Fatalf("body %s does not decode: %v", body, err)
+		}
+		if out.CustomerID != in.CustomerID || out.Type != in.Type || out.Context != in.Context || out.Date != in.Date ||
+			!bytes.Equal(out.Properties, in.Properties) || !bytes.Equal(out.ContextInfo, in.ContextInfo) ||
+			(out.BringBackProperties == nil) != (in.BringBackProperties == nil) {
+			t.Fatalf("body %s decodes to %+v, the event was %+v", body, out, in)
+		}
+		r, _ := readObject(body)
+		for _, v, ok := r.next(); ok; _, v, ok = r.next() {
+			if kindOf(v) == kindNull {
+				t.Fatalf("body %s keeps a null member", body)
+			}
+		}
+	})
 }

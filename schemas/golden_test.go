@@ -161,8 +161,12 @@ var goldenCases = []goldenCase{
 	{file: "update-envelope/valid-event-anonymous.json"},
 	// A delete carries at least the id; offset 0 is a real offset.
 	{file: "update-envelope/valid-customer-delete.json"},
+	// An update the stream gave no offset: its position in its page.
+	{file: "update-envelope/valid-page-position.json"},
 	// Only the three stream operations.
 	{file: "update-envelope/invalid-operation.json", want: []string{"$.operation"}},
+	// offsetSource names one of the two sources.
+	{file: "update-envelope/invalid-offset-source.json", want: []string{"$.offsetSource"}},
 	// A customer without id cannot be keyed.
 	{file: "update-envelope/invalid-customer-without-id.json", want: []string{"$.data.id"}},
 	// A zero time.Time: the producer forgot ReadAt.

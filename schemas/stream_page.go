@@ -159,6 +159,7 @@ func decodeStreamUpdates(v *violations, data []byte, at int, dst []StreamUpdate)
 			switch string(name) {
 			case "offset":
 				u.Offset = offsetValue(v, n, data[at:end])
+				u.HasOffset = kindOf(data[at:end]) == kindNumber
 			case "operation":
 				u.Operation = stringValue(data[at:end], operationSet)
 			}

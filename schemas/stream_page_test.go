@@ -48,6 +48,22 @@ func TestDecodeStreamPageMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+// HasOffset tells an update that has its own offset, 0 included, from one
+// that has none (the reference's shape) or null.
+func TestDecodeStreamPageHasOffset(t *testing.T) {
+	p, err := DecodeStreamPage([]byte(`{"nextOffset": 9, "updates": [{"offset": 0}, {"offset": 7}, {"offset": null}, {"operation": "CREATE"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []bool
+	for _, u := range p.Updates {
+		got = append(got, u.HasOffset)
+	}
+	if want := []bool{true, true, false, false}; !slices.Equal(got, want) {
+		t.Fatalf("HasOffset %v, want %v", got, want)
+	}
+}
+
 func TestDecodeStreamPageRejectsUnusablePages(t *testing.T) {
 	for _, tc := range []struct {
 		name, json string

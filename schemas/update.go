@@ -36,31 +36,58 @@ type StreamPage struct {
 
 // StreamUpdate is one change of a customer or an event.
 type StreamUpdate struct {
-	Offset    int64  `json:"offset,omitempty"` // the sandbox adds each update's offset; the real reference does not show it
-	Operation string `json:"operation"`        // CREATE, UPDATE, DELETE
+	// Offset is the update's own offset, when the answer gives one
+	// (HasOffset). The reference shows none: only the page's nextOffset.
+	Offset int64 `json:"offset,omitempty"`
+	// HasOffset says whether the answer gave the update an offset (a
+	// number, not null or absent). DecodeStreamPage sets it;
+	// encoding/json does not.
+	HasOffset bool   `json:"-"`
+	Operation string `json:"operation"` // CREATE, UPDATE, DELETE
 	Entity    struct {
 		Type string          `json:"type"`
 		Data json.RawMessage `json:"data"`
 	} `json:"entity"` // type CUSTOMER or EVENT
 }
 
+// Where an envelope's Offset comes from (UpdateEnvelope.OffsetSource).
+const (
+	// OffsetSourceUpdate: Offset is the offset Contacthub gave the update.
+	OffsetSourceUpdate = "update"
+	// OffsetSourcePage: the answer gave the update no offset (the
+	// reference shows none), and Offset is its position: the offset the
+	// page was asked after, plus one, plus the update's index in the page
+	// (for a page asked with no offset, counted back from its nextOffset).
+	// It is unique and the same on every read of the page from that
+	// offset; it equals Contacthub's offset when the stream is read
+	// without filters and its offsets have no gaps.
+	OffsetSourcePage = "page"
+)
+
+var offsetSourceSet = stringSet([]string{OffsetSourceUpdate, OffsetSourcePage})
+
 // UpdateEnvelope is what the connector publishes to Kafka for each update it
 // reads from the stream: the update plus where and when it was read.
 type UpdateEnvelope struct {
-	Operation  string          `json:"operation"`  // CREATE | UPDATE | DELETE
-	EntityType string          `json:"entityType"` // CUSTOMER | EVENT
-	Offset     int64           `json:"offset"`     // Contacthub offset
-	Workspace  string          `json:"workspaceId"`
-	NodeID     string          `json:"nodeId,omitempty"`
-	Data       json.RawMessage `json:"data"`
-	ReadAt     time.Time       `json:"readAt"`
+	Operation  string `json:"operation"`  // CREATE | UPDATE | DELETE
+	EntityType string `json:"entityType"` // CUSTOMER | EVENT
+	// Offset places the update in the stream, uniquely: what consumers
+	// de-duplicate by. OffsetSource says what it is.
+	Offset int64 `json:"offset"`
+	// OffsetSource is OffsetSourceUpdate or OffsetSourcePage; absent in
+	// envelopes written before it existed, whose Offset was Contacthub's.
+	OffsetSource string          `json:"offsetSource,omitempty"`
+	Workspace    string          `json:"workspaceId"`
+	NodeID       string          `json:"nodeId,omitempty"`
+	Data         json.RawMessage `json:"data"`
+	ReadAt       time.Time       `json:"readAt"`
 }
 
 // updateShape remembers the JSON the struct cannot: member kinds, an offset
 // that is not an int64, and whether readAt parsed.
 type updateShape struct {
-	operation, entityType, offset, workspace, nodeID, data, readAt kind
-	offsetNumber                                                   jsonInteger
+	operation, entityType, offset, offsetSource, workspace, nodeID, data, readAt kind
+	offsetNumber                                                                 jsonInteger
 	// readAtYear is the year as written; 0 when readAt is not a date-time.
 	readAtYear int
 }
@@ -86,6 +113,8 @@ func DecodeUpdateEnvelope(data []byte) (*UpdateEnvelope, error) {
 				u.Offset = s.offsetNumber.value
 			}
 			return seen(&s.offset, k)
+		case "offsetSource":
+			return seenEnum(&s.offsetSource, &u.OffsetSource, offsetSourceSet, val, k)
 		case "workspaceId":
 			return seenString(&s.workspace, &u.Workspace, val, k)
 		case "nodeId":
@@ -120,6 +149,7 @@ func (u *UpdateEnvelope) Validate() error {
 		entityType:   kindString,
 		offset:       kindNumber,
 		offsetNumber: jsonInteger{value: u.Offset, integral: true, inRange: u.Offset >= 0},
+		offsetSource: stringKind(u.OffsetSource, true),
 		workspace:    kindString,
 		nodeID:       stringKind(u.NodeID, true),
 		data:         rawKind(u.Data, false),
@@ -142,6 +172,8 @@ func checkUpdateEnvelope(v *violations, u *UpdateEnvelope, s *updateShape) {
 
 	const ruleOffset = "must be an integer between 0 and 9223372036854775807"
 	checkMember(v, "$.offset", s.offset, kindNumber, required, s.offsetNumber.inRange, ruleOffset)
+	_, knownSource := offsetSourceSet[u.OffsetSource]
+	checkMember(v, "$.offsetSource", s.offsetSource, kindString, optional, knownSource, "must be update or page")
 	checkMember(v, "$.workspaceId", s.workspace, kindString, required, u.Workspace != "", ruleNonEmpty)
 	checkMember(v, "$.nodeId", s.nodeID, kindString, optional, u.NodeID != "", ruleNonEmpty)
 	if checkMember(v, "$.data", s.data, kindObject, required, true, ruleNotObject) {

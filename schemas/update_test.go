@@ -28,6 +28,11 @@ func TestDecodeUpdateEnvelopeRules(t *testing.T) {
 		{name: "offset 1e19", json: envelope("CUSTOMER", "1e19", cust), want: []string{"$.offset"}},
 		{name: "offset fraction", json: envelope("CUSTOMER", "1.5", cust), want: []string{"$.offset"}},
 		{name: "offset string", json: envelope("CUSTOMER", `"1"`, cust), want: []string{"$.offset"}},
+		// offsetSource says what offset is; envelopes written before it have none.
+		{name: "offsetSource page", json: `{"operation": "CREATE", "entityType": "CUSTOMER", "offset": 1, "offsetSource": "page", "workspaceId": "w", "data": {"id": "c"}, "readAt": "2024-03-01T10:00:00Z"}`},
+		{name: "offsetSource update", json: `{"operation": "CREATE", "entityType": "CUSTOMER", "offset": 1, "offsetSource": "update", "workspaceId": "w", "data": {"id": "c"}, "readAt": "2024-03-01T10:00:00Z"}`},
+		{name: "offsetSource unknown", json: `{"operation": "CREATE", "entityType": "CUSTOMER", "offset": 1, "offsetSource": "guess", "workspaceId": "w", "data": {"id": "c"}, "readAt": "2024-03-01T10:00:00Z"}`, want: []string{"$.offsetSource"}},
+		{name: "offsetSource null", json: `{"operation": "CREATE", "entityType": "CUSTOMER", "offset": 1, "offsetSource": null, "workspaceId": "w", "data": {"id": "c"}, "readAt": "2024-03-01T10:00:00Z"}`, want: []string{"$.offsetSource"}},
 		// data.id is what keys a customer.
 		{name: "customer id empty", json: envelope("CUSTOMER", "1", `{"id": ""}`), want: []string{"$.data.id"}},
 		{name: "customer id number", json: envelope("CUSTOMER", "1", `{"id": 7}`), want: []string{"$.data.id"}},
@@ -130,6 +135,8 @@ func TestUpdateEnvelopeValidate(t *testing.T) {
 		{name: "zero strings", modify: func(u *UpdateEnvelope) { u.Operation, u.EntityType, u.Workspace = "", "", "" },
 			want: []string{"$.entityType", "$.operation", "$.workspaceId"}},
 		{name: "event keyless", modify: func(u *UpdateEnvelope) { u.EntityType = "EVENT" }},
+		{name: "offset from the page", modify: func(u *UpdateEnvelope) { u.OffsetSource = OffsetSourcePage }},
+		{name: "offset source unknown", modify: func(u *UpdateEnvelope) { u.OffsetSource = "guess" }, want: []string{"$.offsetSource"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -22,6 +22,7 @@ func main() {
 	flag.StringVar(&cfg.Contacthub.Token, "contacthub-token", envOr("CONTACTHUB_TOKEN", cfg.Contacthub.Token), "bearer token Contacthub accepts")
 	flag.IntVar(&cfg.Contacthub.MaxRequestsPerMinute, "max-requests-per-minute", 0, "Contacthub workspace throttling (0: off)")
 	flag.Float64Var(&cfg.Contacthub.ChangesPerSecond, "changes-per-second", 20, "Contacthub update-stream generator rate")
+	flag.BoolVar(&cfg.Contacthub.UpdateOffsets, "update-offsets", false, "give each Contacthub update-stream update its offset (the reference shows none)")
 	flag.StringVar(&cfg.UPS.ClientSecret, "ups-client-secret", envOr("UPS_CLIENT_SECRET", cfg.UPS.ClientSecret), "UPS client secret")
 	flag.IntVar(&cfg.UPS.UpdatesPerSecond, "ups-updates-per-second", 1000, "UPS user updates per second before 429")
 	flag.Float64Var(&cfg.UPS.JobFailShare, "ups-job-fail-share", 0, "share of UPS jobs that end FAILED")

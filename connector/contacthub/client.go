@@ -1,8 +1,14 @@
 package contacthub
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -14,6 +20,7 @@ import (
 
 	"github.com/contactlab/connector/connector/httpapi"
 	"github.com/contactlab/connector/schemas"
+	"github.com/contactlab/connector/streams/delivery"
 )
 
 // Client talks to one Contacthub workspace. Every request is paced by one
@@ -24,22 +31,43 @@ type Client struct {
 	auth    http.Header
 	paths   Paths
 	limiter *rate.Limiter
+	log     *slog.Logger
 
-	refreshMu      sync.Mutex // held while reading the throttling
-	mu             sync.Mutex
-	rpm            int // the workspace's maxRequestsPerMinute as last read; -1 unknown
+	refreshMu sync.Mutex // held while reading the throttling
+	mu        sync.Mutex
+	rpm       int // the pace kept, in requests per minute; 0 unpaced; -1 not known yet
+	// throttleReadAt is when the throttling was last read, or tried;
+	// throttleOK says whether that read succeeded.
 	throttleReadAt time.Time
+	throttleOK     bool
+	// throttleRefused: the last read was refused (401/403).
+	throttleRefused bool
+	// throttleFailures counts failed reads by reason (unauthorized, error).
+	throttleFailures map[string]int64
+	// probe tells a 403 about one record from a refused credential.
+	probe credentialProbe
 }
 
 // NewClient builds a client; it sends nothing until used.
 func NewClient(cfg Options, m *httpapi.Metrics) *Client {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ThrottlingRefresh <= 0 {
+		cfg.ThrottlingRefresh = DefaultThrottlingRefresh
+	}
+	if cfg.MaxEventBytes <= 0 {
+		cfg.MaxEventBytes = DefaultMaxEventBytes
+	}
 	c := &Client{
-		http:    httpapi.New(httpapi.Config{API: "contacthub", Timeout: cfg.Timeout, Metrics: m}),
-		cfg:     cfg,
-		auth:    http.Header{"Authorization": {"Bearer " + cfg.Token}},
-		paths:   cfg.Paths,
-		limiter: rate.NewLimiter(rate.Inf, 1),
-		rpm:     -1,
+		http:             httpapi.New(httpapi.Config{API: "contacthub", Timeout: cfg.Timeout, Metrics: m}),
+		cfg:              cfg,
+		auth:             http.Header{"Authorization": {"Bearer " + cfg.Token}},
+		paths:            cfg.Paths,
+		limiter:          rate.NewLimiter(rate.Inf, 1),
+		log:              cfg.Logger,
+		rpm:              -1,
+		throttleFailures: map[string]int64{},
 	}
 	if cfg.MaxRequestsPerMinute > 0 {
 		c.setPace(cfg.MaxRequestsPerMinute)
@@ -71,11 +99,34 @@ func (c *Client) setPace(rpm int) {
 }
 
 // Pace returns the requests per minute the client currently keeps below (0:
-// unthrottled, -1: not known yet).
+// unthrottled, -1: not known yet, which paces nothing).
 func (c *Client) Pace() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.rpm
+}
+
+// PaceKnown reports whether the pace follows the workspace's throttling as
+// last read, or the configured max_requests_per_minute. It is false while
+// the throttling cannot be read: the client then keeps the last value it
+// read, or, with none, paces nothing and leaves 429 answers to the
+// runtime's back-off.
+func (c *Client) PaceKnown() bool {
+	if c.cfg.MaxRequestsPerMinute > 0 {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.throttleOK
+}
+
+// ThrottlingReadFailures counts the failed reads of the workspace
+// throttling by reason: "unauthorized" (the token may not read it, 401 or
+// 403) or "error" (any other failure).
+func (c *Client) ThrottlingReadFailures() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.throttleFailures)
 }
 
 // RefreshThrottling reads the workspace throttling and paces below it, unless
@@ -84,32 +135,44 @@ func (c *Client) RefreshThrottling(ctx context.Context) error {
 	if c.cfg.MaxRequestsPerMinute > 0 {
 		return nil
 	}
+	rpm, err := c.readThrottling(ctx)
+	if err != nil {
+		return err
+	}
+	c.setPace(rpm)
+	return nil
+}
+
+func (c *Client) readThrottling(ctx context.Context) (int, error) {
 	var out struct {
 		MaxRequestsPerMinute int `json:"maxRequestsPerMinute"`
 	}
 	if err := c.limiter.Wait(ctx); err != nil {
-		return err
+		return 0, err
 	}
-	if _, err := c.http.JSON(ctx, http.MethodGet, c.url(c.paths.Throttling, nil), "GET "+c.paths.Throttling, c.auth, nil, &out); err != nil {
-		return err
+	if err := c.call(ctx, http.MethodGet, c.url(c.paths.Throttling, nil), "GET "+c.paths.Throttling, nil, &out); err != nil {
+		return 0, err
 	}
-	c.setPace(out.MaxRequestsPerMinute)
-	return nil
+	return out.MaxRequestsPerMinute, nil
 }
 
 // EnsurePace reads the workspace throttling when it is due: before the first
-// request (every caller waits for that first read, so no burst goes out
-// unpaced), then every `every` by one caller while the others carry on, and
-// 5 s after a failed read. A failed read leaves the pace as it was.
+// request (every caller waits for that first try, so no burst goes out
+// unpaced when it can be read), then every `every` by one caller while the
+// others carry on. A failed read never fails a caller: the pace stays as it
+// was (the last value read, or none), a warning and the client's metrics
+// say so, and the read is tried again 5 s later, or after `every` when the
+// token may not read the throttling (401/403 there says nothing of the
+// calls the token makes). Only ctx's end is returned.
 func (c *Client) EnsurePace(ctx context.Context, every time.Duration) error {
 	if c.cfg.MaxRequestsPerMinute > 0 {
 		return nil
 	}
-	known, due := c.paceDue(every)
+	tried, due := c.paceDue(every)
 	if !due {
 		return nil
 	}
-	if known {
+	if tried {
 		if !c.refreshMu.TryLock() {
 			return nil
 		}
@@ -121,25 +184,51 @@ func (c *Client) EnsurePace(ctx context.Context, every time.Duration) error {
 		return nil // another caller just read it
 	}
 	err := c.RefreshThrottling(ctx)
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	reason := ""
+	switch {
+	case errors.Is(err, delivery.ErrUnauthorized):
+		reason = "unauthorized"
+	case err != nil:
+		reason = "error"
+	}
 	// Marked after the read, not before: callers arriving meanwhile must
 	// wait for it (first read) rather than take it as done.
 	c.mu.Lock()
-	c.throttleReadAt = time.Now()
+	c.throttleReadAt, c.throttleOK, c.throttleRefused = time.Now(), err == nil, reason == "unauthorized"
+	if err != nil {
+		c.throttleFailures[reason]++
+	}
+	rpm := c.rpm
 	c.mu.Unlock()
-	return err
+	if err != nil {
+		pace := "unpaced: 429 answers are retried after their Retry-After"
+		if rpm > 0 {
+			pace = fmt.Sprintf("keeping the last pace read, %d requests per minute", rpm)
+		}
+		c.log.Warn("could not read the workspace throttling; "+pace+"; set contacthub.max_requests_per_minute to fix the pace",
+			"reason", reason, "error", err)
+	}
+	return nil
 }
 
-func (c *Client) paceDue(every time.Duration) (known, due bool) {
+// paceDue reports whether a read was tried yet and whether one is due.
+func (c *Client) paceDue(every time.Duration) (tried, due bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	wait := every
-	if c.rpm < 0 {
-		wait = 5 * time.Second
+	if c.throttleReadAt.IsZero() {
+		return false, true
 	}
-	return c.rpm >= 0, c.throttleReadAt.IsZero() || time.Since(c.throttleReadAt) >= wait
+	wait := every
+	if !c.throttleOK && !c.throttleRefused {
+		wait = min(every, 5*time.Second)
+	}
+	return true, time.Since(c.throttleReadAt) >= wait
 }
 
-// CreateEvent posts a validated event body as is and returns the new event id.
+// CreateEvent posts an event body as is and returns the new event id.
 func (c *Client) CreateEvent(ctx context.Context, body []byte) (string, error) {
 	if err := c.limiter.Wait(ctx); err != nil {
 		return "", err
@@ -147,10 +236,50 @@ func (c *Client) CreateEvent(ctx context.Context, body []byte) (string, error) {
 	var out struct {
 		ID string `json:"id"`
 	}
-	if _, err := c.http.JSON(ctx, http.MethodPost, c.url(c.paths.Events, nil), "POST "+c.paths.Events, c.auth, body, &out); err != nil {
+	if err := c.call(ctx, http.MethodPost, c.url(c.paths.Events, nil), "POST "+c.paths.Events, body, &out); err != nil {
 		return "", err
 	}
 	return out.ID, nil
+}
+
+// call makes one JSON call. An error answer keeps its classification
+// (httpapi) and gains the API's logref, which Contacthub's support needs
+// to find the request.
+func (c *Client) call(ctx context.Context, method, u, route string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return fmt.Errorf("contacthub: %s: build request: %w", route, err)
+	}
+	req.Header = c.auth.Clone()
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	_, data, err := c.http.Do(req, route)
+	if err != nil {
+		return withLogref(err, data)
+	}
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("contacthub: %s: decode answer: %w", route, err)
+		}
+	}
+	return nil
+}
+
+// withLogref adds the logref of an error answer's body to err.
+func withLogref(err error, body []byte) error {
+	var eb struct {
+		Logref string `json:"logref"`
+	}
+	if len(body) == 0 || json.Unmarshal(body, &eb) != nil || eb.Logref == "" {
+		return err
+	}
+	return fmt.Errorf("%w (logref %s)", err, eb.Logref)
 }
 
 // UpdatesQuery selects a page of the update stream.
@@ -164,16 +293,15 @@ type UpdatesQuery struct {
 	Entity    string
 }
 
-// Updates reads one page of the update stream.
+// Updates reads one page of the update stream, of at most
+// httpapi.DefaultMaxBody bytes (a longer one fails with a
+// *httpapi.BodyTooLargeError).
 func (c *Client) Updates(ctx context.Context, q UpdatesQuery) (*schemas.StreamPage, error) {
-	page, _, err := c.updates(ctx, q, nil)
+	page, _, err := c.updates(ctx, q, nil, 0)
 	return page, err
 }
 
-// updates reads one page into buf (grown when too small) and returns the
-// page with the buffer, which the page's updates alias: the caller may pass
-// it again once done with the page.
-func (c *Client) updates(ctx context.Context, q UpdatesQuery, buf []byte) (*schemas.StreamPage, []byte, error) {
+func (q UpdatesQuery) values() url.Values {
 	v := url.Values{}
 	if q.Offset >= 0 {
 		v.Set("offset", strconv.FormatInt(q.Offset, 10))
@@ -189,19 +317,27 @@ func (c *Client) updates(ctx context.Context, q UpdatesQuery, buf []byte) (*sche
 	if q.Entity != "" {
 		v.Set("entity", q.Entity)
 	}
+	return v
+}
+
+// updates reads one page of at most limit bytes (0: httpapi.DefaultMaxBody)
+// into buf (grown when too small) and returns the page with the buffer,
+// which the page's updates alias: the caller may pass it again once done
+// with the page. A longer page fails with a *httpapi.BodyTooLargeError.
+func (c *Client) updates(ctx context.Context, q UpdatesQuery, buf []byte, limit int64) (*schemas.StreamPage, []byte, error) {
 	if err := c.limiter.Wait(ctx); err != nil {
 		return nil, buf, err
 	}
 	route := "GET " + c.paths.Updates
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url(c.paths.Updates, v), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url(c.paths.Updates, q.values()), nil)
 	if err != nil {
 		return nil, buf, fmt.Errorf("contacthub: %s: build request: %w", route, err)
 	}
 	req.Header = c.auth.Clone()
 	req.Header.Set("Accept", "application/json")
-	_, body, err := c.http.DoInto(req, route, buf)
+	_, body, err := c.http.DoLimited(req, route, buf, limit)
 	if err != nil {
-		return nil, buf, err
+		return nil, buf, withLogref(err, body)
 	}
 	// Pages are decoded by schemas.DecodeStreamPage, not encoding/json:
 	// reading them is the source's hot path.
@@ -227,7 +363,7 @@ func (c *Client) LastOffset(ctx context.Context, nodeID, entity string) (int64, 
 	var out struct {
 		LastOffset int64 `json:"lastOffset"`
 	}
-	if _, err := c.http.JSON(ctx, http.MethodGet, c.url(c.paths.LastOffset, v), "GET "+c.paths.LastOffset, c.auth, nil, &out); err != nil {
+	if err := c.call(ctx, http.MethodGet, c.url(c.paths.LastOffset, v), "GET "+c.paths.LastOffset, nil, &out); err != nil {
 		return 0, err
 	}
 	return out.LastOffset, nil

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // CustomerPaths are the paths of the customer calls. The reference does not
@@ -69,8 +70,10 @@ func (p CustomerPaths) validate() error {
 // CustomersClient makes the customer calls of a Client's workspace. It
 // shares the Client's connection pool, its pace below the workspace
 // throttling (Contacthub throttles the workspace, not the endpoint) and
-// the error classification of connector/httpapi: 401/403 pause, other 4xx
-// but 408/429 reject, the rest is retried.
+// the error classification of connector/httpapi: 401 pauses, other 4xx but
+// 403, 408 and 429 reject, the rest is retried; a 403 pauses when the token
+// is refused for other calls too, and rejects the record when it is not
+// (Client.ownFailure). Errors carry the API's logref.
 type CustomersClient struct {
 	c     *Client
 	paths CustomerPaths
@@ -91,7 +94,7 @@ func (cc *CustomersClient) Paths() CustomerPaths { return cc.paths }
 
 // EnsurePace reads the workspace throttling when it is due (Client.EnsurePace).
 func (cc *CustomersClient) EnsurePace(ctx context.Context) error {
-	return cc.c.EnsurePace(ctx, throttleRefresh)
+	return cc.c.EnsurePace(ctx, cc.c.cfg.ThrottlingRefresh)
 }
 
 // Create posts a Create customer body as is. Under the workspace's MERGE
@@ -130,8 +133,8 @@ func (cc *CustomersClient) send(ctx context.Context, method, path, id string, bo
 	var out struct {
 		ID string `json:"id"`
 	}
-	if _, err := cc.c.http.JSON(ctx, method, u, method+" "+path, cc.c.auth, body, &out); err != nil {
-		return "", err
+	if err := cc.c.call(ctx, method, u, method+" "+path, body, &out); err != nil {
+		return "", cc.c.ownFailure(ctx, err, time.Now())
 	}
 	return out.ID, nil
 }

@@ -225,10 +225,7 @@ func (s *CustomersSink) work(ctx context.Context) error {
 // and gain the operation and customer.
 func (s *CustomersSink) call(ctx context.Context, c *customerCall) error {
 	if err := s.client.EnsurePace(ctx); err != nil {
-		if errors.Is(err, streams.ErrUnauthorized) || ctx.Err() != nil {
-			return fmt.Errorf("contacthub customers: %w", err)
-		}
-		s.log.Warn("could not read the workspace throttling; keeping the last pace, 429 answers are retried", "error", err)
+		return fmt.Errorf("contacthub customers: %w", err) // ctx ended
 	}
 	s.calls.Add(1)
 	op := c.op

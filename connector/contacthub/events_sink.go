@@ -10,9 +10,12 @@ import (
 	"github.com/contactlab/connector/streams"
 )
 
-// EventsSink creates one Contacthub event per record. A record's value is the
-// Create-event body; it is validated first (invalid records are rejected with
-// the schema violations and never sent) and then posted unchanged.
+// EventsSink creates one Contacthub event per record. A record's value is an
+// upstream event (schemas/json/event.schema.json); it is validated first
+// (invalid records are rejected with the schema violations and never sent)
+// and posted as the body the reference documents for Create event
+// (schemas.CreateEventBody: no member null where a null reads as absent,
+// within the size limit as sent).
 type EventsSink struct {
 	streams.NopLifecycle
 	client *Client
@@ -24,31 +27,35 @@ func NewEventsSink(c *Client, log *slog.Logger) *EventsSink {
 	return &EventsSink{client: c, log: log}
 }
 
-// throttleRefresh is how often the workspace throttling is read again, so a
-// change made in Contacthub is followed without a restart.
-const throttleRefresh = time.Minute
-
 // Write implements streams.Sink: one call per record, on the runtime's
-// workers, so each record's outcome is known when Write returns.
+// workers, so each record's outcome is known when Write returns. A
+// workspace throttling that cannot be read never holds records back
+// (Client.EnsurePace): only the answers to the records' own calls decide.
 func (s *EventsSink) Write(ctx context.Context, batch []*streams.Record, done streams.Done) {
-	if err := s.client.EnsurePace(ctx, throttleRefresh); err != nil {
-		if errors.Is(err, streams.ErrUnauthorized) {
-			for _, r := range batch {
-				done(r, err)
-			}
-			return
+	if err := s.client.EnsurePace(ctx, s.client.cfg.ThrottlingRefresh); err != nil {
+		for _, r := range batch {
+			done(r, err) // ctx ended: retried by whoever runs next
 		}
-		s.log.Warn("could not read the workspace throttling; keeping the last pace, 429 answers are retried", "error", err)
+		return
 	}
 	for _, r := range batch {
 		done(r, s.deliver(ctx, r))
 	}
 }
 
+// deliver makes one record's call. A 401 pauses the pipeline; a 403 does
+// only when the token is refused for other calls too, else the record is
+// dead-lettered (Client.ownFailure); the API's logref is in the error.
 func (s *EventsSink) deliver(ctx context.Context, r *streams.Record) error {
-	if _, err := schemas.DecodeEvent(r.Value); err != nil {
+	body, err := schemas.CreateEventBody(r.Value, s.client.cfg.MaxEventBytes)
+	switch {
+	case errors.Is(err, schemas.ErrEventTooLarge):
+		return streams.Reject("too_large", err)
+	case err != nil:
 		return streams.Reject("invalid", err)
 	}
-	_, err := s.client.CreateEvent(ctx, r.Value)
-	return err
+	if _, err := s.client.CreateEvent(ctx, body); err != nil {
+		return s.client.ownFailure(ctx, err, time.Now())
+	}
+	return nil
 }

@@ -1,6 +1,9 @@
 package contacthub
 
-import "time"
+import (
+	"log/slog"
+	"time"
+)
 
 // Options configure a Client. Every field is used as given: the connector's
 // config (package service) fills the defaults.
@@ -17,8 +20,37 @@ type Options struct {
 	MaxRequestsPerMinute int
 	// Headroom is the share of the throttling the client uses, in (0, 1].
 	Headroom float64
-	Paths    Paths
+	// MaxEventBytes is Create event's payload limit, checked on the body as
+	// sent; 0 means DefaultMaxEventBytes.
+	MaxEventBytes int
+	// Forbidden says what a 403 on a record's call means, which the
+	// reference leaves open: ForbiddenProbe ("" too) asks a cheap read the
+	// token may make, and dead-letters the record when it works;
+	// ForbiddenPause takes every 403 for a refused token.
+	Forbidden string
+	// ThrottlingRefresh is how often the workspace throttling is read
+	// again, so that a change made in Contacthub is followed without a
+	// restart; 0 means DefaultThrottlingRefresh.
+	ThrottlingRefresh time.Duration
+	Paths             Paths
+	// Logger gets the client's warnings (a throttling it cannot read);
+	// nil means slog.Default().
+	Logger *slog.Logger
 }
+
+// DefaultMaxEventBytes is Options.MaxEventBytes when 0: the reference's
+// "Event's payload must not exceed 64kB", read as 64 KiB. 64000 is the
+// other reading.
+const DefaultMaxEventBytes = 64 * 1024
+
+// The readings of a 403 (Options.Forbidden).
+const (
+	ForbiddenProbe = "probe"
+	ForbiddenPause = "pause"
+)
+
+// DefaultThrottlingRefresh is Options.ThrottlingRefresh when 0.
+const DefaultThrottlingRefresh = time.Minute
 
 // Paths are the API paths; {workspaceId} is replaced.
 type Paths struct {
@@ -50,6 +82,10 @@ type SourceOptions struct {
 	Start string
 	// PageSize is the update-stream page size (at most 4000).
 	PageSize int
+	// MaxPageBytes is the read limit of one page's answer (at least
+	// MinPageBytes): a longer page is asked again with a smaller size, and
+	// an update longer on its own is dead-lettered.
+	MaxPageBytes int64
 	// PollInterval is the wait after a short or empty page (jittered).
 	PollInterval time.Duration
 	// NodeID and Entity (CUSTOMER, EVENT) filter the stream when set.
@@ -62,6 +98,9 @@ type SourceOptions struct {
 	// Retry is the back-off of failed calls and produces.
 	Retry RetryOptions
 }
+
+// MinPageBytes is the least SourceOptions.MaxPageBytes.
+const MinPageBytes = 1 << 10
 
 // RetryOptions are the bounds of an exponential back-off.
 type RetryOptions struct {

@@ -18,10 +18,16 @@ import (
 // Headers of every record the update stream source publishes, so that a
 // consumer can route and de-duplicate without decoding the value.
 const (
-	// HeaderOffset is the Contacthub offset of the update, in decimal. A
-	// consumer that has seen an offset of a key may skip it when it comes
-	// again: delivery is at-least-once.
+	// HeaderOffset places the update in the stream, in decimal: unique per
+	// update, and the same each time its page is read, so a consumer that
+	// has seen it may skip it when it comes again (delivery is
+	// at-least-once). HeaderOffsetSource says what it is.
 	HeaderOffset = "contacthub.offset"
+	// HeaderOffsetSource is "update" when HeaderOffset is the offset
+	// Contacthub gave the update, "page" when the stream gave none (the
+	// reference shows none) and HeaderOffset is the update's position in
+	// its page (schemas.OffsetSourcePage).
+	HeaderOffsetSource = "contacthub.offset-source"
 	// HeaderOperation is CREATE, UPDATE or DELETE.
 	HeaderOperation = "contacthub.operation"
 	// HeaderEntityType is CUSTOMER or EVENT.
@@ -35,6 +41,9 @@ var headerValues = map[string][]byte{
 	schemas.OperationDelete: []byte(schemas.OperationDelete),
 	schemas.EntityCustomer:  []byte(schemas.EntityCustomer),
 	schemas.EntityEvent:     []byte(schemas.EntityEvent),
+	// The two offset sources; no operation or entity type is spelt alike.
+	schemas.OffsetSourceUpdate: []byte(schemas.OffsetSourceUpdate),
+	schemas.OffsetSourcePage:   []byte(schemas.OffsetSourcePage),
 }
 
 // Envelopes the source can publish an update in.
@@ -79,8 +88,9 @@ var (
 
 // Why an update was not published; the label of the skipped-updates counter.
 const (
-	skipRepeated = "repeated" // at or below an offset already published
-	skipInvalid  = "invalid"  // would not make a valid envelope
+	skipRepeated = "repeated"  // at or below an offset already published
+	skipInvalid  = "invalid"   // would not make a valid envelope
+	skipTooLarge = "too_large" // over the read limit even in a page of its own
 )
 
 // recordBuilder turns pages of the update stream into Kafka records: per
@@ -140,6 +150,13 @@ type pageRecords struct {
 	customers, events int
 	// full is set for a page of the size asked: more are waiting.
 	full bool
+	// offsetSource says where the records' offsets come from
+	// (schemas.OffsetSourceUpdate or OffsetSourcePage).
+	offsetSource string
+	// overrun is set when the page's positions go past its nextOffset,
+	// which a stream whose offsets grow by at least one per update never
+	// does: the next page's positions may then repeat some of these.
+	overrun bool
 }
 
 // skippedUpdate reports an update that is not published, for the log.
@@ -149,14 +166,57 @@ type skippedUpdate struct {
 	err    error
 }
 
+// positions gives each update of page, asked after offset after (<0: asked
+// with no offset), its place in the stream, and says where the places come
+// from. When every update has its own offset, those are the places
+// (schemas.OffsetSourceUpdate). Otherwise (the reference's shape) update i
+// is at after+1+i, or, for a page asked with no offset, counted back from
+// nextOffset so that the last update is at nextOffset
+// (schemas.OffsetSourcePage). Offsets are integers that grow along the
+// stream and nextOffset is at least the last update's, so the k updates of
+// a page asked after A lie in A+1..nextOffset, above every earlier page's
+// and below every later one's: positions are unique. They depend only on
+// the offset asked after and the order of the answer, so a page read again
+// after a crash gets the same ones, and so does a page read again with a
+// smaller size (a prefix of the same updates).
+func positions(page *schemas.StreamPage, after int64, dst []int64) ([]int64, string) {
+	own := true
+	for i := range page.Updates {
+		own = own && page.Updates[i].HasOffset
+	}
+	dst = dst[:0]
+	if own {
+		for i := range page.Updates {
+			dst = append(dst, page.Updates[i].Offset)
+		}
+		return dst, schemas.OffsetSourceUpdate
+	}
+	base := after + 1
+	if after < 0 {
+		// Offsets are not negative, so nextOffset >= k-1 for k updates.
+		base = max(0, page.NextOffset-int64(len(page.Updates))+1)
+	}
+	for i := range page.Updates {
+		dst = append(dst, base+int64(i))
+	}
+	return dst, schemas.OffsetSourcePage
+}
+
 // build turns page, read at readAt after offset after (<0: none known), into
-// records. Updates at or below after are dropped as repeats; updates that
-// would not make a valid envelope are dropped and reported to skip.
+// records, each placed in the stream as positions says. Updates with their
+// own offset at or below after are dropped as repeats; updates that would
+// not make a valid envelope are dropped and reported to skip.
 func (b *recordBuilder) build(page *schemas.StreamPage, after int64, readAt time.Time, skip func(skippedUpdate)) *pageRecords {
 	out := &pageRecords{after: after, last: max(after, page.NextOffset), updates: len(page.Updates)}
 	if len(page.Updates) == 0 {
 		return out
 	}
+	var places []int64
+	places, out.offsetSource = positions(page, after, make([]int64, 0, len(page.Updates)))
+	// The one assumption positions rest on; a stream that breaks it would
+	// give the next page's first updates the places of this one's last.
+	out.overrun = out.offsetSource == schemas.OffsetSourcePage && places[len(places)-1] > out.last
+	sourceHeader := headerValues[out.offsetSource]
 	// One buffer holds the page's keys, values and offset headers, and one
 	// slice its headers: a page of 4,000 updates costs a handful of
 	// allocations instead of tens of thousands, and none once the memory of
@@ -165,7 +225,7 @@ func (b *recordBuilder) build(page *schemas.StreamPage, after int64, readAt time
 	for i := range page.Updates {
 		size += len(page.Updates[i].Entity.Data) + envelopeOverhead + len(b.workspaceJSON) + len(b.nodeJSON)
 	}
-	perUpdate := 3
+	perUpdate := 4 // offset, offset source, operation, entity type
 	if b.cloudEvents {
 		perUpdate += 7
 	}
@@ -193,29 +253,21 @@ func (b *recordBuilder) build(page *schemas.StreamPage, after int64, readAt time
 		if merr != nil {
 			value = nil
 		}
-		out.msgs = append(out.msgs, kafka.Message{Topic: b.deadLetterTopic, Value: value, Headers: []kafka.Header{
-			{Key: HeaderOffset, Value: strconv.AppendInt(nil, offset, 10)},
-			{Key: streams.HeaderDLQError, Value: []byte(err.Error())},
-			{Key: streams.HeaderDLQReason, Value: []byte(skipInvalid)},
-			{Key: streams.HeaderDLQOffset, Value: strconv.AppendInt(nil, offset, 10)},
-			{Key: streams.HeaderDLQPipeline, Value: []byte(b.source)},
-			{Key: streams.HeaderDLQTime, Value: readAt.UTC().AppendFormat(nil, time.RFC3339)},
-		}})
+		out.msgs = append(out.msgs, b.deadLetter(value, offset, out.offsetSource, skipInvalid, err, readAt))
 		out.deadLettered++
 	}
 	for i := range page.Updates {
 		u := &page.Updates[i]
-		offset := u.Offset
-		if offset == 0 {
-			// The reference shows no per-update offset: without one, an
-			// update carries the offset a restart resumes from, its page's.
-			offset = page.NextOffset
-		} else if offset <= after {
-			drop(offset, skipRepeated, nil)
-			continue
+		offset := places[i]
+		if out.offsetSource == schemas.OffsetSourceUpdate {
+			if offset <= after {
+				drop(offset, skipRepeated, nil)
+				continue
+			}
+			out.last = max(out.last, offset)
 		}
-		out.last = max(out.last, offset)
-		env := schemas.UpdateEnvelope{Operation: u.Operation, EntityType: u.Entity.Type, Offset: offset, Workspace: b.workspace, NodeID: b.nodeID, Data: u.Entity.Data, ReadAt: readAt}
+		env := schemas.UpdateEnvelope{Operation: u.Operation, EntityType: u.Entity.Type, Offset: offset, OffsetSource: out.offsetSource,
+			Workspace: b.workspace, NodeID: b.nodeID, Data: u.Entity.Data, ReadAt: readAt}
 		k, err := envelopeKey(&env)
 		if err != nil {
 			err = fmt.Errorf("update at offset %d: %w", offset, err)
@@ -246,6 +298,7 @@ func (b *recordBuilder) build(page *schemas.StreamPage, after int64, readAt time
 		hs := len(headers)
 		headers = append(headers,
 			kafka.Header{Key: HeaderOffset, Value: offsetText},
+			kafka.Header{Key: HeaderOffsetSource, Value: sourceHeader},
 			kafka.Header{Key: HeaderOperation, Value: headerValues[env.Operation]},
 			kafka.Header{Key: HeaderEntityType, Value: headerValues[env.EntityType]},
 		)
@@ -288,6 +341,68 @@ func (b *recordBuilder) appendCloudEventHeaders(hs []kafka.Header, env *schemas.
 		hs = append(hs, kafka.Header{Key: "ce_subject", Value: subject})
 	}
 	return hs
+}
+
+// deadLetter is the dead-letter record of an update at offset (from
+// source) that is not published, with why.
+func (b *recordBuilder) deadLetter(value []byte, offset int64, source, reason string, err error, readAt time.Time) kafka.Message {
+	return kafka.Message{Topic: b.deadLetterTopic, Value: value, Headers: []kafka.Header{
+		{Key: HeaderOffset, Value: strconv.AppendInt(nil, offset, 10)},
+		{Key: HeaderOffsetSource, Value: headerValues[source]},
+		{Key: streams.HeaderDLQError, Value: []byte(err.Error())},
+		{Key: streams.HeaderDLQReason, Value: []byte(reason)},
+		{Key: streams.HeaderDLQOffset, Value: strconv.AppendInt(nil, offset, 10)},
+		{Key: streams.HeaderDLQPipeline, Value: []byte(b.source)},
+		{Key: streams.HeaderDLQTime, Value: readAt.UTC().AppendFormat(nil, time.RFC3339)},
+	}}
+}
+
+// oversized turns the answer of a one-update page that is over the read
+// limit (limit bytes), asked after offset after, into records: the update
+// goes to the dead-letter topic with its offset and what could be kept of
+// it (operation, entity type, the entity's ids), and the stream moves on.
+func (b *recordBuilder) oversized(u *oversizedUpdate, after, limit int64, readAt time.Time, skip func(skippedUpdate)) *pageRecords {
+	out := &pageRecords{after: after, last: max(after, u.nextOffset)}
+	if u.empty {
+		return out
+	}
+	out.updates = 1
+	page := &schemas.StreamPage{NextOffset: u.nextOffset, Updates: []schemas.StreamUpdate{{Offset: u.offset, HasOffset: u.hasOffset}}}
+	places, source := positions(page, after, nil)
+	offset := places[0]
+	out.offsetSource = source
+	if source == schemas.OffsetSourceUpdate {
+		if offset <= after {
+			out.skipped = map[string]int{skipRepeated: 1}
+			return out
+		}
+		out.last = max(out.last, offset)
+	}
+	err := fmt.Errorf("update at offset %d: its data is %d bytes, a page of it alone is over the read limit of %d bytes (max_page_bytes); its data is not kept",
+		offset, u.dataBytes, limit)
+	out.skipped = map[string]int{skipTooLarge: 1}
+	if skip != nil {
+		skip(skippedUpdate{offset: offset, reason: skipTooLarge, err: err})
+	}
+	if b.deadLetterTopic == "" {
+		return out
+	}
+	type keptData struct {
+		ID         string `json:"id,omitempty"`
+		CustomerID string `json:"customerId,omitempty"`
+	}
+	var kept struct {
+		Operation string `json:"operation"`
+		Entity    struct {
+			Type string   `json:"type"`
+			Data keptData `json:"data"`
+		} `json:"entity"`
+	}
+	kept.Operation, kept.Entity.Type, kept.Entity.Data = u.operation, u.entityType, keptData{u.id, u.customerID}
+	value, _ := json.Marshal(&kept)
+	out.msgs = []kafka.Message{b.deadLetter(value, offset, source, skipTooLarge, err, readAt)}
+	out.deadLettered = 1
+	return out
 }
 
 // recordMemory is what one page's records are made in. Pages are megabytes
@@ -376,13 +491,13 @@ func envelopeKey(env *schemas.UpdateEnvelope) (string, error) {
 // envelopeOverhead bounds what appendEnvelope adds around the data and the
 // configured strings: member names, an operation, an entity type, an int64
 // offset and an RFC 3339 time with nanoseconds.
-const envelopeOverhead = len(`{"operation":"","entityType":"","offset":,"workspaceId":,"nodeId":,"data":,"readAt":""}`) + 6 + 8 + 20 + 35 + 20
+const envelopeOverhead = len(`{"operation":"","entityType":"","offset":,"offsetSource":"","workspaceId":,"nodeId":,"data":,"readAt":""}`) + 6 + 8 + 20 + 6 + 35 + 20
 
 // appendEnvelope writes env as json.Marshal would (members in the same
 // order, data as it came), but without reflection or re-compacting data,
 // which json.Valid already checked when the page was decoded. Only strings
-// from closed sets (operation, entity type, once validated) and strings
-// encoded at construction are written unescaped.
+// from closed sets (operation, entity type, once validated, and the offset
+// source) and strings encoded at construction are written unescaped.
 func (b *recordBuilder) appendEnvelope(dst []byte, env *schemas.UpdateEnvelope, readAtJSON []byte) []byte {
 	dst = append(dst, `{"operation":"`...)
 	dst = append(dst, env.Operation...)
@@ -390,7 +505,9 @@ func (b *recordBuilder) appendEnvelope(dst []byte, env *schemas.UpdateEnvelope, 
 	dst = append(dst, env.EntityType...)
 	dst = append(dst, `","offset":`...)
 	dst = strconv.AppendInt(dst, env.Offset, 10)
-	dst = append(dst, `,"workspaceId":`...)
+	dst = append(dst, `,"offsetSource":"`...)
+	dst = append(dst, env.OffsetSource...)
+	dst = append(dst, `","workspaceId":`...)
 	dst = append(dst, b.workspaceJSON...)
 	if b.nodeJSON != nil {
 		dst = append(dst, `,"nodeId":`...)

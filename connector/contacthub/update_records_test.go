@@ -149,7 +149,7 @@ func TestPageRecordsAreValidEnvelopes(t *testing.T) {
 			t.Fatalf("%s: %v", m.Value, err)
 		}
 		u := byOffset[env.Offset]
-		want := schemas.UpdateEnvelope{Operation: u.Operation, EntityType: u.Entity.Type, Offset: env.Offset, Workspace: testWorkspace,
+		want := schemas.UpdateEnvelope{Operation: u.Operation, EntityType: u.Entity.Type, Offset: env.Offset, OffsetSource: schemas.OffsetSourceUpdate, Workspace: testWorkspace,
 			NodeID: "959356e3-6168-4a92-b4a5-b9d462be6177", Data: u.Entity.Data, ReadAt: readAt}
 		marshaled, err := json.Marshal(&want)
 		if err != nil {
@@ -189,20 +189,82 @@ func TestPageRecordsTombstones(t *testing.T) {
 	}
 }
 
-// The reference shows no per-update offset: updates without one carry their
-// page's nextOffset, which is where a restart resumes.
+// The reference shows no per-update offset: each update is placed by its
+// page's request offset and its index in the page, so that two changes of
+// one customer in a page keep apart, and the envelope and headers say the
+// offset is a position.
 func TestPageRecordsWithoutUpdateOffsets(t *testing.T) {
-	pr, _ := buildTestPage(t, newRecordBuilder("customers", "events", testWorkspace, "", true),
-		`{"nextOffset": 50, "updates": [
+	const page = `{"nextOffset": 50, "updates": [
 		  {"operation": "CREATE", "entity": {"type": "CUSTOMER", "data": {"id": "a"}}},
-		  {"operation": "UPDATE", "entity": {"type": "CUSTOMER", "data": {"id": "b"}}}]}`, 40)
-	if pr.last != 50 || len(pr.msgs) != 2 {
-		t.Fatalf("last %d, %d records", pr.last, len(pr.msgs))
+		  {"operation": "UPDATE", "entity": {"type": "CUSTOMER", "data": {"id": "a"}}},
+		  {"operation": "UPDATE", "entity": {"type": "CUSTOMER", "data": {"id": "b"}}}]}`
+	for _, tc := range []struct {
+		name  string
+		after int64
+		want  []string
+	}{
+		{"asked after an offset", 40, []string{"41", "42", "43"}},
+		// Asked with no offset (earliest, or a time): counted back from nextOffset.
+		{"asked with no offset", -1, []string{"48", "49", "50"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pr, _ := buildTestPage(t, newRecordBuilder("customers", "events", testWorkspace, "", true), page, tc.after)
+			if pr.last != 50 || len(pr.msgs) != 3 || pr.overrun {
+				t.Fatalf("last %d, %d records, overrun %v", pr.last, len(pr.msgs), pr.overrun)
+			}
+			var got []string
+			for _, m := range pr.msgs {
+				h := headerMap(m)
+				env, err := schemas.DecodeUpdateEnvelope(m.Value)
+				if err != nil || h[HeaderOffsetSource] != schemas.OffsetSourcePage || env.OffsetSource != schemas.OffsetSourcePage || fmt.Sprint(env.Offset) != h[HeaderOffset] {
+					t.Fatalf("record %v %s: %v", h, m.Value, err)
+				}
+				got = append(got, h[HeaderOffset])
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("offsets %v, want %v", got, tc.want)
+			}
+		})
 	}
-	for _, m := range pr.msgs {
-		if headerMap(m)[HeaderOffset] != "50" {
-			t.Fatalf("offset header %q, want the page's 50", headerMap(m)[HeaderOffset])
+}
+
+// A page read again after a crash, whole or with a smaller size, gives its
+// updates the same positions; the page after the smaller one goes on
+// without a repeat when the stream's offsets have no gaps.
+func TestPagePositionsAreStable(t *testing.T) {
+	b := newRecordBuilder("customers", "events", testWorkspace, "", true)
+	update := func(id string) string {
+		return `{"operation": "UPDATE", "entity": {"type": "CUSTOMER", "data": {"id": "` + id + `"}}}`
+	}
+	whole := `{"nextOffset": 14, "updates": [` + update("a") + `,` + update("b") + `,` + update("a") + `,` + update("c") + `]}`
+	first, _ := buildTestPage(t, b, whole, 10)
+	again, _ := buildTestPage(t, b, whole, 10)
+	half, _ := buildTestPage(t, b, `{"nextOffset": 12, "updates": [`+update("a")+`,`+update("b")+`]}`, 10)
+	rest, _ := buildTestPage(t, b, `{"nextOffset": 14, "updates": [`+update("a")+`,`+update("c")+`]}`, half.last)
+	offsets := func(prs ...*pageRecords) []string {
+		var out []string
+		for _, pr := range prs {
+			for _, m := range pr.msgs {
+				out = append(out, headerMap(m)[HeaderOffset]+"/"+string(m.Key))
+			}
 		}
+		return out
+	}
+	want := []string{"11/a", "12/b", "13/a", "14/c"}
+	for name, got := range map[string][]string{"first": offsets(first), "re-read": offsets(again), "in halves": offsets(half, rest)} {
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: %v, want %v", name, got, want)
+		}
+	}
+}
+
+// A stream whose nextOffset lags its updates breaks what positions rest on:
+// the page says so.
+func TestPagePositionsOverrun(t *testing.T) {
+	pr, _ := buildTestPage(t, newRecordBuilder("customers", "events", testWorkspace, "", true),
+		`{"nextOffset": 11, "updates": [{"operation": "CREATE", "entity": {"type": "CUSTOMER", "data": {"id": "a"}}}, {"operation": "CREATE", "entity": {"type": "CUSTOMER", "data": {"id": "b"}}}]}`, 10)
+	if !pr.overrun {
+		t.Fatal("positions 11 and 12 past nextOffset 11 not reported")
 	}
 }
 

@@ -13,7 +13,9 @@ import (
 
 // UpdateChange is one record of the customers or events topic as an
 // application sees it: the envelope (nil for a customer's tombstone) and,
-// in Change.Header(HeaderOffset), the Contacthub offset to de-duplicate by.
+// in Change.Header(HeaderOffset), the offset to de-duplicate by
+// (HeaderOffsetSource says whether it is Contacthub's or the update's
+// position in its page; both are unique and stable).
 type UpdateChange = streams.Change[*schemas.UpdateEnvelope]
 
 // SubscribeUpdates follows the topics an UpdateStreamSource writes (list
@@ -24,7 +26,7 @@ func SubscribeUpdates(ctx context.Context, cfg streams.SubscribeConfig, handle f
 	return streams.Subscribe(ctx, cfg, schemas.DecodeUpdateEnvelope, handle)
 }
 
-// ChangeOffset is the Contacthub offset of a change, from its header, or -1.
+// ChangeOffset is the offset of a change, from its HeaderOffset, or -1.
 func ChangeOffset(ch *UpdateChange) int64 {
 	n, err := strconv.ParseInt(string(ch.Header(HeaderOffset)), 10, 64)
 	if err != nil {

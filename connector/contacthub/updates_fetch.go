@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/contactlab/connector/connector/httpapi"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/delivery"
@@ -58,8 +59,11 @@ func (s *UpdateStreamSource) resume(ctx context.Context, offsets *OffsetStore) (
 // fetchLoop reads pages from q on and sends them, turned into records, to
 // out, which it closes. A full page is followed at once by the next; after a
 // short one it waits PollInterval, jittered so that sources do not ask in
-// step. It returns nil when ctx ends and an error only for an answer that
-// retrying cannot change.
+// step. A page over the read limit (MaxPageBytes) is asked again with half
+// the size, down to one update, and the size grows back page by page; an
+// update over the limit on its own is dead-lettered with its offset. It
+// returns nil when ctx ends and an error only for one retrying cannot
+// change (ErrForeignOffset).
 func (s *UpdateStreamSource) fetchLoop(ctx context.Context, q UpdatesQuery, out chan<- *pageRecords) error {
 	defer close(out)
 	lastPolled := time.Now()
@@ -68,9 +72,23 @@ func (s *UpdateStreamSource) fetchLoop(ctx context.Context, q UpdatesQuery, out 
 	var body []byte
 	for {
 		var page *schemas.StreamPage
-		err := s.retry(ctx, true, func() string { return fmt.Sprintf("read updates after offset %d", q.Offset) }, func() (err error) {
-			page, body, err = s.client.updates(ctx, q, body)
-			return err
+		var over *oversizedUpdate
+		err := s.retry(ctx, true, func() string { return fmt.Sprintf("read updates after offset %d", q.Offset) }, func() error {
+			for {
+				var err error
+				page, body, err = s.client.updates(ctx, q, body, s.cfg.MaxPageBytes)
+				var tooLarge *httpapi.BodyTooLargeError
+				if !errors.As(err, &tooLarge) {
+					return err
+				}
+				if q.Size == 1 {
+					page = nil
+					over, err = s.client.oversizedUpdate(ctx, q)
+					return err
+				}
+				q.Size = max(1, q.Size/2)
+				s.log.Info("a page of updates is over the read limit; asking for fewer", "after_offset", q.Offset, "size", q.Size, "error", err)
+			}
 		})
 		if err != nil {
 			if ctx.Err() != nil {
@@ -78,11 +96,24 @@ func (s *UpdateStreamSource) fetchLoop(ctx context.Context, q UpdatesQuery, out 
 			}
 			return err
 		}
-		pr := s.records.build(page, q.Offset, time.Now(), s.logSkipped)
-		pr.full = len(page.Updates) >= q.Size
+		var pr *pageRecords
+		if over != nil {
+			pr = s.records.oversized(over, q.Offset, s.cfg.MaxPageBytes, time.Now(), s.logSkipped)
+			pr.full = !over.empty
+		} else {
+			pr = s.records.build(page, q.Offset, time.Now(), s.logSkipped)
+			pr.full = len(page.Updates) >= q.Size
+			if pr.overrun {
+				s.log.Warn("the update stream answered more updates than its offsets advanced; positions of the next page may repeat some of this one's",
+					"after_offset", q.Offset, "updates", len(page.Updates), "next_offset", page.NextOffset)
+			}
+		}
+		// A size cut for large updates grows back, so that one large update
+		// does not slow the stream for good.
+		q.Size = min(s.cfg.PageSize, 2*q.Size)
 		// An empty first page from the earliest start says nothing about
 		// where the stream begins; any other answer moves the position.
-		if pr.updates > 0 || page.NextOffset > 0 {
+		if pr.updates > 0 || pr.last > 0 {
 			if pr.last > q.Offset {
 				s.consumed.Add(int64(pr.updates))
 				select {
@@ -121,20 +152,26 @@ func (s *UpdateStreamSource) pollLast(ctx context.Context) {
 }
 
 func (s *UpdateStreamSource) logSkipped(u skippedUpdate) {
-	if u.reason == skipRepeated {
+	switch u.reason {
+	case skipRepeated:
 		s.log.Debug("skipping an update at or below the offset already published", "offset", u.offset)
-		return
+	case skipTooLarge:
+		s.log.Warn("dead-lettering an update over the read limit", "offset", u.offset, "error", u.err)
+	default:
+		s.log.Warn("skipping an update that does not make a valid envelope", "offset", u.offset, "reason", u.reason, "error", u.err)
 	}
-	s.log.Warn("skipping an update that does not make a valid envelope", "offset", u.offset, "reason", u.reason, "error", u.err)
 }
 
-// retry runs op until it succeeds, fails for good, or ctx ends. What fails
-// for good is decided where it is for every API (httpapi: errors.Is
-// streams.ErrRejected), plus ErrForeignOffset; it is returned with what was
-// being done. ctx's end returns ctx's error. api says op calls Contacthub,
-// whose credential failures (streams.ErrUnauthorized) pause the source until
-// a call succeeds. Every other failure (429, 5xx, network, Kafka) is retried
-// with exponential back-off, never sooner than a Retry-After says.
+// retry runs op until it succeeds or ctx ends, with exponential back-off
+// (delivery.Policy), never sooner than a Retry-After says. Only
+// ErrForeignOffset, which no retry can change, is returned, with what was
+// being done; ctx's end returns ctx's error. api says op calls Contacthub:
+// an answer retrying alone cannot change (a refused credential, any other
+// 4xx, a page that does not decode) pauses the source, which /readyz
+// shows with the answer, until a call succeeds: the process and its other
+// pipelines go on, and the source resumes by itself once the API or its
+// configuration is put right. Every other failure (429, 5xx, network,
+// Kafka) is retried while the source stays ready.
 func (s *UpdateStreamSource) retry(ctx context.Context, api bool, what func() string, op func() error) error {
 	retry := delivery.Forever(s.cfg.Retry.Initial, s.cfg.Retry.Max).Start()
 	for attempt := 1; ; attempt++ {
@@ -153,12 +190,12 @@ func (s *UpdateStreamSource) retry(ctx context.Context, api bool, what func() st
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if errors.Is(err, streams.ErrRejected) || errors.Is(err, ErrForeignOffset) {
+		if errors.Is(err, ErrForeignOffset) {
 			return fmt.Errorf("%s: %w", what(), err)
 		}
 		wait, _ := retry.Next(err)
-		if api && errors.Is(err, streams.ErrUnauthorized) {
-			s.setPaused(err.Error())
+		if api && pausesSource(err) {
+			s.setPaused(fmt.Sprintf("%s: %v", what(), err))
 		} else {
 			s.log.Warn(what()+" failed; retrying", "attempt", attempt, "in", wait, "error", err)
 		}
@@ -166,6 +203,13 @@ func (s *UpdateStreamSource) retry(ctx context.Context, api bool, what func() st
 			return ctx.Err()
 		}
 	}
+}
+
+// pausesSource reports whether err is an answer of Contacthub that retrying
+// alone cannot change.
+func pausesSource(err error) bool {
+	var bad *schemas.ValidationError
+	return errors.Is(err, streams.ErrUnauthorized) || errors.Is(err, streams.ErrRejected) || errors.As(err, &bad)
 }
 
 // jitter spreads d over ±20%.

@@ -42,7 +42,8 @@ type UpdateStreamSourceConfig struct {
 // once Kafka acknowledged every record (acks=all), and only then stores the
 // page's last offset in the offsets topic. Pages are produced one after the
 // other, so the records of a key are in offset order, and a crash repeats at
-// most the page in flight: consumers de-duplicate by HeaderOffset.
+// most the page in flight, with the same offsets (see positions):
+// consumers de-duplicate by HeaderOffset.
 //
 // It is a Unit of the service: Run, Name, Ready, Counts.
 type UpdateStreamSource struct {
@@ -82,6 +83,9 @@ func NewUpdateStreamSource(cfg UpdateStreamSourceConfig) (*UpdateStreamSource, e
 	}
 	if sc.PageSize < 1 || sc.PageSize > 4000 {
 		return nil, fmt.Errorf("page_size: %d is not in 1..4000 (the API's limit)", sc.PageSize)
+	}
+	if sc.MaxPageBytes < MinPageBytes {
+		return nil, fmt.Errorf("max_page_bytes: %d is below %d", sc.MaxPageBytes, MinPageBytes)
 	}
 	start, err := parseStart(sc.Start)
 	if err != nil {
@@ -181,7 +185,8 @@ func (s *UpdateStreamSource) State() streams.LeaderState { return s.election.Sta
 
 // Ready reports whether the source works: tailing ("active") or standing by
 // ("standby"), both ready. It is not ready while it joins the election or
-// while Contacthub refuses its credential (the reason says so).
+// while Contacthub refuses its requests (a 4xx, or a page that does not
+// decode: the reason says which).
 func (s *UpdateStreamSource) Ready() (bool, string) {
 	if ok, why := s.ready.Ready(); !ok {
 		return false, why
@@ -217,7 +222,7 @@ func (s *UpdateStreamSource) setPaused(reason string) {
 	}
 	if reason != "" {
 		s.gauges.paused.Set(1)
-		s.log.Warn("source paused: Contacthub refuses the credential; retrying until it accepts it", "reason", reason)
+		s.log.Warn("source paused: Contacthub refuses its requests; retrying with back-off until it accepts them", "reason", reason)
 	} else {
 		s.gauges.paused.Set(0)
 		s.log.Info("source resumed")

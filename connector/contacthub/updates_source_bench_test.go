@@ -168,6 +168,7 @@ func benchSourceOptions(pageSize int) SourceOptions {
 		GroupID:         "connector-source-bench",
 		Start:           "earliest",
 		PageSize:        pageSize,
+		MaxPageBytes:    32 << 20,
 		PollInterval:    time.Second,
 		Tombstones:      true,
 		Retry:           RetryOptions{Initial: 200 * time.Millisecond, Max: 30 * time.Second},

@@ -2,6 +2,7 @@ package contacthub
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +16,9 @@ import (
 
 	"github.com/contactlab/connector/connector/httpapi"
 	"github.com/contactlab/connector/connector/sandbox"
+	chsandbox "github.com/contactlab/connector/connector/sandbox/contacthub"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
 )
@@ -67,6 +70,7 @@ func testSourceOptions() SourceOptions {
 		GroupID:         "connector-source-updates",
 		Start:           "earliest",
 		PageSize:        500,
+		MaxPageBytes:    32 << 20,
 		PollInterval:    20 * time.Millisecond,
 		Tombstones:      true,
 		Retry:           RetryOptions{Initial: 5 * time.Millisecond, Max: 100 * time.Millisecond},
@@ -267,7 +271,11 @@ func TestUpdateStreamSourcePausesOnUnauthorized(t *testing.T) {
 func TestUpdateStreamSourceRetriesThroughFaults(t *testing.T) {
 	s := newTestSource(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{ServerErrorShare: 0.3, ThrottleShare: 0.05, ResetShare: 0.1, RetryAfter: fault.Duration(time.Second)}
-	}, nil)
+	}, func(o *SourceOptions) {
+		// Enough requests (over 60) that every fault is all but sure to
+		// be drawn.
+		o.PageSize = 50
+	})
 	s.sb.Contacthub.AppendUpdates(3000)
 	s.run(t)
 	last := s.sb.Contacthub.LastOffset()
@@ -281,19 +289,47 @@ func TestUpdateStreamSourceRetriesThroughFaults(t *testing.T) {
 	}
 }
 
-// An answer retrying cannot change (404: the workspace is not there) stops
-// the source with the API's error.
-func TestUpdateStreamSourceStopsOnPermanentError(t *testing.T) {
-	s := newTestSource(t, nil, nil)
-	api := s.api
-	api.WorkspaceID = "b2a02e56-a6da-4b02-b80e-d32fdf441aaf"
-	src := buildSource(t, s.src, s.kafka, api)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	err := src.Run(ctx)
-	var se *httpapi.StatusError
-	if !errors.Is(err, streams.ErrRejected) || !errors.As(err, &se) || se.Status != 404 || !strings.Contains(err.Error(), "source updates") {
-		t.Fatalf("Run returned %v, want the 404 wrapped with the source's name", err)
+// An answer retrying alone cannot change never ends the source: a 4xx on
+// the stream pauses it, /readyz says why, and it is retried with back-off
+// until the API or its configuration is put right; then it goes on where
+// it was, missing nothing.
+func TestUpdateStreamSourcePausesOnRejection(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status string
+		break_ func(*sandbox.Sandbox)
+		fix    func(*sandbox.Sandbox)
+	}{
+		// The source asks for pages of 500; this API answers at most 100.
+		{"page size refused", "HTTP 400", func(sb *sandbox.Sandbox) { sb.Contacthub.SetMaxPageSize(100) }, func(sb *sandbox.Sandbox) { sb.Contacthub.SetMaxPageSize(0) }},
+		// The token lost its permission on the stream.
+		{"stream forbidden", "HTTP 403", func(sb *sandbox.Sandbox) { sb.Contacthub.SetForbidden(chsandbox.OpUpdates) }, func(sb *sandbox.Sandbox) { sb.Contacthub.SetForbidden() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestSource(t, nil, nil)
+			tc.break_(s.sb)
+			stop := s.run(t)
+			streamstest.WaitFor(t, 10*time.Second, "the pause on /readyz", func() (bool, string) {
+				ok, why := s.Ready()
+				return !ok && strings.HasPrefix(why, "paused: ") && strings.Contains(why, tc.status), why
+			})
+			if v := gaugeValue(t, s.gauges.paused); v != 1 {
+				t.Fatalf("paused gauge %v", v)
+			}
+			s.sb.Contacthub.AppendUpdates(700)
+			tc.fix(s.sb)
+			last := s.sb.Contacthub.LastOffset()
+			s.waitFor(t, last)
+			if ok, why := s.Ready(); !ok || why != "active" {
+				t.Fatalf("after the fix: ready %v %q", ok, why)
+			}
+			if got := s.published(t); !slices.Equal(got, span(1, last)) {
+				t.Fatalf("published %d offsets, want 1..%d once each", len(got), last)
+			}
+			if err := stop(); err != nil {
+				t.Fatalf("Run returned %v", err)
+			}
+		})
 	}
 }
 
@@ -342,8 +378,9 @@ func TestUpdateStreamSourceRefusesForeignOffset(t *testing.T) {
 	}
 }
 
-// retry waits at least what a Retry-After says, and stops at once on an
-// error retrying cannot fix.
+// retry waits at least what a Retry-After says; a 4xx pauses the source
+// (not ready, with the answer) and is retried too, and the first success
+// resumes it.
 func TestUpdateStreamSourceRetry(t *testing.T) {
 	s := newTestSource(t, nil, nil)
 	ctx := context.Background()
@@ -359,11 +396,122 @@ func TestUpdateStreamSourceRetry(t *testing.T) {
 		t.Fatalf("err %v after %d calls in %v, want success after the Retry-After", err, calls, time.Since(start))
 	}
 	calls = 0
+	var whilePaused string
 	err = s.retry(ctx, true, func() string { return "op" }, func() error {
-		calls++
-		return &httpapi.StatusError{API: "contacthub", Status: 400}
+		if calls++; calls == 1 {
+			return &httpapi.StatusError{API: "contacthub", Status: 400}
+		}
+		whilePaused = s.ready.Paused()
+		return nil
 	})
-	if !errors.Is(err, streams.ErrRejected) || calls != 1 || !strings.HasPrefix(err.Error(), "op: ") {
-		t.Fatalf("err %v after %d calls, want the 400 at once", err, calls)
+	if err != nil || calls != 2 || !strings.HasPrefix(whilePaused, "op: ") || !strings.Contains(whilePaused, "HTTP 400") {
+		t.Fatalf("err %v after %d calls, paused with %q; want the 400 to pause and be retried", err, calls, whilePaused)
+	}
+	if why := s.ready.Paused(); why != "" {
+		t.Fatalf("not resumed after the success: %q", why)
+	}
+}
+
+// The reference's stream gives updates no offset of their own. Two changes
+// of one customer in one page still become two records with two positions,
+// in order, that say they are positions: a consumer that de-duplicates by
+// key and offset, as the README advises, keeps both.
+func TestUpdateStreamSourceKeepsEveryChangeOfACustomerInAPage(t *testing.T) {
+	s := newTestSource(t, nil, nil)
+	cc, err := NewClient(s.api, nil).Customers(CustomerPaths{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	body := func(extra string) []byte {
+		return []byte(`{"nodeId":"` + sandbox.NodeID + `","externalId":"twice-1","extra":"` + extra + `"}`)
+	}
+	id, err := cc.Create(ctx, body("first"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cc.Create(ctx, body("second")); err != nil { // merged: an UPDATE of the same customer
+		t.Fatal(err)
+	}
+	s.run(t)
+	s.waitFor(t, s.sb.Contacthub.LastOffset())
+	seen := map[string]bool{}
+	var extras, offsets []string
+	for _, m := range streamstest.ReadAll(t, s.broker, s.src.CustomersTopic) {
+		if string(m.Key) != id || m.Value == nil {
+			continue
+		}
+		h := headerMap(m)
+		if h[HeaderOffsetSource] != schemas.OffsetSourcePage {
+			t.Fatalf("headers %v: the reference's stream has no per-update offsets", h)
+		}
+		if k := h[HeaderOffset]; seen[k] {
+			continue
+		} else {
+			seen[k] = true
+			offsets = append(offsets, k)
+		}
+		env, err := schemas.DecodeUpdateEnvelope(m.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var data struct{ Extra string }
+		if err := json.Unmarshal(env.Data, &data); err != nil {
+			t.Fatal(err)
+		}
+		extras = append(extras, data.Extra)
+	}
+	if !slices.Equal(extras, []string{"first", "second"}) {
+		t.Fatalf("changes kept after de-duplication: %v at offsets %v, want first and second", extras, offsets)
+	}
+}
+
+// Pages are never cut short. A page over the read limit is asked again with
+// fewer updates; an update over the limit on its own is dead-lettered with
+// its offset and ids (its data is not kept), and every other update is
+// published once.
+func TestUpdateStreamSourceReadLimit(t *testing.T) {
+	s := newTestSource(t, nil, func(o *SourceOptions) { o.MaxPageBytes = 16 << 10 })
+	s.sb.Contacthub.AppendUpdates(300)
+	cc, err := NewClient(s.api, nil).Customers(CustomerPaths{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := `{"nodeId":"` + sandbox.NodeID + `","externalId":"big-1","extended":{"notes":"` + strings.Repeat("n", 40<<10) + `"}}`
+	id, err := cc.Create(context.Background(), []byte(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bigAt := s.sb.Contacthub.LastOffset()
+	s.sb.Contacthub.AppendUpdates(300)
+	s.run(t)
+	last := s.sb.Contacthub.LastOffset()
+	s.waitFor(t, last)
+
+	want := slices.DeleteFunc(span(1, last), func(o int64) bool { return o == bigAt })
+	if got := s.published(t); !slices.Equal(got, want) {
+		t.Fatalf("published %d offsets, want 1..%d once each but %d", len(got), last, bigAt)
+	}
+	dl := streamstest.ReadAll(t, s.broker, s.src.DeadLetterTopic)
+	if len(dl) != 1 {
+		t.Fatalf("%d dead letters, want the one large update", len(dl))
+	}
+	h := headerMap(dl[0])
+	if h[HeaderOffset] != fmt.Sprint(bigAt) || h[streams.HeaderDLQOffset] != fmt.Sprint(bigAt) || h[streams.HeaderDLQReason] != skipTooLarge ||
+		h[HeaderOffsetSource] != schemas.OffsetSourcePage || !strings.Contains(h[streams.HeaderDLQError], "read limit") {
+		t.Fatalf("dead letter headers %v, want offset %d, too_large", h, bigAt)
+	}
+	var kept struct {
+		Operation string
+		Entity    struct {
+			Type string
+			Data struct{ ID string }
+		}
+	}
+	if err := json.Unmarshal(dl[0].Value, &kept); err != nil || kept.Operation != schemas.OperationCreate || kept.Entity.Type != schemas.EntityCustomer || kept.Entity.Data.ID != id {
+		t.Fatalf("dead letter value %s (%v), want the CREATE of customer %s", dl[0].Value, err, id)
+	}
+	if c := s.Counts(); c.DeadLettered != 1 {
+		t.Fatalf("counts %+v", c)
 	}
 }

@@ -83,6 +83,19 @@ func (c *Client) Do(req *http.Request, route string) (*http.Response, []byte, er
 // stream's pages) reuses one buffer instead of leaving megabytes a second to
 // the collector. The body returned aliases buf when it fitted.
 func (c *Client) DoInto(req *http.Request, route string, buf []byte) (*http.Response, []byte, error) {
+	return c.DoLimited(req, route, buf, 0)
+}
+
+// DefaultMaxBody bounds a 2xx answer's body when the caller names no limit.
+const DefaultMaxBody = 32 << 20
+
+// DoLimited is DoInto with a bound on a 2xx answer's body (limit <= 0:
+// DefaultMaxBody). A longer body is never cut short: the call fails with a
+// *BodyTooLargeError instead, which the caller can act on (ask for less).
+func (c *Client) DoLimited(req *http.Request, route string, buf []byte, limit int64) (*http.Response, []byte, error) {
+	if limit <= 0 {
+		limit = DefaultMaxBody
+	}
 	start := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -94,16 +107,21 @@ func (c *Client) DoInto(req *http.Request, route string, buf []byte) (*http.Resp
 	}
 	defer resp.Body.Close()
 	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
-	limit := int64(maxErrorBody)
-	if ok {
-		limit = 32 << 20
-	} else {
-		buf = nil
+	if !ok {
+		// An error answer is read for its explanation only: its start is
+		// enough.
+		limit, buf = maxErrorBody, nil
+	} else if resp.ContentLength > limit {
+		c.m.observe(c.api, statusClass(resp.StatusCode), time.Since(start))
+		return resp, nil, &BodyTooLargeError{API: c.api, Route: route, Limit: limit, Length: resp.ContentLength}
 	}
 	body, rerr := readBody(resp, limit, buf)
 	c.m.observe(c.api, statusClass(resp.StatusCode), time.Since(start))
 	if rerr != nil {
 		return nil, nil, &NetError{API: c.api, Route: route, Err: stripURL(rerr)}
+	}
+	if ok && int64(len(body)) > limit {
+		return resp, nil, &BodyTooLargeError{API: c.api, Route: route, Limit: limit, Length: -1}
 	}
 	if !ok {
 		return resp, body, newStatusError(c.api, route, resp, body)
@@ -111,9 +129,11 @@ func (c *Client) DoInto(req *http.Request, route string, buf []byte) (*http.Resp
 	return resp, body, nil
 }
 
-// readBody reads at most limit bytes of the answer into buf, in one
+// readBody reads at most limit+1 bytes of the answer into buf, in one
 // allocation at most when its length is known: pages of the update stream
 // are megabytes, and growing a buffer for them cost as much as decoding them.
+// A body longer than limit comes back longer than limit, so that the caller
+// can tell it from one that fitted.
 func readBody(resp *http.Response, limit int64, buf []byte) ([]byte, error) {
 	if n := resp.ContentLength; n > 0 && n <= limit {
 		if int64(cap(buf)) < n {
@@ -124,7 +144,7 @@ func readBody(resp *http.Response, limit int64, buf []byte) ([]byte, error) {
 		return buf, err
 	}
 	// The length is not known: append as io.ReadAll does, into buf.
-	r := io.LimitReader(resp.Body, limit)
+	r := io.LimitReader(resp.Body, limit+1)
 	buf = buf[:0]
 	for {
 		if len(buf) == cap(buf) {
@@ -195,6 +215,25 @@ func stripURL(err error) error {
 		}
 	}
 	return err
+}
+
+// BodyTooLargeError is a 2xx answer whose body is longer than the caller's
+// limit. It is neither rejected nor unauthorized: unhandled, it is retried
+// like a network error; a caller that can ask for less (a smaller page)
+// does so on errors.As.
+type BodyTooLargeError struct {
+	API, Route string
+	Limit      int64
+	// Length is the announced Content-Length, or -1 when the answer gave
+	// none and the body was found longer while read.
+	Length int64
+}
+
+func (e *BodyTooLargeError) Error() string {
+	if e.Length >= 0 {
+		return fmt.Sprintf("%s: %s: answer of %d bytes is over the limit of %d", e.API, e.Route, e.Length, e.Limit)
+	}
+	return fmt.Sprintf("%s: %s: answer is over the limit of %d bytes", e.API, e.Route, e.Limit)
 }
 
 // StatusError is a non-2xx answer.

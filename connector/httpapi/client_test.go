@@ -94,3 +94,36 @@ func TestParseRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// A 2xx body over the caller's limit is never cut short: the call fails
+// with a *BodyTooLargeError, whether the answer announced its length or not.
+func TestBodyOverTheLimitIsAnError(t *testing.T) {
+	body := strings.Repeat("x", 1000)
+	for _, chunked := range []bool{false, true} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !chunked {
+				w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			}
+			_, _ = w.Write([]byte(body))
+			if chunked {
+				w.(http.Flusher).Flush()
+			}
+		}))
+		c := httpapi.New(httpapi.Config{API: "test"})
+		for _, tc := range []struct {
+			limit int64
+			fits  bool
+		}{{999, false}, {1000, true}} {
+			req, _ := http.NewRequest("GET", srv.URL, nil)
+			_, got, err := c.DoLimited(req, "GET /", nil, tc.limit)
+			var tooLarge *httpapi.BodyTooLargeError
+			switch {
+			case tc.fits && (err != nil || string(got) != body):
+				t.Fatalf("chunked %v, limit %d: %d bytes, %v", chunked, tc.limit, len(got), err)
+			case !tc.fits && (!errors.As(err, &tooLarge) || tooLarge.Limit != tc.limit || errors.Is(err, streams.ErrRejected)):
+				t.Fatalf("chunked %v, limit %d: %d bytes, %v; want a *BodyTooLargeError", chunked, tc.limit, len(got), err)
+			}
+		}
+		srv.Close()
+	}
+}

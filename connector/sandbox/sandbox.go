@@ -117,7 +117,9 @@ const (
 	EnableNowToken  = "sandbox-enablenow-token"
 )
 
-// DefaultConfig is a sandbox with every rule on and no faults.
+// DefaultConfig is a sandbox with every rule on and no faults, serving the
+// references' documented shapes (no per-update offsets on the update
+// stream).
 func DefaultConfig() Config {
 	return Config{
 		Contacthub: contacthub.Config{WorkspaceID: WorkspaceID, Token: ContacthubToken, NodeID: NodeID, Customers: 100},

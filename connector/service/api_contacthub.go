@@ -21,9 +21,17 @@ type ContacthubConfig struct {
 	// Throttle: at start the connector reads the workspace throttling and
 	// paces itself at Headroom of it; 0 means "read it", a positive value
 	// overrides what the API says (requests per minute).
-	MaxRequestsPerMinute int             `yaml:"max_requests_per_minute"`
-	Headroom             float64         `yaml:"headroom"`
-	Paths                ContacthubPaths `yaml:"paths"`
+	MaxRequestsPerMinute int     `yaml:"max_requests_per_minute"`
+	Headroom             float64 `yaml:"headroom"`
+	// MaxEventBytes is Create event's payload limit, on the body as sent:
+	// the reference's "64kB", read as 65536 by default; 64000 is the other
+	// reading.
+	MaxEventBytes int `yaml:"max_event_bytes"`
+	// Forbidden is what a 403 on a record's call means: probe (default:
+	// dead-letter the record when the token works for a cheap read) or
+	// pause (every 403 is a refused token).
+	Forbidden string          `yaml:"forbidden"`
+	Paths     ContacthubPaths `yaml:"paths"`
 }
 
 // ContacthubPaths are the API paths; {workspaceId} is replaced.
@@ -46,6 +54,8 @@ func contacthubDefaults(c *ContacthubConfig) {
 	config.Default(&c.BaseURL, "https://api.contactlab.it/hub/v1")
 	config.Default(&c.Timeout, 10*time.Second)
 	config.Default(&c.Headroom, 0.98)
+	config.Default(&c.MaxEventBytes, contacthub.DefaultMaxEventBytes)
+	config.Default(&c.Forbidden, contacthub.ForbiddenProbe)
 	config.Default(&c.Paths.Events, "/workspaces/{workspaceId}/events")
 	config.Default(&c.Paths.Throttling, "/workspaces/{workspaceId}/configuration/throttling")
 	config.Default(&c.Paths.Updates, "/workspaces/{workspaceId}/updates")
@@ -61,6 +71,8 @@ func validateContacthub(p config.Problems, c *ContacthubConfig) {
 	if c.MaxRequestsPerMinute < 0 {
 		p.Add("max_requests_per_minute", "must not be negative")
 	}
+	p.InRange("max_event_bytes", c.MaxEventBytes, 1024, 16<<20, "a body Contacthub may take")
+	p.OneOf("forbidden", c.Forbidden, contacthub.ForbiddenProbe, contacthub.ForbiddenPause)
 	if c.Headroom <= 0 || c.Headroom > 1 {
 		p.Add("headroom", "%v is not in (0, 1]", c.Headroom)
 	}
@@ -75,6 +87,8 @@ func (c *ContacthubConfig) Options() contacthub.Options {
 		Timeout:              c.Timeout,
 		MaxRequestsPerMinute: c.MaxRequestsPerMinute,
 		Headroom:             c.Headroom,
+		MaxEventBytes:        c.MaxEventBytes,
+		Forbidden:            c.Forbidden,
 		Paths: contacthub.Paths{
 			Events:     c.Paths.Events,
 			Throttling: c.Paths.Throttling,

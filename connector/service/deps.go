@@ -38,7 +38,14 @@ type Deps struct {
 
 // Contacthub is the shared Contacthub client.
 func (d *Deps) Contacthub() *contacthub.Client {
-	d.chOnce.Do(func() { d.ch = contacthub.NewClient(d.contacthubConfig().Options(), d.HTTP) })
+	d.chOnce.Do(func() {
+		opts := d.contacthubConfig().Options()
+		opts.Logger = d.Log
+		d.ch = contacthub.NewClient(opts, d.HTTP)
+		if err := contacthub.RegisterClientMetrics(d.Registry, d.ch); err != nil {
+			d.Log.Warn("contacthub client metrics not exported", "error", err)
+		}
+	})
 	return d.ch
 }
 

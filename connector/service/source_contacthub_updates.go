@@ -27,6 +27,10 @@ type UpdatesSourceConfig struct {
 	Start string `yaml:"start"`
 	// PageSize is the update-stream page size (at most 4000).
 	PageSize int `yaml:"page_size"`
+	// MaxPageBytes is the read limit of one page's answer: a longer page
+	// is asked again with a smaller size, an update longer on its own is
+	// dead-lettered (reason too_large) with its offset.
+	MaxPageBytes int64 `yaml:"max_page_bytes"`
 	// PollInterval is the wait after a short or empty page (jittered).
 	PollInterval time.Duration `yaml:"poll_interval"`
 	NodeID       string        `yaml:"node_id"`
@@ -58,6 +62,7 @@ func updatesSourceDefaults(src *config.Source, s *UpdatesSourceConfig) {
 	config.Default(&s.DeadLetterTopic, src.Name+".dlq")
 	config.Default(&s.Start, "earliest")
 	config.Default(&s.PageSize, 4000)
+	config.Default(&s.MaxPageBytes, 32<<20)
 	config.Default(&s.PollInterval, time.Second)
 	if s.Tombstones == nil {
 		t := true
@@ -70,6 +75,9 @@ func updatesSourceDefaults(src *config.Source, s *UpdatesSourceConfig) {
 
 func validateUpdatesSource(p config.Problems, _ *config.Config, _ *config.Source, s *UpdatesSourceConfig) {
 	p.InRange("page_size", s.PageSize, 1, 4000, "the API's limit")
+	if s.MaxPageBytes < contacthub.MinPageBytes || s.MaxPageBytes > 1<<30 {
+		p.Add("max_page_bytes", "%d is not in %d..%d", s.MaxPageBytes, contacthub.MinPageBytes, 1<<30)
+	}
 	if s.Start != "earliest" && s.Start != "latest" {
 		if _, err := time.Parse(time.RFC3339, s.Start); err != nil {
 			p.Add("start", "%q is not earliest, latest or an RFC 3339 time", s.Start)
@@ -111,6 +119,7 @@ func (s *UpdatesSourceConfig) Options(name string) contacthub.SourceOptions {
 		GroupID:         s.GroupID,
 		Start:           s.Start,
 		PageSize:        s.PageSize,
+		MaxPageBytes:    s.MaxPageBytes,
 		PollInterval:    s.PollInterval,
 		NodeID:          s.NodeID,
 		Entity:          s.Entity,

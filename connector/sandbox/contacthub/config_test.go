@@ -37,6 +37,15 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"negative retention", func(c *Config) { c.MaxRetainedUpdates = -1 }, []string{"MaxRetainedUpdates"}},
 		{"fault share above 1", func(c *Config) { c.Faults.ServerErrorShare = 1.5 }, []string{"Faults.ServerErrorShare"}},
 		{"negative fault latency", func(c *Config) { c.Faults.Latency = -1 }, []string{"Faults.Latency"}},
+		{"the readings set", func(c *Config) {
+			c.UpdateOffsets, c.MaxEventBytes, c.MaxPageSize = true, 64000, 100
+			c.AggregateNodes, c.Forbidden = []string{testNode}, []string{OpThrottling, OpLastOffset}
+		}, nil},
+		{"negative event limit", func(c *Config) { c.MaxEventBytes = -1 }, []string{"MaxEventBytes"}},
+		{"page limit above the reference's", func(c *Config) { c.MaxPageSize = 4001 }, []string{"MaxPageSize"}},
+		{"aggregate node not a uuid", func(c *Config) { c.AggregateNodes = []string{"agg"} }, []string{"AggregateNodes"}},
+		// A typo would silently forbid nothing.
+		{"unknown operation", func(c *Config) { c.Forbidden = []string{"event"} }, []string{"Forbidden"}},
 		// Every mistake is reported at once, not one per restart.
 		{"several at once", func(c *Config) { c.WorkspaceID, c.Token, c.Customers = "", "", -5 },
 			[]string{"WorkspaceID", "Token", "Customers"}},

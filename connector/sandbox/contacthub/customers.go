@@ -12,8 +12,6 @@ import (
 	"weak"
 
 	"github.com/google/uuid"
-
-	"github.com/contactlab/connector/schemas"
 )
 
 // The customers resource of the stand-in: Create customer (an upsert under
@@ -61,10 +59,10 @@ func (s *Server) customers() *customerStore {
 // routeCustomers registers the customers resource on api.
 func (s *Server) routeCustomers(api *http.ServeMux) {
 	st := s.customers()
-	api.Handle("POST /workspaces/{ws}/customers", s.workspace(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.createCustomer(st, w, r) })))
-	api.Handle("GET /workspaces/{ws}/customers/{id}", s.workspace(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.getCustomer(st, w, r) })))
-	api.Handle("PATCH /workspaces/{ws}/customers/{id}", s.workspace(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.patchCustomer(st, w, r) })))
-	api.Handle("POST /workspaces/{ws}/customers/{id}/sessions", s.workspace(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.createSession(st, w, r) })))
+	api.Handle("POST /workspaces/{ws}/customers", s.workspace(OpCustomers, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.createCustomer(st, w, r) })))
+	api.Handle("GET /workspaces/{ws}/customers/{id}", s.workspace(OpCustomers, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.getCustomer(st, w, r) })))
+	api.Handle("PATCH /workspaces/{ws}/customers/{id}", s.workspace(OpCustomers, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.patchCustomer(st, w, r) })))
+	api.Handle("POST /workspaces/{ws}/customers/{id}/sessions", s.workspace(OpCustomers, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.createSession(st, w, r) })))
 	// The collection gets no method-less pattern: other methods on it fall
 	// through to "no such resource", as before the resource existed.
 	for _, p := range []string{"/workspaces/{ws}/customers/{id}", "/workspaces/{ws}/customers/{id}/sessions"} {
@@ -449,9 +447,9 @@ func (c *storedCustomer) touch(now time.Time) []byte {
 
 // streamCustomer appends the change to the update stream.
 func (s *Server) streamCustomer(created bool, node string, data []byte, now time.Time) {
-	op := schemas.OperationUpdate
+	op := operationUpdate
 	if created {
-		op = schemas.OperationCreate
+		op = operationCreate
 	}
 	s.log.append([]change{{operation: op, kind: kindCustomer, node: node, millis: now.UnixMilli(), data: data}})
 }

@@ -1,30 +1,30 @@
 package contacthub
 
 import (
-	"encoding/json"
-	"errors"
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
-
-	"github.com/contactlab/connector/schemas"
 )
 
-// createEvent is Create event. The workspace checks (auth, throttling) ran
-// before it; here come the payload limit, the media type and the schema, in
-// that order, so that a request with several faults always gets the same
-// answer and the cheap checks spare the expensive one.
+// createEvent is Create event. The workspace checks (auth, permission,
+// throttling) ran before it; here come the payload limit, the media type,
+// the reference's rules and the aggregate-node rule, in that order, so that
+// a request with several faults always gets the same answer and the cheap
+// checks spare the expensive ones.
 func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) {
-	if r.ContentLength > schemas.MaxEventBytes {
+	limit := s.cfg.MaxEventBytes
+	if r.ContentLength > int64(limit) {
 		// Refused before reading: receiving megabytes only to refuse them
 		// would let one client slow every other one down.
 		s.rejectTooLarge(w)
 		return
 	}
-	body, tooLarge, err := readLimited(r.Body, r.ContentLength, schemas.MaxEventBytes)
+	body, tooLarge, err := readLimited(r.Body, r.ContentLength, limit)
 	if err != nil {
 		// The client went away or broke the framing; nobody reads this answer.
 		writeError(w, http.StatusBadRequest, "reading the request body: "+err.Error(), nil)
@@ -39,19 +39,20 @@ func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnsupportedMediaType, "the request body must be application/json", nil)
 		return
 	}
-	ev, err := schemas.DecodeEvent(body)
-	if err != nil {
+	ev, errs := checkCreateEvent(body)
+	if errs != nil {
 		s.stats.rejected.Add(1)
-		var verr *schemas.ValidationError
-		if !errors.As(err, &verr) {
-			writeError(w, http.StatusBadRequest, "invalid event: "+err.Error(), nil)
-			return
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.Path + ": " + e.Message
 		}
-		errs := make([]fieldError, 0, len(verr.Violations))
-		for _, v := range verr.Violations {
-			errs = append(errs, fieldError{Message: v.Rule, Path: v.Path})
-		}
-		writeError(w, http.StatusBadRequest, "invalid event: "+verr.Error(), errs)
+		writeError(w, http.StatusBadRequest, "invalid event: "+strings.Join(msgs, "; "), errs)
+		return
+	}
+	if bb := ev.BringBackProperties; bb != nil && slices.Contains(s.cfg.AggregateNodes, bb.NodeID) {
+		s.stats.forbidden.Add(1)
+		writeError(w, http.StatusForbidden, "bringBackProperties are not allowed for aggregate nodes",
+			[]fieldError{{Message: "is an aggregate node", Path: "$.bringBackProperties.nodeId"}})
 		return
 	}
 	s.stats.recordAccepted(eventOwner(ev), body)
@@ -66,7 +67,7 @@ func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) {
 // stream, as Contacthub does, so that a source tailing the stream sees the
 // events a sink created. An event known only by bringBackProperties has no
 // customer yet (Contacthub resolves it later) and is not streamed.
-func (s *Server) streamCreatedEvent(id string, ev *schemas.Event) {
+func (s *Server) streamCreatedEvent(id string, ev *referenceEvent) {
 	if ev.CustomerID == "" {
 		return
 	}
@@ -76,24 +77,22 @@ func (s *Server) streamCreatedEvent(id string, ev *schemas.Event) {
 	if date == "" {
 		date = ts
 	}
-	props := ev.Properties
-	if len(props) == 0 {
-		props = json.RawMessage("{}")
-	}
-	data := mustJSON(eventData{ID: id, CustomerID: ev.CustomerID, Type: ev.Type, Context: ev.Context, Properties: props,
-		Date: date, Origin: "API", RegisteredAt: ts, UpdatedAt: ts})
-	s.log.append([]change{{operation: schemas.OperationCreate, kind: kindEvent, node: s.gen.node, millis: now.UnixMilli(), data: data}})
+	// origin is one of the two values the reference lists (NATIVE,
+	// DUPLICATE); an event created through the API is native.
+	data := mustJSON(eventData{ID: id, CustomerID: ev.CustomerID, Type: ev.Type, Context: ev.Context, Properties: ev.Properties,
+		Date: date, Origin: "NATIVE", RegisteredAt: ts, UpdatedAt: ts})
+	s.log.append([]change{{operation: operationCreate, kind: kindEvent, node: s.gen.node, millis: now.UnixMilli(), data: data}})
 }
 
 func (s *Server) rejectTooLarge(w http.ResponseWriter) {
 	s.stats.rejected.Add(1)
-	writeError(w, http.StatusRequestEntityTooLarge, "the event payload must not exceed 64kB ("+strconv.Itoa(schemas.MaxEventBytes)+" bytes)", nil)
+	writeError(w, http.StatusRequestEntityTooLarge, "the event payload must not exceed 64kB ("+strconv.Itoa(s.cfg.MaxEventBytes)+" bytes)", nil)
 }
 
 // eventOwner is whom Stats.PerCustomer counts the event for: its customer,
 // or, for an event that names its customer only through bringBackProperties,
 // the value that will identify it.
-func eventOwner(ev *schemas.Event) string {
+func eventOwner(ev *referenceEvent) string {
 	if ev.CustomerID != "" {
 		return ev.CustomerID
 	}

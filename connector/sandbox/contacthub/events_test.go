@@ -104,9 +104,10 @@ func TestRouting(t *testing.T) {
 	}
 }
 
-// TestCreateEventValidation sends one body per rule of the event schema and
-// checks that every violation DecodeEvent finds reaches the client, path and
-// rule, so the connector's dead-letter reasons can be compared with the API's.
+// TestCreateEventValidation sends one body per rule of the reference and
+// checks that the stand-in refuses it with an error at the path of each
+// broken rule, and that the connector's schemas refuse it too: the two
+// judge by rules of their own and must agree on these.
 func TestCreateEventValidation(t *testing.T) {
 	const (
 		cust = `"customerId":"` + testCustomer + `"`
@@ -149,13 +150,6 @@ func TestCreateEventValidation(t *testing.T) {
 				t.Fatalf("status %d, want 400: %s", a.status, a.body)
 			}
 			got := a.apiError(t).Errors
-			want := make([]fieldError, 0, len(verr.Violations))
-			for _, v := range verr.Violations {
-				want = append(want, fieldError{Message: v.Rule, Path: v.Path})
-			}
-			if !slices.Equal(got, want) {
-				t.Fatalf("errors %+v, want %+v", got, want)
-			}
 			for _, p := range tt.paths {
 				if !slices.ContainsFunc(got, func(e fieldError) bool { return e.Path == p }) {
 					t.Errorf("no error at %s in %+v", p, got)
@@ -177,11 +171,11 @@ func TestCreateEventSize(t *testing.T) {
 		status  int
 	}{
 		{"small", 0, false, http.StatusAccepted},
-		{"exactly 64 kB", schemas.MaxEventBytes, false, http.StatusAccepted},
-		{"one byte over", schemas.MaxEventBytes + 1, false, http.StatusRequestEntityTooLarge},
+		{"exactly 64 kB", DefaultMaxEventBytes, false, http.StatusAccepted},
+		{"one byte over", DefaultMaxEventBytes + 1, false, http.StatusRequestEntityTooLarge},
 		{"far over", 1 << 20, false, http.StatusRequestEntityTooLarge},
-		{"exactly 64 kB chunked", schemas.MaxEventBytes, true, http.StatusAccepted},
-		{"one byte over chunked", schemas.MaxEventBytes + 1, true, http.StatusRequestEntityTooLarge},
+		{"exactly 64 kB chunked", DefaultMaxEventBytes, true, http.StatusAccepted},
+		{"one byte over chunked", DefaultMaxEventBytes + 1, true, http.StatusRequestEntityTooLarge},
 	}
 	h := newHarness(t, testConfig())
 	for _, tt := range tests {
@@ -217,8 +211,8 @@ func TestCreateEventSize(t *testing.T) {
 // several: the connector's retry decisions depend on it (a 401 or 429 is
 // retried, a 413 or 400 is dead-lettered).
 func TestCreateEventCheckOrder(t *testing.T) {
-	big := eventBody(t, testCustomer, schemas.MaxEventBytes+1)
-	bigInvalid := append([]byte(`{"x":"`), bytes.Repeat([]byte("y"), schemas.MaxEventBytes)...)
+	big := eventBody(t, testCustomer, DefaultMaxEventBytes+1)
+	bigInvalid := append([]byte(`{"x":"`), bytes.Repeat([]byte("y"), DefaultMaxEventBytes)...)
 	bigInvalid = append(bigInvalid, `"}`...)
 	tests := []struct {
 		name      string

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-
-	"github.com/contactlab/connector/schemas"
 )
 
 // generator invents the life of the workspace's customers: they are created,
@@ -173,7 +171,7 @@ func (g *generator) createCustomer(now time.Time) change {
 	c.Consents.Marketing.Automatic.Email = consentStatus{Status: g.rng.IntN(3) > 0}
 	g.byID[c.ID] = len(g.customers)
 	g.customers = append(g.customers, c)
-	return g.customerChange(schemas.OperationCreate, now, mustJSON(c))
+	return g.customerChange(operationCreate, now, mustJSON(c))
 }
 
 func (g *generator) updateCustomer(now time.Time) change {
@@ -190,7 +188,7 @@ func (g *generator) updateCustomer(now time.Time) change {
 		c.Tags.Manual = append(c.Tags.Manual[:0:0], tags[g.rng.IntN(len(tags))])
 	}
 	c.UpdatedAt = timestamp(now)
-	return g.customerChange(schemas.OperationUpdate, now, mustJSON(c))
+	return g.customerChange(operationUpdate, now, mustJSON(c))
 }
 
 func (g *generator) deleteCustomer(now time.Time) change {
@@ -203,7 +201,7 @@ func (g *generator) deleteCustomer(now time.Time) change {
 	g.customers = g.customers[:last]
 	delete(g.byID, c.ID)
 	// The real stream carries little more than the id of what is gone.
-	return g.customerChange(schemas.OperationDelete, now, mustJSON(deletedCustomer{ID: c.ID, NodeID: c.NodeID}))
+	return g.customerChange(operationDelete, now, mustJSON(deletedCustomer{ID: c.ID, NodeID: c.NodeID}))
 }
 
 func (g *generator) customerChange(op string, now time.Time, data []byte) change {
@@ -234,7 +232,7 @@ func (g *generator) createEvent(now time.Time) change {
 		g.events[g.nextEvent] = e
 		g.nextEvent = (g.nextEvent + 1) % maxTrackedEvents
 	}
-	return g.eventChange(schemas.OperationCreate, now, mustJSON(e))
+	return g.eventChange(operationCreate, now, mustJSON(e))
 }
 
 // liveEvent picks a tracked event whose customer still exists, forgetting
@@ -269,7 +267,7 @@ func (g *generator) updateEvent(now time.Time) (change, bool) {
 	}
 	e.UpdatedAt = timestamp(now)
 	e.Version++
-	return g.eventChange(schemas.OperationUpdate, now, mustJSON(e)), true
+	return g.eventChange(operationUpdate, now, mustJSON(e)), true
 }
 
 func (g *generator) deleteEvent(now time.Time) (change, bool) {
@@ -278,7 +276,7 @@ func (g *generator) deleteEvent(now time.Time) (change, bool) {
 		return change{}, false
 	}
 	g.events[i] = nil
-	return g.eventChange(schemas.OperationDelete, now, mustJSON(deletedEvent{ID: e.ID, CustomerID: e.CustomerID})), true
+	return g.eventChange(operationDelete, now, mustJSON(deletedEvent{ID: e.ID, CustomerID: e.CustomerID})), true
 }
 
 func (g *generator) eventChange(op string, now time.Time, data []byte) change {

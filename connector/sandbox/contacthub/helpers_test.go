@@ -16,8 +16,10 @@ const (
 	testToken     = "sandbox-token"
 )
 
+// testConfig serves per-update offsets, which the tests of the log read to
+// check it; the reference's shape, without them, is tested on its own.
 func testConfig() Config {
-	return Config{WorkspaceID: testWorkspace, Token: testToken, NodeID: testNode, Seed: 42}
+	return Config{WorkspaceID: testWorkspace, Token: testToken, NodeID: testNode, Seed: 42, UpdateOffsets: true}
 }
 
 // harness is a Server behind a real loopback listener, as the connector

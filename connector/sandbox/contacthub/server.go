@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,7 +47,50 @@ type Config struct {
 	MaxRetainedUpdates int
 	// Seed makes the generated data reproducible; 0 picks a random seed.
 	Seed uint64
+
+	// The settings below choose a reading where the reference is silent, or
+	// add what it does not show. Their zero values serve the reference's
+	// documented shapes, so that the connector is tested against those.
+
+	// UpdateOffsets adds each update's offset to the update stream's
+	// answers ({"offset": n, "operation": ..., "entity": ...}). The
+	// reference shows only nextOffset and updates[].operation/entity, so
+	// it is off by default: the connector must not need it.
+	UpdateOffsets bool
+	// MaxEventBytes is Create event's payload limit ("must not exceed
+	// 64kB"); 0 reads 64kB as 64 KiB (DefaultMaxEventBytes). 64000 is the
+	// other reading.
+	MaxEventBytes int
+	// MaxPageSize is the largest update stream page size answered; a
+	// greater size is refused with 400. 0 means the reference's 4000.
+	// Changed at run time with SetMaxPageSize.
+	MaxPageSize int
+	// AggregateNodes are the ids of the workspace's aggregate nodes. The
+	// reference says bringBackProperties are not allowed for them without
+	// naming the answer; an event that names one is refused with 403, the
+	// one status that tells a client this record may never be sent.
+	AggregateNodes []string
+	// Forbidden are the operations the token may not use, each answered
+	// 403 as for a Contacthub source without that permission: OpEvents,
+	// OpThrottling, OpUpdates, OpLastOffset, OpCustomers. Changed at run
+	// time with SetForbidden.
+	Forbidden []string
 }
+
+// DefaultMaxEventBytes is Create event's payload limit when
+// Config.MaxEventBytes is 0: the reference's 64kB read as 64 KiB.
+const DefaultMaxEventBytes = 64 * 1024
+
+// The operations Config.Forbidden names.
+const (
+	OpEvents     = "events"      // Create event
+	OpThrottling = "throttling"  // Get and Modify the workspace throttling
+	OpUpdates    = "updates"     // Get an update stream
+	OpLastOffset = "last-offset" // Get the last update offset
+	OpCustomers  = "customers"   // the customers resource
+)
+
+var operations = []string{OpEvents, OpThrottling, OpUpdates, OpLastOffset, OpCustomers}
 
 // ConfigError says which Config field is wrong and why. New joins one per
 // problem, so every mistake is reported at once.
@@ -76,6 +121,14 @@ func (c Config) validate() error {
 	t.Check("Customers", retained > 0 && c.Customers > retained, fmt.Sprintf("must not exceed the retained updates (%d)", retained))
 	t.Check("ChangesPerSecond", c.ChangesPerSecond < 0 || math.IsNaN(c.ChangesPerSecond) || math.IsInf(c.ChangesPerSecond, 0), "must be a finite number >= 0")
 	t.Check("MaxRetainedUpdates", c.MaxRetainedUpdates < 0, "must be >= 0 (0 means the default)")
+	t.Check("MaxEventBytes", c.MaxEventBytes < 0, "must be >= 0 (0 means 64 KiB)")
+	t.Check("MaxPageSize", c.MaxPageSize < 0 || c.MaxPageSize > maxPageSize, "must be within 0..4000 (0 means 4000)")
+	for _, n := range c.AggregateNodes {
+		t.Check("AggregateNodes", !isUUID(n), fmt.Sprintf("%q is not a uuid", n))
+	}
+	for _, op := range c.Forbidden {
+		t.Check("Forbidden", !slices.Contains(operations, op), fmt.Sprintf("%q is not one of %s", op, strings.Join(operations, ", ")))
+	}
 	return t.Errors(c.Faults, func(field, reason string) error { return &ConfigError{Field: field, Reason: reason} })
 }
 
@@ -97,6 +150,10 @@ type Server struct {
 	gen      *generator
 	stats    stats
 	handler  http.Handler
+	// forbidden and pageLimit are the run-time settings (SetForbidden,
+	// SetMaxPageSize).
+	forbidden atomic.Pointer[map[string]bool]
+	pageLimit atomic.Int64
 	// now is the clock of the update log; tests replace it before traffic
 	// starts to place updates at chosen times.
 	now func() time.Time
@@ -111,15 +168,20 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxRetainedUpdates == 0 {
 		cfg.MaxRetainedUpdates = DefaultMaxRetainedUpdates
 	}
+	if cfg.MaxEventBytes == 0 {
+		cfg.MaxEventBytes = DefaultMaxEventBytes
+	}
 	s := &Server{
 		cfg:    cfg,
 		faults: fault.New(cfg.Faults),
-		log:    newUpdateLog(cfg.MaxRetainedUpdates),
+		log:    newUpdateLog(cfg.MaxRetainedUpdates, cfg.UpdateOffsets),
 		gen:    newGenerator(cfg.NodeID, cfg.Seed),
 		now:    time.Now,
 	}
 	s.stats.init()
 	s.throttle.set(cfg.MaxRequestsPerMinute)
+	s.SetForbidden(cfg.Forbidden...)
+	s.SetMaxPageSize(cfg.MaxPageSize)
 	s.handler = s.routes()
 	s.gen.seedCustomers(s, cfg.Customers)
 	return s, nil
@@ -135,11 +197,11 @@ func (s *Server) Faults() *fault.Injector { return s.faults }
 
 func (s *Server) routes() http.Handler {
 	api := http.NewServeMux()
-	api.Handle("POST /workspaces/{ws}/events", s.workspace(http.HandlerFunc(s.createEvent)))
-	api.Handle("GET /workspaces/{ws}/configuration/throttling", s.workspace(http.HandlerFunc(s.getThrottling)))
-	api.Handle("PUT /workspaces/{ws}/configuration/throttling", s.workspace(http.HandlerFunc(s.putThrottling)))
-	api.Handle("GET /workspaces/{ws}/updates", s.workspace(http.HandlerFunc(s.getUpdates)))
-	api.Handle("GET /workspaces/{ws}/updates/last-offset", s.workspace(http.HandlerFunc(s.getLastOffset)))
+	api.Handle("POST /workspaces/{ws}/events", s.workspace(OpEvents, http.HandlerFunc(s.createEvent)))
+	api.Handle("GET /workspaces/{ws}/configuration/throttling", s.workspace(OpThrottling, http.HandlerFunc(s.getThrottling)))
+	api.Handle("PUT /workspaces/{ws}/configuration/throttling", s.workspace(OpThrottling, http.HandlerFunc(s.putThrottling)))
+	api.Handle("GET /workspaces/{ws}/updates", s.workspace(OpUpdates, http.HandlerFunc(s.getUpdates)))
+	api.Handle("GET /workspaces/{ws}/updates/last-offset", s.workspace(OpLastOffset, http.HandlerFunc(s.getLastOffset)))
 	s.routeCustomers(api)
 	// The method-less patterns only catch the wrong methods (the ones above
 	// are more specific), so that a 405 has the API's error shape too.
@@ -165,11 +227,12 @@ func (s *Server) routes() http.Handler {
 	return root
 }
 
-// workspace runs the checks every workspace request goes through, in a
-// fixed order: who is asking, whether the workspace is theirs, whether it
-// has budget left. Authentication comes first so a stranger learns nothing
-// about the workspace and cannot spend its throttling budget.
-func (s *Server) workspace(next http.Handler) http.Handler {
+// workspace runs the checks every workspace request of operation op goes
+// through, in a fixed order: who is asking, whether the workspace is
+// theirs, whether they may use op, whether the workspace has budget left.
+// Authentication comes first so a stranger learns nothing about the
+// workspace and cannot spend its throttling budget.
+func (s *Server) workspace(op string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.authorized(r) {
 			s.stats.unauthorized.Add(1)
@@ -181,6 +244,11 @@ func (s *Server) workspace(next http.Handler) http.Handler {
 			writeError(w, http.StatusNotFound, "workspace not found: "+r.PathValue("ws"), nil)
 			return
 		}
+		if (*s.forbidden.Load())[op] {
+			s.stats.forbidden.Add(1)
+			writeError(w, http.StatusForbidden, "the token may not use "+op, nil)
+			return
+		}
 		if wait, ok := s.throttle.allow(); !ok {
 			s.stats.throttled.Add(1)
 			w.Header().Set("Retry-After", retryAfterSeconds(wait))
@@ -189,6 +257,25 @@ func (s *Server) workspace(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// SetForbidden replaces the operations the token may not use
+// (Config.Forbidden); unknown names are ignored.
+func (s *Server) SetForbidden(ops ...string) {
+	m := make(map[string]bool, len(ops))
+	for _, op := range ops {
+		m[op] = true
+	}
+	s.forbidden.Store(&m)
+}
+
+// SetMaxPageSize changes the largest update stream page size answered
+// (Config.MaxPageSize); n <= 0 or above 4000 means 4000.
+func (s *Server) SetMaxPageSize(n int) {
+	if n <= 0 || n > maxPageSize {
+		n = maxPageSize
+	}
+	s.pageLimit.Store(int64(n))
 }
 
 func (s *Server) authorized(r *http.Request) bool {

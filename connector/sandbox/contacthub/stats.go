@@ -17,6 +17,9 @@ type Stats struct {
 	Rejected     int64 `json:"rejected"`     // events refused as invalid: 400, 413, 415
 	Throttled    int64 `json:"throttled"`    // 429s from workspace throttling, not injected ones
 	Unauthorized int64 `json:"unauthorized"` // 401s for a bad token, not injected ones
+	// Forbidden counts 403s: an operation the token may not use
+	// (Config.Forbidden), or an event naming an aggregate node.
+	Forbidden int64 `json:"forbidden"`
 	// PerCustomer counts accepted events by customerId, or by the
 	// bringBackProperties value for events that name no customer.
 	PerCustomer map[string]int64 `json:"per_customer"`
@@ -38,6 +41,7 @@ type stats struct {
 	rejected      atomic.Int64
 	throttled     atomic.Int64
 	unauthorized  atomic.Int64
+	forbidden     atomic.Int64
 	updatesServed atomic.Int64
 
 	mu          sync.Mutex
@@ -74,6 +78,7 @@ func (s *Server) Stats() Stats {
 		Rejected:      st.rejected.Load(),
 		Throttled:     st.throttled.Load(),
 		Unauthorized:  st.unauthorized.Load(),
+		Forbidden:     st.forbidden.Load(),
 		LastOffset:    s.LastOffset(),
 		UpdatesServed: st.updatesServed.Load(),
 		Faults:        s.faults.Counts(),

@@ -5,8 +5,16 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+)
 
-	"github.com/contactlab/connector/schemas"
+// The operations and entity types of the update stream, as the reference
+// names them.
+const (
+	operationCreate = "CREATE"
+	operationUpdate = "UPDATE"
+	operationDelete = "DELETE"
+	entityCustomer  = "CUSTOMER"
+	entityEvent     = "EVENT"
 )
 
 // entityKind is the entity an update is about; kindAny stands for "no
@@ -22,18 +30,18 @@ const (
 func (k entityKind) String() string {
 	switch k {
 	case kindCustomer:
-		return schemas.EntityCustomer
+		return entityCustomer
 	case kindEvent:
-		return schemas.EntityEvent
+		return entityEvent
 	}
 	return ""
 }
 
 func parseEntityKind(s string) (entityKind, bool) {
 	switch s {
-	case schemas.EntityCustomer:
+	case entityCustomer:
 		return kindCustomer, true
-	case schemas.EntityEvent:
+	case entityEvent:
 		return kindEvent, true
 	}
 	return kindAny, false
@@ -71,18 +79,20 @@ type filterKey struct {
 }
 
 // updateLog is the update stream: offsets 1, 2, 3, ... without gaps, at most
-// max of them retained. It is a ring so that memory stays bounded by max
+// max of them retained. Each update's JSON carries its offset only with
+// withOffsets (Config.UpdateOffsets): the reference shows none. It is a ring so that memory stays bounded by max
 // entries however long the sandbox runs. Readers share the lock; only
 // appends take it exclusively, for the time of encoding one batch.
 type updateLog struct {
-	mu         sync.RWMutex
-	max        int
-	ring       []logEntry // grows by doubling up to max, then wraps
-	start      int        // ring position of the oldest retained update
-	count      int
-	last       int64 // offset of the newest update; 0 when none was ever appended
-	lastMillis int64
-	index      map[filterKey]*offsetIndex
+	mu          sync.RWMutex
+	max         int
+	withOffsets bool
+	ring        []logEntry // grows by doubling up to max, then wraps
+	start       int        // ring position of the oldest retained update
+	count       int
+	last        int64 // offset of the newest update; 0 when none was ever appended
+	lastMillis  int64
+	index       map[filterKey]*offsetIndex
 	// slab is where the next encoded update goes. Updates are packed into
 	// shared slabs rather than allocated one by one: millions of small
 	// objects would cost the GC and the allocator's size classes far more
@@ -99,8 +109,8 @@ const slabSize = 1 << 20
 // fixed text, an int64 offset and the longest operation and entity names.
 const updateOverhead = len(`{"offset":,"operation":"","entity":{"type":"","data":}}`) + 20 + 6 + 8
 
-func newUpdateLog(max int) *updateLog {
-	return &updateLog{max: max, index: make(map[filterKey]*offsetIndex)}
+func newUpdateLog(max int, withOffsets bool) *updateLog {
+	return &updateLog{max: max, withOffsets: withOffsets, index: make(map[filterKey]*offsetIndex)}
 }
 
 // first is the offset of the oldest retained update (last+1 when empty).
@@ -188,14 +198,21 @@ func (l *updateLog) encode(offset int64, c *change) []byte {
 		l.slab = make([]byte, 0, max(slabSize, need))
 	}
 	start := len(l.slab)
-	l.slab = appendUpdate(l.slab, offset, c)
+	l.slab = appendUpdate(l.slab, offset, c, l.withOffsets)
 	return l.slab[start:len(l.slab):len(l.slab)]
 }
 
-func appendUpdate(b []byte, offset int64, c *change) []byte {
-	b = append(b, `{"offset":`...)
-	b = strconv.AppendInt(b, offset, 10)
-	b = append(b, `,"operation":"`...)
+// appendUpdate encodes an update as the reference shows it, {"operation":
+// ..., "entity": {"type": ..., "data": ...}}, with the offset first when
+// withOffset.
+func appendUpdate(b []byte, offset int64, c *change, withOffset bool) []byte {
+	if withOffset {
+		b = append(b, `{"offset":`...)
+		b = strconv.AppendInt(b, offset, 10)
+		b = append(b, `,"operation":"`...)
+	} else {
+		b = append(b, `{"operation":"`...)
+	}
 	b = append(b, c.operation...)
 	b = append(b, `","entity":{"type":"`...)
 	b = append(b, c.kind.String()...)

@@ -95,6 +95,9 @@ type pageBuffer struct {
 
 func (s *Server) getUpdates(w http.ResponseWriter, r *http.Request) {
 	q, errs := parsePageQuery(r.URL.Query())
+	if limit := s.pageLimit.Load(); int64(q.size) > limit {
+		errs = append(errs, fieldError{Message: "must be within 0.." + strconv.FormatInt(limit, 10), Path: "size"})
+	}
 	if len(errs) > 0 {
 		writeError(w, http.StatusBadRequest, "invalid query parameters", errs)
 		return
@@ -112,7 +115,7 @@ func (s *Server) getUpdates(w http.ResponseWriter, r *http.Request) {
 	pb.items, next = s.log.page(q, pb.items[:0])
 	s.stats.updatesServed.Add(int64(len(pb.items)))
 
-	// The page is written as the schemas.StreamPage JSON by hand: each update
+	// The page is written as the reference's JSON by hand: each update
 	// is already encoded, and a Content-Length lets the client size its read.
 	var head [64]byte
 	h := append(head[:0], `{"nextOffset":`...)

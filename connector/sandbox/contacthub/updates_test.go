@@ -294,7 +294,7 @@ func TestUpdateLogRing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("max%d_n%d", tt.max, tt.appends), func(t *testing.T) {
-			l := newUpdateLog(tt.max)
+			l := newUpdateLog(tt.max, true)
 			for done := 0; done < tt.appends; {
 				n := min(tt.batch, tt.appends-done)
 				cs := make([]change, n)
