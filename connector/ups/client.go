@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/contactlab/connector/connector/httpapi"
+	"github.com/contactlab/connector/connector/internal/jobs"
 	"github.com/contactlab/connector/schemas"
 )
 
@@ -37,7 +38,9 @@ type Client struct {
 	enrichToken *TokenSource
 	statusToken *TokenSource
 	pacer       *Pacer
-	jobSlots    chan struct{}
+	// places bound the open jobs of the API key, across the job followers
+	// of every sink of the client.
+	places *jobs.Places
 }
 
 // NewClient builds the client of cfg (defaults applied); it sends nothing
@@ -55,8 +58,8 @@ func NewClient(cfg Options, m *httpapi.Metrics) *Client {
 		statusToken: NewTokenSource(base, statusTokenPath, cfg.ClientID, secret, hc.HTTPClient()),
 		// The bucket holds one second's worth, like the API's, and at least
 		// one full request.
-		pacer:    NewPacer(pace, max(int(pace), cfg.MaxRecords), cfg.MaxRecords),
-		jobSlots: make(chan struct{}, cfg.MaxOpenJobs),
+		pacer:  NewPacer(pace, max(int(pace), cfg.MaxRecords), cfg.MaxRecords),
+		places: jobs.NewPlaces(cfg.MaxOpenJobs),
 	}
 }
 
@@ -66,23 +69,8 @@ func (c *Client) Pacer() *Pacer { return c.pacer }
 // String never shows a credential.
 func (c *Client) String() string { return fmt.Sprintf("ups(%s)", c.base) }
 
-// reserveJob takes a place among the open jobs for a request about to be
-// sent, waiting while all are taken: this is the back-pressure that bounds
-// memory whatever the API's job latency.
-func (c *Client) reserveJob(ctx context.Context) error {
-	select {
-	case c.jobSlots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("ups: waiting for room among %d open jobs: %w", cap(c.jobSlots), ctx.Err())
-	}
-}
-
-// releaseJob gives back a place taken by reserveJob.
-func (c *Client) releaseJob() { <-c.jobSlots }
-
-// OpenJobs is how many places are taken.
-func (c *Client) OpenJobs() int { return len(c.jobSlots) }
+// OpenJobs is how many places among the API key's open jobs are taken.
+func (c *Client) OpenJobs() int { return c.places.Taken() }
 
 // Accepted is the enrichment service's answer to an accepted request.
 type Accepted struct {
