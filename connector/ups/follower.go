@@ -26,11 +26,18 @@ const firstRead = 100 * time.Millisecond
 
 // JobFollower follows a sink's accepted requests on the status service until
 // their jobs end. For each ended job it publishes the outcome to the results
-// topic, then resolves the records: a COMPLETED job delivers them, a FAILED
-// one queues them to be sent again, or, after MaxJobAttempts, rejects them
-// with the status messages (the runtime dead-letters them). A job with no
-// outcome after the job timeout counts as FAILED: sending the records again
-// is safe, the API replaces a user's data.
+// topic, then resolves the records: a job whose status word is a completed
+// one (StatusWords) delivers them, one whose word is a failed one queues
+// them to be sent again, or, after MaxJobAttempts, rejects them with the
+// status messages (the runtime dead-letters them).
+//
+// The reference documents FAILED only. A job still without a word that
+// ends it at the job timeout (a word nobody configured, no word, or no
+// answer at all) is published UNVERIFIED and its records are delivered
+// (committed): only an explicit failure word sends records again, so a
+// job that may well have been applied is never repeated for lack of a
+// word, and connector_ups_jobs_unverified_total says how often the
+// connector could not tell.
 //
 // The following itself is package jobs': the places among the API key's
 // open jobs (MaxOpenJobs, shared by every UPS sink of the client: the
@@ -70,6 +77,8 @@ type openJob struct {
 	entries  []*entry
 	attempt  int
 	accepted time.Time
+	// lastWord is the status service's last word for the job.
+	lastWord string
 	// outcome is what the job ended with, set by handle for ended.
 	outcome JobStatus
 }
@@ -154,13 +163,14 @@ func (f *JobFollower) handle(ctx context.Context, j *openJob, r jobs.Read[JobSta
 	switch {
 	case r.Err == nil && st.State != JobRunning:
 	case r.TimedOut && r.Err != nil:
-		st = JobStatus{State: JobFailed, Status: "FAILED", Errors: []string{fmt.Sprintf("no outcome from the status service within %s; last read: %v", f.timeout, r.Err)}}
+		st = JobStatus{State: JobUnverified, Status: j.lastWord, Errors: []string{fmt.Sprintf("no outcome from the status service within %s; last read: %v", f.timeout, r.Err)}}
 	case r.TimedOut:
-		st = JobStatus{State: JobFailed, Status: "FAILED", Errors: []string{fmt.Sprintf("still %s after %s", st.Status, f.timeout)}}
+		st = JobStatus{State: JobUnverified, Status: st.Status, Errors: []string{fmt.Sprintf("still %q after %s, a word that neither completes nor fails a job (ups.completed_statuses, ups.failed_statuses)", st.Status, f.timeout)}}
 	case r.Err != nil:
 		f.log.Debug("job status read failed; reading again later", "job", j.id, "error", r.Err, "failures", r.Failures+1)
 		return false, r.Err
 	default:
+		j.lastWord = st.Status
 		return false, nil
 	}
 	res := JobResult{
@@ -170,6 +180,7 @@ func (f *JobFollower) handle(ctx context.Context, j *openJob, r jobs.Read[JobSta
 		Collection: string(f.coll),
 		Records:    len(j.entries),
 		Status:     st.State.String(),
+		StatusWord: st.Status,
 		Errors:     st.Errors,
 		Attempt:    j.attempt,
 		AcceptedAt: j.accepted.UTC(),
@@ -180,6 +191,11 @@ func (f *JobFollower) handle(ctx context.Context, j *openJob, r jobs.Read[JobSta
 		return false, fmt.Errorf("ups: job %s: publish its result: %w", j.id, err)
 	}
 	f.m.jobs.WithLabelValues(res.Status).Inc()
+	if st.State == JobUnverified {
+		f.m.unverified.Inc()
+		f.log.Warn("job UNVERIFIED: no word that ends it by the job timeout; its records are committed, not sent again",
+			"job", j.id, "records", len(j.entries), "status", st.Status, "reason", st.Errors)
+	}
 	j.outcome = st
 	return true, nil
 }
@@ -188,7 +204,7 @@ func (f *JobFollower) handle(ctx context.Context, j *openJob, r jobs.Read[JobSta
 // whoever sees an outcome sees the job closed.
 func (f *JobFollower) ended(j *openJob) {
 	f.m.openJobs.Dec()
-	if j.outcome.State == JobCompleted {
+	if j.outcome.State != JobFailed {
 		f.batcher.JobCompleted(j.entries)
 		return
 	}

@@ -20,9 +20,13 @@ type JobResult struct {
 	Collection string `json:"collection"`
 	// Records is how many records the job's request carried.
 	Records int `json:"records"`
-	// Status is COMPLETED or FAILED (a job followed past the job timeout
-	// without an outcome is FAILED, with an error saying so).
+	// Status is COMPLETED, FAILED, or UNVERIFIED for a job with no word
+	// that ends it by the job timeout (Errors says why); its records are
+	// committed and not sent again.
 	Status string `json:"status"`
+	// StatusWord is the status service's own word for the job, the last
+	// one read for an UNVERIFIED job (empty when none was).
+	StatusWord string `json:"statusWord,omitempty"`
 	// Errors are the status service's error messages (at most 10).
 	Errors []string `json:"errors,omitempty"`
 	// Attempt is which attempt the job was for its records: 1 for a first

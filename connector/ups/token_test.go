@@ -50,7 +50,7 @@ func TestTokenSourceCachesAndRenewsBeforeExpiry(t *testing.T) {
 	ep := &tokenEndpoint{t: t, ttl: 100}
 	hs := httptest.NewServer(ep)
 	defer hs.Close()
-	ts := NewTokenSource(hs.URL, attributesTokenPath, testClientID, testSecret, hs.Client())
+	ts := NewTokenSource(hs.URL, attributesTokenPath, TokenStyleForm, testClientID, testSecret, hs.Client())
 	now := time.Now()
 	ts.now = func() time.Time { return now }
 	ctx := context.Background()
@@ -102,7 +102,7 @@ func TestTokenErrorsPauseAndNeverShowTheSecret(t *testing.T) {
 		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
 			hs := httptest.NewServer(&tokenEndpoint{t: t, status: tc.status})
 			defer hs.Close()
-			ts := NewTokenSource(hs.URL, statusTokenPath, testClientID, testSecret, hs.Client())
+			ts := NewTokenSource(hs.URL, statusTokenPath, TokenStyleForm, testClientID, testSecret, hs.Client())
 			_, err := ts.Token(context.Background())
 			if err == nil {
 				t.Fatal("no error")
@@ -119,7 +119,7 @@ func TestTokenErrorsPauseAndNeverShowTheSecret(t *testing.T) {
 		})
 	}
 	// Nobody listening: a network error, retryable, without the secret.
-	ts := NewTokenSource("http://127.0.0.1:1", attributesTokenPath, testClientID, testSecret, http.DefaultClient)
+	ts := NewTokenSource("http://127.0.0.1:1", attributesTokenPath, TokenStyleForm, testClientID, testSecret, http.DefaultClient)
 	_, err := ts.Token(context.Background())
 	var ne *httpapi.NetError
 	if !errors.As(err, &ne) || errors.Is(err, streams.ErrUnauthorized) || strings.Contains(err.Error(), testSecret) {
@@ -178,7 +178,7 @@ func TestTokenSourceBacksOffAfterAFailedFetch(t *testing.T) {
 		_, _ = fmt.Fprintf(w, `{"token_type":"bearer","access_token":"tok-%d","expires_in":28800}`, fetches.Load())
 	}))
 	defer hs.Close()
-	ts := NewTokenSource(hs.URL, attributesTokenPath, testClientID, testSecret, hs.Client())
+	ts := NewTokenSource(hs.URL, attributesTokenPath, TokenStyleForm, testClientID, testSecret, hs.Client())
 	now := time.Now()
 	ts.now = func() time.Time { return now }
 	ctx := context.Background()
