@@ -15,7 +15,6 @@ import (
 	"github.com/contactlab/connector/schemas"
 )
 
-
 // statusPageRows is the page size asked of the status service. A job's
 // outcome is in the summary that heads every page, so pages after the first
 // are read only for the error messages of a FAILED job.
@@ -27,10 +26,10 @@ const statusPageRows = 100
 // collection: the Pacer and the bound on open jobs. It is safe for
 // concurrent use.
 type Client struct {
-	http        *httpapi.Client
-	base        string
-	apiKey      string
-	paths       Paths
+	http   *httpapi.Client
+	base   string
+	apiKey string
+	paths  Paths
 	// enrichRoute and statusRoute name the calls in errors and metrics,
 	// never holding the apiKey's value or a token.
 	enrichRoute string

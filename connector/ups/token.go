@@ -96,10 +96,10 @@ func NewTokenSource(baseURL, path string, style TokenStyle, clientID, clientSecr
 		clientID: clientID,
 		secret:   clientSecret,
 		hc:       hc,
-		route: "POST " + path,
-		now:   time.Now,
-		lock:  make(chan struct{}, 1),
-		retry: tokenRetry.Start(),
+		route:    "POST " + path,
+		now:      time.Now,
+		lock:     make(chan struct{}, 1),
+		retry:    tokenRetry.Start(),
 	}
 }
 
