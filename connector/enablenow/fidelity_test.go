@@ -1,13 +1,18 @@
 package enablenow_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/segmentio/kafka-go"
 
 	"github.com/contactlab/connector/connector/enablenow"
 	"github.com/contactlab/connector/connector/httpapi"
@@ -275,5 +280,81 @@ func TestSandboxRefusesWhatTheReferenceForbids(t *testing.T) {
 	}
 	if a.srv.Stats().Created != 0 {
 		t.Fatal("the forbidden request created a job")
+	}
+}
+
+// Change 8 through the runtime, over Kafka: the runtime's retry budget does
+// not count the pause on a refused credential, so only the sink's own
+// deadline keeps the retry after a long pause from POSTing outside the
+// window. The record is dead-lettered with reason idempotency_window, its
+// offset committed, and the API holds one job.
+func TestPipelineDeadLettersRetriesPastTheWindow(t *testing.T) {
+	const window = 400 * time.Millisecond
+	broker := streamstest.Broker(t, 1, "categorization.requests", "categorization.dlq")
+	streamstest.Produce(t, broker, "categorization.requests", kafka.Message{Key: []byte("c-1"), Value: []byte(`{"consentId":"c-1"}`)})
+	srv, err := standin.New(standin.Config{Token: testToken, IdempotencyWindow: window, ResetAfterCreateShare: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first creation is made and its answer lost; from then on the
+	// credential is refused for twice the window, then taken again.
+	var mu sync.Mutex
+	var refusedUntil time.Time
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		until := refusedUntil
+		mu.Unlock()
+		if time.Now().Before(until) {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if until.IsZero() && r.Method == http.MethodPost {
+			mu.Lock()
+			refusedUntil = time.Now().Add(2 * window)
+			mu.Unlock()
+		}
+		srv.Handler().ServeHTTP(w, r)
+		_ = srv.SetResetAfterCreateShare(0)
+	}))
+	defer ts.Close()
+	sink := enablenow.NewCategorizationSink(newClient(ts.URL, nil), &memResults{}, nil, quiet, nil,
+		enablenow.IdempotencyWindow(window, 5*time.Second))
+	p, err := streams.NewPipeline(streams.PipelineConfig{
+		Name: "categorization", Brokers: []string{broker}, GroupID: "window-test", Topics: []string{"categorization.requests"},
+		DeadLetterTopic: "categorization.dlq", Concurrency: 1, CommitInterval: 20 * time.Millisecond,
+		// A budget well inside the window: paused time is not counted, so
+		// it never runs out during the pause.
+		Retry:          streams.RetryPolicy{InitialInterval: 20 * time.Millisecond, MaxInterval: 50 * time.Millisecond, MaxElapsed: window / 2},
+		SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond, Logger: quiet,
+	}, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("pipeline: %v", err)
+		}
+	}()
+	var dl []kafka.Message
+	streamstest.WaitFor(t, 15*time.Second, "the dead letter", func() (bool, string) {
+		dl = streamstest.ReadAll(t, broker, "categorization.dlq")
+		return len(dl) == 1, fmt.Sprint(len(dl), " dead letters")
+	})
+	h := map[string]string{}
+	for _, hd := range dl[0].Headers {
+		h[hd.Key] = string(hd.Value)
+	}
+	if h[streams.HeaderDLQReason] != "idempotency_window" {
+		t.Fatalf("dead letter headers %v, want reason idempotency_window", h)
+	}
+	streamstest.WaitFor(t, 10*time.Second, "the offset committed", func() (bool, string) {
+		return streamstest.CaughtUp(t, broker, "window-test", "categorization.requests")
+	})
+	if n := len(srv.Jobs()); n != 1 {
+		t.Fatalf("%d jobs for one request", n)
 	}
 }

@@ -13,11 +13,13 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/contactlab/connector/connector/httpapi"
 	sbups "github.com/contactlab/connector/connector/sandbox/ups"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
+	"github.com/contactlab/connector/streams/streamstest"
 )
 
 // Issue 10, change 5: the reference documents FAILED only. Against the
@@ -201,5 +203,55 @@ func TestSandboxRefusesWhatTheReferenceForbids(t *testing.T) {
 	}
 	if st := sb.Stats(); st.RecordsAccepted != 0 || st.Jobs != 0 {
 		t.Fatalf("stats %+v: the forbidden request was taken", st)
+	}
+}
+
+// Through the runtime, over Kafka: records whose jobs end UNVERIFIED are
+// committed (the group catches up), none is dead-lettered or sent again.
+func TestPipelineCommitsUnverifiedJobs(t *testing.T) {
+	const n = 100
+	sb, url := startStandIn(t, func(c *sbups.Config) { c.CompletedStatus = "PROCESSED" })
+	broker := streamstest.Broker(t, 2, "profiles", "profiles.dlq")
+	msgs := make([]kafka.Message, n)
+	for i := range msgs {
+		r := record(fmt.Sprintf("u%03d", i), int64(i), attrValue(i))
+		msgs[i] = kafka.Message{Key: r.Key, Value: r.Value}
+	}
+	streamstest.Produce(t, broker, "profiles", msgs...)
+	api := testAPIConfig(url)
+	api.JobTimeout = 300 * time.Millisecond
+	h := newSink(t, api, nil)
+	p, err := streams.NewPipeline(streams.PipelineConfig{
+		Name: "test", Brokers: []string{broker}, GroupID: "ups-unverified", Topics: []string{"profiles"}, DeadLetterTopic: "profiles.dlq",
+		Concurrency: 2, MaxInFlight: 1000, BatchMaxRecords: 50, BatchLinger: 2 * time.Millisecond,
+		CommitInterval: 20 * time.Millisecond, ShutdownGrace: 5 * time.Second,
+		SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond,
+	}, h.sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	go func() { stopped <- p.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-stopped; err != nil {
+			t.Errorf("pipeline: %v", err)
+		}
+	}()
+	streamstest.WaitFor(t, 30*time.Second, "every record committed", func() (bool, string) {
+		return streamstest.CaughtUp(t, broker, "ups-unverified", "profiles")
+	})
+	st := sb.Stats()
+	if c := p.Counts(); c.Delivered != n || c.DeadLettered != 0 || st.RecordsAccepted != n {
+		t.Fatalf("counts %+v; the API accepted %d records", c, st.RecordsAccepted)
+	}
+	for _, r := range h.results.results() {
+		if r.Status != "UNVERIFIED" || r.StatusWord != "PROCESSED" {
+			t.Fatalf("result %+v, want UNVERIFIED with the service's word", r)
+		}
+	}
+	if int64(len(h.results.results())) != st.Jobs {
+		t.Fatalf("%d results for %d jobs", len(h.results.results()), st.Jobs)
 	}
 }
