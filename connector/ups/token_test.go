@@ -224,3 +224,23 @@ func TestTokenSourceBacksOffAfterAFailedFetch(t *testing.T) {
 		t.Fatalf("renewal after a 401: %q %v, %d fetches", tok2, err, fetches.Load())
 	}
 }
+
+// In query style the secret is in the URL, which net/http quotes in its
+// errors: no error of the token source may show it, whatever failed.
+func TestQueryStyleTokenErrorsNeverShowTheSecret(t *testing.T) {
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("client_secret") != testSecret || r.ContentLength > 0 {
+			t.Errorf("query style sent %q with a body of %d bytes", r.URL.RawQuery, r.ContentLength)
+		}
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = io.WriteString(w, `{"error":"invalid_client"}`)
+	}))
+	defer refusing.Close()
+	for _, base := range []string{refusing.URL, "http://127.0.0.1:1", "http://no-such-host.invalid"} {
+		ts := NewTokenSource(base, attributesTokenPath, TokenStyleQuery, testClientID, testSecret, http.DefaultClient)
+		_, err := ts.Token(context.Background())
+		if err == nil || strings.Contains(fmt.Sprintf("%v %+v %#v", err, err, err), testSecret) {
+			t.Fatalf("%s: %v", base, err)
+		}
+	}
+}

@@ -26,8 +26,9 @@
 // means (Config.Handle): whether the status changed, whether the job ended,
 // what to publish, what a failure or a timeout becomes.
 //
-// It starts no goroutine outside Run, which the sink starts through
-// streams.Background.Go. A Follower has a Run method, so it must not be
+// It starts no long-lived goroutine outside Run, which the sink starts
+// through streams.Background.Go (a job's timeout timer only queues the job
+// for Run). A Follower has a Run method, so it must not be
 // handed to the service as a unit (the service would run it a second time):
 // the API package exposes a part with Name and Ready only.
 package jobs
