@@ -7,8 +7,8 @@ import (
 
 const categorizationSchema = "categorization-request"
 
-// The only engine, profile and country EnableNow supports for
-// POST /v2/categorization-jobs today; absent members default to them.
+// The engine the reference documents, and the only profile and country it
+// gives for it; absent members default to them.
 const (
 	DefaultEngine      = "e1"
 	DefaultProfile     = "retail"
@@ -16,7 +16,7 @@ const (
 )
 
 const (
-	ruleEngine      = "engine must be e1"
+	ruleEngine      = "engine must be e1 or another engine's name"
 	ruleProfile     = "for engine e1 the only profile is retail"
 	ruleCountryCode = "for engine e1 the only countryCode is nl"
 	ruleMetaData    = "for engine e1 metaData must be empty (absent, null, {}, [] or \"\")"
@@ -29,6 +29,11 @@ const (
 // exactly one of four ways: consentId, userId, externalUserId or accountIds.
 // It is the value of the upstream categorization topic and the body of
 // POST /v2/categorization-jobs.
+//
+// The reference gives the fields and rules of engine e1 only (the engine it
+// recommends, not the only one). A request for another engine is read no
+// further than its engine and forwarded as it came: Verbatim holds it, and
+// it is what json.Marshal makes of the request.
 type CategorizationRequest struct {
 	Engine         string          `json:"engine,omitempty"`
 	Profile        string          `json:"profile,omitempty"`
@@ -38,6 +43,25 @@ type CategorizationRequest struct {
 	ExternalUserID string          `json:"externalUserId,omitempty"`
 	AccountIDs     []string        `json:"accountIds,omitempty"`
 	MetaData       json.RawMessage `json:"metaData,omitempty"`
+	// Verbatim is the request as received (compacted), for an engine other
+	// than e1; nil for e1.
+	Verbatim json.RawMessage `json:"-"`
+}
+
+// MarshalJSON is the request as it is sent: Verbatim when set (another
+// engine's request, forwarded as it came), the fields otherwise.
+func (r CategorizationRequest) MarshalJSON() ([]byte, error) {
+	if r.Verbatim != nil {
+		return r.Verbatim, nil
+	}
+	type fields CategorizationRequest // without this method
+	return json.Marshal(fields(r))
+}
+
+// IsOtherEngine reports whether the request is for an engine other than
+// e1, whose fields the reference does not give.
+func (r *CategorizationRequest) IsOtherEngine() bool {
+	return r.Engine != "" && r.Engine != DefaultEngine
 }
 
 // categorizationShape remembers the JSON types the struct cannot. Null reads
@@ -49,11 +73,34 @@ type categorizationShape struct {
 
 // DecodeCategorizationRequest decodes and validates one request, then fills
 // in the defaults EnableNow applies (engine e1, profile retail, countryCode
-// nl), so what is sent says what is meant. The error is a *ValidationError.
+// nl), so what is sent says what is meant. A request for another engine
+// (engine a non-empty string other than e1) is checked only for what makes
+// it readable at all (one JSON object, no member name twice) and kept
+// Verbatim. The error is a *ValidationError.
 func DecodeCategorizationRequest(data []byte) (*CategorizationRequest, error) {
 	v := violations{schema: categorizationSchema}
 	if !decodeRoot(&v, data) {
 		return nil, v.err()
+	}
+	if engine, ok := otherEngine(data); ok {
+		var names memberSet
+		readMembers(&v, "$", data, func(name, _ []byte, _ kind) memberStatus {
+			if names.add(name) {
+				return memberRepeated
+			}
+			return memberFirst
+		})
+		if err := v.err(); err != nil {
+			return nil, err
+		}
+		// Compact, as json.Marshal would send it anyway: members, order and
+		// values stay as they came.
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, data); err != nil {
+			v.add("$", ruleNotJSON)
+			return nil, v.err()
+		}
+		return &CategorizationRequest{Engine: engine, Verbatim: compact.Bytes()}, nil
 	}
 	req := &CategorizationRequest{}
 	var s categorizationShape
@@ -95,6 +142,23 @@ func DecodeCategorizationRequest(data []byte) (*CategorizationRequest, error) {
 	return req, nil
 }
 
+// otherEngine finds the first engine member of the object data and reports
+// whether it names an engine other than e1.
+func otherEngine(data []byte) (string, bool) {
+	r, _ := readObject(data)
+	for key, val, ok := r.next(); ok; key, val, ok = r.next() {
+		if string(memberName(key)) != "engine" {
+			continue
+		}
+		if kindOf(val) != kindString {
+			return "", false
+		}
+		e := decodeString(val)
+		return e, e != "" && e != DefaultEngine
+	}
+	return "", false
+}
+
 // decodeAccountIDs keeps one element per item, "" for an item that is not a
 // string, so the non-empty rule reports it at its own index.
 func decodeAccountIDs(raw []byte) []string {
@@ -124,10 +188,24 @@ func (r *CategorizationRequest) applyDefaults() {
 
 // Validate reports whether the JSON that json.Marshal makes of r is a valid
 // request. Empty Engine, Profile and CountryCode are valid: json.Marshal
-// omits them and EnableNow applies the defaults. The error is a
-// *ValidationError.
+// omits them and EnableNow applies the defaults. A request for another
+// engine is valid when Verbatim, if set, is what DecodeCategorizationRequest
+// takes for that engine. The error is a *ValidationError.
 func (r *CategorizationRequest) Validate() error {
 	v := violations{schema: categorizationSchema}
+	if r.IsOtherEngine() {
+		if r.Verbatim == nil {
+			return nil
+		}
+		d, err := DecodeCategorizationRequest(r.Verbatim)
+		if err != nil {
+			return err
+		}
+		if d.Engine != r.Engine {
+			v.add("$.engine", "Verbatim names another engine than Engine")
+		}
+		return v.err()
+	}
 	s := categorizationShape{
 		engine:         stringKind(r.Engine, true),
 		profile:        stringKind(r.Profile, true),

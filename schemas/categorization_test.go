@@ -29,8 +29,11 @@ func TestDecodeCategorizationRequestRules(t *testing.T) {
 		// Present but empty strings are not absent.
 		{name: "engine empty", json: `{` + u + `, "engine": ""}`, want: []string{"$.engine"}},
 		{name: "userId empty", json: `{"userId": ""}`, want: []string{"$.userId"}},
-		// Values are case-sensitive.
-		{name: "engine upper", json: `{` + u + `, "engine": "E1"}`, want: []string{"$.engine"}},
+		// Values are case-sensitive: E1 is another engine, forwarded with
+		// its own fields (issue 10: other engines are not refused).
+		{name: "engine upper", json: `{` + u + `, "engine": "E1", "profile": "Retail"}`},
+		{name: "other engine, own fields", json: `{"engine": "e2", "profile": "x", "countryCode": "be", "metaData": {"a": 1}, "extra": true}`},
+		{name: "other engine, duplicate member", json: `{"engine": "e2", "x": 1, "x": 2}`, want: []string{"$.x"}, goOnly: true},
 		{name: "profile upper", json: `{` + u + `, "profile": "Retail"}`, want: []string{"$.profile"}},
 		// A wrongly typed member is a violation, and not a subject.
 		{name: "engine number", json: `{` + u + `, "engine": 1}`, want: []string{"$.engine"}},
@@ -45,7 +48,7 @@ func TestDecodeCategorizationRequestRules(t *testing.T) {
 		// Duplicates.
 		{name: "duplicate engine", json: `{` + u + `, "engine": "e1", "engine": "e1"}`, want: []string{"$.engine"}, goOnly: true},
 		// Several broken rules are all reported.
-		{name: "everything wrong", json: `{"engine": "e2", "profile": "x", "countryCode": "be", "metaData": {"a": 1}, "extra": true}`,
+		{name: "everything wrong", json: `{"engine": "", "profile": "x", "countryCode": "be", "metaData": {"a": 1}, "extra": true}`,
 			want: []string{"$", "$.countryCode", "$.engine", "$.extra", "$.metaData", "$.profile"}},
 	}
 	for _, tc := range cases {
@@ -58,13 +61,13 @@ func TestDecodeCategorizationRequestRules(t *testing.T) {
 // The rule texts are part of the contract: they name the broken rule for
 // whoever reads the dead letter.
 func TestCategorizationRuleTexts(t *testing.T) {
-	_, err := DecodeCategorizationRequest([]byte(`{"engine": "e2", "profile": "x", "userId": "u"}`))
+	_, err := DecodeCategorizationRequest([]byte(`{"engine": "", "profile": "x", "userId": "u"}`))
 	var ve *ValidationError
 	if !errors.As(err, &ve) {
 		t.Fatalf("got %v", err)
 	}
 	want := []Violation{
-		{Path: "$.engine", Rule: "engine must be e1"},
+		{Path: "$.engine", Rule: "engine must be e1 or another engine's name"},
 		{Path: "$.profile", Rule: "for engine e1 the only profile is retail"},
 	}
 	if !slices.Equal(ve.Violations, want) {
@@ -102,7 +105,8 @@ func TestCategorizationRequestValidate(t *testing.T) {
 		{name: "empty accounts", req: CategorizationRequest{AccountIDs: []string{}}, want: []string{"$"}},
 		{name: "empty account id", req: CategorizationRequest{AccountIDs: []string{"a", ""}}, want: []string{"$.accountIds[1]"}},
 		{name: "two subjects", req: CategorizationRequest{UserID: "u", ConsentID: "c"}, want: []string{"$"}},
-		{name: "wrong engine", req: CategorizationRequest{UserID: "u", Engine: "e2"}, want: []string{"$.engine"}},
+		// Another engine's fields are its own (issue 10).
+		{name: "other engine", req: CategorizationRequest{UserID: "u", Engine: "e2", Profile: "x"}},
 		{name: "metaData set", req: CategorizationRequest{UserID: "u", MetaData: json.RawMessage(`{"a": 1}`)}, want: []string{"$.metaData"}},
 		{name: "metaData empty", req: CategorizationRequest{UserID: "u", MetaData: json.RawMessage(`{}`)}},
 		{name: "metaData not JSON", req: CategorizationRequest{UserID: "u", MetaData: json.RawMessage(`{`)}, want: []string{"$.metaData"}},

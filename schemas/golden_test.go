@@ -135,7 +135,9 @@ var goldenCases = []goldenCase{
 	{file: "categorization-request/valid-defaults.json"},
 	// Nulls read as absent; {} is empty metaData.
 	{file: "categorization-request/valid-nulls.json"},
-	// e1 is the only engine.
+	// Another engine is forwarded with its own fields: the e1 rules are e1's.
+	{file: "categorization-request/valid-other-engine.json"},
+	// An empty engine names none.
 	{file: "categorization-request/invalid-engine.json", want: []string{"$.engine"}},
 	// retail is the only profile of e1.
 	{file: "categorization-request/invalid-profile.json", want: []string{"$.profile"}},

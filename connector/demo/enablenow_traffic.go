@@ -92,7 +92,7 @@ func (g *CategorizationTraffic) Next() (key, value []byte, valid bool) {
 		valid = false
 		switch r.IntN(10) {
 		case 0:
-			b.Engine = pointerTo("e2") // an engine that does not exist (yet)
+			b.Engine = pointerTo("") // names no engine (another engine than e1 is forwarded, not refused)
 		case 1:
 			b.Profile = pointerTo("business") // e1 knows retail only
 		case 2:

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,6 +30,10 @@ type Job struct {
 	// Terminal reports whether Status is one a job ends with
 	// (config enablenow.terminal_statuses).
 	Terminal bool
+	// Outcome is OutcomeCompleted or OutcomeFailed for a terminal Status of
+	// those lists, OutcomeCreated for a creation answer that names no job,
+	// and empty otherwise.
+	Outcome string
 	// Replayed marks a creation answered from a remembered idempotency key:
 	// the job was created by an earlier attempt.
 	Replayed bool
@@ -46,7 +49,8 @@ type Client struct {
 	jobsPath   string
 	statusPath string
 	auth       http.Header
-	terminal   map[string]bool // lower-cased
+	// lower-cased status words
+	terminal, completed, failed map[string]bool
 }
 
 // NewClient builds a client; it sends nothing until used.
@@ -55,29 +59,61 @@ func NewClient(cfg Options, m *httpapi.Metrics) *Client {
 	if cfg.AuthScheme != "" {
 		credential = cfg.AuthScheme + " " + credential
 	}
-	terminal := make(map[string]bool, len(cfg.TerminalStatuses))
-	for _, s := range cfg.TerminalStatuses {
-		terminal[strings.ToLower(s)] = true
-	}
 	return &Client{
 		http:       httpapi.New(httpapi.Config{API: "enablenow", Timeout: cfg.Timeout, Metrics: m}),
 		base:       strings.TrimRight(cfg.BaseURL, "/"),
 		jobsPath:   cfg.JobsPath,
 		statusPath: cfg.JobStatusPath,
 		auth:       http.Header{http.CanonicalHeaderKey(cfg.AuthHeader): {credential}},
-		terminal:   terminal,
+		terminal:   lowerSet(cfg.TerminalStatuses),
+		completed:  lowerSet(cfg.CompletedStatuses),
+		failed:     lowerSet(cfg.FailedStatuses),
 	}
+}
+
+func lowerSet(words []string) map[string]bool {
+	set := make(map[string]bool, len(words))
+	for _, w := range words {
+		set[strings.ToLower(strings.TrimSpace(w))] = true
+	}
+	return set
 }
 
 // IsTerminal reports whether a job with this status has ended.
 func (c *Client) IsTerminal(status string) bool {
-	return c.terminal[strings.ToLower(status)]
+	return c.terminal[strings.ToLower(strings.TrimSpace(status))]
+}
+
+// outcome says how a job with this status ended, "" when it did not or
+// the lists do not say.
+func (c *Client) outcome(status string) string {
+	w := strings.ToLower(strings.TrimSpace(status))
+	switch {
+	case !c.terminal[w]:
+		return ""
+	case c.failed[w]:
+		return OutcomeFailed
+	case c.completed[w]:
+		return OutcomeCompleted
+	}
+	return ""
+}
+
+// judge fills what the configured words say of job.
+func (c *Client) judge(job *Job) {
+	job.Terminal = c.IsTerminal(job.Status)
+	job.Outcome = c.outcome(job.Status)
 }
 
 // CreateJob creates a categorization job for req, sending idempotencyKey so
 // that a retry of a creation that succeeded unseen gets the same job back.
 // req must have been decoded by schemas.DecodeCategorizationRequest: it is
-// sent as is, defaults spelled out.
+// sent as is, defaults spelled out (another engine's request as it came).
+//
+// Any 2xx answer is a creation, whatever its body: the job is then
+// OutcomeCreated with no ID when the answer names none (the reference shows
+// no answer), never an error, since an error would have the runtime send
+// the request again.
 func (c *Client) CreateJob(ctx context.Context, req *schemas.CategorizationRequest, idempotencyKey string) (Job, error) {
 	route := "POST " + c.jobsPath
 	body, err := json.Marshal(req)
@@ -93,13 +129,14 @@ func (c *Client) CreateJob(ctx context.Context, req *schemas.CategorizationReque
 		return Job{}, err
 	}
 	job, err := decodeJobAnswer(data, resp.Header.Get("Location"))
-	if err == nil && job.ID == "" {
-		err = errNoJobID
-	}
 	if err != nil {
-		return Job{}, fmt.Errorf("enablenow: %s: %w", route, err)
+		// Created all the same: what the answer says cannot be read.
+		job = Job{}
 	}
-	job.Terminal = c.IsTerminal(job.Status)
+	c.judge(&job)
+	if job.ID == "" {
+		job.Outcome = OutcomeCreated
+	}
 	job.Replayed = strings.EqualFold(resp.Header.Get(HeaderReplayed), "true")
 	return job, nil
 }
@@ -121,7 +158,7 @@ func (c *Client) Job(ctx context.Context, id string) (Job, error) {
 		// Some APIs leave the id out of a resource read by id.
 		job.ID = id
 	}
-	job.Terminal = c.IsTerminal(job.Status)
+	c.judge(&job)
 	return job, nil
 }
 
@@ -150,11 +187,6 @@ func (c *Client) header() http.Header { return c.auth.Clone() }
 
 // String never shows the credential.
 func (c *Client) String() string { return "enablenow(" + c.base + ")" }
-
-// errNoJobID is returned for a 2xx creation answer that names no job:
-// nothing can be published or followed. It is retryable, since a replay may
-// answer better; the retry budget dead-letters the record if it never does.
-var errNoJobID = errors.New("answer names no job (no id in the body, no Location)")
 
 // decodeJobAnswer reads a job resource; the id is empty when the answer
 // names none. The reference does not show the answer, so it accepts "id" or

@@ -6,13 +6,20 @@
 //
 // What it owns:
 //   - the request rules, applied before any call: a record that breaks one
-//     (schemas.DecodeCategorizationRequest) is rejected with
+//     (schemas.DecodeCategorizationRequest: the e1 rules for e1; another
+//     engine's request is forwarded as it came) is rejected with
 //     streams.Reject("invalid", err), whose message names every broken rule;
 //   - the idempotency key (IdempotencyKey): derived from the record's
 //     coordinates and content, so a redelivered or retried record reuses it
 //     and the API answers with the job the first attempt created;
+//   - what a record's attempts in this process have done (attempts.go):
+//     after any 2xx it is never POSTed again, and no attempt POSTs it once
+//     idempotency_window has passed since its first attempt, paused time
+//     included (it is dead-lettered with reason idempotency_window);
 //   - the results topic's message (JobResult), one per creation and, with
-//     monitoring on, one per observed change of status.
+//     monitoring on, one per observed change of status, with the outcome
+//     the configured status words give (completed, failed), or created for
+//     a creation answer that names no job.
 //
 // What it must not do: retry, dead-letter, pause or commit. The sink says per
 // record delivered, retry or reject, and the runtime (package streams) does

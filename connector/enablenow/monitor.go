@@ -36,7 +36,9 @@ type MonitorConfig struct {
 // job, and waits while none is free, so the cap holds back the topic
 // (back-pressure) instead of growing a queue. A job that does not end within
 // Timeout gets a final result with an Error and frees its place, so jobs that
-// never end cannot stall the pipeline for good.
+// never end cannot stall the pipeline for good: a status word nobody
+// configured, no status at all, reads that fail or a refused credential
+// hold a place at most two poll intervals past Timeout (package jobs).
 //
 // Status reads fail the way every call does, classified by package httpapi:
 // a credential failure pauses every read (Ready says so) and one probe per
@@ -144,6 +146,7 @@ func (m *JobMonitor) handle(ctx context.Context, j *followedJob, r jobs.Read[Job
 		}
 		res := j.last
 		res.Status, res.Terminal, res.Replayed, res.At, res.Error = r.Status.Status, r.Status.Terminal, false, now.UTC(), ""
+		res.Outcome = r.Status.Outcome
 		res.Final = r.Status.Terminal
 		gaveUp := ""
 		if r.TimedOut && !r.Status.Terminal {

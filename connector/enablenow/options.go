@@ -19,6 +19,22 @@ type Options struct {
 	JobsPath      string
 	JobStatusPath string
 	// TerminalStatuses are the job statuses after which a job changes no
-	// more (compared case-insensitively).
+	// more (compared case-insensitively). The reference documents none.
 	TerminalStatuses []string
+	// CompletedStatuses and FailedStatuses say how a job ended, among the
+	// terminal statuses: its Outcome is "completed" or "failed", and empty
+	// for a terminal status in neither list.
+	CompletedStatuses []string
+	FailedStatuses    []string
 }
+
+// Outcomes of a job, as JobResult.Outcome carries them.
+const (
+	// OutcomeCreated: the creation was answered (2xx) without naming a
+	// job; there is nothing to follow, and the request is done.
+	OutcomeCreated = "created"
+	// OutcomeCompleted and OutcomeFailed: the job ended with a status of
+	// CompletedStatuses or FailedStatuses.
+	OutcomeCompleted = "completed"
+	OutcomeFailed    = "failed"
+)

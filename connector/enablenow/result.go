@@ -16,9 +16,16 @@ type JobResult struct {
 	// RequestKey is the Kafka key of the request record and of this one.
 	RequestKey []byte `json:"-"`
 
+	// JobID is empty when the creation answer named no job (Outcome
+	// created).
 	JobID string `json:"jobId"`
-	// Status is the job's status as EnableNow reported it.
+	// Status is the job's status as EnableNow reported it; "created" when
+	// a creation answer named neither a job nor a status.
 	Status string `json:"status"`
+	// Outcome is "completed" or "failed" once the job ended with a status
+	// of enablenow.completed_statuses or failed_statuses, "created" when
+	// the creation answer named no job to follow, empty otherwise.
+	Outcome string `json:"outcome,omitempty"`
 	// Terminal: Status is one a job ends with; it changes no more.
 	Terminal bool `json:"terminal"`
 	// Final: the connector publishes nothing more about this job, because it

@@ -28,8 +28,14 @@ type EnableNowConfig struct {
 	JobStatusPath string `yaml:"job_status_path"`
 	// TerminalStatuses are the job statuses after which a job changes no
 	// more (compared case-insensitively). The reference documents none, so
-	// they are configurable; default Completed, Failed, Cancelled.
+	// they are configurable; default Completed, Failed, Cancelled. A job
+	// that never reaches one is followed until monitor_timeout.
 	TerminalStatuses []string `yaml:"terminal_statuses"`
+	// CompletedStatuses and FailedStatuses say how a job ended (the
+	// results' outcome), among the terminal statuses; default Completed,
+	// and Failed, Cancelled.
+	CompletedStatuses []string `yaml:"completed_statuses"`
+	FailedStatuses    []string `yaml:"failed_statuses"`
 }
 
 func init() {
@@ -53,6 +59,12 @@ func enablenowDefaults(e *EnableNowConfig) {
 	if len(e.TerminalStatuses) == 0 {
 		e.TerminalStatuses = []string{"Completed", "Failed", "Cancelled"}
 	}
+	if len(e.CompletedStatuses) == 0 {
+		e.CompletedStatuses = []string{"Completed"}
+	}
+	if len(e.FailedStatuses) == 0 {
+		e.FailedStatuses = []string{"Failed", "Cancelled"}
+	}
 }
 
 func validateEnableNow(p config.Problems, e *EnableNowConfig) {
@@ -68,6 +80,7 @@ func validateEnableNow(p config.Problems, e *EnableNowConfig) {
 			p.Add(fmt.Sprintf("terminal_statuses[%d]", i), "must not be empty")
 		}
 	}
+	checkStatusWords(p, e.CompletedStatuses, e.FailedStatuses)
 }
 
 // Options are the client options of the section.
@@ -77,14 +90,16 @@ func (e *EnableNowConfig) Options() enablenow.Options {
 		scheme = *e.AuthScheme
 	}
 	return enablenow.Options{
-		BaseURL:          e.BaseURL,
-		Token:            e.Token.Value(),
-		Timeout:          e.Timeout,
-		AuthHeader:       e.AuthHeader,
-		AuthScheme:       scheme,
-		JobsPath:         e.JobsPath,
-		JobStatusPath:    e.JobStatusPath,
-		TerminalStatuses: e.TerminalStatuses,
+		BaseURL:           e.BaseURL,
+		Token:             e.Token.Value(),
+		Timeout:           e.Timeout,
+		AuthHeader:        e.AuthHeader,
+		AuthScheme:        scheme,
+		JobsPath:          e.JobsPath,
+		JobStatusPath:     e.JobStatusPath,
+		TerminalStatuses:  e.TerminalStatuses,
+		CompletedStatuses: e.CompletedStatuses,
+		FailedStatuses:    e.FailedStatuses,
 	}
 }
 

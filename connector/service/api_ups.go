@@ -1,6 +1,8 @@
 package service
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/contactlab/connector/connector/config"
@@ -34,9 +36,29 @@ type UPSConfig struct {
 	// Jitter needs none: requests take at most 95% of a second's budget and
 	// a slow answer delays the next request by as much (see ups.Pacer).
 	Headroom float64 `yaml:"headroom"`
-	// JobTimeout is how long a job is followed; one with no outcome by then
-	// counts as FAILED (its records are sent again).
+	// JobTimeout is how long a job is followed; one with no status word
+	// that ends it by then is published UNVERIFIED and its records are
+	// committed, never sent again.
 	JobTimeout time.Duration `yaml:"job_timeout"`
+	// CompletedStatuses and FailedStatuses are the job-status words that
+	// end a job (any case). The reference documents FAILED only; the
+	// defaults add the usual words. Only a failed word sends records again.
+	CompletedStatuses []string `yaml:"completed_statuses"`
+	FailedStatuses    []string `yaml:"failed_statuses"`
+	// TokenStyle is where the token requests carry the client credentials:
+	// form (the reference's curl example; default) or query (its prose).
+	TokenStyle string `yaml:"token_style"`
+	// Paths are the API's paths; every one is overridable.
+	Paths UPSPaths `yaml:"paths"`
+}
+
+// UPSPaths are the UPS paths; {apiKey}, {collection} and {jobId} are
+// replaced.
+type UPSPaths struct {
+	Enrich      string `yaml:"enrich"`
+	Status      string `yaml:"status"`
+	Token       string `yaml:"token"`
+	StatusToken string `yaml:"status_token"`
 }
 
 func init() {
@@ -57,6 +79,19 @@ func upsDefaults(u *UPSConfig) {
 	config.Default(&u.MaxOpenJobs, 10000)
 	config.Default(&u.Headroom, 1)
 	config.Default(&u.JobTimeout, 30*time.Minute)
+	words := ups.DefaultStatusWords()
+	if len(u.CompletedStatuses) == 0 {
+		u.CompletedStatuses = words.Completed
+	}
+	if len(u.FailedStatuses) == 0 {
+		u.FailedStatuses = words.Failed
+	}
+	config.Default(&u.TokenStyle, string(ups.TokenStyleForm))
+	paths := ups.DefaultPaths()
+	config.Default(&u.Paths.Enrich, paths.Enrich)
+	config.Default(&u.Paths.Status, paths.Status)
+	config.Default(&u.Paths.Token, paths.Token)
+	config.Default(&u.Paths.StatusToken, paths.StatusToken)
 }
 
 func validateUPS(p config.Problems, u *UPSConfig) {
@@ -89,6 +124,47 @@ func validateUPS(p config.Problems, u *UPSConfig) {
 	if u.JobTimeout <= u.StatusPollInterval {
 		p.Add("job_timeout", "must be longer than ups.status_poll_interval")
 	}
+	checkStatusWords(p, u.CompletedStatuses, u.FailedStatuses)
+	p.OneOf("token_style", u.TokenStyle, string(ups.TokenStyleForm), string(ups.TokenStyleQuery))
+	for _, path := range []struct {
+		key, value string
+		needs      []string
+	}{
+		{"paths.enrich", u.Paths.Enrich, []string{"{collection}"}},
+		{"paths.status", u.Paths.Status, []string{"{jobId}"}},
+		{"paths.token", u.Paths.Token, nil},
+		{"paths.status_token", u.Paths.StatusToken, nil},
+	} {
+		if !strings.HasPrefix(path.value, "/") {
+			p.Add(path.key, "%q must begin with /", path.value)
+		}
+		for _, n := range path.needs {
+			if !strings.Contains(path.value, n) {
+				p.Add(path.key, "%q must contain %s", path.value, n)
+			}
+		}
+	}
+}
+
+// checkStatusWords checks the completed_statuses and failed_statuses of an
+// API section: no empty word, and no word in both lists (compared as the
+// clients compare them, without regard to case).
+func checkStatusWords(p config.Problems, completed, failed []string) {
+	seen := map[string]bool{}
+	for i, w := range completed {
+		if strings.TrimSpace(w) == "" {
+			p.Add(fmt.Sprintf("completed_statuses[%d]", i), "must not be empty")
+		}
+		seen[strings.ToLower(strings.TrimSpace(w))] = true
+	}
+	for i, w := range failed {
+		switch {
+		case strings.TrimSpace(w) == "":
+			p.Add(fmt.Sprintf("failed_statuses[%d]", i), "must not be empty")
+		case seen[strings.ToLower(strings.TrimSpace(w))]:
+			p.Add(fmt.Sprintf("failed_statuses[%d]", i), "%q is in completed_statuses too", w)
+		}
+	}
 }
 
 // Options are the client options of the section.
@@ -98,6 +174,9 @@ func (u *UPSConfig) Options() ups.Options {
 		APIKey:           u.APIKey,
 		ClientID:         u.ClientID,
 		ClientSecret:     u.ClientSecret.Value(),
+		TokenStyle:       ups.TokenStyle(u.TokenStyle),
+		Paths:            ups.Paths{Enrich: u.Paths.Enrich, Status: u.Paths.Status, Token: u.Paths.Token, StatusToken: u.Paths.StatusToken},
+		Statuses:         ups.StatusWords{Completed: u.CompletedStatuses, Failed: u.FailedStatuses},
 		Timeout:          u.Timeout,
 		UpdatesPerSecond: u.UpdatesPerSecond,
 		Headroom:         u.Headroom,

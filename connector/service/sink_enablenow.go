@@ -20,8 +20,11 @@ type EnableNowSinkConfig struct {
 	MonitorJobs  bool          `yaml:"monitor_jobs"`
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// IdempotencyWindow is how long the API remembers an idempotency key.
-	// Retries must end inside it (retry.max_elapsed is checked against it):
-	// a retry after the API forgot the key could create a second job.
+	// Retries must end inside it (retry.max_elapsed is checked against it),
+	// and the sink POSTs no record again once it has passed since the
+	// record's first attempt, paused time included (the record is
+	// dead-lettered with reason idempotency_window): a retry after the API
+	// forgot the key could create a second job.
 	IdempotencyWindow time.Duration `yaml:"idempotency_window"`
 	// MaxMonitoredJobs bounds the jobs followed at once (bounded memory).
 	// When it is reached the sink waits for a followed job to end before it
@@ -93,7 +96,8 @@ func buildEnableNowSink(d *Deps, sc config.Sink, en *EnableNowSinkConfig) (strea
 		reg = prometheus.WrapRegistererWith(prometheus.Labels{"pipeline": sc.Name}, d.Registry)
 	}
 	m := enablenow.NewMetrics(reg)
-	client := enablenow.NewClient(d.enablenowConfig().Options(), d.HTTP)
+	api := d.enablenowConfig()
+	client := enablenow.NewClient(api.Options(), d.HTTP)
 	prod, err := d.Producer()
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("results producer: %w", err)
@@ -118,7 +122,8 @@ func buildEnableNowSink(d *Deps, sc config.Sink, en *EnableNowSinkConfig) (strea
 			return nil, nil, nil, err
 		}
 	}
-	sink := enablenow.NewCategorizationSink(client, results, monitor, log, m)
+	sink := enablenow.NewCategorizationSink(client, results, monitor, log, m,
+		enablenow.IdempotencyWindow(en.IdempotencyWindow, api.Timeout))
 	topics := []streams.TopicSpec{{Name: en.ResultsTopic, Partitions: d.Config.Kafka.Partitions}}
 	return sink, nil, topics, nil
 }

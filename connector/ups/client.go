@@ -1,6 +1,7 @@
 package ups
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,14 +11,8 @@ import (
 	"strings"
 
 	"github.com/contactlab/connector/connector/httpapi"
+	"github.com/contactlab/connector/connector/internal/jobs"
 	"github.com/contactlab/connector/schemas"
-)
-
-// Route templates, used in errors and never holding the apiKey's value or
-// a token.
-const (
-	enrichRoute = "POST /attributes/api/v1/{apiKey}/{collection}"
-	statusRoute = "GET /common-status/v1/{apiKey}/job/{jobId}/events"
 )
 
 // statusPageRows is the page size asked of the status service. A job's
@@ -31,13 +26,22 @@ const statusPageRows = 100
 // collection: the Pacer and the bound on open jobs. It is safe for
 // concurrent use.
 type Client struct {
-	http        *httpapi.Client
-	base        string
-	apiKey      string
+	http   *httpapi.Client
+	base   string
+	apiKey string
+	paths  Paths
+	// enrichRoute and statusRoute name the calls in errors and metrics,
+	// never holding the apiKey's value or a token.
+	enrichRoute string
+	statusRoute string
+	completed   map[string]bool // upper-cased
+	failed      map[string]bool
 	enrichToken *TokenSource
 	statusToken *TokenSource
 	pacer       *Pacer
-	jobSlots    chan struct{}
+	// places bound the open jobs of the API key, across the job followers
+	// of every sink of the client.
+	places *jobs.Places
 }
 
 // NewClient builds the client of cfg (defaults applied); it sends nothing
@@ -47,16 +51,31 @@ func NewClient(cfg Options, m *httpapi.Metrics) *Client {
 	base := strings.TrimRight(cfg.BaseURL, "/")
 	secret := cfg.ClientSecret
 	pace := float64(cfg.UpdatesPerSecond) * cfg.Headroom
+	paths := cfg.Paths
+	def := DefaultPaths()
+	paths.Enrich = cmp.Or(paths.Enrich, def.Enrich)
+	paths.Status = cmp.Or(paths.Status, def.Status)
+	paths.Token = cmp.Or(paths.Token, def.Token)
+	paths.StatusToken = cmp.Or(paths.StatusToken, def.StatusToken)
+	words := cfg.Statuses
+	if len(words.Completed) == 0 && len(words.Failed) == 0 {
+		words = DefaultStatusWords()
+	}
 	return &Client{
 		http:        hc,
 		base:        base,
 		apiKey:      cfg.APIKey,
-		enrichToken: NewTokenSource(base, attributesTokenPath, cfg.ClientID, secret, hc.HTTPClient()),
-		statusToken: NewTokenSource(base, statusTokenPath, cfg.ClientID, secret, hc.HTTPClient()),
+		paths:       paths,
+		enrichRoute: "POST " + paths.Enrich,
+		statusRoute: "GET " + paths.Status,
+		completed:   upperSet(words.Completed),
+		failed:      upperSet(words.Failed),
+		enrichToken: NewTokenSource(base, paths.Token, cfg.TokenStyle, cfg.ClientID, secret, hc.HTTPClient()),
+		statusToken: NewTokenSource(base, paths.StatusToken, cfg.TokenStyle, cfg.ClientID, secret, hc.HTTPClient()),
 		// The bucket holds one second's worth, like the API's, and at least
 		// one full request.
-		pacer:    NewPacer(pace, max(int(pace), cfg.MaxRecords), cfg.MaxRecords),
-		jobSlots: make(chan struct{}, cfg.MaxOpenJobs),
+		pacer:  NewPacer(pace, max(int(pace), cfg.MaxRecords), cfg.MaxRecords),
+		places: jobs.NewPlaces(cfg.MaxOpenJobs),
 	}
 }
 
@@ -66,23 +85,8 @@ func (c *Client) Pacer() *Pacer { return c.pacer }
 // String never shows a credential.
 func (c *Client) String() string { return fmt.Sprintf("ups(%s)", c.base) }
 
-// reserveJob takes a place among the open jobs for a request about to be
-// sent, waiting while all are taken: this is the back-pressure that bounds
-// memory whatever the API's job latency.
-func (c *Client) reserveJob(ctx context.Context) error {
-	select {
-	case c.jobSlots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("ups: waiting for room among %d open jobs: %w", cap(c.jobSlots), ctx.Err())
-	}
-}
-
-// releaseJob gives back a place taken by reserveJob.
-func (c *Client) releaseJob() { <-c.jobSlots }
-
-// OpenJobs is how many places are taken.
-func (c *Client) OpenJobs() int { return len(c.jobSlots) }
+// OpenJobs is how many places among the API key's open jobs are taken.
+func (c *Client) OpenJobs() int { return c.places.Taken() }
 
 // Accepted is the enrichment service's answer to an accepted request.
 type Accepted struct {
@@ -94,7 +98,7 @@ type Accepted struct {
 // Enrich posts a gzip-compressed enrichment body to collection c and returns
 // the job the API created.
 func (c *Client) Enrich(ctx context.Context, coll schemas.Collection, body []byte) (Accepted, error) {
-	u := c.base + "/attributes/api/v1/" + url.PathEscape(c.apiKey) + "/" + url.PathEscape(string(coll))
+	u := c.base + strings.NewReplacer("{apiKey}", url.PathEscape(c.apiKey), "{collection}", url.PathEscape(string(coll))).Replace(c.paths.Enrich)
 	var out Accepted
 	err := c.withToken(ctx, c.enrichToken, func(auth string) error {
 		h := http.Header{
@@ -102,7 +106,7 @@ func (c *Client) Enrich(ctx context.Context, coll schemas.Collection, body []byt
 			"Content-Type":     {"application/json"},
 			"Content-Encoding": {"gzip"},
 		}
-		_, err := c.http.JSON(ctx, http.MethodPost, u, enrichRoute, h, body, &out)
+		_, err := c.http.JSON(ctx, http.MethodPost, u, c.enrichRoute, h, body, &out)
 		return err
 	})
 	if err != nil {
@@ -111,7 +115,7 @@ func (c *Client) Enrich(ctx context.Context, coll schemas.Collection, body []byt
 	if out.JobID == "" {
 		// Accepted without a job to follow: the records' fate cannot be
 		// known, so the request counts as failed and is retried.
-		return Accepted{}, fmt.Errorf("ups: %s: accepted answer without a jobId (message %q)", enrichRoute, out.Message)
+		return Accepted{}, fmt.Errorf("ups: %s: accepted answer without a jobId (message %q)", c.enrichRoute, out.Message)
 	}
 	return out, nil
 }
@@ -120,17 +124,27 @@ func (c *Client) Enrich(ctx context.Context, coll schemas.Collection, body []byt
 type JobState uint8
 
 const (
+	// JobRunning: no word that ends the job (StatusWords), or none.
 	JobRunning JobState = iota
+	// JobCompleted: a completed word; the records were applied.
 	JobCompleted
+	// JobFailed: a failed word; the records are sent again.
 	JobFailed
+	// JobUnverified: still not ended at the job timeout; the records are
+	// committed without knowing whether they were applied, and never sent
+	// again.
+	JobUnverified
 )
 
+// String is the state's word on the results topic and in metrics.
 func (s JobState) String() string {
 	switch s {
 	case JobCompleted:
 		return "COMPLETED"
 	case JobFailed:
 		return "FAILED"
+	case JobUnverified:
+		return "UNVERIFIED"
 	}
 	return "RUNNING"
 }
@@ -166,17 +180,24 @@ type statusAnswer struct {
 	} `json:"result"`
 }
 
-// jobState reads the service's status words. Only the reference's FAILED
-// and COMPLETED are certain; the other endings are read the way their names
-// say, and anything else is a job still running.
-func jobState(status string) JobState {
-	switch strings.ToUpper(status) {
-	case "COMPLETED", "SUCCESS", "SUCCEEDED", "DONE", "FINISHED":
-		return JobCompleted
-	case "FAILED", "FAILURE", "ERROR", "ABORTED", "CANCELLED", "CANCELED":
+// jobState reads a status word as the configured lists say (StatusWords):
+// anything in neither list is a job not ended.
+func (c *Client) jobState(status string) JobState {
+	switch w := strings.ToUpper(strings.TrimSpace(status)); {
+	case c.failed[w]:
 		return JobFailed
+	case c.completed[w]:
+		return JobCompleted
 	}
 	return JobRunning
+}
+
+func upperSet(words []string) map[string]bool {
+	set := make(map[string]bool, len(words))
+	for _, w := range words {
+		set[strings.ToUpper(strings.TrimSpace(w))] = true
+	}
+	return set
 }
 
 // JobStatus reads the status of job id. For a FAILED job it reads the pages
@@ -189,10 +210,10 @@ func (c *Client) JobStatus(ctx context.Context, id string) (JobStatus, error) {
 		if pageToken != "" {
 			q.Set("pageToken", pageToken)
 		}
-		u := c.base + "/common-status/v1/" + url.PathEscape(c.apiKey) + "/job/" + url.PathEscape(id) + "/events?" + q.Encode()
+		u := c.base + strings.NewReplacer("{apiKey}", url.PathEscape(c.apiKey), "{jobId}", url.PathEscape(id)).Replace(c.paths.Status) + "?" + q.Encode()
 		var ans statusAnswer
 		err := c.withToken(ctx, c.statusToken, func(auth string) error {
-			_, err := c.http.JSON(ctx, http.MethodGet, u, statusRoute, http.Header{"Authorization": {auth}}, nil, &ans)
+			_, err := c.http.JSON(ctx, http.MethodGet, u, c.statusRoute, http.Header{"Authorization": {auth}}, nil, &ans)
 			return err
 		})
 		if err != nil {
@@ -203,7 +224,7 @@ func (c *Client) JobStatus(ctx context.Context, id string) (JobStatus, error) {
 			if st.Status == "" {
 				st.Status = ans.Summary.Job.Status
 			}
-			st.State = jobState(st.Status)
+			st.State = c.jobState(st.Status)
 			if st.State != JobFailed {
 				return st, nil
 			}

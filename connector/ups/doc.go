@@ -23,15 +23,22 @@
 //   - RequestSender and JobFollower: the sink's background work, which Start
 //     runs through the runtime's streams.Background, and its Parts on
 //     /readyz. The sender sends requests and acts on each answer (judge);
-//     the follower follows jobs on the status service, publishes each job's
-//     outcome to the results topic and re-sends the records of FAILED jobs.
+//     the follower (a follower of package internal/jobs) follows jobs on
+//     the status service, publishes each job's outcome to the results topic
+//     (through package internal/results) and re-sends the records of
+//     failed jobs.
 //
 // # When a record is acknowledged
 //
 // A record's outcome, and so the commit of its offset, is reported only
 // when the record's job COMPLETED, when a newer update of the same user
-// replaced it, or when it was rejected (invalid, too large, refused by the
-// API, or its job FAILED MaxJobAttempts times). An accepted POST is not
+// replaced it, when its job ended UNVERIFIED, or when it was rejected
+// (invalid, too large, refused by the API, or its job FAILED
+// MaxJobAttempts times). What ends a job is a status word of the configured
+// lists (StatusWords): the reference documents FAILED only, so a job with
+// no such word by the job timeout is UNVERIFIED: its records are committed
+// and never sent again, since only an explicit failure word says the API
+// did not apply them. An accepted POST is not
 // enough: a crash between the acceptance and the end of a job that then
 // FAILS would lose the records. Outcomes therefore come a job's duration
 // after Write returned (seconds in production), and the ups sink defaults

@@ -2,13 +2,12 @@ package ups
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
-	"github.com/contactlab/connector/connector/internal/due"
+	"github.com/contactlab/connector/connector/internal/jobs"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/delivery"
@@ -27,62 +26,95 @@ const firstRead = 100 * time.Millisecond
 
 // JobFollower follows a sink's accepted requests on the status service until
 // their jobs end. For each ended job it publishes the outcome to the results
-// topic, then resolves the records: a COMPLETED job delivers them, a FAILED
-// one queues them to be sent again, or, after MaxJobAttempts, rejects them
-// with the status messages (the runtime dead-letters them). A job with no
-// outcome after the job timeout counts as FAILED: sending the records again
-// is safe, the API replaces a user's data.
+// topic, then resolves the records: a job whose status word is a completed
+// one (StatusWords) delivers them, one whose word is a failed one queues
+// them to be sent again, or, after MaxJobAttempts, rejects them with the
+// status messages (the runtime dead-letters them).
 //
-// It holds at most the API key's MaxOpenJobs (the RequestSender takes a
-// place before each request and the follower gives it back when the job
-// ends, or at Close for the jobs a forced stop left open), so memory stays
-// bounded whatever the API's job latency.
+// The reference documents FAILED only. A job still without a word that
+// ends it at the job timeout (a word nobody configured, no word, or no
+// answer at all) is published UNVERIFIED and its records are delivered
+// (committed): only an explicit failure word sends records again, so a
+// job that may well have been applied is never repeated for lack of a
+// word, and connector_ups_jobs_unverified_total says how often the
+// connector could not tell.
 //
-// A job is first read about firstRead after its acceptance (or after the
-// poll interval, if shorter), then at growing waits up to the poll
-// interval; both schedules, this one and the back-off of failed reads, are
-// delivery.Policy's.
-//
-// A status read fails the way every call does: a 401 is retried once with a
-// new token by the client, anything else (another 401, 404 for a job the
-// service does not know yet, 5xx, a network error) is read again later with
-// back-off, honouring Retry-After, until the job timeout.
+// The following itself is package jobs': the places among the API key's
+// open jobs (MaxOpenJobs, shared by every UPS sink of the client: the
+// RequestSender takes a place before each request, the follower gives it
+// back when the job ends, or at Close for the jobs a forced stop left
+// open), the schedule (a first read about firstRead after the acceptance,
+// then at growing waits up to the poll interval), the back-off of failed
+// reads (honouring Retry-After) and the pause while the status service
+// refuses the credential. A status read fails the way every call does: a
+// 401 is retried once with a new token by the client, anything else (404
+// for a job the service does not know yet, 5xx, a network error) is read
+// again later, until the job timeout.
 //
 // It is a streams.Part of the sink: Ready says whether it runs and whether
-// the status service takes its credential.
+// the status service takes its credential. It has no Run: the sink runs it
+// through the runtime's Background.
 type JobFollower struct {
 	name     string
 	pipeline string
 	coll     schemas.Collection
-	interval time.Duration
 	timeout  time.Duration
-	readers  int
-	client   *Client
 	batcher  *Batcher
 	results  ResultPublisher
 	log      *slog.Logger
 	m        *Metrics
-	// publish is the retry policy of a result that could not be published.
-	publish delivery.Policy
-
-	jobs *due.Queue[*openJob] // waiting for their next read
-	// held counts the places among open jobs held for this sink's jobs.
-	held atomic.Int64
-
-	ready delivery.Readiness
+	follower *jobs.Follower[*openJob, JobStatus]
+	// follows numbers the jobs followed: each acceptance is its own job to
+	// follow, even if an API answered two with one job id.
+	follows atomic.Uint64
 }
 
-// openJob is a job being followed. It is owned by the follower's lock while
-// queued and by the one goroutine reading it otherwise.
+// openJob is a job being followed. Package jobs hands it to one goroutine
+// at a time.
 type openJob struct {
 	id       string
 	version  int64
 	entries  []*entry
 	attempt  int
 	accepted time.Time
-	next     time.Time
-	reads    int // answered reads while it runs
-	failures int // failed reads in a row
+	// lastWord is the status service's last word for the job.
+	lastWord string
+	// outcome is what the job ended with, set by handle for ended.
+	outcome JobStatus
+}
+
+// newJobFollower builds the follower of a sink's jobs over client.
+func newJobFollower(cfg SinkConfig, client *Client, b *Batcher, results ResultPublisher) (*JobFollower, error) {
+	f := &JobFollower{
+		// "/" cannot appear in a sink name, so this never names another unit.
+		name:     cfg.Pipeline + "/job-follower",
+		pipeline: cfg.Pipeline,
+		coll:     cfg.Collection,
+		timeout:  cfg.JobTimeout,
+		batcher:  b,
+		results:  results,
+		log:      cfg.Logger.With("unit", "job-follower"),
+		m:        cfg.Metrics,
+	}
+	fl, err := jobs.New(jobs.Config[*openJob, JobStatus]{
+		Interval:  cfg.PollInterval,
+		FirstRead: firstRead,
+		Places:    client.places,
+		Readers:   cfg.StatusReaders,
+		Timeout:   cfg.JobTimeout,
+		Backoff:   delivery.Policy{InitialInterval: cfg.PollInterval, MaxInterval: max(maxPollBackoff, cfg.PollInterval)},
+		Status: func(ctx context.Context, j *openJob) (JobStatus, error) {
+			return client.JobStatus(ctx, j.id)
+		},
+		Handle: f.handle,
+		Ended:  f.ended,
+		Logger: f.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ups sink %s: job follower: %w", cfg.Pipeline, err)
+	}
+	f.follower = fl
+	return f, nil
 }
 
 // Name implements streams.Part.
@@ -90,151 +122,94 @@ func (f *JobFollower) Name() string { return f.name }
 
 // Ready implements streams.Part: whether the follower runs and its reads
 // are authorized.
-func (f *JobFollower) Ready() (bool, string) {
-	return f.ready.Ready()
-}
+func (f *JobFollower) Ready() (bool, string) { return f.follower.Ready() }
 
-func (f *JobFollower) setPaused(reason string) {
-	if reason != "" {
-		reason = "status service: " + reason
-	}
-	f.ready.Pause(reason)
-}
+// Following is how many of the sink's jobs are followed now.
+func (f *JobFollower) Following() int { return f.follower.Stats().Following }
 
-// pollSchedule is when a running job is read again: soon at first, then
-// less often, up to the poll interval.
-func (f *JobFollower) pollSchedule() delivery.Policy {
-	return delivery.Policy{InitialInterval: min(firstRead, f.interval), MaxInterval: f.interval}
-}
+// run reads due jobs until ctx ends (the runtime's forced stop).
+func (f *JobFollower) run(ctx context.Context) error { return f.follower.Run(ctx) }
 
-// readRetry is the back-off of a job whose status reads fail.
-func (f *JobFollower) readRetry() delivery.Policy {
-	return delivery.Policy{InitialInterval: f.interval, MaxInterval: maxPollBackoff}
-}
+// reserve takes a place among the API key's open jobs for a request about
+// to be sent, waiting while all are taken: the back-pressure that bounds
+// memory whatever the API's job latency. The caller passes it on with
+// follow or gives it back with release.
+func (f *JobFollower) reserve(ctx context.Context) error { return f.follower.Reserve(ctx) }
 
-// follow starts following j, whose job place the RequestSender took.
+func (f *JobFollower) release() { f.follower.Release() }
+
+// follow starts following j with the place the RequestSender took.
 func (f *JobFollower) follow(j *openJob) {
-	f.held.Add(1)
+	f.follower.Follow(fmt.Sprint(f.follows.Add(1), "/", j.id), j)
 	f.m.openJobs.Inc()
-	j.next = j.accepted.Add(f.nextRead(j))
-	f.requeue(j)
-}
-
-// nextRead is the wait before j's next read while it runs; never longer
-// than the poll interval, whatever the jitter.
-func (f *JobFollower) nextRead(j *openJob) time.Duration {
-	return min(f.pollSchedule().Delay(j.reads+1, 0), f.interval)
-}
-
-// requeue queues j for its next read, at j.next.
-func (f *JobFollower) requeue(j *openJob) { f.jobs.Push(j, j.next) }
-
-// run reads due jobs, at most readers at once, until ctx ends (the
-// runtime's forced stop).
-func (f *JobFollower) run(ctx context.Context) error {
-	f.ready.Running(true)
-	defer f.ready.Running(false)
-	f.jobs.Run(ctx, f.readers, nil, f.read)
-	return nil
-}
-
-// release gives back the place of one ended job.
-func (f *JobFollower) release() {
-	f.held.Add(-1)
-	f.m.openJobs.Dec()
-	f.client.releaseJob()
 }
 
 // abandon gives back the places of the jobs still open when the sink
 // closes; their records have no outcome and are read again after a
 // restart. The follower no longer runs.
 func (f *JobFollower) abandon() {
-	n := f.held.Swap(0)
-	if n > 0 {
+	if n := f.follower.Abandon(); n > 0 {
 		f.log.Info("jobs left open at the stop; their records stay uncommitted", "jobs", n)
-	}
-	for range n {
-		f.m.openJobs.Dec()
-		f.client.releaseJob()
+		f.m.openJobs.Sub(float64(n))
 	}
 }
 
-// read reads j's status once and acts on it.
-func (f *JobFollower) read(ctx context.Context, j *openJob) {
-	st, err := f.client.JobStatus(ctx, j.id)
-	now := time.Now()
-	if err != nil {
-		if ctx.Err() != nil {
-			return
-		}
-		if errors.Is(err, streams.ErrUnauthorized) {
-			f.setPaused(err.Error())
-		}
-		j.failures++
-		if now.Sub(j.accepted) >= f.timeout {
-			f.end(ctx, j, JobStatus{State: JobFailed, Status: "FAILED", Errors: []string{fmt.Sprintf("no outcome from the status service within %s; last read: %v", f.timeout, err)}})
-			return
-		}
-		wait := f.readRetry().Delay(j.failures, delivery.RetryDelayOf(err))
-		j.next = now.Add(wait)
-		f.log.Debug("job status read failed; reading again later", "job", j.id, "in", wait, "error", err)
-		f.requeue(j)
-		return
+// handle acts on one read of j's status: a job that ended, or was followed
+// for the job timeout, has its outcome published and ends; any other read
+// leaves it open. A read or a publication that failed is tried again after
+// a back-off (package jobs).
+func (f *JobFollower) handle(ctx context.Context, j *openJob, r jobs.Read[JobStatus]) (bool, error) {
+	st := r.Status
+	switch {
+	case r.Err == nil && st.State != JobRunning:
+	case r.TimedOut && r.Err != nil:
+		st = JobStatus{State: JobUnverified, Status: j.lastWord, Errors: []string{fmt.Sprintf("no outcome from the status service within %s; last read: %v", f.timeout, r.Err)}}
+	case r.TimedOut:
+		st = JobStatus{State: JobUnverified, Status: st.Status, Errors: []string{fmt.Sprintf("still %q after %s, a word that neither completes nor fails a job (ups.completed_statuses, ups.failed_statuses)", st.Status, f.timeout)}}
+	case r.Err != nil:
+		f.log.Debug("job status read failed; reading again later", "job", j.id, "error", r.Err, "failures", r.Failures+1)
+		return false, r.Err
+	default:
+		j.lastWord = st.Status
+		return false, nil
 	}
-	f.setPaused("")
-	j.failures = 0
-	if st.State == JobRunning {
-		if now.Sub(j.accepted) >= f.timeout {
-			st = JobStatus{State: JobFailed, Status: "FAILED", Errors: []string{fmt.Sprintf("still %s after %s", st.Status, f.timeout)}}
-			f.end(ctx, j, st)
-			return
-		}
-		j.reads++
-		j.next = now.Add(f.nextRead(j))
-		f.requeue(j)
-		return
-	}
-	f.end(ctx, j, st)
-}
-
-// end publishes j's outcome, then frees its place and resolves its records.
-// If ctx ends before the outcome is published, the records stay in flight
-// without an outcome (they will be read again) and Close frees the place.
-func (f *JobFollower) end(ctx context.Context, j *openJob, st JobStatus) {
-	status := st.State.String()
 	res := JobResult{
 		JobID:      j.id,
 		Version:    j.version,
 		Pipeline:   f.pipeline,
 		Collection: string(f.coll),
 		Records:    len(j.entries),
-		Status:     status,
+		Status:     st.State.String(),
+		StatusWord: st.Status,
 		Errors:     st.Errors,
 		Attempt:    j.attempt,
 		AcceptedAt: j.accepted.UTC(),
 		EndedAt:    time.Now().UTC(),
 	}
-	retry := f.publish.Start()
-	for {
-		err := f.results.Publish(ctx, res)
-		if err == nil {
-			break
-		}
+	if err := f.results.Publish(ctx, res); err != nil {
 		f.log.Warn("publishing a job result failed; retrying", "job", j.id, "error", err)
-		if retry.Wait(ctx, err) != nil {
-			return
-		}
+		return false, fmt.Errorf("ups: job %s: publish its result: %w", j.id, err)
 	}
-	f.m.jobs.WithLabelValues(status).Inc()
-	// The place is free before the records' outcomes are reported: whoever
-	// sees an outcome sees the job closed.
-	f.release()
-	if st.State == JobCompleted {
+	f.m.jobs.WithLabelValues(res.Status).Inc()
+	if st.State == JobUnverified {
+		f.m.unverified.Inc()
+		f.log.Warn("job UNVERIFIED: no word that ends it by the job timeout; its records are committed, not sent again",
+			"job", j.id, "records", len(j.entries), "status", st.Status, "reason", st.Errors)
+	}
+	j.outcome = st
+	return true, nil
+}
+
+// ended resolves the records of an ended job, whose place is free already:
+// whoever sees an outcome sees the job closed.
+func (f *JobFollower) ended(j *openJob) {
+	f.m.openJobs.Dec()
+	if j.outcome.State != JobFailed {
 		f.batcher.JobCompleted(j.entries)
 		return
 	}
 	resent := f.batcher.JobFailed(j.entries, func(attempts int) error {
-		return streams.Reject("job_failed", &JobFailedError{Collection: string(f.coll), JobID: j.id, Attempts: attempts, Messages: st.Errors})
+		return streams.Reject("job_failed", &JobFailedError{Collection: string(f.coll), JobID: j.id, Attempts: attempts, Messages: j.outcome.Errors})
 	})
-	f.log.Info("job FAILED", "job", j.id, "records", len(j.entries), "attempt", j.attempt, "sent_again", resent, "errors", st.Errors)
+	f.log.Info("job FAILED", "job", j.id, "records", len(j.entries), "attempt", j.attempt, "sent_again", resent, "errors", j.outcome.Errors)
 }

@@ -13,6 +13,7 @@ type Metrics struct {
 	requestFill    prometheus.Histogram
 	coalesced      prometheus.Counter
 	jobs           *prometheus.CounterVec
+	unverified     prometheus.Counter
 	openJobs       prometheus.Gauge
 }
 
@@ -31,12 +32,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		coalesced: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "records_coalesced_total", Help: "Records replaced by a newer update of their user before reaching the API."}),
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "jobs_total", Help: "Jobs followed to their end, by status (COMPLETED, FAILED)."}, []string{"status"}),
+			Name: "jobs_total", Help: "Jobs followed to their end, by status (COMPLETED, FAILED, UNVERIFIED)."}, []string{"status"}),
+		unverified: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "jobs_unverified_total", Help: "Jobs with no status word that ends them by the job timeout: published UNVERIFIED, their records committed and not sent again."}),
 		openJobs: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "open_jobs", Help: "Jobs accepted and not yet ended."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.requestRecords, m.requestFill, m.coalesced, m.jobs, m.openJobs)
+		reg.MustRegister(m.requests, m.requestRecords, m.requestFill, m.coalesced, m.jobs, m.unverified, m.openJobs)
 	}
 	return m
 }

@@ -2,13 +2,11 @@ package ups
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
+	"github.com/contactlab/connector/connector/internal/results"
 	"github.com/contactlab/connector/streams"
 )
 
@@ -22,9 +20,13 @@ type JobResult struct {
 	Collection string `json:"collection"`
 	// Records is how many records the job's request carried.
 	Records int `json:"records"`
-	// Status is COMPLETED or FAILED (a job followed past the job timeout
-	// without an outcome is FAILED, with an error saying so).
+	// Status is COMPLETED, FAILED, or UNVERIFIED for a job with no word
+	// that ends it by the job timeout (Errors says why); its records are
+	// committed and not sent again.
 	Status string `json:"status"`
+	// StatusWord is the status service's own word for the job, the last
+	// one read for an UNVERIFIED job (empty when none was).
+	StatusWord string `json:"statusWord,omitempty"`
 	// Errors are the status service's error messages (at most 10).
 	Errors []string `json:"errors,omitempty"`
 	// Attempt is which attempt the job was for its records: 1 for a first
@@ -39,33 +41,11 @@ type ResultPublisher interface {
 	Publish(ctx context.Context, r JobResult) error
 }
 
-// KafkaResults publishes job outcomes to a topic.
-type KafkaResults struct {
-	p     *streams.Producer
-	topic string
-	// produced counts what Kafka acknowledged (the runtime's producer metric).
-	produced func(n int)
-}
-
-// NewKafkaResults publishes to topic through p; produced may be nil.
-func NewKafkaResults(p *streams.Producer, topic string, produced func(n int)) *KafkaResults {
-	if produced == nil {
-		produced = func(int) {}
-	}
-	return &KafkaResults{p: p, topic: topic, produced: produced}
-}
-
-// Publish writes r and returns once Kafka acknowledged it.
-func (k *KafkaResults) Publish(ctx context.Context, r JobResult) error {
-	v, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("ups: job %s: encode result: %w", r.JobID, err)
-	}
-	if err := k.p.Produce(ctx, kafka.Message{Topic: k.topic, Key: []byte(r.JobID), Value: v}); err != nil {
-		return fmt.Errorf("ups: job %s: publish result to %s: %w", r.JobID, k.topic, err)
-	}
-	k.produced(1)
-	return nil
+// NewKafkaResults publishes job outcomes to topic through p (the results
+// publisher every API shares), each under its job id; produced (may be
+// nil) counts what Kafka acknowledged.
+func NewKafkaResults(p *streams.Producer, topic string, produced func(n int)) ResultPublisher {
+	return results.New(p, topic, produced, func(r JobResult) []byte { return []byte(r.JobID) })
 }
 
 // JobFailedError is why records are dead-lettered after their jobs FAILED

@@ -114,8 +114,8 @@ func (s *RequestSender) waitReady(ctx context.Context) error {
 // rate to allow a full request, and builds it; nil when another sender took
 // the records first. On a non-nil request the caller owns the job place.
 func (s *RequestSender) next(ctx context.Context) (*request, error) {
-	if err := s.client.reserveJob(ctx); err != nil {
-		return nil, err
+	if err := s.follower.reserve(ctx); err != nil {
+		return nil, fmt.Errorf("ups: %s: %w", s.coll, err)
 	}
 	// Have the token before the rate is spent: a token fetched between
 	// pacing and sending would delay this request, and the API would see
@@ -123,7 +123,7 @@ func (s *RequestSender) next(ctx context.Context) (*request, error) {
 	_, _ = s.client.enrichToken.Token(ctx)
 	req, err := s.paced(ctx)
 	if req == nil {
-		s.client.releaseJob()
+		s.follower.release()
 	}
 	return req, err
 }
@@ -267,7 +267,7 @@ func (s *RequestSender) send(ctx context.Context, req *request) {
 		})
 		return
 	}
-	defer s.client.releaseJob()
+	defer s.follower.release()
 	switch a {
 	case answerThrottled:
 		s.client.Pacer().Throttled(delivery.RetryDelayOf(err))

@@ -11,7 +11,9 @@ import (
 )
 
 func TestJudgeAnswers(t *testing.T) {
-	status := func(code int) error { return &httpapi.StatusError{API: "ups", Route: enrichRoute, Status: code} }
+	status := func(code int) error {
+		return &httpapi.StatusError{API: "ups", Route: "POST " + DefaultPaths().Enrich, Status: code}
+	}
 	token := func(code int) error { return &TokenError{Route: "POST " + attributesTokenPath, Status: code} }
 	for _, tc := range []struct {
 		name    string
@@ -41,7 +43,7 @@ func TestJudgeAnswers(t *testing.T) {
 		{"408 is retried", 10, status(408), answerRetry},
 		{"500 is retried", 10, status(500), answerRetry},
 		{"503 is retried", 10, status(503), answerRetry},
-		{"network error is retried", 10, &httpapi.NetError{API: "ups", Route: enrichRoute, Err: errors.New("connection reset by peer")}, answerRetry},
+		{"network error is retried", 10, &httpapi.NetError{API: "ups", Route: "POST " + DefaultPaths().Enrich, Err: errors.New("connection reset by peer")}, answerRetry},
 		{"accepted without a job is retried", 10, errors.New("ups: accepted answer without a jobId"), answerRetry},
 		{"a stop is retried", 10, context.Canceled, answerRetry},
 		{"a sink's own rejection", 10, delivery.Reject("rejected", errors.New("x")), answerRejected},

@@ -10,10 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/contactlab/connector/connector/internal/due"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
-	"github.com/contactlab/connector/streams/delivery"
 )
 
 // SinkConfig configures one UPS sink (one collection).
@@ -98,21 +96,9 @@ func NewEnrichmentSink(cfg SinkConfig, client *Client, results ResultPublisher) 
 		RetryMemory:    cfg.RetryMemory,
 	})
 	b.onCoalesce = cfg.Metrics.coalesced.Inc
-	f := &JobFollower{
-		// "/" cannot appear in a sink name, so these never name another unit.
-		name:     cfg.Pipeline + "/job-follower",
-		pipeline: cfg.Pipeline,
-		coll:     cfg.Collection,
-		interval: cfg.PollInterval,
-		timeout:  cfg.JobTimeout,
-		readers:  cfg.StatusReaders,
-		client:   client,
-		batcher:  b,
-		results:  results,
-		log:      cfg.Logger.With("unit", "job-follower"),
-		m:        cfg.Metrics,
-		publish:  delivery.Forever(100*time.Millisecond, maxPollBackoff),
-		jobs:     due.New[*openJob](),
+	f, err := newJobFollower(cfg, client, b, results)
+	if err != nil {
+		return nil, err
 	}
 	s := &RequestSender{
 		name:     cfg.Pipeline + "/sender",

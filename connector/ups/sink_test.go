@@ -426,7 +426,7 @@ func TestSinkForcedStopLeavesOpenJobsWithoutOutcome(t *testing.T) {
 	batch := []*streams.Record{record("alice", 1, attrValue(1))}
 	o := newOutcomes(t, batch)
 	h.sink.Write(context.Background(), batch, o.done)
-	waitFor(t, 10*time.Second, "alice's job to be followed", func() bool { return h.sink.follower.held.Load() == 1 })
+	waitFor(t, 10*time.Second, "alice's job to be followed", func() bool { return h.sink.follower.Following() == 1 })
 	h.sink.Drain()
 	h.stop()
 	if err := h.sink.Close(); err != nil { // twice: safe

@@ -1,28 +1,47 @@
 package ups
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
-
-	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/contactlab/connector/connector/httpapi"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/delivery"
 )
 
-// Token endpoints of the two services. The status service will not take the
+// Token endpoints of the two services, as the reference gives them
+// (Options.Paths overrides them). The status service will not take the
 // enrichment service's token, so each has its own TokenSource.
 const (
 	attributesTokenPath = "/attributes/api/v1/oauth2/token"
 	statusTokenPath     = "/common-status/v1/oauth2/token"
 )
+
+// TokenStyle is where a token request carries the client credentials. The
+// reference shows both: its curl example sends form fields, its prose and
+// sample request a query string.
+type TokenStyle string
+
+const (
+	// TokenStyleForm sends grant_type, client_id and client_secret as form
+	// fields in the body, as the reference's curl example does; the
+	// default, since it keeps the secret out of URLs and access logs.
+	TokenStyleForm TokenStyle = "form"
+	// TokenStyleQuery sends them as query parameters of the POST, as the
+	// reference's prose does.
+	TokenStyleQuery TokenStyle = "query"
+)
+
+// maxTokenAnswer bounds the token endpoint's answer that is read.
+const maxTokenAnswer = 64 << 10
 
 // tokenRetry is the back-off between token fetches that failed. While it
 // runs, Token answers the last failure at once instead of asking again, so
@@ -38,15 +57,18 @@ const maxRefreshAhead = 5 * time.Minute
 
 // TokenSource hands out the bearer token of one UPS service. It fetches the
 // token with the client-credentials grant (client_id and client_secret as
-// form fields, as the reference's curl example sends them), keeps it until
-// shortly before expires_in runs out, and fetches a new one when a caller
-// reports that the service refused it. Concurrent callers share one fetch,
-// and a failed fetch is tried again only after tokenRetry's back-off.
+// form fields or query parameters: TokenStyle), keeps it until shortly
+// before expires_in runs out, and fetches a new one when a caller reports
+// that the service refused it. Concurrent callers share one fetch, and a
+// failed fetch is tried again only after tokenRetry's back-off.
 type TokenSource struct {
-	cfg   clientcredentials.Config
-	hc    *http.Client
-	route string // "POST /attributes/api/v1/oauth2/token", for errors
-	now   func() time.Time
+	url      string // the endpoint, without the credentials
+	style    TokenStyle
+	clientID string
+	secret   string
+	hc       *http.Client
+	route    string // "POST /attributes/api/v1/oauth2/token", for errors
+	now      func() time.Time
 
 	// lock is a one-slot semaphore rather than a mutex so that a caller
 	// waiting for another's fetch can give up when its context ends.
@@ -62,21 +84,22 @@ type TokenSource struct {
 }
 
 // NewTokenSource builds a TokenSource for the token endpoint at
-// baseURL+path, sending its requests through hc (the pooled client of
-// package httpapi).
-func NewTokenSource(baseURL, path, clientID, clientSecret string, hc *http.Client) *TokenSource {
+// baseURL+path, sending the credentials as style says (TokenStyleForm when
+// empty) through hc (the pooled client of package httpapi).
+func NewTokenSource(baseURL, path string, style TokenStyle, clientID, clientSecret string, hc *http.Client) *TokenSource {
+	if style == "" {
+		style = TokenStyleForm
+	}
 	return &TokenSource{
-		cfg: clientcredentials.Config{
-			ClientID:     clientID,
-			ClientSecret: clientSecret,
-			TokenURL:     strings.TrimRight(baseURL, "/") + path,
-			AuthStyle:    oauth2.AuthStyleInParams,
-		},
-		hc:    hc,
-		route: "POST " + path,
-		now:   time.Now,
-		lock:  make(chan struct{}, 1),
-		retry: tokenRetry.Start(),
+		url:      strings.TrimRight(baseURL, "/") + path,
+		style:    style,
+		clientID: clientID,
+		secret:   clientSecret,
+		hc:       hc,
+		route:    "POST " + path,
+		now:      time.Now,
+		lock:     make(chan struct{}, 1),
+		retry:    tokenRetry.Start(),
 	}
 }
 
@@ -97,9 +120,8 @@ func (ts *TokenSource) Token(ctx context.Context) (string, error) {
 	if fetched.Before(ts.retryAt) {
 		return "", delivery.RetryAfter(ts.retryAt.Sub(fetched), ts.failed)
 	}
-	t, err := ts.cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, ts.hc))
+	tok, ttl, err := ts.fetch(ctx)
 	if err != nil {
-		err = ts.wrap(ctx, err)
 		if ctx.Err() == nil { // a caller giving up says nothing of the endpoint
 			wait, _ := ts.retry.Next(err) // a Forever policy: never exhausted
 			ts.retryAt, ts.failed = ts.now().Add(wait), err
@@ -108,13 +130,93 @@ func (ts *TokenSource) Token(ctx context.Context) (string, error) {
 	}
 	ts.retry.Reset()
 	ts.retryAt, ts.failed = time.Time{}, nil
-	ts.tok = t.AccessToken
+	ts.tok = tok
 	ts.renewAt = time.Time{}
-	if !t.Expiry.IsZero() {
-		ttl := t.Expiry.Sub(fetched)
-		ts.renewAt = t.Expiry.Add(-min(ttl/10, maxRefreshAhead))
+	if ttl > 0 {
+		ts.renewAt = fetched.Add(ttl - min(ttl/10, maxRefreshAhead))
 	}
 	return ts.tok, nil
+}
+
+// tokenAnswer is the token endpoint's answer: the token (RFC 6749, section
+// 5.1, as the reference's sample shows it) or an error (section 5.2).
+type tokenAnswer struct {
+	AccessToken string          `json:"access_token"`
+	TokenType   string          `json:"token_type"`
+	ExpiresIn   json.RawMessage `json:"expires_in"`
+	Error       string          `json:"error"`
+	Description string          `json:"error_description"`
+}
+
+// fetch asks the endpoint for a token, with the credentials where the
+// style says, and returns it with its lifetime (0: not said).
+func (ts *TokenSource) fetch(ctx context.Context) (string, time.Duration, error) {
+	creds := url.Values{"grant_type": {"client_credentials"}, "client_id": {ts.clientID}, "client_secret": {ts.secret}}
+	var body io.Reader
+	target := ts.url
+	if ts.style == TokenStyleQuery {
+		target += "?" + creds.Encode()
+	} else {
+		body = strings.NewReader(creds.Encode())
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, body)
+	if err != nil {
+		// The URL holds the secret in query style: never quote it.
+		return "", 0, fmt.Errorf("ups: %s: build the token request: bad endpoint URL", ts.route)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := ts.hc.Do(req)
+	if err != nil {
+		return "", 0, ts.netError(ctx, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenAnswer))
+	if err != nil {
+		return "", 0, ts.netError(ctx, err)
+	}
+	var ans tokenAnswer
+	decodeErr := json.Unmarshal(raw, &ans)
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return "", 0, &TokenError{Route: ts.route, Status: resp.StatusCode, Code: ans.Error, Description: ans.Description,
+			Retry: httpapi.ParseRetryAfter(resp.Header.Get("Retry-After"), ts.now())}
+	}
+	if decodeErr != nil || ans.AccessToken == "" {
+		// A 2xx without a token: the endpoint misbehaves; tried again
+		// after the back-off, like a 5xx.
+		return "", 0, &TokenError{Route: ts.route, Status: resp.StatusCode, Code: "no_access_token", Description: "the answer carries no access_token"}
+	}
+	return ans.AccessToken, expiresIn(ans.ExpiresIn), nil
+}
+
+// expiresIn reads expires_in, a number of seconds (some servers send it as
+// a string); 0 when absent or unreadable.
+func expiresIn(raw json.RawMessage) time.Duration {
+	var n json.Number
+	if len(raw) == 0 || json.Unmarshal(bytes.Trim(raw, `"`), &n) != nil {
+		return 0
+	}
+	secs, err := n.Int64()
+	if err != nil || secs <= 0 {
+		return 0
+	}
+	return time.Duration(secs) * time.Second
+}
+
+// netError is a transport failure of the token endpoint. The url.Error of
+// net/http quotes the URL, which holds the secret in query style: only
+// its cause is kept.
+func (ts *TokenSource) netError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("ups: %s: %w", ts.route, ctx.Err())
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return &httpapi.NetError{API: "ups", Route: ts.route, Err: err}
 }
 
 // Invalidate forgets tok after the service answered 401 to it, so the next
@@ -126,32 +228,6 @@ func (ts *TokenSource) Invalidate(tok string) {
 	if ts.tok == tok {
 		ts.tok = ""
 	}
-}
-
-// wrap turns the oauth2 package's errors into the connector's: a refused
-// credential is ErrUnauthorized whatever the status (RFC 6749 answers 400
-// invalid_grant as well as 401 invalid_client, and the record is not at fault
-// either way), a 5xx or 429 stays retryable, and a transport failure is an
-// httpapi.NetError. The client secret travels in the request body, never in
-// a URL, and none of these errors quotes the request.
-func (ts *TokenSource) wrap(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("ups: %s: %w", ts.route, ctx.Err())
-	}
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) {
-		te := &TokenError{Route: ts.route, Code: re.ErrorCode, Description: re.ErrorDescription}
-		if re.Response != nil {
-			te.Status = re.Response.StatusCode
-			te.Retry = httpapi.ParseRetryAfter(re.Response.Header.Get("Retry-After"), ts.now())
-		}
-		return te
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return &httpapi.NetError{API: "ups", Route: ts.route, Err: err}
 }
 
 // TokenError is a token endpoint's refusal.

@@ -50,7 +50,7 @@ func TestTokenSourceCachesAndRenewsBeforeExpiry(t *testing.T) {
 	ep := &tokenEndpoint{t: t, ttl: 100}
 	hs := httptest.NewServer(ep)
 	defer hs.Close()
-	ts := NewTokenSource(hs.URL, attributesTokenPath, testClientID, testSecret, hs.Client())
+	ts := NewTokenSource(hs.URL, attributesTokenPath, TokenStyleForm, testClientID, testSecret, hs.Client())
 	now := time.Now()
 	ts.now = func() time.Time { return now }
 	ctx := context.Background()
@@ -102,7 +102,7 @@ func TestTokenErrorsPauseAndNeverShowTheSecret(t *testing.T) {
 		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
 			hs := httptest.NewServer(&tokenEndpoint{t: t, status: tc.status})
 			defer hs.Close()
-			ts := NewTokenSource(hs.URL, statusTokenPath, testClientID, testSecret, hs.Client())
+			ts := NewTokenSource(hs.URL, statusTokenPath, TokenStyleForm, testClientID, testSecret, hs.Client())
 			_, err := ts.Token(context.Background())
 			if err == nil {
 				t.Fatal("no error")
@@ -119,7 +119,7 @@ func TestTokenErrorsPauseAndNeverShowTheSecret(t *testing.T) {
 		})
 	}
 	// Nobody listening: a network error, retryable, without the secret.
-	ts := NewTokenSource("http://127.0.0.1:1", attributesTokenPath, testClientID, testSecret, http.DefaultClient)
+	ts := NewTokenSource("http://127.0.0.1:1", attributesTokenPath, TokenStyleForm, testClientID, testSecret, http.DefaultClient)
 	_, err := ts.Token(context.Background())
 	var ne *httpapi.NetError
 	if !errors.As(err, &ne) || errors.Is(err, streams.ErrUnauthorized) || strings.Contains(err.Error(), testSecret) {
@@ -178,7 +178,7 @@ func TestTokenSourceBacksOffAfterAFailedFetch(t *testing.T) {
 		_, _ = fmt.Fprintf(w, `{"token_type":"bearer","access_token":"tok-%d","expires_in":28800}`, fetches.Load())
 	}))
 	defer hs.Close()
-	ts := NewTokenSource(hs.URL, attributesTokenPath, testClientID, testSecret, hs.Client())
+	ts := NewTokenSource(hs.URL, attributesTokenPath, TokenStyleForm, testClientID, testSecret, hs.Client())
 	now := time.Now()
 	ts.now = func() time.Time { return now }
 	ctx := context.Background()
@@ -222,5 +222,25 @@ func TestTokenSourceBacksOffAfterAFailedFetch(t *testing.T) {
 	ts.Invalidate(tok)
 	if tok2, err := ts.Token(ctx); err != nil || tok2 == tok || fetches.Load() != 4 {
 		t.Fatalf("renewal after a 401: %q %v, %d fetches", tok2, err, fetches.Load())
+	}
+}
+
+// In query style the secret is in the URL, which net/http quotes in its
+// errors: no error of the token source may show it, whatever failed.
+func TestQueryStyleTokenErrorsNeverShowTheSecret(t *testing.T) {
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("client_secret") != testSecret || r.ContentLength > 0 {
+			t.Errorf("query style sent %q with a body of %d bytes", r.URL.RawQuery, r.ContentLength)
+		}
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = io.WriteString(w, `{"error":"invalid_client"}`)
+	}))
+	defer refusing.Close()
+	for _, base := range []string{refusing.URL, "http://127.0.0.1:1", "http://no-such-host.invalid"} {
+		ts := NewTokenSource(base, attributesTokenPath, TokenStyleQuery, testClientID, testSecret, http.DefaultClient)
+		_, err := ts.Token(context.Background())
+		if err == nil || strings.Contains(fmt.Sprintf("%v %+v %#v", err, err, err), testSecret) {
+			t.Fatalf("%s: %v", base, err)
+		}
 	}
 }

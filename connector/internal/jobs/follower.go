@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -30,7 +31,11 @@ type Config[J, S any] struct {
 	// Readers bounds the status reads in flight; default 16.
 	Readers int
 	// Timeout is how long a job is followed before its reads say TimedOut;
-	// zero: never.
+	// zero: never. A job is handled TimedOut within two Intervals of it
+	// whatever its reads do: a back-off is cut short at the timeout, a read
+	// in flight is cancelled, and a job held back by a pause, or waiting
+	// for a reader, is handed to Handle without a read (Read.Err is then
+	// ErrNotRead). So no job holds a place long past Timeout.
 	Timeout time.Duration
 	// Backoff paces the reads of a job after a failed read or handling;
 	// default from Interval up to 30s. Its MaxElapsed is not used: a job's
@@ -52,6 +57,11 @@ type Config[J, S any] struct {
 	//     is then ignored);
 	//   - neither: the job goes on; it is read again after the interval.
 	Handle func(ctx context.Context, job J, r Read[S]) (ended bool, err error)
+	// Ended, when set, is called once for each job Handle said ended, after
+	// its place was given back: what it does is seen by whoever waits for a
+	// place with the job already closed (UPS reports its records' outcomes
+	// here, so an outcome is never seen before its job's place is free).
+	Ended func(job J)
 
 	// Logger gets the pauses, resumptions and the jobs left open at a stop;
 	// default slog.Default().
@@ -74,6 +84,11 @@ type Read[S any] struct {
 	Failures int
 }
 
+// ErrNotRead is the Read.Err of a job handed to Handle at its timeout
+// without a read: the reads were paused (the credential) or had not come
+// round. It wraps nothing the runtime acts on: the handler decides.
+var ErrNotRead = errors.New("jobs: no status read by the timeout")
+
 // Stats are what a Follower holds now and held at most.
 type Stats struct {
 	Following int // jobs followed now (reserved places not counted)
@@ -92,7 +107,10 @@ type Follower[J, S any] struct {
 	log *slog.Logger
 
 	places *Places // one per followed or reserved job: the cap
-	queue  *due.Queue[*entry[J]]
+	queue  *due.Queue[ticket[J]]
+	// expiries are the jobs whose timeout (plus grace) passed, for the
+	// check that reads cannot be relied on for (see Config.Timeout).
+	expiries *due.Queue[*entry[J]]
 
 	mu   sync.Mutex
 	jobs map[string]*entry[J] // by key: queued or being read
@@ -109,13 +127,28 @@ type Follower[J, S any] struct {
 }
 
 // entry is a followed job: owned by the follower's lock while queued, by the
-// one goroutine reading it otherwise.
+// one goroutine reading or handling it (busy) otherwise.
 type entry[J any] struct {
 	key   string
 	job   J
 	since time.Time
 	wait  time.Duration // between reads while all goes well
 	retry *delivery.Retrier
+	// timer puts the job among the expiries at its timeout; nil without
+	// Config.Timeout.
+	timer *time.Timer
+
+	// Under Follower.mu. busy: a goroutine reads or handles the job. gen
+	// counts its queuings, so that a ticket left in the queue after the
+	// expiry check took the job is dropped.
+	busy bool
+	gen  uint64
+}
+
+// ticket is one queuing of a job for a read.
+type ticket[J any] struct {
+	e   *entry[J]
+	gen uint64
 }
 
 // New checks cfg and builds a Follower; it reads nothing until Run.
@@ -144,7 +177,8 @@ func New[J, S any](cfg Config[J, S]) (*Follower[J, S], error) {
 		cfg:        cfg,
 		log:        cfg.Logger,
 		places:     cfg.Places,
-		queue:      due.New[*entry[J]](),
+		queue:      due.New[ticket[J]](),
+		expiries:   due.New[*entry[J]](),
 		jobs:       make(map[string]*entry[J]),
 		pauseRetry: cfg.Pause.Start(),
 	}, nil
@@ -205,10 +239,42 @@ func (f *Follower[J, S]) Follow(key string, job J) bool {
 	if f.cfg.FirstRead > 0 {
 		e.wait = min(f.cfg.FirstRead, f.cfg.Interval)
 	}
+	if f.cfg.Timeout > 0 {
+		// The timer only queues the check, which Run's goroutines make.
+		e.timer = time.AfterFunc(f.expiresIn(), func() { f.expiries.Push(e, time.Now()) })
+	}
 	f.jobs[key] = e
 	f.peak = max(f.peak, len(f.jobs))
 	f.mu.Unlock()
-	f.queue.Push(e, now.Add(e.wait))
+	f.push(e, now.Add(e.wait))
+	return true
+}
+
+// expiresIn is how long after Follow a job is checked for its timeout
+// whatever its reads do: the regular reads see it first, within an
+// Interval of the timeout, unless they are held back.
+func (f *Follower[J, S]) expiresIn() time.Duration { return f.cfg.Timeout + 2*f.cfg.Interval }
+
+// push queues e, which its caller owned, for a read at at.
+func (f *Follower[J, S]) push(e *entry[J], at time.Time) {
+	f.mu.Lock()
+	e.busy = false
+	e.gen++
+	t := ticket[J]{e: e, gen: e.gen}
+	f.mu.Unlock()
+	f.queue.Push(t, at)
+}
+
+// take makes the caller the owner of t's job, unless the job ended, is
+// owned, or was queued again since t.
+func (f *Follower[J, S]) take(t ticket[J]) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e := t.e
+	if f.jobs[e.key] != e || e.busy || e.gen != t.gen {
+		return false
+	}
+	e.busy = true
 	return true
 }
 
@@ -229,30 +295,51 @@ func (f *Follower[J, S]) Ready() (bool, string) { return f.ready.Ready() }
 func (f *Follower[J, S]) Run(ctx context.Context) error {
 	f.ready.Running(true)
 	defer f.ready.Running(false)
+	var wg sync.WaitGroup
+	if f.cfg.Timeout > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// No hold: a pause must not keep a job past its timeout.
+			f.expiries.Run(ctx, f.cfg.Readers, nil, f.expire)
+		}()
+	}
 	f.queue.Run(ctx, f.cfg.Readers, f.held, f.read)
+	wg.Wait()
 	if n := f.Stats().Following; n > 0 {
 		f.log.Warn("job follower stopped with jobs still open; they are read no more", "open_jobs", n)
 	}
 	return nil
 }
 
-// read reads e's status once and lets the handler act on it.
-func (f *Follower[J, S]) read(ctx context.Context, e *entry[J]) {
+// read reads the status of t's job once and lets the handler act on it.
+func (f *Follower[J, S]) read(ctx context.Context, t ticket[J]) {
+	if !f.take(t) {
+		return // ended, or taken by the expiry check
+	}
+	e := t.e
 	probe, ok := f.admit(time.Now())
 	if !ok {
 		// A probe is out, or the pause began after e was taken: the hold
 		// keeps e back until the pause decides.
-		f.queue.Push(e, time.Now())
+		f.push(e, time.Now())
 		return
 	}
 	if probe {
 		defer f.probed()
 	}
-	st, err := f.cfg.Status(ctx, e.job)
+	rctx := ctx
+	if f.cfg.Timeout > 0 {
+		// A read that hangs must not keep the job past its timeout.
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithDeadline(ctx, e.since.Add(f.expiresIn()))
+		defer cancel()
+	}
+	st, err := f.cfg.Status(rctx, e.job)
 	now := time.Now()
 	if ctx.Err() != nil {
 		// Stopping: e stays as it was, counted among the open jobs.
-		f.queue.Push(e, now)
+		f.push(e, now)
 		return
 	}
 	switch {
@@ -267,30 +354,114 @@ func (f *Follower[J, S]) read(ctx context.Context, e *entry[J]) {
 	now = time.Now()
 	switch {
 	case herr != nil && ctx.Err() != nil:
-		f.queue.Push(e, now)
+		f.push(e, now)
 	case herr != nil && errors.Is(herr, delivery.ErrUnauthorized):
 		// The credential, not the job: the pause holds it back, and a
 		// probe's success lets it through at once.
 		f.pause(now, herr)
-		f.queue.Push(e, now)
+		f.push(e, now)
 	case herr != nil:
 		wait, _ := e.retry.Next(herr)
-		f.queue.Push(e, now.Add(wait))
+		at := now.Add(wait)
+		if deadline := e.since.Add(f.cfg.Timeout); f.cfg.Timeout > 0 && now.Before(deadline) && at.After(deadline) {
+			// A back-off never skips the read that finds the job timed out.
+			at = deadline
+		}
+		f.push(e, at)
 	case ended:
-		f.forget(e)
+		f.end(e)
 	default:
 		e.retry.Reset()
 		e.wait = min(2*e.wait, f.cfg.Interval)
-		f.queue.Push(e, now.Add(e.wait))
+		f.push(e, now.Add(e.wait))
 	}
 }
 
-// forget stops following e and frees its place.
-func (f *Follower[J, S]) forget(e *entry[J]) {
+// expire hands e to the handler as timed out without a read, when its
+// reads did not do so in time: a pause held them back, or they failed and
+// backed off. A job being read is left to that read, whose context ends at
+// the same time.
+func (f *Follower[J, S]) expire(ctx context.Context, e *entry[J]) {
 	f.mu.Lock()
-	delete(f.jobs, e.key)
+	if f.jobs[e.key] != e {
+		f.mu.Unlock()
+		return
+	}
+	if e.busy {
+		f.mu.Unlock()
+		f.expiries.Push(e, time.Now().Add(f.cfg.Interval))
+		return
+	}
+	e.busy = true
+	e.gen++ // the ticket in the read queue is stale now
+	paused := f.paused
 	f.mu.Unlock()
+	err := ErrNotRead
+	if paused != "" {
+		err = fmt.Errorf("%w (reads paused: %s)", ErrNotRead, paused)
+	}
+	ended, herr := f.cfg.Handle(ctx, e.job, Read[S]{Err: err, Since: e.since, TimedOut: true, Failures: e.retry.Failures()})
+	now := time.Now()
+	switch {
+	case herr != nil && ctx.Err() != nil:
+		f.push(e, now)
+	case herr != nil:
+		// Past its timeout a job is no longer read: only this check
+		// comes back, after the back-off.
+		wait, _ := e.retry.Next(herr)
+		f.mu.Lock()
+		e.busy = false
+		f.mu.Unlock()
+		f.expiries.Push(e, now.Add(wait))
+	case ended:
+		f.end(e)
+	default:
+		// The handler follows it on past the timeout: reads go on, and so
+		// does this check.
+		f.push(e, now.Add(f.cfg.Interval))
+		f.expiries.Push(e, now.Add(f.cfg.Interval))
+	}
+}
+
+// end stops following e, frees its place, then lets Ended act.
+func (f *Follower[J, S]) end(e *entry[J]) {
+	f.mu.Lock()
+	mine := f.jobs[e.key] == e
+	if mine {
+		delete(f.jobs, e.key)
+	}
+	f.mu.Unlock()
+	if !mine {
+		return // abandoned meanwhile: its place is back already
+	}
+	if e.timer != nil {
+		e.timer.Stop()
+	}
 	f.Release()
+	if f.cfg.Ended != nil {
+		f.cfg.Ended(e.job)
+	}
+}
+
+// Abandon stops following every job still followed and gives their places
+// back; it returns how many there were. It is for after Run returned, when
+// the places are shared with other Followers (Config.Places) that go on:
+// the abandoned jobs get no further reads and no Ended.
+func (f *Follower[J, S]) Abandon() int {
+	f.mu.Lock()
+	left := make([]*entry[J], 0, len(f.jobs))
+	for _, e := range f.jobs {
+		left = append(left, e)
+	}
+	clear(f.jobs)
+	f.mu.Unlock()
+	for _, e := range left {
+		if e.timer != nil {
+			e.timer.Stop()
+		}
+		f.places.Release()
+	}
+	return len(left)
 }
 
 // held is how long no job is read: until the pause's back-off step ends,

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,8 +23,23 @@ type Config struct {
 	// reference does not say which of the two EnableNow uses.
 	AuthHeader string
 	// StatusSteps are the statuses a job moves through, the last one being
-	// where a successful job ends; default Queued, Running, Completed.
+	// where a successful job ends; default Queued, Running, Completed. The
+	// reference documents no status word: these are the stand-in's, and a
+	// test sets words a client does not know to see it survive them.
 	StatusSteps []string
+	// FailedStatus is where a failing job ends; default StatusFailed.
+	FailedStatus string
+	// OmitStatus leaves the status out of every job answer, as an API that
+	// names its jobs without saying how they are would.
+	OmitStatus bool
+	// CreateAnswer is how a creation is answered. The reference does not
+	// show the answer: CreateAnswerResource (default) answers 201 with the
+	// job and its Location; the others name no job at all.
+	CreateAnswer CreateAnswer
+	// Engines, when not empty, are the only engines served; another is
+	// refused with 400. Empty (default): any engine is taken, the rules of
+	// e1 applying to e1 only, as the reference gives them.
+	Engines []string
 	// StepInterval is how long a job stays in each step; default 100ms.
 	StepInterval time.Duration
 	// FailShare is the share (0..1) of jobs that end StatusFailed instead of
@@ -49,6 +65,20 @@ type Config struct {
 	// their statuses and keys out of their window without waiting.
 	Now func() time.Time
 }
+
+// CreateAnswer is how the stand-in answers a job creation.
+type CreateAnswer string
+
+const (
+	// CreateAnswerResource answers 201 Created with the job (id, status,
+	// the request's fields) and a Location naming it.
+	CreateAnswerResource CreateAnswer = ""
+	// CreateAnswerEmpty answers 202 Accepted with no body and no Location.
+	CreateAnswerEmpty CreateAnswer = "empty"
+	// CreateAnswerNoID answers 201 with the job's status and fields, but
+	// no id and no Location.
+	CreateAnswerNoID CreateAnswer = "no-id"
+)
 
 // Defaults, in one place.
 const (
@@ -86,6 +116,7 @@ func (c Config) withDefaults() Config {
 		// Copy, so a caller reusing its slice cannot change a running server.
 		c.StatusSteps = append([]string(nil), c.StatusSteps...)
 	}
+	c.FailedStatus = cmp.Or(c.FailedStatus, StatusFailed)
 	c.StepInterval = cmp.Or(c.StepInterval, defaultStepInterval)
 	c.IdempotencyWindow = cmp.Or(c.IdempotencyWindow, defaultIdempotencyWindow)
 	c.MaxIdempotencyKeys = cmp.Or(c.MaxIdempotencyKeys, defaultMaxIdempotencyKeys)
@@ -106,7 +137,10 @@ func (c Config) Validate() error {
 	// through an HTTP header unchanged, so no client could ever match it.
 	t.Check("Token", c.Token != "" && !isHeaderValueToken(c.Token), "must not contain spaces or control characters")
 	t.Check("AuthHeader", !isHeaderName(c.AuthHeader), fmt.Sprintf("%q is not a valid header name", c.AuthHeader))
-	t.Check("StatusSteps", stepsProblem(c.StatusSteps) != "", stepsProblem(c.StatusSteps))
+	t.Check("StatusSteps", stepsProblem(c.StatusSteps, c.FailedStatus) != "", stepsProblem(c.StatusSteps, c.FailedStatus))
+	t.Check("CreateAnswer", c.CreateAnswer != CreateAnswerResource && c.CreateAnswer != CreateAnswerEmpty && c.CreateAnswer != CreateAnswerNoID,
+		fmt.Sprintf("%q is not empty, no-id or the default", c.CreateAnswer))
+	t.Check("Engines", slices.Contains(c.Engines, ""), "an engine must not be empty")
 	t.Check("StepInterval", c.StepInterval < 0, "must not be negative")
 	t.Check("FailShare", !isShare(c.FailShare), "must be between 0 and 1")
 	t.Check("ResetAfterCreateShare", !isShare(c.ResetAfterCreateShare), "must be between 0 and 1")
@@ -119,16 +153,16 @@ func (c Config) Validate() error {
 // isShare also rejects NaN, which compares false with everything.
 func isShare(v float64) bool { return v >= 0 && v <= 1 }
 
-func stepsProblem(steps []string) string {
+func stepsProblem(steps []string, failed string) string {
 	seen := make(map[string]bool, len(steps))
 	for _, s := range steps {
 		switch {
 		case strings.TrimSpace(s) == "":
 			return "a step must not be empty"
-		case s == StatusFailed:
+		case s == failed:
 			// Failed must mean the job failed; as a step every job would
 			// pass through it.
-			return fmt.Sprintf("%q is reserved for failed jobs", StatusFailed)
+			return fmt.Sprintf("%q is reserved for failed jobs", failed)
 		case seen[s]:
 			// A repeated step would make the progression ambiguous to a
 			// client waiting for a status change.

@@ -4,9 +4,11 @@
 //
 // It owns:
 //   - job creation (POST /v2/categorization-jobs): credential check, the
-//     request rules of the reference (through schemas.DecodeCategorizationRequest),
-//     and Idempotency-Key handling, so a retried request never creates a
-//     second job while its key is remembered;
+//     request rules of the reference as this package reads them (rules.go:
+//     e1's rules for e1, any other engine taken with its own fields unless
+//     Config.Engines says otherwise), and Idempotency-Key handling, so a
+//     retried request never creates a second job while its key is
+//     remembered;
 //   - job monitoring (GET /v2/categorization-jobs/{id}), which the reference
 //     does not show; the status of a job is derived from the clock on every
 //     read, so no goroutine or timer exists per job;
@@ -14,9 +16,13 @@
 //     Server.JobsFor) and the run-time fault settings (GET|PUT /faults and
 //     GET|PUT /faults/after-create).
 //
-// A new job is answered with 201 Created and a Location header: the job is a
-// resource that can be read at once, even though its work is asynchronous. A
-// replay of a remembered Idempotency-Key is answered 200 with
+// The reference shows no answer to a creation and no status word. By
+// default a new job is answered with 201 Created and a Location header: the
+// job is a resource that can be read at once, even though its work is
+// asynchronous; Config.CreateAnswer can make the answer name no job at all,
+// and the status words (Config.StatusSteps, FailedStatus, OmitStatus) are
+// settings, so a client can be tested against readings it does not expect.
+// A replay of a remembered Idempotency-Key is answered 200 with
 // "Idempotent-Replayed: true"; the same key with a different request is 422.
 //
 // The "reset after create" fault exists for testing at-least-once delivery:
@@ -29,8 +35,9 @@
 // wherever the real base path would be.
 //
 // It must not hold connector logic (no retries, no knowledge of Kafka) and
-// must not define its own request rules: what a valid request is belongs to
-// package schemas, so the stand-in and the connector can never disagree.
+// must not use the connector's decoders (package schemas): it is a witness
+// of the reference, so a rule the connector misreads is refused here rather
+// than agreed with (a test checks the import).
 // Faults wrap only the API routes, never /stats or /faults, so a test can
 // always observe and repair the sandbox. New starts no goroutines.
 package enablenow

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/contactlab/connector/connector/internal/fifo"
-	"github.com/contactlab/connector/schemas"
 )
 
 const (
@@ -79,8 +78,15 @@ func (k *idempotencyKeys) forget(j *job) {
 // spacing, defaults spelled out or left out) is retrying, not changing its
 // mind. Each field is length-prefixed so that no two different requests can
 // run their fields together into the same bytes.
-func fingerprint(r *schemas.CategorizationRequest) [sha256.Size]byte {
+func fingerprint(r *Request) [sha256.Size]byte {
 	h := sha256.New()
+	if r.Body != nil {
+		// Another engine: the request's own fields, in a canonical form.
+		writeField(h, canonicalJSON(r.Body))
+		var sum [sha256.Size]byte
+		h.Sum(sum[:0])
+		return sum
+	}
 	for _, s := range []string{r.Engine, r.Profile, r.CountryCode, r.ConsentID, r.UserID, r.ExternalUserID} {
 		writeField(h, []byte(s))
 	}
@@ -100,8 +106,22 @@ func writeField(h hash.Hash, b []byte) {
 	h.Write(b)
 }
 
+// canonicalJSON re-encodes a JSON value with its object members sorted and
+// no spacing, so that two encodings of one request compare equal.
+func canonicalJSON(raw []byte) []byte {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return raw
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return raw
+	}
+	return b
+}
+
 // normalMetaData makes every spelling of "no metaData" the same, since
-// package schemas accepts absent, null, {}, [] and "" as empty and a client
+// the rules accept absent, null, {}, [] and "" as empty and a client
 // may switch between them on a retry.
 func normalMetaData(raw []byte) []byte {
 	var compact bytes.Buffer

@@ -9,13 +9,13 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/contactlab/connector/connector/internal/fifo"
-	"github.com/contactlab/connector/schemas"
 )
 
 // maxRequestBytes bounds a request body. The reference states no limit; a
@@ -32,7 +32,7 @@ type Job struct {
 	// with; empty when there was none.
 	IdempotencyKey string
 	// Request is the request as the job saw it, defaults applied.
-	Request   schemas.CategorizationRequest
+	Request   Request
 	CreatedAt time.Time
 }
 
@@ -42,7 +42,7 @@ type job struct {
 	id          string
 	key         string
 	fingerprint [sha256.Size]byte // of req; set only when key is
-	req         schemas.CategorizationRequest
+	req         Request
 	createdAt   time.Time // keeps the monotonic reading, for elapsed time
 	fails       bool      // decided at creation by Config.FailShare
 }
@@ -50,6 +50,7 @@ type job struct {
 // progression turns the age of a job into its status.
 type progression struct {
 	steps    []string
+	failed   string
 	interval time.Duration
 }
 
@@ -64,7 +65,7 @@ func (p progression) statusAt(j *job, now time.Time) string {
 	if i == last && j.fails {
 		// A failing job goes through the same steps and fails when it would
 		// have completed, as a real job fails after having run.
-		return StatusFailed
+		return p.failed
 	}
 	return p.steps[i]
 }
@@ -74,6 +75,7 @@ func (p progression) snapshot(j *job, now time.Time) Job {
 	// Deep copy: the caller may change what it gets without changing the job.
 	req.AccountIDs = slices.Clone(req.AccountIDs)
 	req.MetaData = bytes.Clone(req.MetaData)
+	req.Body = bytes.Clone(req.Body)
 	return Job{
 		ID:             j.id,
 		Status:         p.statusAt(j, now),
@@ -83,13 +85,15 @@ func (p progression) snapshot(j *job, now time.Time) Job {
 	}
 }
 
-// jobResource is a job on the wire, for both creation and monitoring.
+// jobResource is a job on the wire, for both creation and monitoring. The
+// reference shows neither answer; this one names the job and its status,
+// and echoes the request's documented fields (those of e1).
 type jobResource struct {
-	ID             string    `json:"id"`
-	Status         string    `json:"status"`
+	ID             string    `json:"id,omitempty"`
+	Status         string    `json:"status,omitempty"`
 	Engine         string    `json:"engine"`
-	Profile        string    `json:"profile"`
-	CountryCode    string    `json:"countryCode"`
+	Profile        string    `json:"profile,omitempty"`
+	CountryCode    string    `json:"countryCode,omitempty"`
 	ConsentID      string    `json:"consentId,omitempty"`
 	UserID         string    `json:"userId,omitempty"`
 	ExternalUserID string    `json:"externalUserId,omitempty"`
@@ -215,22 +219,22 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	req, err := schemas.DecodeCategorizationRequest(body)
-	if err != nil {
+	req, broken := readRequest(body, s.cfg.Engines)
+	if broken != nil {
 		s.stats.rejected.Add(1)
-		writeError(w, http.StatusBadRequest, invalidRequest(err))
+		writeError(w, http.StatusBadRequest, invalidRequest(broken))
 		return
 	}
 
 	candidate := &job{
 		id:  newJobID(),
 		key: key,
-		req: *req,
+		req: req,
 		// Float64 is in [0, 1), so share 0 never fails and share 1 always does.
 		fails: rand.Float64() < s.cfg.FailShare,
 	}
 	if key != "" {
-		candidate.fingerprint = fingerprint(req)
+		candidate.fingerprint = fingerprint(&req)
 	}
 	j, outcome := s.jobs.create(candidate)
 
@@ -245,7 +249,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 	case outcomeReplayed:
 		s.stats.replayed.Add(1)
 		w.Header().Set(replayedHeader, "true")
-		s.writeJob(w, http.StatusOK, j)
+		s.writeJob(w, http.StatusOK, j, true)
 		return
 	}
 	s.stats.created.Add(1)
@@ -256,15 +260,38 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 		resetConnection(w)
 		return
 	}
-	s.writeJob(w, http.StatusCreated, j)
+	s.writeJob(w, http.StatusCreated, j, false)
 }
 
-// writeJob answers with the job as it is now. The Location is relative to
-// the request URL ("categorization-jobs/<id>" resolved against
-// ".../v2/categorization-jobs"), so it stays right wherever Handler is mounted.
-func (s *Server) writeJob(w http.ResponseWriter, status int, j *job) {
+// writeJob answers a creation (or its replay) as Config.CreateAnswer says.
+// The resource's Location is relative to the request URL
+// ("categorization-jobs/<id>" resolved against ".../v2/categorization-jobs"),
+// so it stays right wherever Handler is mounted.
+func (s *Server) writeJob(w http.ResponseWriter, status int, j *job, replay bool) {
+	switch s.cfg.CreateAnswer {
+	case CreateAnswerEmpty:
+		if !replay {
+			status = http.StatusAccepted
+		}
+		w.WriteHeader(status)
+		return
+	case CreateAnswerNoID:
+		res := s.resource(j)
+		res.ID = ""
+		writeJSON(w, status, res)
+		return
+	}
 	w.Header().Set("Location", "categorization-jobs/"+j.id)
-	writeJSON(w, status, s.progression.resource(j, s.cfg.Now()))
+	writeJSON(w, status, s.resource(j))
+}
+
+// resource is j on the wire as it is now.
+func (s *Server) resource(j *job) jobResource {
+	res := s.progression.resource(j, s.cfg.Now())
+	if s.cfg.OmitStatus {
+		res.Status = ""
+	}
+	return res
 }
 
 // getJob serves GET /v2/categorization-jobs/{id}.
@@ -275,25 +302,17 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, apiError{Message: fmt.Sprintf("categorization job %q not found", id)})
 		return
 	}
-	writeJSON(w, http.StatusOK, s.progression.resource(j, s.cfg.Now()))
+	writeJSON(w, http.StatusOK, s.resource(j))
 }
 
-// invalidRequest turns a decoding error into the 400 body: one entry per
-// violated rule, so a client (and a test) can tell which rule it broke.
-func invalidRequest(err error) apiError {
-	var ve *schemas.ValidationError
-	if !errors.As(err, &ve) {
-		// Not JSON, or not the shape of a request: the whole body is at fault.
-		return apiError{
-			Message: "invalid request body: " + err.Error(),
-			Errors:  []fieldError{{Path: "$", Message: err.Error()}},
-		}
+// invalidRequest is the 400 body of a request that breaks rules: one entry
+// per broken rule, so a client (and a test) can tell which rule it broke.
+func invalidRequest(broken []fieldError) apiError {
+	msgs := make([]string, len(broken))
+	for i, b := range broken {
+		msgs[i] = b.Path + ": " + b.Message
 	}
-	e := apiError{Message: err.Error(), Errors: make([]fieldError, 0, len(ve.Violations))}
-	for _, v := range ve.Violations {
-		e.Errors = append(e.Errors, fieldError{Path: v.Path, Message: v.Rule})
-	}
-	return e
+	return apiError{Message: "invalid categorization request: " + strings.Join(msgs, "; "), Errors: broken}
 }
 
 // Jobs returns a snapshot of the retained jobs, oldest first, each with its

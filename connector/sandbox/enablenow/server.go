@@ -36,7 +36,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:         cfg,
 		bearer:      cfg.usesBearer(),
-		progression: progression{steps: cfg.StatusSteps, interval: cfg.StepInterval},
+		progression: progression{steps: cfg.StatusSteps, failed: cfg.FailedStatus, interval: cfg.StepInterval},
 		jobs:        newJobStore(cfg),
 		faults:      fault.New(cfg.Faults),
 	}
@@ -105,7 +105,7 @@ type apiError struct {
 }
 
 // fieldError names one broken rule and where it applies: a JSONPath into the
-// request body ("$.profile") as package schemas reports it, or a header name.
+// request body ("$.profile"), or a header name.
 type fieldError struct {
 	Path    string `json:"path"`
 	Message string `json:"message"`

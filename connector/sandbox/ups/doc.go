@@ -6,16 +6,21 @@
 // It owns, for one apiKey:
 //   - the two token endpoints (POST /attributes/api/v1/oauth2/token and
 //     POST /common-status/v1/oauth2/token), client credentials taken from form
-//     fields, query parameters or HTTP Basic; the tokens of the two services
-//     are not interchangeable, expire after Config.TokenTTL and can all be
-//     revoked at once with Server.ExpireTokens;
+//     fields (the reference's curl example), query parameters (its prose) or
+//     HTTP Basic, or from one style only (Config.TokenStyle); the tokens of
+//     the two services are not interchangeable, expire after Config.TokenTTL
+//     and can all be revoked at once with Server.ExpireTokens;
 //   - the enrichment endpoints (POST and PUT /attributes/api/v1/{apiKey}/{collection}
 //     for the four collections), enforced as strictly as the reference
 //     describes them: gzip bodies, the payload limits, every record valid
-//     (through schemas.DecodeUPSRecord, which validates) or nothing accepted,
-//     and the records-per-second throttling;
+//     (by the JSON Schemas of the collections, through a JSON Schema
+//     library: rules.go) or nothing accepted, and the records-per-second
+//     throttling;
 //   - the job status service (GET /common-status/v1/{apiKey}/job/{jobId}/events),
-//     answered in the shape of the reference's "Failed Status" example;
+//     answered in the shape of the reference's "Failed Status" example, with
+//     FAILED for a failed job as the reference shows, and words of the
+//     Config's for the states it does not show (RUNNING and COMPLETED by
+//     default);
 //   - the bookkeeping tests assert on (GET /stats, Server.Stats, Server.Stored)
 //     and the run-time fault settings (GET|PUT /faults).
 //
@@ -49,9 +54,9 @@
 // the clock moves jobs, tokens and the throttling budget without sleeping.
 //
 // It must not hold connector logic (no retries, no batching, no knowledge of
-// Kafka) and must not define its own record rules: what a valid record is
-// belongs to package schemas, so the stand-in and the connector can never
-// disagree. Faults come from package fault and wrap only the API routes,
+// Kafka) and must not call the connector's decoders: it is a witness of the
+// reference, so a rule the connector misreads is refused here rather than
+// agreed with (a test checks it calls no schemas.Decode function). Faults come from package fault and wrap only the API routes,
 // never /stats or /faults, so a test can always observe and repair the
 // sandbox; the 401 window of the faults spares the token endpoints, because a
 // client that cannot get a token cannot show how it recovers from a rejected

@@ -47,9 +47,9 @@ func (s *Server) serveEnrich(w http.ResponseWriter, r *http.Request, single bool
 		s.refuse(w, http.StatusNotFound, "unknown apiKey: "+apiKey)
 		return
 	}
-	c, err := schemas.ParseCollection(r.PathValue("collection"))
-	if err != nil {
-		s.refuse(w, http.StatusNotFound, fmt.Sprintf("unknown collection %q: the service has %q", r.PathValue("collection"), schemas.Collections))
+	c, ok := parseCollection(r.PathValue("collection"))
+	if !ok {
+		s.refuse(w, http.StatusNotFound, fmt.Sprintf("unknown collection %q: the service has %q", r.PathValue("collection"), collections))
 		return
 	}
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
@@ -262,18 +262,19 @@ func decodePayload(body []byte, single bool) (payload, error) {
 
 func isSet(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
 
-// records decodes and validates every record through package schemas, the
-// rules the connector checks too, and lists all the bad ones at once.
+// records checks every record against its collection's rules (rules.go:
+// the stand-in's own, never the connector's decoders) and lists all the bad
+// ones at once.
 func (p *payload) records(c schemas.Collection) ([]schemas.UPSRecord, []recordError) {
 	records := make([]schemas.UPSRecord, 0, len(p.elems))
 	var bad []recordError
 	for i, e := range p.elems {
-		rec, err := schemas.DecodeUPSRecord(c, e)
-		if err != nil {
-			bad = append(bad, recordError{Index: i, UserID: rawUserID(e), Message: violationText(err)})
+		rec, broken := checkRecord(c, e)
+		if broken != "" {
+			bad = append(bad, recordError{Index: i, UserID: rawUserID(e), Message: broken})
 			continue
 		}
-		records = append(records, *rec)
+		records = append(records, rec)
 	}
 	return records, bad
 }
@@ -292,20 +293,6 @@ func rawUserID(rec json.RawMessage) string {
 		return s
 	}
 	return string(r.UserID)
-}
-
-// violationText lists the rules a record breaks, one "path: rule" each; the
-// schema's name is left out, the collection in the URL already says it.
-func violationText(err error) string {
-	var ve *schemas.ValidationError
-	if !errors.As(err, &ve) || len(ve.Violations) == 0 {
-		return err.Error()
-	}
-	parts := make([]string, len(ve.Violations))
-	for i, v := range ve.Violations {
-		parts[i] = v.Path + ": " + v.Rule
-	}
-	return strings.Join(parts, "; ")
 }
 
 // ownerID is the owner the status service reports: the payload's siteId, or

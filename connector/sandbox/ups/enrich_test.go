@@ -58,7 +58,7 @@ func TestEnrichRefusals(t *testing.T) {
 		{"truncated gzip", http.MethodPost, path("rr-userattributes"), headers(tok, "gzip"), valid[:len(valid)-6], http.StatusBadRequest, "not valid gzip"},
 		{"not JSON", http.MethodPost, path("rr-userattributes"), headers(tok, "gzip"), gz(t, []byte("data: 1")), http.StatusBadRequest, "not valid JSON"},
 		{"JSON array", http.MethodPost, path("rr-userattributes"), headers(tok, "gzip"), gz(t, []any{batch(attrs("u", 1))}), http.StatusBadRequest, "must be a JSON object"},
-		// The record rules are package schemas': the connector checks the same.
+		// The record rules are the JSON Schemas', read by the stand-in itself.
 		{"segment value not a string", http.MethodPost, path("rr-segments"), headers(tok, "gzip"), valid, http.StatusBadRequest, "$.value.fav_color: must be a string"},
 		{"unknown record member", http.MethodPost, path("rr-userattributes"), headers(tok, "gzip"),
 			gz(t, []byte(`{"data":[{"userId":"a","value":{"k":["v"]},"extra":1}]}`)), http.StatusBadRequest, "$.extra: is not a known field"},

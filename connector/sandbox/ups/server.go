@@ -12,7 +12,6 @@ import (
 
 	"github.com/contactlab/connector/connector/sandbox/fault"
 	"github.com/contactlab/connector/connector/sandbox/internal/configcheck"
-	"github.com/contactlab/connector/schemas"
 )
 
 // Defaults, in one place; they are the reference's figures.
@@ -55,9 +54,41 @@ type Config struct {
 	JobFailShare float64
 	// JobDuration is how long a job stays RUNNING; default DefaultJobDuration.
 	JobDuration time.Duration
+	// RunningStatus, CompletedStatus and FailedStatus are the job-status
+	// words of the status service. The reference shows FAILED only, which
+	// is FailedStatus's default; RunningStatus defaults to RUNNING and
+	// CompletedStatus to COMPLETED, and a test sets words a client may not
+	// know, to show it survives them.
+	RunningStatus, CompletedStatus, FailedStatus string
+	// TokenStyle is where the token endpoints take the client credentials
+	// from: TokenStyleAny (default), TokenStyleForm or TokenStyleQuery.
+	TokenStyle TokenStyle
 	// Faults are the initial fault settings of the API routes.
 	Faults fault.Settings
 }
+
+// TokenStyle says where a token request carries the client credentials.
+// The reference shows both: its curl example sends form fields, its prose
+// a query string.
+type TokenStyle string
+
+const (
+	// TokenStyleAny takes form fields, query parameters or HTTP Basic.
+	TokenStyleAny TokenStyle = ""
+	// TokenStyleForm takes form fields in the body only, as the
+	// reference's curl example sends them.
+	TokenStyleForm TokenStyle = "form"
+	// TokenStyleQuery takes query parameters only, as the reference's
+	// prose and sample request show them.
+	TokenStyleQuery TokenStyle = "query"
+)
+
+// Status words of the reference (FAILED) and the stand-in's defaults.
+const (
+	DefaultRunningStatus   = "RUNNING"
+	DefaultCompletedStatus = "COMPLETED"
+	DefaultFailedStatus    = "FAILED"
+)
 
 // ConfigError says which Config field is wrong and why. New joins one per
 // problem, so every mistake is reported at once.
@@ -85,6 +116,11 @@ func (c Config) validate() error {
 	t.Check("MaxBodyBytes", c.MaxBodyBytes < NoLimit, "must be >= 0, or NoLimit")
 	t.Check("JobFailShare", !isShare(c.JobFailShare), "must be within 0..1")
 	t.Check("JobDuration", c.JobDuration < 0, "must be >= 0 (0 means the default)")
+	w := c.withDefaults()
+	t.Check("RunningStatus", w.RunningStatus == w.CompletedStatus || w.RunningStatus == w.FailedStatus || w.CompletedStatus == w.FailedStatus,
+		"the running, completed and failed words must differ")
+	t.Check("TokenStyle", c.TokenStyle != TokenStyleAny && c.TokenStyle != TokenStyleForm && c.TokenStyle != TokenStyleQuery,
+		fmt.Sprintf("%q is not form, query or empty (any)", c.TokenStyle))
 	return t.Errors(c.Faults, func(field, reason string) error { return &ConfigError{Field: field, Reason: reason} })
 }
 
@@ -95,6 +131,9 @@ func (c Config) withDefaults() Config {
 	c.MaxRecords = cmp.Or(c.MaxRecords, DefaultMaxRecords)
 	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, DefaultMaxBodyBytes)
 	c.JobDuration = cmp.Or(c.JobDuration, DefaultJobDuration)
+	c.RunningStatus = cmp.Or(c.RunningStatus, DefaultRunningStatus)
+	c.CompletedStatus = cmp.Or(c.CompletedStatus, DefaultCompletedStatus)
+	c.FailedStatus = cmp.Or(c.FailedStatus, DefaultFailedStatus)
 	return c
 }
 
@@ -201,9 +240,9 @@ func (s *Server) routes() http.Handler {
 	// One user's stored value in one collection and how many updates of the
 	// user were applied.
 	mux.HandleFunc("GET /stats/{collection}/{userId}", func(w http.ResponseWriter, r *http.Request) {
-		c, err := schemas.ParseCollection(r.PathValue("collection"))
-		if err != nil {
-			writeError(w, http.StatusNotFound, err.Error())
+		c, ok := parseCollection(r.PathValue("collection"))
+		if !ok {
+			writeError(w, http.StatusNotFound, "unknown collection "+strconv.Quote(r.PathValue("collection")))
 			return
 		}
 		v, n, ok := s.Stored(c, r.PathValue("userId"))

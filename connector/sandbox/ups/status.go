@@ -183,11 +183,12 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "unknown job: "+r.PathValue("jobId"))
 		return
 	}
-	writeJSON(w, http.StatusOK, renderStatus(&j, sq))
+	writeJSON(w, http.StatusOK, renderStatus(&j, sq, s.cfg.statusWord(j.status)))
 }
 
-// renderStatus builds the status answer of a job snapshot.
-func renderStatus(j *job, sq statusQuery) statusAnswer {
+// renderStatus builds the status answer of a job snapshot whose status the
+// service words as word.
+func renderStatus(j *job, sq statusQuery, word string) statusAnswer {
 	version := strconv.FormatInt(j.version, 10)
 	own := owner{OwnerType: "SITE", ID: j.ownerID}
 	lastModified := j.created
@@ -233,7 +234,7 @@ func renderStatus(j *job, sq statusQuery) statusAnswer {
 	}
 	sum.Owner = own
 	sum.JobID = j.id.String()
-	sum.JobStatus = j.status.String()
+	sum.JobStatus = word
 	sum.JobBatches = 1
 	sum.JobTasks = len(j.events)
 	sum.TotalEvents = len(j.events)
@@ -249,7 +250,7 @@ func renderStatus(j *job, sq statusQuery) statusAnswer {
 		Apps:         []string{appSource},
 		Datacenters:  []string{serverDatacenter, writerDatacenter},
 		Attributes:   j.serverAttributes(version),
-		Status:       j.status.String(),
+		Status:       word,
 		JobCreated:   j.created.UTC().Format("2006-01-02T15:04:05.000Z"),
 		LastModified: lastModified.UTC().Format("2006-01-02T15:04:05.000Z"),
 		Duration:     clockDuration(lastModified.Sub(j.created)),
@@ -309,6 +310,17 @@ func (j *job) eventRecord(ev jobEvent, version string) statusRecord {
 		rec.Attributes = writerAttributes(rec.Message)
 	}
 	return rec
+}
+
+// statusWord is how the status service words st.
+func (c Config) statusWord(st jobStatus) string {
+	switch st {
+	case jobCompleted:
+		return c.CompletedStatus
+	case jobFailed:
+		return c.FailedStatus
+	}
+	return c.RunningStatus
 }
 
 // clockDuration formats d as the reference does: hh:mm:ss, truncated.

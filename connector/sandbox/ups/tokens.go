@@ -105,15 +105,23 @@ type oauthError struct {
 // issueToken serves a token endpoint. The credentials may come as form
 // fields (the reference's curl example), query parameters (its prose) or
 // HTTP Basic (RFC 6749, section 2.3.1, which OAuth client libraries try
-// first); r.Form already merges the first two.
+// first), or only as Config.TokenStyle says.
 func (s *Server) issueToken(svc service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
 			writeJSON(w, http.StatusBadRequest, oauthError{Error: "invalid_request", Description: err.Error()})
 			return
 		}
-		id, secret := r.Form.Get("client_id"), r.Form.Get("client_secret")
-		if u, p, ok := r.BasicAuth(); ok {
+		// r.Form merges the body's fields and the query's.
+		params := r.Form
+		switch s.cfg.TokenStyle {
+		case TokenStyleForm:
+			params = r.PostForm
+		case TokenStyleQuery:
+			params = r.URL.Query()
+		}
+		id, secret := params.Get("client_id"), params.Get("client_secret")
+		if u, p, ok := r.BasicAuth(); ok && s.cfg.TokenStyle == TokenStyleAny {
 			id, secret = u, p
 		}
 		if !sameSecret(id, s.cfg.ClientID) || !sameSecret(secret, s.cfg.ClientSecret) {
@@ -121,7 +129,7 @@ func (s *Server) issueToken(svc service) http.Handler {
 			writeJSON(w, http.StatusUnauthorized, oauthError{Error: "invalid_client", Description: "unknown client_id or wrong client_secret"})
 			return
 		}
-		switch gt := r.Form.Get("grant_type"); gt {
+		switch gt := params.Get("grant_type"); gt {
 		case "client_credentials":
 		case "":
 			writeJSON(w, http.StatusBadRequest, oauthError{Error: "invalid_request", Description: "grant_type is required"})
