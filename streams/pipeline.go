@@ -332,9 +332,12 @@ func (p *Pipeline) fetch(ctx context.Context, r *kafka.Reader, out chan<- *Recor
 		p.c.inFlight.Add(1)
 		p.mc.consumed.Inc()
 		p.mc.inFlight.Inc()
+		// The record is in flight now: it is handed over even when fetching
+		// stops meanwhile (a graceful stop delivers what was fetched), and
+		// only a forced stop drops it.
 		select {
 		case out <- rec:
-		case <-ctx.Done():
+		case <-p.work.Done():
 			return nil
 		}
 	}
