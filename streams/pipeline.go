@@ -511,7 +511,13 @@ func (p *Pipeline) deadLetter(ctx context.Context, r *Record, cause error) {
 const deadLetterFailuresBeforeNotReady = 3
 
 func (p *Pipeline) ack(r *Record) {
-	p.tracker.done(r.ticket)
+	if n := p.tracker.done(r.ticket); n > 0 {
+		// Read again below the committed offset: no commit will release
+		// them, and they must not hold the window (it would fill, and
+		// fetching would wait for a commit that never comes).
+		p.uncommitted.Add(-n)
+		signal(p.committed)
+	}
 	inFlight := p.c.inFlight.Add(-1)
 	if inFlight == 0 {
 		signal(p.idle)
