@@ -193,3 +193,31 @@ func TestRereadAfterCommitOutageFreesTheWindow(t *testing.T) {
 		t.Fatalf("delivered %d, want at most %d (the window read again)", n, records+window)
 	}
 }
+
+// Commits that keep failing while the brokers answer (the group not
+// authorised to commit, say) fill the window with finished records: no
+// record is unfinished, yet nothing moves. Once fetching has waited
+// StallAfter for a commit, the pipeline is not ready, saying so; it is
+// ready again when commits free the window.
+func TestHealthWindowWaitingForCommits(t *testing.T) {
+	b, err := embedded.Start(embedded.Config{Partitions: 1, Topics: []string{"in", "dlq"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	var failing atomic.Bool
+	failing.Store(true)
+	b.FailOffsetCommits(failing.Load)
+	addr := b.Addr()
+	produceN(t, addr, "in", 50)
+	sink := streams.PerRecord(func(context.Context, *streams.Record) error { return nil })
+	p, _, _ := startPipeline(t, streams.PipelineConfig{Name: "window-stall", Brokers: []string{addr}, Topics: []string{"in"}, DeadLetterTopic: "dlq",
+		MaxInFlight: 10, CommitInterval: 20 * time.Millisecond, Health: fastHealth}, sink)
+	streamstest.WaitFor(t, 10*time.Second, "not ready: the window waits for commits", func() (bool, string) {
+		ok, why := p.Ready()
+		return !ok && strings.Contains(why, "for a commit to free the window of 10 uncommitted records"), why
+	})
+	failing.Store(false)
+	streamstest.WaitFor(t, 10*time.Second, "ready once commits work", func() (bool, string) { return p.Ready() })
+	streamstest.WaitFor(t, 10*time.Second, "caught up", func() (bool, string) { return streamstest.CaughtUp(t, addr, "window-stall", "in") })
+}
