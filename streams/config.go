@@ -55,6 +55,22 @@ type PipelineConfig struct {
 	Metrics *Metrics
 }
 
+// DefaultSessionTimeout is the consumer-group session timeout of
+// pipelines, subscriptions and leader elections: how long a member that
+// stopped heartbeating (SIGKILL, a frozen host, a network partition) keeps
+// its partitions before the group gives them to another. kafka-go has no
+// static membership, so a restarted process after a crash waits this long
+// before it delivers again (a process stopped gracefully leaves the group,
+// and its successor joins at once). 6 s is the lowest a stock broker
+// accepts (group.min.session.timeout.ms), and it is safe here: kafka-go
+// heartbeats from its own goroutine, so slow records never miss a
+// heartbeat; only a process frozen or cut off for 6 s does.
+const DefaultSessionTimeout = 6 * time.Second
+
+// DefaultHeartbeatInterval gives a member about six heartbeats per
+// session, twice the margin of Kafka's advice (a third of the session).
+const DefaultHeartbeatInterval = time.Second
+
 // withDefaults fills zero fields; the connector's config package documents
 // the same defaults to users.
 func (c PipelineConfig) withDefaults() PipelineConfig {
@@ -78,8 +94,8 @@ func (c PipelineConfig) withDefaults() PipelineConfig {
 	def(&c.CommitInterval, 200*time.Millisecond)
 	c.Health = c.Health.withDefaults()
 	def(&c.ShutdownGrace, 10*time.Second)
-	def(&c.SessionTimeout, 10*time.Second)
-	def(&c.HeartbeatInterval, time.Second)
+	def(&c.SessionTimeout, DefaultSessionTimeout)
+	def(&c.HeartbeatInterval, DefaultHeartbeatInterval)
 	if c.GroupID == "" {
 		c.GroupID = c.Name
 	}

@@ -27,8 +27,9 @@ type HealthPolicy struct {
 	// FailingAfter: when every delivery attempt has failed for this long
 	// (an API outage), the pipeline is not ready.
 	FailingAfter time.Duration
-	// StallAfter: a record unfinished for this long (whatever the cause)
-	// makes the pipeline not ready.
+	// StallAfter: a record unfinished for this long (whatever the cause),
+	// or fetching waiting this long for commits to free the window of
+	// uncommitted records, makes the pipeline not ready.
 	StallAfter time.Duration
 }
 
@@ -142,6 +143,19 @@ func (p *Pipeline) checkHealth(ctx context.Context) {
 		}
 	} else if p.ready.Problem("stall", "") {
 		p.log.Info("no record is stalled any more")
+	}
+
+	// A window full of finished records that no commit frees is a stall
+	// no unfinished record shows: commits fail (the group not authorised,
+	// a coordinator that refuses them) or never come. A window held by a
+	// stalled record is said above already.
+	if since := p.windowFullSince.Load(); since != 0 && now.Sub(time.Unix(0, since)) >= hp.StallAfter && age < hp.StallAfter {
+		waited := now.Sub(time.Unix(0, since)).Round(time.Second)
+		if p.ready.Problem("window", fmt.Sprintf("stalled: fetching waited %s for a commit to free the window of %d uncommitted records", waited, p.cfg.MaxInFlight)) {
+			p.log.Error("fetching waits for commits longer than the stall threshold; not ready", "waited", waited, "max_in_flight", p.cfg.MaxInFlight, "threshold", hp.StallAfter)
+		}
+	} else if p.ready.Problem("window", "") {
+		p.log.Info("commits free the uncommitted window again")
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/embedded"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -147,4 +149,75 @@ func TestCommitOutageBoundsTheUncommittedWindow(t *testing.T) {
 	if n := delivered.Load(); n != 1000 {
 		t.Fatalf("delivered %d, want 1000", n)
 	}
+}
+
+// After a commit outage the broker comes back and kafka-go, rejoining,
+// reads each partition again from the group's committed offset, which is
+// below what the pipeline finished (the offsets of a new generation are
+// fetched before it can commit anything). Finishing those records again
+// must free their place in the uncommitted window. It once did not: with
+// the window full of them the pipeline stopped for good, with no error, no
+// unfinished record and /readyz ready.
+func TestRereadAfterCommitOutageFreesTheWindow(t *testing.T) {
+	dir := t.TempDir()
+	b, err := embedded.Start(embedded.Config{Partitions: 1, Topics: []string{"in", "dlq"}, DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := b.Addr()
+	b.FailOffsetCommits(func() bool { return true })
+	const records, window = 100, 10
+	produceN(t, addr, "in", records)
+	var delivered atomic.Int64
+	sink := streams.PerRecord(func(context.Context, *streams.Record) error { delivered.Add(1); return nil })
+	p, _, _ := startPipeline(t, streams.PipelineConfig{Name: "reread", Brokers: []string{addr}, Topics: []string{"in"}, DeadLetterTopic: "dlq",
+		MaxInFlight: window, CommitInterval: 20 * time.Millisecond, Health: fastHealth,
+		SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond}, sink)
+	streamstest.WaitFor(t, 10*time.Second, "the window full of delivered, uncommitted records", func() (bool, string) {
+		return delivered.Load() == window, fmt.Sprint(delivered.Load())
+	})
+	b.Close()
+	b2, err := embedded.Start(embedded.Config{Addr: addr, Partitions: 1, DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b2.Close)
+	// The test's own clients share kafka-go's default transport, whose
+	// pooled connections went with the first broker.
+	kafka.DefaultTransport.(*kafka.Transport).CloseIdleConnections()
+	streamstest.WaitFor(t, 30*time.Second, "caught up after the broker came back", func() (bool, string) {
+		ok, why := streamstest.CaughtUp(t, addr, "reread", "in")
+		return ok, fmt.Sprintf("%s; %+v", why, p.Counts())
+	})
+	if n := delivered.Load(); n > records+window {
+		t.Fatalf("delivered %d, want at most %d (the window read again)", n, records+window)
+	}
+}
+
+// Commits that keep failing while the brokers answer (the group not
+// authorised to commit, say) fill the window with finished records: no
+// record is unfinished, yet nothing moves. Once fetching has waited
+// StallAfter for a commit, the pipeline is not ready, saying so; it is
+// ready again when commits free the window.
+func TestHealthWindowWaitingForCommits(t *testing.T) {
+	b, err := embedded.Start(embedded.Config{Partitions: 1, Topics: []string{"in", "dlq"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	var failing atomic.Bool
+	failing.Store(true)
+	b.FailOffsetCommits(failing.Load)
+	addr := b.Addr()
+	produceN(t, addr, "in", 50)
+	sink := streams.PerRecord(func(context.Context, *streams.Record) error { return nil })
+	p, _, _ := startPipeline(t, streams.PipelineConfig{Name: "window-stall", Brokers: []string{addr}, Topics: []string{"in"}, DeadLetterTopic: "dlq",
+		MaxInFlight: 10, CommitInterval: 20 * time.Millisecond, Health: fastHealth}, sink)
+	streamstest.WaitFor(t, 10*time.Second, "not ready: the window waits for commits", func() (bool, string) {
+		ok, why := p.Ready()
+		return !ok && strings.Contains(why, "for a commit to free the window of 10 uncommitted records"), why
+	})
+	failing.Store(false)
+	streamstest.WaitFor(t, 10*time.Second, "ready once commits work", func() (bool, string) { return p.Ready() })
+	streamstest.WaitFor(t, 10*time.Second, "caught up", func() (bool, string) { return streamstest.CaughtUp(t, addr, "window-stall", "in") })
 }

@@ -35,10 +35,10 @@ type LeaderElectionConfig struct {
 
 func (c LeaderElectionConfig) withDefaults() LeaderElectionConfig {
 	if c.SessionTimeout == 0 {
-		c.SessionTimeout = 10 * time.Second
+		c.SessionTimeout = DefaultSessionTimeout
 	}
 	if c.HeartbeatInterval == 0 {
-		c.HeartbeatInterval = time.Second
+		c.HeartbeatInterval = DefaultHeartbeatInterval
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

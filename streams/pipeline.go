@@ -49,8 +49,11 @@ type Pipeline struct {
 	// waits while it is MaxInFlight, so that however long commits fail, a
 	// restart repeats at most MaxInFlight records.
 	uncommitted atomic.Int64
-	committed   chan struct{} // signalled after a commit released records
-	commitNow   chan struct{} // asks the committer for a commit before its tick
+	// windowFullSince is when fetching began to wait for a commit to free
+	// the window (unix nanoseconds), 0 while it fetches.
+	windowFullSince atomic.Int64
+	committed       chan struct{} // signalled after a commit released records
+	commitNow       chan struct{} // asks the committer for a commit before its tick
 	// work is the context outcomes are taken under; once it ends (forced
 	// stop) late outcomes are ignored and their records stay uncommitted.
 	work context.Context
@@ -298,12 +301,14 @@ func (p *Pipeline) fetch(ctx context.Context, r *kafka.Reader, out chan<- *Recor
 		// The window is of uncommitted records, not only unfinished ones:
 		// while commits fail, fetching stops when it is full.
 		for p.uncommitted.Load() >= int64(p.cfg.MaxInFlight) {
+			p.windowFullSince.CompareAndSwap(0, nanotime())
 			select {
 			case <-p.committed:
 			case <-ctx.Done():
 				return nil
 			}
 		}
+		p.windowFullSince.Store(0)
 		select {
 		case p.sem <- struct{}{}:
 		case <-ctx.Done():
@@ -332,9 +337,12 @@ func (p *Pipeline) fetch(ctx context.Context, r *kafka.Reader, out chan<- *Recor
 		p.c.inFlight.Add(1)
 		p.mc.consumed.Inc()
 		p.mc.inFlight.Inc()
+		// The record is in flight now: it is handed over even when fetching
+		// stops meanwhile (a graceful stop delivers what was fetched), and
+		// only a forced stop drops it.
 		select {
 		case out <- rec:
-		case <-ctx.Done():
+		case <-p.work.Done():
 			return nil
 		}
 	}
@@ -514,7 +522,13 @@ func (p *Pipeline) deadLetter(ctx context.Context, r *Record, cause error) {
 const deadLetterFailuresBeforeNotReady = 3
 
 func (p *Pipeline) ack(r *Record) {
-	p.tracker.done(r.ticket)
+	if n := p.tracker.done(r.ticket); n > 0 {
+		// Read again below the committed offset: no commit will release
+		// them, and they must not hold the window (it would fill, and
+		// fetching would wait for a commit that never comes).
+		p.uncommitted.Add(-n)
+		signal(p.committed)
+	}
 	inFlight := p.c.inFlight.Add(-1)
 	if inFlight == 0 {
 		signal(p.idle)

@@ -273,6 +273,49 @@ func TestSinkGracefulStopTakesLateOutcomes(t *testing.T) {
 	}
 }
 
+// A graceful stop while the fetcher waits to hand a record over (the
+// workers are all busy and the queue to them is full) still delivers that
+// record: the stop ends as soon as every fetched record is finished, not
+// when the grace runs out, and commits them all. It once lost the record
+// in that hand-over, so every graceful stop under load waited the whole
+// shutdown_grace for a record nobody had.
+func TestSinkGracefulStopDeliversTheRecordBeingHandedOver(t *testing.T) {
+	addr := streamstest.Broker(t, 1, "in", "dlq")
+	produceN(t, addr, "in", 1000)
+	gate := make(chan struct{})
+	sink := streams.PerRecord(func(ctx context.Context, r *streams.Record) error {
+		<-gate
+		return nil
+	})
+	const grace = time.Minute
+	p, cancel, done := startPipeline(t, streams.PipelineConfig{Name: "handover", Brokers: []string{addr}, Topics: []string{"in"},
+		DeadLetterTopic: "dlq", Concurrency: 1, CommitInterval: time.Hour, ShutdownGrace: grace}, sink)
+	// One record in the worker, 256 queued to the workers, one in the
+	// fetcher's hand: the fetcher waits.
+	const fetched = 1 + 256 + 1
+	streamstest.WaitFor(t, 20*time.Second, "the fetcher blocked on a full queue", func() (bool, string) {
+		c := p.Counts()
+		return c.Consumed == fetched, fmt.Sprint(c.Consumed)
+	})
+	cancel()
+	close(gate)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(grace / 2):
+		t.Fatalf("the graceful stop waits for the grace with every record delivered: %+v", p.Counts())
+	}
+	c := p.Counts()
+	if c.Delivered != c.Consumed || c.InFlight != 0 {
+		t.Fatalf("after a graceful stop: %+v, want every fetched record delivered", c)
+	}
+	if got := committed(t, addr, "handover", "in"); got != c.Consumed {
+		t.Fatalf("committed %d, want %d (every fetched record)", got, c.Consumed)
+	}
+}
+
 // A forced stop (abort) takes no outcome after it and commits nothing more.
 func TestSinkAbortIgnoresLateOutcomes(t *testing.T) {
 	addr := streamstest.Broker(t, 1, "in", "dlq")

@@ -45,8 +45,8 @@ func (c SubscribeConfig) withDefaults() SubscribeConfig {
 	def(&c.CommitInterval, time.Second)
 	def(&c.Retry.InitialInterval, 100*time.Millisecond)
 	def(&c.Retry.MaxInterval, 10*time.Second)
-	def(&c.SessionTimeout, 10*time.Second)
-	def(&c.HeartbeatInterval, time.Second)
+	def(&c.SessionTimeout, DefaultSessionTimeout)
+	def(&c.HeartbeatInterval, DefaultHeartbeatInterval)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

@@ -88,8 +88,13 @@ func (t *offsetTracker) add(topic string, partition int, offset, hwm int64) tick
 	return ticket{w: w, idx: len(w.queue) - 1, off: offset}
 }
 
-// done marks a record finished and advances its window's committable prefix.
-func (t *offsetTracker) done(tk ticket) {
+// done marks a record finished and advances its window's committable
+// prefix. It returns how many records that prefix passed which a commit
+// already covers: records read again below the committed offset (kafka-go
+// re-reads from the group's offset when it rejoins) that no commit will
+// ever release, so the caller releases them from the uncommitted window
+// itself.
+func (t *offsetTracker) done(tk ticket) (committed int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	w := tk.w
@@ -99,23 +104,28 @@ func (t *offsetTracker) done(tk ticket) {
 	if i >= len(w.queue) || w.queue[i].offset != tk.off {
 		i = w.find(tk.off)
 		if i < 0 {
-			return
+			return 0
 		}
 	}
 	w.queue[i].done = true
 	advanced := false
 	for w.head < len(w.queue) && w.queue[w.head].done {
+		if w.queue[w.head].offset < w.state.committed {
+			committed++
+		} else {
+			w.state.finished++
+		}
 		w.head++
-		w.state.finished++
 		advanced = true
 	}
 	if !advanced {
-		return
+		return committed
 	}
 	next := w.queue[w.head-1].offset + 1
 	if next > w.state.commit {
 		w.state.commit = next
 	}
+	return committed
 }
 
 func (w *window) find(off int64) int {

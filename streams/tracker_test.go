@@ -97,3 +97,33 @@ func assertCommit(t *testing.T, tr *offsetTracker, want int64) {
 		t.Fatalf("pending commits %v, want offset %d", p, want)
 	}
 }
+
+// Records read again below the committed offset (a rejoin after a commit
+// outage) are reported when their prefix passes them: no commit would ever
+// release them from the uncommitted window. Those at or above it are
+// released by the next commit, as usual.
+func TestTrackerRereadBelowCommittedIsReleasedAtOnce(t *testing.T) {
+	tr := newOffsetTracker()
+	for off := int64(0); off < 4; off++ {
+		if n := tr.done(tr.add("t", 0, off, 10)); n != 0 {
+			t.Fatalf("offset %d: %d reported committed before any commit", off, n)
+		}
+	}
+	if n := tr.markCommitted(tr.pending()); n != 4 {
+		t.Fatalf("the commit released %d, want 4", n)
+	}
+	two, three, four := tr.add("t", 0, 2, 10), tr.add("t", 0, 3, 10), tr.add("t", 0, 4, 10)
+	if n := tr.done(three); n != 0 {
+		t.Fatalf("3 finished before 2: %d reported, want 0 (the prefix did not move)", n)
+	}
+	if n := tr.done(two); n != 2 {
+		t.Fatalf("2 and 3 read again below the committed 4: %d reported, want 2", n)
+	}
+	if n := tr.done(four); n != 0 {
+		t.Fatalf("4 is not committed yet: %d reported", n)
+	}
+	assertCommit(t, tr, 5)
+	if n := tr.markCommitted(tr.pending()); n != 1 {
+		t.Fatalf("the commit of 5 released %d, want 1", n)
+	}
+}

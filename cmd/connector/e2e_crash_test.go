@@ -27,6 +27,7 @@ import (
 // offset is on the source's topics: a crash at any instant loses nothing,
 // in any direction.
 func TestEveryDirectionSurvivesSIGKILL(t *testing.T) {
+	t.Parallel()
 	connectorBin, brokerBin := build(t)
 	brokerAddr := startBroker(t, brokerBin, 4, "profiles.segments,categorization.requests")
 

@@ -23,6 +23,7 @@ import (
 // outage's dead letters, which the running connector delivers, each once,
 // and a second replay finds nothing left.
 func TestDeadLetterInspectAndReplay(t *testing.T) {
+	t.Parallel()
 	connectorBin, brokerBin := build(t)
 	brokerAddr := startBroker(t, brokerBin, 3, "web.events")
 	sbCfg := sandbox.DefaultConfig()

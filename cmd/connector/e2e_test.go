@@ -3,6 +3,7 @@ package main_test
 import (
 	"bufio"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -37,16 +38,58 @@ func kcat(t *testing.T) string {
 	return p
 }
 
+// binaries are built once per test binary (see build) into binDir, which
+// TestMain removes.
+var (
+	binDir    string
+	buildOnce sync.Once
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	// These tests spend their time waiting for child processes and for
+	// outages to pass, not on the CPU of the test binary: they run all at
+	// once unless -parallel says otherwise (its default is GOMAXPROCS).
+	flag.Parse()
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		_ = flag.Set("test.parallel", "16")
+	}
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// build returns the connector and broker binaries, built the first time a
+// test asks: every e2e test runs the same binaries. Under -race the
+// connector is built with it too, so that a data race under a crash, an
+// outage or a graceful stop fails the test that provoked it.
 func build(t *testing.T) (connector, broker string) {
 	t.Helper()
-	dir := t.TempDir()
-	for _, c := range []string{"connector", "broker"} {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, c), "github.com/contactlab/connector/cmd/"+c).CombinedOutput()
-		if err != nil {
-			t.Fatalf("build %s: %v\n%s", c, err, out)
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "connector-e2e-")
+		if buildErr != nil {
+			return
 		}
+		for _, c := range []string{"connector", "broker"} {
+			args := []string{"build", "-o", filepath.Join(binDir, c)}
+			if raceEnabled && c == "connector" {
+				args = append(args, "-race")
+			}
+			out, err := exec.Command("go", append(args, "github.com/contactlab/connector/cmd/"+c)...).CombinedOutput()
+			if err != nil {
+				buildErr = fmt.Errorf("build %s: %w\n%s", c, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return filepath.Join(dir, "connector"), filepath.Join(dir, "broker")
+	return filepath.Join(binDir, "connector"), filepath.Join(binDir, "broker")
 }
 
 // startBroker runs cmd/broker on a free address with topics created, waits
@@ -121,7 +164,15 @@ func start(t *testing.T, bin string, args ...string) *proc {
 		}
 		_ = p.cmd.Wait()
 	}()
-	t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.done })
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if strings.Contains(p.logs.String(), "WARNING: DATA RACE") {
+			t.Errorf("%s: data race:\n%s", filepath.Base(bin), p.logs.String())
+		}
+	})
 	return p
 }
 
@@ -172,19 +223,23 @@ func (p *proc) consumed(t *testing.T) int64 {
 
 // writeConfig writes a connector config file: the Kafka, HTTP and log
 // settings every e2e run shares, then rest, the APIs and pipelines under
-// test.
+// test. The group timeouts are short, so that a member killed by a test is
+// replaced quickly.
 func writeConfig(t *testing.T, broker, rest string) string {
 	t.Helper()
+	return writeConfigWith(t, broker, "  session_timeout: 3s\n  heartbeat_interval: 300ms\n", rest)
+}
+
+// writeConfigWith is writeConfig with kafkaKeys (indented lines) in the
+// kafka section instead of the short group timeouts.
+func writeConfigWith(t *testing.T, broker, kafkaKeys, rest string) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "connector.yaml")
-	doc := fmt.Sprintf(`kafka:
-  brokers: [%q]
-  session_timeout: 3s
-  heartbeat_interval: 300ms
-http:
+	doc := fmt.Sprintf("kafka:\n  brokers: [%q]\n", broker) + kafkaKeys + `http:
   listen: "127.0.0.1:0"
 log:
   level: info
-`, broker) + rest
+` + rest
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -229,6 +284,7 @@ func kcatProduce(t *testing.T, kcatBin, broker, topic string, lines []string) {
 }
 
 func TestEndToEndWithOutsideClientAndCrash(t *testing.T) {
+	t.Parallel()
 	kcatBin := kcat(t)
 	connectorBin, brokerBin := build(t)
 	brokerAddr := startBroker(t, brokerBin, 4, "web.events")
@@ -311,6 +367,7 @@ func TestEndToEndWithOutsideClientAndCrash(t *testing.T) {
 }
 
 func TestTwoProcessesShareThePartitions(t *testing.T) {
+	t.Parallel()
 	kcatBin := kcat(t)
 	connectorBin, brokerBin := build(t)
 	brokerAddr := startBroker(t, brokerBin, 6, "web.events")

@@ -20,7 +20,9 @@ import (
 // source's type, which live in the component's file (package service) and
 // nowhere else. It may be called more than once.
 func (c *Config) Defaults() {
-	Default(&c.Kafka.SessionTimeout, 10*time.Second)
+	// The lowest session timeout a stock broker accepts: a crashed
+	// process's partitions wait this long (streams.DefaultSessionTimeout).
+	Default(&c.Kafka.SessionTimeout, 6*time.Second)
 	Default(&c.Kafka.HeartbeatInterval, time.Second)
 	if c.Kafka.CreateTopics == nil {
 		t := true
