@@ -27,13 +27,14 @@ func envInt(name string, def int) int {
 // with no throttling; target at least 3,000 events/s on 2 cores.
 func BenchmarkEventsSink(b *testing.B) {
 	n := envInt("EVENTS_BENCH_N", 30000)
-	broker := streamstest.Broker(b, 8, "web.events")
+	kb := newTestKafka(b, kindKfake)
+	broker := kb.start(b, 8, "web.events")
 	sb := startSandbox(b, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(20 * time.Millisecond)}
 	})
 	msgs, _, _ := makeEvents(n, 0)
 	streamstest.Produce(b, broker, "web.events", msgs...)
-	cfg := eventsConfig(b, broker, sb, "") // the defaults users get
+	cfg := eventsConfig(b, kb, sb, "") // the defaults users get
 	svc, err := service.New(cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -53,11 +54,12 @@ func BenchmarkEventsSink(b *testing.B) {
 // least 97% of 100/s with no 429.
 func BenchmarkEventsThrottled(b *testing.B) {
 	secs := envInt("EVENTS_THROTTLED_SECONDS", 20)
-	broker := streamstest.Broker(b, 4, "web.events")
+	kb := newTestKafka(b, kindKfake)
+	broker := kb.start(b, 4, "web.events")
 	sb := startSandbox(b, func(c *sandbox.Config) { c.Contacthub.MaxRequestsPerMinute = 6000 })
 	msgs, _, _ := makeEvents(150*secs, 0)
 	streamstest.Produce(b, broker, "web.events", msgs...)
-	svc, err := service.New(eventsConfig(b, broker, sb, ""))
+	svc, err := service.New(eventsConfig(b, kb, sb, ""))
 	if err != nil {
 		b.Fatal(err)
 	}
