@@ -294,6 +294,7 @@ func (p *Pipeline) awaitIdle(work context.Context) {
 func (p *Pipeline) fetch(ctx context.Context, r *kafka.Reader, out chan<- *Record) error {
 	defer close(out)
 	retry := delivery.Forever(100*time.Millisecond, 5*time.Second).Start()
+	failing := false // a "fetch" problem is on /readyz
 	for {
 		// The window is of uncommitted records, not only unfinished ones:
 		// while commits fail, fetching stops when it is full.
@@ -319,12 +320,26 @@ func (p *Pipeline) fetch(ctx context.Context, r *kafka.Reader, out chan<- *Recor
 				return fmt.Errorf("fetch: %w", err)
 			}
 			p.log.Warn("fetch failed; retrying", "error", err)
+			// kafka-go returns an error only after its own attempts (to
+			// join the group, to reach a coordinator) failed: a few in a
+			// row mean records do not move, whatever the health probe
+			// sees (a session timeout the brokers refuse, a group the
+			// credentials may not join).
+			if retry.Failures() >= fetchFailuresBeforeNotReady-1 &&
+				p.ready.Problem("fetch", "reading from Kafka fails: "+describeConnErr(err)) {
+				failing = true
+				p.log.Error("reading from Kafka keeps failing; not ready until a fetch succeeds", "error", err)
+			}
 			if retry.Wait(ctx, err) != nil {
 				return nil
 			}
 			continue
 		}
 		retry.Reset()
+		if failing && p.ready.Problem("fetch", "") {
+			failing = false
+			p.log.Info("reading from Kafka succeeds again")
+		}
 		rec := &Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: headersOf(m.Headers), Time: m.Time}
 		rec.ticket = p.tracker.add(m.Topic, m.Partition, m.Offset, m.HighWaterMark)
 		p.uncommitted.Add(1)
@@ -501,6 +516,10 @@ func (p *Pipeline) deadLetter(ctx context.Context, r *Record, cause error) {
 	p.c.deadLettered.Add(1)
 	p.ack(r)
 }
+
+// fetchFailuresBeforeNotReady is how many failed fetches in a row make the
+// pipeline not ready; each comes after kafka-go's own retries.
+const fetchFailuresBeforeNotReady = 3
 
 // deadLetterFailuresBeforeNotReady is how many failed writes in a row make
 // the pipeline not ready: one may be a leader moving; three, with back-off
