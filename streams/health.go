@@ -124,7 +124,13 @@ func (p *Pipeline) checkHealth(ctx context.Context) {
 			what, why = "Kafka partly unreachable", fmt.Errorf("%w; %w", err, errors.Join(dead...))
 		}
 		failingFor := now.Sub(down).Round(time.Second)
-		if p.ready.Problem("broker", fmt.Sprintf("%s for %s: %v", what, failingFor, why)) {
+		reason := fmt.Sprintf("%s for %s: %v", what, failingFor, why)
+		if isPermanentConnErr(err) {
+			// Not a matter of time: a credential or a certificate.
+			what = "Kafka rejects the connection"
+			reason = fmt.Sprintf("%s: %v", what, why)
+		}
+		if p.ready.Problem("broker", reason) {
 			p.log.Error(what+"; not ready", "for", failingFor, "error", why)
 		}
 	}

@@ -229,7 +229,7 @@ func describeConnErr(err error) string {
 	var ke kafka.Error
 	switch {
 	case errors.As(err, &ua):
-		return "TLS: the broker's certificate is signed by an unknown authority (set kafka.tls.ca_file): " + err.Error()
+		return "TLS: the broker's certificate is signed by an unknown authority (kafka.tls.ca_file must hold the CA that signed it): " + err.Error()
 	case errors.As(err, &hn):
 		return "TLS: the broker's certificate does not name it (set kafka.tls.server_name): " + err.Error()
 	case errors.As(err, &ci):

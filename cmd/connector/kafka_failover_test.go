@@ -190,6 +190,7 @@ sources:
 		t.Fatalf("a unit failed:\n%s", logs)
 	}
 	p.stop(t)
+	t.Logf("the connector's warnings and errors:\n%s", p.logSummary())
 	st := sb.Contacthub.Stats()
 	t.Logf("node %d killed, down %s; %d events accepted (%d duplicates), %d dead-lettered, %d Contacthub offsets published (%d twice)",
 		victim, downFor.Round(100*time.Millisecond), st.Accepted, st.DuplicateBodies, len(dead), last, repeated(seen))

@@ -294,3 +294,28 @@ func (p *proc) logText() string {
 	defer p.mu.Unlock()
 	return p.logs.String()
 }
+
+// logSummary counts the process's warnings and errors by message, for the
+// test's log: what a failure cost, as an operator would see it.
+func (p *proc) logSummary() string {
+	counts := map[string]int{}
+	var order []string
+	for _, line := range strings.Split(p.logText(), "\n") {
+		var l struct {
+			Level, Msg string
+		}
+		if json.Unmarshal([]byte(line), &l) != nil || (l.Level != "WARN" && l.Level != "ERROR") {
+			continue
+		}
+		k := l.Level + " " + l.Msg
+		if counts[k] == 0 {
+			order = append(order, k)
+		}
+		counts[k]++
+	}
+	var b strings.Builder
+	for _, k := range order {
+		fmt.Fprintf(&b, "  %5d x %s\n", counts[k], k)
+	}
+	return b.String()
+}
