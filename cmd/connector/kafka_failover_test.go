@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
 	"github.com/contactlab/connector/internal/kafkatest"
@@ -240,36 +238,9 @@ func requireReplicated(t *testing.T, c *kafkatest.Cluster, topic string) {
 	if len(s.Replicas) != 3 {
 		t.Fatalf("%s has replicas %v, want three (kafka.replication_factor)", topic, s.Replicas)
 	}
-	if got := topicConfig(t, c.Bootstrap(), topic, "min.insync.replicas"); got != "2" {
-		t.Fatalf("%s has min.insync.replicas %q, want 2 (kafka.min_insync_replicas)", topic, got)
+	if got, err := c.TopicConfig(topic, "min.insync.replicas"); err != nil || got != "2" {
+		t.Fatalf("%s has min.insync.replicas %q (%v), want 2 (kafka.min_insync_replicas)", topic, got, err)
 	}
-}
-
-// topicConfig reads one configuration entry of a topic from the brokers.
-func topicConfig(t *testing.T, brokers []string, topic, key string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	transport := &kafka.Transport{}
-	defer transport.CloseIdleConnections()
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: transport}
-	res, err := client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
-		ResourceType: kafka.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{key},
-	}}})
-	if err != nil {
-		t.Fatalf("describe %s: %v", topic, err)
-	}
-	for _, r := range res.Resources {
-		if r.Error != nil {
-			t.Fatalf("describe %s: %v", topic, r.Error)
-		}
-		for _, e := range r.ConfigEntries {
-			if e.ConfigName == key {
-				return e.ConfigValue
-			}
-		}
-	}
-	return ""
 }
 
 // requireOnlyKafkaReasons fails if /readyz gave, during a broker outage,
