@@ -55,7 +55,10 @@ type Pipeline struct {
 	// stop) late outcomes are ignored and their records stay uncommitted.
 	work context.Context
 
-	limit     *limiter
+	limit *limiter
+	// share keeps the pipeline's share of its group current; nil unless
+	// cfg.OnShare is set.
+	share     *shareWatcher
 	mc        pipelineCounters
 	ready     Readiness
 	h         health
@@ -149,11 +152,17 @@ func (p *Pipeline) RunUntilAbort(ctx context.Context) error {
 	return p.run(ctx, false)
 }
 
-func (p *Pipeline) newReader() *kafka.Reader {
+// newReader makes the group's reader; a non-nil tag marks its member for
+// the share watcher.
+func (p *Pipeline) newReader(tag []byte) *kafka.Reader {
 	cfg := p.cfg
 	start := kafka.FirstOffset
 	if cfg.StartFromLatest {
 		start = kafka.LastOffset
+	}
+	var balancers []kafka.GroupBalancer // nil: kafka-go's
+	if tag != nil {
+		balancers = taggedBalancers(tag)
 	}
 	return kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           cfg.Brokers,
@@ -170,6 +179,7 @@ func (p *Pipeline) newReader() *kafka.Reader {
 		SessionTimeout:    cfg.SessionTimeout,
 		RebalanceTimeout:  cfg.SessionTimeout,
 		JoinGroupBackoff:  500 * time.Millisecond,
+		GroupBalancers:    balancers,
 		ReadBackoffMin:    50 * time.Millisecond,
 		ReadBackoffMax:    500 * time.Millisecond,
 		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { p.log.Debug("kafka-go: " + fmt.Sprintf(msg, args...)) }),
@@ -178,7 +188,12 @@ func (p *Pipeline) newReader() *kafka.Reader {
 
 func (p *Pipeline) run(ctx context.Context, graceful bool) error {
 	cfg := p.cfg
-	reader := p.newReader()
+	var tag []byte
+	if cfg.OnShare != nil {
+		tag = newMemberTag()
+		p.share = newShareWatcher(p, tag)
+	}
+	reader := p.newReader(tag)
 	p.ready.Running(true)
 	defer p.ready.Running(false)
 	p.m.paused.WithLabelValues(cfg.Name).Set(0) // exported from the start, not from the first pause
@@ -233,6 +248,10 @@ func (p *Pipeline) run(ctx context.Context, graceful bool) error {
 	}()
 	helpers.Add(1)
 	go func() { defer helpers.Done(); p.healthLoop(work) }()
+	if p.share != nil {
+		helpers.Add(1)
+		go func() { defer helpers.Done(); p.share.run(work, reader) }()
+	}
 	for range min(cfg.Concurrency, 4) {
 		helpers.Add(1)
 		go func() { defer helpers.Done(); p.deadLetterLoop(work) }()
@@ -340,6 +359,15 @@ func (p *Pipeline) fetch(ctx context.Context, r *kafka.Reader, out chan<- *Recor
 			failing = false
 			p.log.Info("reading from Kafka succeeds again")
 		}
+		if p.share != nil && !p.share.owns(m.Topic, m.Partition) {
+			// A partition new to this process: its share grew (or it just
+			// joined). Read it before the record can reach the API.
+			p.share.learn(ctx, m.Topic, m.Partition)
+			if ctx.Err() != nil {
+				<-p.sem // stopped meanwhile: the record stays unread
+				return nil
+			}
+		}
 		rec := &Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: headersOf(m.Headers), Time: m.Time}
 		rec.ticket = p.tracker.add(m.Topic, m.Partition, m.Offset, m.HighWaterMark)
 		p.uncommitted.Add(1)
@@ -347,9 +375,13 @@ func (p *Pipeline) fetch(ctx context.Context, r *kafka.Reader, out chan<- *Recor
 		p.c.inFlight.Add(1)
 		p.mc.consumed.Inc()
 		p.mc.inFlight.Inc()
+		// Counted in flight, the record is handed on even when fetching
+		// stopped meanwhile (a graceful stop delivers it within the
+		// grace); dropped, it would hold the stop for all of the grace.
+		// Only the forced stop drops it.
 		select {
 		case out <- rec:
-		case <-ctx.Done():
+		case <-p.work.Done():
 			return nil
 		}
 	}
