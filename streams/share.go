@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -143,7 +144,7 @@ type shareWatcher struct {
 	client  *kafka.Client
 	onShare func(float64)
 	gauge   interface{ Set(float64) }
-	logf    func(msg string, args ...any)
+	log     *slog.Logger
 
 	// owned are the partitions the pipeline knows it owns: the last
 	// assignment read, and those it fetched since (so that a partition is
@@ -162,7 +163,7 @@ func newShareWatcher(p *Pipeline, tag []byte) *shareWatcher {
 		client:  &kafka.Client{Addr: kafka.TCP(p.cfg.Brokers...), Timeout: shareQuestionTimeout, Transport: p.transport},
 		onShare: p.cfg.OnShare,
 		gauge:   p.m.share.WithLabelValues(p.cfg.Name),
-		logf:    func(msg string, args ...any) { p.log.Debug(msg, args...) },
+		log:     p.log,
 		share:   -1,
 	}
 	w.owned.Store(&map[topicPartition]bool{})
@@ -207,7 +208,7 @@ func (w *shareWatcher) update(ctx context.Context) {
 		err = res.Groups[0].Error
 	}
 	if err != nil {
-		w.logf("reading the group's assignment failed; the share stays", "group", w.group, "share", w.share, "error", err)
+		w.log.Debug("reading the group's assignment failed; the share stays", "group", w.group, "share", w.share, "error", err)
 		return
 	}
 	s, ok := shareOf(res.Groups[0], w.tag, w.topics, w.share)
@@ -220,7 +221,8 @@ func (w *shareWatcher) update(ctx context.Context) {
 	if s.share == w.share {
 		return
 	}
-	w.logf("share of the group's partitions", "group", w.group, "share", s.share, "was", w.share, "state", res.Groups[0].GroupState)
+	// Rare (a rebalance), and what an operator of replicas wants to see.
+	w.log.Info("share of the group's partitions", "share", s.share, "was", w.share, "partitions", len(s.owned), "group_state", res.Groups[0].GroupState)
 	w.share = s.share
 	w.gauge.Set(s.share)
 	if w.onShare != nil {

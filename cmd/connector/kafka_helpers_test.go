@@ -319,3 +319,26 @@ func (p *proc) logSummary() string {
 	}
 	return b.String()
 }
+
+// getJSON decodes the answer of a process's ops endpoint at path into v.
+func getJSON(addr, path string, v any) bool {
+	client := http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get("http://" + addr + path)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v) == nil
+}
+
+// getText is the body of a process's ops endpoint at path, "" on error.
+func getText(addr, path string) string {
+	client := http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get("http://" + addr + path)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
