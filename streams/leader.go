@@ -155,7 +155,7 @@ func (e *LeaderElection) setJoinError(err error) bool {
 // joinError says what a failure to join means (describeConnErr).
 type joinError struct{ err error }
 
-func (e *joinError) Error() string { return describeConnErr(e.err) }
+func (e *joinError) Error() string { return "Kafka: " + describeConnErr(e.err) }
 func (e *joinError) Unwrap() error { return e.err }
 
 // Run takes part in the election until ctx ends. Each time this member
