@@ -51,6 +51,15 @@ type PipelineConfig struct {
 	SessionTimeout    time.Duration
 	HeartbeatInterval time.Duration
 
+	// OnShare, when set, is told this pipeline's share of its consumer
+	// group's work whenever it changes: the partitions of Topics the group
+	// assigned to this process over all it assigned, from 0 to 1. Several
+	// processes with one config share an API's rate limit by pacing at
+	// their share of it (see share.go for how the share is read, and
+	// when). It is called from the pipeline's goroutines, one call at a
+	// time, and must not block.
+	OnShare func(share float64)
+
 	Logger  *slog.Logger
 	Metrics *Metrics
 }

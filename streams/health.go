@@ -112,13 +112,27 @@ func (p *Pipeline) checkHealth(ctx context.Context) {
 	case ctx.Err() != nil:
 		return
 	case isPermanentConnErr(err) || now.Sub(down) >= hp.BrokerUnreachableAfter:
-		// Say which broker and why, from a fresh connection per broker.
-		why := err
-		if cerr := CheckBrokers(ctx, p.cfg.Brokers, p.cfg.Security); cerr != nil {
-			why = cerr
+		// Say which broker and why, from a fresh connection per broker:
+		// every one when none answers; else the probe's failure and the
+		// brokers that do not answer (one node of a cluster dead), or only
+		// the failure when each answers (a partition without a leader).
+		what, why := "Kafka requests fail", err
+		dead := UnreachableBrokers(ctx, p.cfg.Brokers, p.cfg.Security)
+		switch {
+		case len(dead) == len(p.cfg.Brokers):
+			what, why = "Kafka unreachable", errors.Join(dead...)
+		case len(dead) > 0:
+			what, why = "Kafka partly unreachable", fmt.Errorf("%w; %w", err, errors.Join(dead...))
 		}
-		if p.ready.Problem("broker", fmt.Sprintf("Kafka unreachable for %s: %v", now.Sub(down).Round(time.Second), why)) {
-			p.log.Error("Kafka brokers do not answer; not ready", "for", now.Sub(down).Round(time.Second), "error", why)
+		failingFor := now.Sub(down).Round(time.Second)
+		reason := fmt.Sprintf("%s for %s: %v", what, failingFor, why)
+		if isPermanentConnErr(err) {
+			// Not a matter of time: a credential or a certificate.
+			what = "Kafka rejects the connection"
+			reason = fmt.Sprintf("%s: %v", what, why)
+		}
+		if p.ready.Problem("broker", reason) {
+			p.log.Error(what+"; not ready", "for", failingFor, "error", why)
 		}
 	}
 

@@ -112,6 +112,9 @@ type LeaderElection struct {
 	cfg   LeaderElectionConfig
 	log   *slog.Logger
 	state atomic.Int32
+
+	mu      sync.Mutex
+	joinErr error // why the last attempt to join failed; nil once in a generation
 }
 
 // NewLeaderElection validates cfg; it connects nothing yet.
@@ -125,6 +128,35 @@ func NewLeaderElection(cfg LeaderElectionConfig) (*LeaderElection, error) {
 
 // State is where this member stands now.
 func (e *LeaderElection) State() LeaderState { return LeaderState(e.state.Load()) }
+
+// JoinError is why the last attempt to join the election failed, in words
+// that name the broker and the cause (a refused password, an untrusted
+// certificate); nil while the member is in a generation, or before it
+// failed. A member that keeps joining says why on /readyz with it.
+func (e *LeaderElection) JoinError() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.joinErr
+}
+
+// setJoinError records a failed join (nil: joined) and reports whether
+// the failure is new or gone.
+func (e *LeaderElection) setJoinError(err error) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	changed := (e.joinErr == nil) != (err == nil)
+	if err != nil {
+		err = &joinError{err}
+	}
+	e.joinErr = err
+	return changed
+}
+
+// joinError says what a failure to join means (describeConnErr).
+type joinError struct{ err error }
+
+func (e *joinError) Error() string { return "Kafka: " + describeConnErr(e.err) }
+func (e *joinError) Unwrap() error { return e.err }
 
 // Run takes part in the election until ctx ends. Each time this member
 // becomes the leader, lead runs with a context that ends when the lead does
@@ -186,9 +218,17 @@ func (e *LeaderElection) run(ctx context.Context, lead func(ctx context.Context)
 			}
 			// kafka-go reports join failures (a rebalance in progress, a
 			// broker not up yet) and retries by itself after a back-off.
-			e.log.Debug("joining the election failed; kafka-go retries", "error", err)
+			// Those waiting does not fix are worth a warning, once.
+			if e.setJoinError(err) && isPermanentConnErr(err) {
+				e.log.Warn("joining the leader election fails; retrying", "error", describeConnErr(err))
+			} else {
+				e.log.Debug("joining the election failed; kafka-go retries", "error", err)
+			}
 			e.setState(LeaderJoining)
 			continue
+		}
+		if e.setJoinError(nil) {
+			e.log.Info("joined the leader election")
 		}
 		if !holdsPartitionZero(gen, cfg.Topic) {
 			e.setState(LeaderStandby)

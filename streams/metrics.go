@@ -21,6 +21,7 @@ type Metrics struct {
 	concurrency  *prometheus.GaugeVec
 	commits      *prometheus.CounterVec
 	produced     *prometheus.CounterVec
+	share        *prometheus.GaugeVec
 }
 
 // NewMetrics registers the runtime's collectors with reg. A nil reg gives
@@ -52,9 +53,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "offset_commits_total", Help: "Offset commits sent to Kafka, by result."}, []string{"pipeline", "result"}),
 		produced: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: "producer",
 			Name: "records_produced_total", Help: "Records Kafka acknowledged, by topic role."}, []string{"pipeline", "role"}),
+		share: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "partition_share", Help: "Share (0 to 1) of the consumer group's partitions assigned to this process, as the group coordinator reports it; the process paces a rate-limited API at this share of the limit. Only for pipelines whose API has one."}, []string{"pipeline"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.consumed, m.delivered, m.filtered, m.deadLettered, m.retries, m.lag, m.inFlight, m.paused, m.oldest, m.concurrency, m.commits, m.produced)
+		reg.MustRegister(m.consumed, m.delivered, m.filtered, m.deadLettered, m.retries, m.lag, m.inFlight, m.paused, m.oldest, m.concurrency, m.commits, m.produced, m.share)
 	}
 	return m
 }

@@ -58,7 +58,10 @@ type Pipeline struct {
 	// stop) late outcomes are ignored and their records stay uncommitted.
 	work context.Context
 
-	limit     *limiter
+	limit *limiter
+	// share keeps the pipeline's share of its group current; nil unless
+	// cfg.OnShare is set.
+	share     *shareWatcher
 	mc        pipelineCounters
 	ready     Readiness
 	h         health
@@ -152,11 +155,17 @@ func (p *Pipeline) RunUntilAbort(ctx context.Context) error {
 	return p.run(ctx, false)
 }
 
-func (p *Pipeline) newReader() *kafka.Reader {
+// newReader makes the group's reader; a non-nil tag marks its member for
+// the share watcher.
+func (p *Pipeline) newReader(tag []byte) *kafka.Reader {
 	cfg := p.cfg
 	start := kafka.FirstOffset
 	if cfg.StartFromLatest {
 		start = kafka.LastOffset
+	}
+	var balancers []kafka.GroupBalancer // nil: kafka-go's
+	if tag != nil {
+		balancers = taggedBalancers(tag)
 	}
 	return kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           cfg.Brokers,
@@ -173,6 +182,7 @@ func (p *Pipeline) newReader() *kafka.Reader {
 		SessionTimeout:    cfg.SessionTimeout,
 		RebalanceTimeout:  cfg.SessionTimeout,
 		JoinGroupBackoff:  500 * time.Millisecond,
+		GroupBalancers:    balancers,
 		ReadBackoffMin:    50 * time.Millisecond,
 		ReadBackoffMax:    500 * time.Millisecond,
 		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { p.log.Debug("kafka-go: " + fmt.Sprintf(msg, args...)) }),
@@ -181,7 +191,12 @@ func (p *Pipeline) newReader() *kafka.Reader {
 
 func (p *Pipeline) run(ctx context.Context, graceful bool) error {
 	cfg := p.cfg
-	reader := p.newReader()
+	var tag []byte
+	if cfg.OnShare != nil {
+		tag = newMemberTag()
+		p.share = newShareWatcher(p, tag)
+	}
+	reader := p.newReader(tag)
 	p.ready.Running(true)
 	defer p.ready.Running(false)
 	p.m.paused.WithLabelValues(cfg.Name).Set(0) // exported from the start, not from the first pause
@@ -236,6 +251,10 @@ func (p *Pipeline) run(ctx context.Context, graceful bool) error {
 	}()
 	helpers.Add(1)
 	go func() { defer helpers.Done(); p.healthLoop(work) }()
+	if p.share != nil {
+		helpers.Add(1)
+		go func() { defer helpers.Done(); p.share.run(work, reader) }()
+	}
 	for range deadLetterWriters {
 		helpers.Add(1)
 		go func() { defer helpers.Done(); p.deadLetterLoop(work) }()
@@ -297,6 +316,7 @@ func (p *Pipeline) awaitIdle(work context.Context) {
 func (p *Pipeline) fetch(ctx context.Context, r *kafka.Reader, out chan<- *Record) error {
 	defer close(out)
 	retry := delivery.Forever(100*time.Millisecond, 5*time.Second).Start()
+	failing := false // a "fetch" problem is on /readyz
 	for {
 		// The window is of uncommitted records, not only unfinished ones:
 		// while commits fail, fetching stops when it is full.
@@ -324,12 +344,35 @@ func (p *Pipeline) fetch(ctx context.Context, r *kafka.Reader, out chan<- *Recor
 				return fmt.Errorf("fetch: %w", err)
 			}
 			p.log.Warn("fetch failed; retrying", "error", err)
+			// kafka-go returns an error only after its own attempts (to
+			// join the group, to reach a coordinator) failed: a few in a
+			// row mean records do not move, whatever the health probe
+			// sees (a session timeout the brokers refuse, a group the
+			// credentials may not join).
+			if retry.Failures() >= fetchFailuresBeforeNotReady-1 &&
+				p.ready.Problem("fetch", "reading from Kafka fails: "+describeConnErr(err)) {
+				failing = true
+				p.log.Error("reading from Kafka keeps failing; not ready until a fetch succeeds", "error", err)
+			}
 			if retry.Wait(ctx, err) != nil {
 				return nil
 			}
 			continue
 		}
 		retry.Reset()
+		if failing && p.ready.Problem("fetch", "") {
+			failing = false
+			p.log.Info("reading from Kafka succeeds again")
+		}
+		if p.share != nil && !p.share.owns(m.Topic, m.Partition) {
+			// A partition new to this process: its share grew (or it just
+			// joined). Read it before the record can reach the API.
+			p.share.learn(ctx, m.Topic, m.Partition)
+			if ctx.Err() != nil {
+				<-p.sem // stopped meanwhile: the record stays unread
+				return nil
+			}
+		}
 		rec := &Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: headersOf(m.Headers), Time: m.Time}
 		rec.ticket = p.tracker.add(m.Topic, m.Partition, m.Offset, m.HighWaterMark)
 		p.uncommitted.Add(1)
@@ -515,6 +558,10 @@ func (p *Pipeline) deadLetter(ctx context.Context, r *Record, cause error) {
 	p.c.deadLettered.Add(1)
 	p.ack(r)
 }
+
+// fetchFailuresBeforeNotReady is how many failed fetches in a row make the
+// pipeline not ready; each comes after kafka-go's own retries.
+const fetchFailuresBeforeNotReady = 3
 
 // deadLetterFailuresBeforeNotReady is how many failed writes in a row make
 // the pipeline not ready: one may be a leader moving; three, with back-off

@@ -95,6 +95,14 @@ func (s Security) Transport() *kafka.Transport {
 	t := &kafka.Transport{
 		Dial:        (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		IdleTimeout: 60 * time.Second,
+		// kafka-go routes each request to the partition leader its cached
+		// metadata names and, unlike the Java client, does not refresh that
+		// cache when the leader has moved: requests go on failing until it
+		// expires. After a broker dies its partitions get new leaders within
+		// seconds; a short TTL makes producers and the health probe follow
+		// them as fast (6s by default, measured as the longest gap of a
+		// failover). A metadata request is cheap for the brokers.
+		MetadataTTL: metadataTTL,
 		TLS:         s.TLS,
 		ClientID:    s.ClientID,
 	}
@@ -103,6 +111,11 @@ func (s Security) Transport() *kafka.Transport {
 	}
 	return t
 }
+
+// metadataTTL is how long a Transport trusts its metadata. kafka-go waits
+// for an answer up to the same time, so it must not be so short that a
+// busy broker cannot answer in time.
+const metadataTTL = 2 * time.Second
 
 // TLSOptions are the settings of a TLS connection to the brokers, as
 // files, the way users give them.
@@ -163,19 +176,40 @@ func (o TLSOptions) Config() (*tls.Config, error) {
 func CheckBrokers(ctx context.Context, brokers []string, sec Security) error {
 	var errs []error
 	for _, b := range brokers {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		conn, err := sec.Dialer().DialContext(cctx, "tcp", b)
-		if err == nil {
-			_, err = conn.Brokers()
-			_ = conn.Close()
-		}
-		cancel()
+		err := checkBroker(ctx, b, sec)
 		if err == nil {
 			return nil
 		}
-		errs = append(errs, &BrokerError{Broker: b, Err: err})
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// UnreachableBrokers asks each broker for metadata, as CheckBrokers does,
+// and returns a BrokerError for every one that does not answer, even when
+// others do: with one node of a cluster down, it names that one.
+func UnreachableBrokers(ctx context.Context, brokers []string, sec Security) []error {
+	var errs []error
+	for _, b := range brokers {
+		if err := checkBroker(ctx, b, sec); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+func checkBroker(ctx context.Context, broker string, sec Security) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := sec.Dialer().DialContext(ctx, "tcp", broker)
+	if err == nil {
+		_, err = conn.Brokers()
+		_ = conn.Close()
+	}
+	if err != nil {
+		return &BrokerError{Broker: broker, Err: err}
+	}
+	return nil
 }
 
 // BrokerError is a failure to reach or authenticate with one broker.
@@ -195,13 +229,15 @@ func describeConnErr(err error) string {
 	var ke kafka.Error
 	switch {
 	case errors.As(err, &ua):
-		return "TLS: the broker's certificate is signed by an unknown authority (set kafka.tls.ca_file): " + err.Error()
+		return "TLS: the broker's certificate is signed by an unknown authority (kafka.tls.ca_file must hold the CA that signed it): " + err.Error()
 	case errors.As(err, &hn):
 		return "TLS: the broker's certificate does not name it (set kafka.tls.server_name): " + err.Error()
 	case errors.As(err, &ci):
 		return "TLS: the broker's certificate is not valid: " + err.Error()
 	case errors.As(err, &ke) && (ke == kafka.SASLAuthenticationFailed || ke == kafka.UnsupportedSASLMechanism || ke == kafka.IllegalSASLState):
 		return "SASL: " + err.Error() + " (check kafka.sasl mechanism, username and password)"
+	case errors.As(err, &ke) && ke == kafka.InvalidSessionTimeout:
+		return err.Error() + " (kafka.session_timeout must lie within the brokers' group.min.session.timeout.ms and group.max.session.timeout.ms: 6s to 30min by default)"
 	}
 	return err.Error()
 }

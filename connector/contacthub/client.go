@@ -46,6 +46,9 @@ type Client struct {
 	throttleFailures map[string]int64
 	// probe tells a 403 about one record from a refused credential.
 	probe credentialProbe
+	// share is this process's part of the workspace's limit, which every
+	// replica of the connector spends (see SetShare); 1 alone.
+	share float64
 }
 
 // NewClient builds a client; it sends nothing until used.
@@ -68,6 +71,7 @@ func NewClient(cfg Options, m *httpapi.Metrics) *Client {
 		log:              cfg.Logger,
 		rpm:              -1,
 		throttleFailures: map[string]int64{},
+		share:            1,
 	}
 	if cfg.MaxRequestsPerMinute > 0 {
 		c.setPace(cfg.MaxRequestsPerMinute)
@@ -83,18 +87,24 @@ func (c *Client) url(path string, q url.Values) string {
 	return u
 }
 
-// setPace paces requests at Headroom of rpm (0 = unthrottled).
+// setPace paces requests at Headroom of rpm (0 = unthrottled), times the
+// process's share of it.
 func (c *Client) setPace(rpm int) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.rpm = rpm
-	c.mu.Unlock()
-	if rpm <= 0 {
+	c.applyPace()
+}
+
+// applyPace sets the limiter from rpm and share; c.mu is held.
+func (c *Client) applyPace() {
+	if c.rpm <= 0 {
 		c.limiter.SetLimit(rate.Inf)
 		return
 	}
 	// Burst 1 spreads requests evenly, so the workspace's own bucket never
 	// sees a burst above its rate.
-	c.limiter.SetLimit(rate.Limit(float64(rpm) / 60 * c.cfg.Headroom))
+	c.limiter.SetLimit(rate.Limit(float64(c.rpm) / 60 * c.cfg.Headroom * c.share))
 	c.limiter.SetBurst(1)
 }
 

@@ -197,6 +197,9 @@ func (s *UpdateStreamSource) Ready() (bool, string) {
 	case streams.LeaderStandby:
 		return true, "standby: another replica tails the stream"
 	default:
+		if err := s.election.JoinError(); err != nil {
+			return false, "joining the leader election: " + err.Error()
+		}
 		return false, "joining the leader election"
 	}
 }

@@ -34,6 +34,11 @@ type Deps struct {
 	ups     *ups.Client
 	prodMu  sync.Mutex
 	prod    *streams.Producer
+
+	// The shares of rate limits (shares.go).
+	sharesMu    sync.Mutex
+	limitShares map[string]*limitShare   // by API section
+	onShare     map[string]func(float64) // by pipeline
 }
 
 // Contacthub is the shared Contacthub client.
@@ -101,6 +106,7 @@ func (d *Deps) PipelineConfig(sc config.Sink) streams.PipelineConfig {
 			FailingAfter:           sc.Health.FailingAfter,
 			StallAfter:             sc.Health.StallAfter,
 		},
+		OnShare: d.shareHook(sc.Name),
 		Logger:  d.Log,
 		Metrics: d.Streams,
 	}

@@ -27,8 +27,9 @@ import (
 const requestsTopic = "categorization.requests"
 
 // enablenowConfig is a connector config with one enablenow sink named
-// "categorize"; sinkExtra is appended to the sink's enablenow section.
-func enablenowConfig(t testing.TB, broker string, sb *sandbox.Sandbox, sinkExtra string) *config.Config {
+// "categorize" on kb, which must have started; sinkExtra is appended to the
+// sink's enablenow section.
+func enablenowConfig(t testing.TB, kb *testKafka, sb *sandbox.Sandbox, sinkExtra string) *config.Config {
 	t.Helper()
 	doc := fmt.Sprintf(`
 kafka:
@@ -47,11 +48,15 @@ sinks:
   - name: categorize
     type: enablenow
     topics: [%s]
+    group_id: %s
+    dead_letter_topic: %s
     retry:
       initial: 5ms
       max: 200ms
     enablenow:
-%s`, broker, sb.URL(), sandbox.EnableNowToken, requestsTopic, sinkExtra)
+      results_topic: %s
+%s`, kb.addr, sb.URL(), sandbox.EnableNowToken, kb.name(requestsTopic), kb.name("connector-categorize"),
+		kb.name("categorize.dlq"), kb.name("categorize.results"), sinkExtra)
 	c, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
@@ -100,8 +105,12 @@ func jobMonitor(t testing.TB, svc *service.Service) *enablenow.JobMonitor {
 // status is on the results topic; every invalid one must be dead-lettered
 // with the rule it breaks.
 func TestEnableNowEndToEndUnderFaults(t *testing.T) {
+	forEachBroker(t, testEnableNowEndToEndUnderFaults)
+}
+
+func testEnableNowEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 	const valid, invalid, maxFollowed = 1500, 60, 100
-	broker := streamstest.Broker(t, 4, requestsTopic)
+	broker := kb.start(t, 4, requestsTopic)
 	sb := startSandbox(t, func(c *sandbox.Config) {
 		c.EnableNow.StepInterval = 30 * time.Millisecond
 		c.EnableNow.FailShare = 0.1
@@ -109,9 +118,9 @@ func TestEnableNowEndToEndUnderFaults(t *testing.T) {
 		c.EnableNow.Faults = fault.Settings{ServerErrorShare: 0.05, ThrottleShare: 0.02, ResetShare: 0.02, RetryAfter: fault.Duration(time.Second)}
 	})
 	msgs, bad := makeRequests(valid, invalid)
-	streamstest.Produce(t, broker, requestsTopic, msgs...)
+	streamstest.Produce(t, broker, kb.name(requestsTopic), msgs...)
 
-	cfg := enablenowConfig(t, broker, sb, fmt.Sprintf(`      monitor_jobs: true
+	cfg := enablenowConfig(t, kb, sb, fmt.Sprintf(`      monitor_jobs: true
       poll_interval: 20ms
       max_monitored_jobs: %d
 `, maxFollowed))
@@ -134,7 +143,7 @@ func TestEnableNowEndToEndUnderFaults(t *testing.T) {
 	// (or was dead-lettered); nothing followed means every final result is
 	// on the results topic.
 	streamstest.WaitFor(t, 120*time.Second, "every request committed and every job ended", func() (bool, string) {
-		if ok, why := streamstest.CaughtUp(t, broker, "connector-categorize", requestsTopic); !ok {
+		if ok, why := streamstest.CaughtUp(t, broker, kb.name("connector-categorize"), kb.name(requestsTopic)); !ok {
 			return false, why
 		}
 		st := mon.Stats()
@@ -142,7 +151,7 @@ func TestEnableNowEndToEndUnderFaults(t *testing.T) {
 	})
 
 	// Exactly one job per valid request, found by the key its record gives.
-	requests := streamstest.ReadAll(t, broker, requestsTopic)
+	requests := streamstest.ReadAll(t, broker, kb.name(requestsTopic))
 	keyOf := map[string]string{} // idempotency key -> request key
 	for _, m := range requests {
 		if bad[string(m.Value)] {
@@ -165,7 +174,7 @@ func TestEnableNowEndToEndUnderFaults(t *testing.T) {
 
 	// Every job's final status is on the results topic, under its request's key.
 	final := map[string]enablenow.JobResult{}
-	for _, m := range streamstest.ReadAll(t, broker, "categorize.results") {
+	for _, m := range streamstest.ReadAll(t, broker, kb.name("categorize.results")) {
 		var r enablenow.JobResult
 		if err := json.Unmarshal(m.Value, &r); err != nil {
 			t.Fatalf("result %s: %v", m.Value, err)
@@ -188,7 +197,7 @@ func TestEnableNowEndToEndUnderFaults(t *testing.T) {
 	}
 
 	// Every invalid request is dead-lettered, naming the rules it breaks.
-	dl := streamstest.ReadAll(t, broker, "categorize.dlq")
+	dl := streamstest.ReadAll(t, broker, kb.name("categorize.dlq"))
 	if len(dl) != invalid {
 		t.Fatalf("dead-lettered %d, want %d", len(dl), invalid)
 	}
@@ -197,7 +206,7 @@ func TestEnableNowEndToEndUnderFaults(t *testing.T) {
 		if !bad[string(m.Value)] {
 			t.Fatalf("a valid request was dead-lettered: %s (%v)", m.Value, h)
 		}
-		if h[streams.HeaderDLQReason] != "invalid" || h[streams.HeaderDLQTopic] != requestsTopic || h[streams.HeaderDLQOffset] == "" {
+		if h[streams.HeaderDLQReason] != "invalid" || h[streams.HeaderDLQTopic] != kb.name(requestsTopic) || h[streams.HeaderDLQOffset] == "" {
 			t.Fatalf("dead letter without its reason: %v", h)
 		}
 		_, err := schemas.DecodeCategorizationRequest(m.Value)
@@ -231,13 +240,15 @@ func TestEnableNowEndToEndUnderFaults(t *testing.T) {
 }
 
 // Without monitoring, each request's one result is its creation, final.
-func TestEnableNowWithoutMonitoring(t *testing.T) {
+func TestEnableNowWithoutMonitoring(t *testing.T) { forEachBroker(t, testEnableNowWithoutMonitoring) }
+
+func testEnableNowWithoutMonitoring(t *testing.T, kb *testKafka) {
 	const valid = 300
-	broker := streamstest.Broker(t, 4, requestsTopic)
+	broker := kb.start(t, 4, requestsTopic)
 	sb := startSandbox(t, nil)
 	msgs, _ := makeRequests(valid, 0)
-	streamstest.Produce(t, broker, requestsTopic, msgs...)
-	svc, err := service.New(enablenowConfig(t, broker, sb, "      monitor_jobs: false\n"))
+	streamstest.Produce(t, broker, kb.name(requestsTopic), msgs...)
+	svc, err := service.New(enablenowConfig(t, kb, sb, "      monitor_jobs: false\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,9 +259,9 @@ func TestEnableNowWithoutMonitoring(t *testing.T) {
 	}
 	runService(t, svc)
 	streamstest.WaitFor(t, 60*time.Second, "every request committed", func() (bool, string) {
-		return streamstest.CaughtUp(t, broker, "connector-categorize", requestsTopic)
+		return streamstest.CaughtUp(t, broker, kb.name("connector-categorize"), kb.name(requestsTopic))
 	})
-	results := streamstest.ReadAll(t, broker, "categorize.results")
+	results := streamstest.ReadAll(t, broker, kb.name("categorize.results"))
 	seen := map[string]bool{}
 	for _, m := range results {
 		var r enablenow.JobResult
@@ -271,15 +282,19 @@ func TestEnableNowWithoutMonitoring(t *testing.T) {
 // yet committed) makes the next run read records whose jobs already exist.
 // Their keys are the same, so the API replays: no second job.
 func TestEnableNowRedeliveryAfterCrashCreatesNoSecondJob(t *testing.T) {
+	forEachBroker(t, testEnableNowRedeliveryAfterCrashCreatesNoSecondJob)
+}
+
+func testEnableNowRedeliveryAfterCrashCreatesNoSecondJob(t *testing.T, kb *testKafka) {
 	const n = 1200
 	// The service creates the topics it writes; without it, the test does.
-	broker := streamstest.Broker(t, 4, requestsTopic, "categorize.results", "categorize.dlq")
+	broker := kb.start(t, 4, requestsTopic, "categorize.results", "categorize.dlq")
 	// No reset after create here: every replay is then a record read again after the crash.
 	sb := startSandbox(t, nil)
 	msgs, _ := makeRequests(n, 0)
-	streamstest.Produce(t, broker, requestsTopic, msgs...)
+	streamstest.Produce(t, broker, kb.name(requestsTopic), msgs...)
 
-	cfg := enablenowConfig(t, broker, sb, "")
+	cfg := enablenowConfig(t, kb, sb, "")
 	prod, err := streams.NewProducer(streams.ProducerConfig{Brokers: cfg.Kafka.Brokers})
 	if err != nil {
 		t.Fatal(err)
@@ -288,10 +303,10 @@ func TestEnableNowRedeliveryAfterCrashCreatesNoSecondJob(t *testing.T) {
 	quiet := slog.New(slog.DiscardHandler)
 	pipeline := func() *streams.Pipeline {
 		client := enablenow.NewClient(config.SectionOf[service.EnableNowConfig](cfg, "enablenow").Options(), httpapi.NewMetrics(nil))
-		sink := enablenow.NewCategorizationSink(client, enablenow.NewKafkaResults(prod, "categorize.results", nil), nil, quiet, nil)
+		sink := enablenow.NewCategorizationSink(client, enablenow.NewKafkaResults(prod, kb.name("categorize.results"), nil), nil, quiet, nil)
 		p, err := streams.NewPipeline(streams.PipelineConfig{
-			Name: "categorize", Brokers: cfg.Kafka.Brokers, GroupID: "crash-test", Topics: []string{requestsTopic},
-			DeadLetterTopic: "categorize.dlq", Concurrency: 16,
+			Name: "categorize", Brokers: cfg.Kafka.Brokers, GroupID: kb.name("crash-test"), Topics: []string{kb.name(requestsTopic)},
+			DeadLetterTopic: kb.name("categorize.dlq"), Concurrency: 16,
 			// Commits far apart leave many finished records uncommitted at the crash.
 			CommitInterval: time.Second,
 			Retry:          streams.RetryPolicy{InitialInterval: 5 * time.Millisecond, MaxInterval: 100 * time.Millisecond},
@@ -320,14 +335,14 @@ func TestEnableNowRedeliveryAfterCrashCreatesNoSecondJob(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- pipeline().Run(ctx) }()
 	streamstest.WaitFor(t, 60*time.Second, "every request committed", func() (bool, string) {
-		return streamstest.CaughtUp(t, broker, "crash-test", requestsTopic)
+		return streamstest.CaughtUp(t, broker, kb.name("crash-test"), kb.name(requestsTopic))
 	})
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 
-	for _, m := range streamstest.ReadAll(t, broker, requestsTopic) {
+	for _, m := range streamstest.ReadAll(t, broker, kb.name(requestsTopic)) {
 		if k := enablenow.IdempotencyKey(m.Topic, m.Partition, m.Offset, m.Key, m.Value); sb.EnableNow.JobsFor(k) != 1 {
 			t.Fatalf("request %d@%d made %d jobs, want 1", m.Partition, m.Offset, sb.EnableNow.JobsFor(k))
 		}

@@ -20,8 +20,9 @@ import (
 	"github.com/contactlab/connector/streams/streamstest"
 )
 
-// eventsConfig is a connector config with one contacthub-events sink.
-func eventsConfig(t testing.TB, broker string, sb *sandbox.Sandbox, extra string) *config.Config {
+// eventsConfig is a connector config with one contacthub-events sink on
+// kb, which must have started.
+func eventsConfig(t testing.TB, kb *testKafka, sb *sandbox.Sandbox, extra string) *config.Config {
 	t.Helper()
 	doc := fmt.Sprintf(`
 kafka:
@@ -39,11 +40,14 @@ contacthub:
 sinks:
   - name: events
     type: contacthub-events
-    topics: [web.events]
+    topics: [%s]
+    group_id: %s
+    dead_letter_topic: %s
     retry:
       initial: 5ms
       max: 200ms
-%s`, broker, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken, extra)
+%s`, kb.addr, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken,
+		kb.name("web.events"), kb.name("connector-events"), kb.name("events.dlq"), extra)
 	c, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
@@ -107,16 +111,18 @@ func makeEvents(valid, invalid int) (msgs []kafka.Message, good [][]byte, bad ma
 	return msgs, good, bad
 }
 
-func TestEventsEndToEndUnderFaults(t *testing.T) {
+func TestEventsEndToEndUnderFaults(t *testing.T) { forEachBroker(t, testEventsEndToEndUnderFaults) }
+
+func testEventsEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 	const valid, invalid = 20000, 200
-	broker := streamstest.Broker(t, 4, "web.events")
+	broker := kb.start(t, 4, "web.events")
 	sb := startSandbox(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{ServerErrorShare: 0.05, ThrottleShare: 0.02, ResetShare: 0.01, RetryAfter: fault.Duration(time.Second)}
 	})
 	msgs, good, bad := makeEvents(valid, invalid)
-	streamstest.Produce(t, broker, "web.events", msgs...)
+	streamstest.Produce(t, broker, kb.name("web.events"), msgs...)
 
-	cfg := eventsConfig(t, broker, sb, "")
+	cfg := eventsConfig(t, kb, sb, "")
 	svc, err := service.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +138,7 @@ func TestEventsEndToEndUnderFaults(t *testing.T) {
 	pauseWithUnauthorizedWindow(t, svc, sb.Contacthub.Faults())
 
 	streamstest.WaitFor(t, 120*time.Second, "committed offsets to reach the end offsets", func() (bool, string) {
-		return streamstest.CaughtUp(t, broker, "connector-events", "web.events")
+		return streamstest.CaughtUp(t, broker, kb.name("connector-events"), kb.name("web.events"))
 	})
 	for i, v := range good {
 		if sb.Contacthub.AcceptedCount(v) == 0 {
@@ -148,7 +154,7 @@ func TestEventsEndToEndUnderFaults(t *testing.T) {
 	if st.DuplicateBodies > int64(cfg.Sinks[0].MaxInFlight) {
 		t.Fatalf("%d duplicates exceed the in-flight window %d", st.DuplicateBodies, cfg.Sinks[0].MaxInFlight)
 	}
-	dl := streamstest.ReadAll(t, broker, "events.dlq")
+	dl := streamstest.ReadAll(t, broker, kb.name("events.dlq"))
 	if len(dl) != invalid {
 		t.Fatalf("dead-lettered %d, want %d", len(dl), invalid)
 	}
@@ -157,7 +163,7 @@ func TestEventsEndToEndUnderFaults(t *testing.T) {
 		if !bad[string(m.Value)] {
 			t.Fatalf("a valid record was dead-lettered: %s (%v)", m.Value, h)
 		}
-		if h[streams.HeaderDLQReason] != "invalid" || !strings.Contains(h[streams.HeaderDLQError], "event: ") || h[streams.HeaderDLQTopic] != "web.events" || h[streams.HeaderDLQOffset] == "" {
+		if h[streams.HeaderDLQReason] != "invalid" || !strings.Contains(h[streams.HeaderDLQError], "event: ") || h[streams.HeaderDLQTopic] != kb.name("web.events") || h[streams.HeaderDLQOffset] == "" {
 			t.Fatalf("dead letter without its reason: %v", h)
 		}
 	}
@@ -197,11 +203,15 @@ func headers(m kafka.Message) map[string]string {
 // A throttled workspace: the connector reads maxRequestsPerMinute at start and
 // paces below it, so the workspace never answers 429 while a backlog drains.
 func TestEventsPaceBelowWorkspaceThrottling(t *testing.T) {
-	broker := streamstest.Broker(t, 2, "web.events")
+	forEachBroker(t, testEventsPaceBelowWorkspaceThrottling)
+}
+
+func testEventsPaceBelowWorkspaceThrottling(t *testing.T, kb *testKafka) {
+	broker := kb.start(t, 2, "web.events")
 	sb := startSandbox(t, func(c *sandbox.Config) { c.Contacthub.MaxRequestsPerMinute = 1200 }) // 20/s
 	msgs, good, _ := makeEvents(60, 0)
-	streamstest.Produce(t, broker, "web.events", msgs...)
-	svc, err := service.New(eventsConfig(t, broker, sb, ""))
+	streamstest.Produce(t, broker, kb.name("web.events"), msgs...)
+	svc, err := service.New(eventsConfig(t, kb, sb, ""))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -291,6 +291,11 @@ func (s *Service) Run(ctx context.Context) error {
 
 	if *s.cfg.Kafka.CreateTopics {
 		if err := s.ensureTopics(ctx); err != nil {
+			if ctx.Err() != nil {
+				// Stopped while Kafka refused us: a graceful stop all the same.
+				s.log.Info("connector stopped before Kafka answered")
+				return nil
+			}
 			return err
 		}
 	}

@@ -33,5 +33,7 @@ func eventsSinkDefaults(s *config.Sink, _ *struct{}) {
 }
 
 func buildEventsSink(d *Deps, sc config.Sink, _ *struct{}) (streams.Sink, []Unit, []streams.TopicSpec, error) {
+	// Replicas share the workspace's limit.
+	d.shareLimit(sc.Name, contacthubSection)
 	return contacthub.NewEventsSink(d.Contacthub(), d.Log.With("pipeline", sc.Name)), nil, nil, nil
 }

@@ -105,6 +105,7 @@ func buildUPSSink(d *Deps, sc config.Sink, settings *UPSSinkConfig) (streams.Sin
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("results producer: %w", err)
 	}
+	d.shareLimit(sc.Name, upsSection) // replicas share the API key's limit
 	results := ups.NewKafkaResults(prod, settings.ResultsTopic, func(n int) { d.Streams.Produced(sc.Name, "results", n) })
 	api := d.upsConfig()
 	retryMemory := sc.Retry.MaxElapsed + sc.Retry.Max

@@ -24,8 +24,10 @@ import (
 	"github.com/contactlab/connector/streams/streamstest"
 )
 
-// sourceConfig is a connector config with one contacthub-updates source.
-func sourceConfig(t testing.TB, broker string, sb *sandbox.Sandbox, pageSize int) *config.Config {
+// sourceConfig is a connector config with one contacthub-updates source on
+// kb, which must have started; its topics and group are the defaults, named
+// by kb.
+func sourceConfig(t testing.TB, kb *testKafka, sb *sandbox.Sandbox, pageSize int) *config.Config {
 	t.Helper()
 	doc := fmt.Sprintf(`
 kafka:
@@ -45,10 +47,17 @@ sources:
     type: contacthub-updates
     page_size: %d
     poll_interval: 20ms
+    customers_topic: %s
+    events_topic: %s
+    offsets_topic: %s
+    dead_letter_topic: %s
+    group_id: %s
     retry:
       initial: 5ms
       max: 100ms
-`, broker, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken, pageSize)
+`, kb.addr, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken, pageSize,
+		kb.name("contacthub.customers"), kb.name("contacthub.events"), kb.name("connector.source-offsets"),
+		kb.name("updates.dlq"), kb.name("connector-source-updates"))
 	c, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
@@ -89,11 +98,15 @@ func caughtUpTo(t testing.TB, src *contacthub.UpdateStreamSource, want int64, wi
 // stored (the worst moment) resumes from the stored offset: every update is
 // published, in offset order per key, and only that page twice.
 func TestUpdateStreamSourceResumesAfterAbruptStop(t *testing.T) {
+	forEachBroker(t, testUpdateStreamSourceResumesAfterAbruptStop)
+}
+
+func testUpdateStreamSourceResumesAfterAbruptStop(t *testing.T, kb *testKafka) {
 	const total, pageSize, killAtPage = 100_000, 4000, 10
-	broker := streamstest.Broker(t, 4)
+	broker := kb.start(t, 4)
 	sb := startSandbox(t, nil)
 	sb.Contacthub.AppendUpdates(total - int(sb.Contacthub.LastOffset()))
-	cfg := sourceConfig(t, broker, sb, pageSize)
+	cfg := sourceConfig(t, kb, sb, pageSize)
 
 	_, first := newSource(t, cfg)
 	ctx, kill := context.WithCancel(context.Background())
@@ -140,15 +153,17 @@ func TestUpdateStreamSourceResumesAfterAbruptStop(t *testing.T) {
 // Two replicas of one source: one tails, the other stands by. When the
 // active one dies abruptly while a page is in flight, the standby takes over
 // from the stored offset, and the topics have no gap.
-func TestUpdateStreamSourceFailover(t *testing.T) {
+func TestUpdateStreamSourceFailover(t *testing.T) { forEachBroker(t, testUpdateStreamSourceFailover) }
+
+func testUpdateStreamSourceFailover(t *testing.T, kb *testKafka) {
 	const initial, later, pageSize = 40_000, 3_000, 2000
-	broker := streamstest.Broker(t, 4)
+	broker := kb.start(t, 4)
 	sb := startSandbox(t, func(c *sandbox.Config) {
 		// Slow pages keep the stream going long enough to kill mid-way.
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(30 * time.Millisecond)}
 	})
 	sb.Contacthub.AppendUpdates(initial - int(sb.Contacthub.LastOffset()))
-	cfg := sourceConfig(t, broker, sb, pageSize)
+	cfg := sourceConfig(t, kb, sb, pageSize)
 
 	type replica struct {
 		src  *contacthub.UpdateStreamSource

@@ -57,7 +57,8 @@ func upsApplied(sb *sandbox.Sandbox) int64 {
 // bytes/50 KB ("fill-pct"; target >= 90).
 func BenchmarkUPSAtRateLimit(b *testing.B) {
 	secs := envInt("UPS_BENCH_SECONDS", 60)
-	broker := streamstest.Broker(b, 4, upsTopics()...)
+	kb := newTestKafka(b, kindKfake)
+	broker := kb.start(b, 4, upsTopics()...)
 	sb := startSandbox(b, nil) // the reference's limits: 1000/s, 1000 records, 50 KB
 	// A backlog the window cannot drain in any collection: the collections
 	// take turns at the rate, but not in strict rotation.
@@ -65,7 +66,7 @@ func BenchmarkUPSAtRateLimit(b *testing.B) {
 	produceUPS(b, broker, perCollection, 10*perCollection)
 	// The defaults users get, but a short shutdown grace: the backlog left
 	// queued at the end need not drain.
-	svc, err := service.New(upsConfig(b, broker, sb, "", "    shutdown_grace: 1s\n", ""))
+	svc, err := service.New(upsConfig(b, kb, sb, "", "    shutdown_grace: 1s\n", ""))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -93,11 +94,12 @@ func BenchmarkUPSAtRateLimit(b *testing.B) {
 // (broker, sandbox and connector).
 func BenchmarkUPSUnlimited(b *testing.B) {
 	n := envInt("UPS_UNLIMITED_N", 400000)
-	broker := streamstest.Broker(b, 4, upsTopics()...)
+	kb := newTestKafka(b, kindKfake)
+	broker := kb.start(b, 4, upsTopics()...)
 	sb := startSandbox(b, func(c *sandbox.Config) { c.UPS.UpdatesPerSecond = sbups.NoLimit })
 	perCollection := n / 4
 	produceUPS(b, broker, perCollection, 4*perCollection)
-	svc, err := service.New(upsConfig(b, broker, sb, "  updates_per_second: 100000000\n", "", ""))
+	svc, err := service.New(upsConfig(b, kb, sb, "  updates_per_second: 100000000\n", "", ""))
 	if err != nil {
 		b.Fatal(err)
 	}

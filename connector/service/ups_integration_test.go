@@ -46,12 +46,12 @@ func upsTopics() []string {
 // upsConfig is a connector config with the four ups sinks: apiExtra is
 // added to the ups section, sinkExtra to every sink, and upsExtra to every
 // sink's ups section (each line indented for its place).
-func upsConfig(t testing.TB, broker string, sb *sandbox.Sandbox, apiExtra, sinkExtra, upsExtra string) *config.Config {
+func upsConfig(t testing.TB, kb *testKafka, sb *sandbox.Sandbox, apiExtra, sinkExtra, upsExtra string) *config.Config {
 	t.Helper()
 	var sinks strings.Builder
 	for _, p := range upsPipelines {
-		fmt.Fprintf(&sinks, "  - name: %s\n    type: ups\n    topics: [%s]\n%s    ups:\n      collection: %s\n%s%s",
-			p.name, p.topic, sinkExtra, p.coll, p.extra, upsExtra)
+		fmt.Fprintf(&sinks, "  - name: %s\n    type: ups\n    topics: [%s]\n    group_id: %s\n    dead_letter_topic: %s\n%s    ups:\n      collection: %s\n      results_topic: %s\n%s%s",
+			p.name, kb.name(p.topic), kb.name("connector-"+p.name), kb.name(p.name+".dlq"), sinkExtra, p.coll, kb.name(p.name+".results"), p.extra, upsExtra)
 	}
 	doc := fmt.Sprintf(`
 kafka:
@@ -68,7 +68,7 @@ ups:
   client_id: %s
   client_secret: %s
 %ssinks:
-%s`, broker, sb.URL(), sandbox.UPSAPIKey, sandbox.UPSClientID, sandbox.UPSClientSecret, apiExtra, sinks.String())
+%s`, kb.addr, sb.URL(), sandbox.UPSAPIKey, sandbox.UPSClientID, sandbox.UPSClientSecret, apiExtra, sinks.String())
 	c, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatalf("%v\n%s", err, doc)
@@ -106,9 +106,11 @@ func upsTraffic(n, users int, invalidShare float64) (msgs map[string][]kafka.Mes
 	return msgs, last, invalid
 }
 
-func TestUPSEndToEndUnderFaults(t *testing.T) {
+func TestUPSEndToEndUnderFaults(t *testing.T) { forEachBroker(t, testUPSEndToEndUnderFaults) }
+
+func testUPSEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 	const perCollection, users = 12500, 5000 // 50,000 updates
-	broker := streamstest.Broker(t, 4, upsTopics()...)
+	broker := kb.start(t, 4, upsTopics()...)
 	sb := startSandbox(t, func(c *sandbox.Config) {
 		c.UPS.UpdatesPerSecond = 20000
 		c.UPS.JobDuration = 50 * time.Millisecond
@@ -118,9 +120,9 @@ func TestUPSEndToEndUnderFaults(t *testing.T) {
 	msgs, last, invalid := upsTraffic(perCollection, users, 0.01)
 	// Half before the connector starts (a backlog), half while it runs.
 	for topic, ms := range msgs {
-		streamstest.Produce(t, broker, topic, ms[:len(ms)/2]...)
+		streamstest.Produce(t, broker, kb.name(topic), ms[:len(ms)/2]...)
 	}
-	cfg := upsConfig(t, broker, sb,
+	cfg := upsConfig(t, kb, sb,
 		// Requests of 100 records make several hundred jobs, so that 2% of
 		// them failing, and the faults, happen in every run.
 		"  updates_per_second: 20000\n  status_poll_interval: 25ms\n  max_records: 100\n",
@@ -141,11 +143,11 @@ func TestUPSEndToEndUnderFaults(t *testing.T) {
 	// Revoke every token mid-run: each service must get a new one and go on.
 	sb.UPS.ExpireTokens()
 	for topic, ms := range msgs {
-		streamstest.Produce(t, broker, topic, ms[len(ms)/2:]...)
+		streamstest.Produce(t, broker, kb.name(topic), ms[len(ms)/2:]...)
 	}
 	streamstest.WaitFor(t, 3*time.Minute, "every pipeline to commit the end of its topic", func() (bool, string) {
 		for _, p := range upsPipelines {
-			if ok, state := streamstest.CaughtUp(t, broker, "connector-"+p.name, p.topic); !ok {
+			if ok, state := streamstest.CaughtUp(t, broker, kb.name("connector-"+p.name), kb.name(p.topic)); !ok {
 				return false, p.name + ": " + state + "; " + fmt.Sprint(svc.Counts())
 			}
 		}
@@ -163,11 +165,11 @@ func TestUPSEndToEndUnderFaults(t *testing.T) {
 	}
 	// Invalid records, and only those, are dead-lettered with their reason.
 	for _, p := range upsPipelines {
-		dl := streamstest.ReadAll(t, broker, p.name+".dlq")
+		dl := streamstest.ReadAll(t, broker, kb.name(p.name+".dlq"))
 		seen := map[string]bool{}
 		for _, m := range dl {
 			h := headers(m)
-			if !invalid[p.topic][string(m.Value)] || h[streams.HeaderDLQReason] != "invalid" || h[streams.HeaderDLQError] == "" || h[streams.HeaderDLQTopic] != p.topic {
+			if !invalid[p.topic][string(m.Value)] || h[streams.HeaderDLQReason] != "invalid" || h[streams.HeaderDLQError] == "" || h[streams.HeaderDLQTopic] != kb.name(p.topic) {
 				t.Fatalf("%s: unexpected dead letter %s (%v)", p.name, m.Value, h)
 			}
 			seen[string(m.Value)] = true
@@ -180,7 +182,7 @@ func TestUPSEndToEndUnderFaults(t *testing.T) {
 	st := sb.UPS.Stats()
 	jobs, failed := map[string]bool{}, map[string]bool{}
 	for _, p := range upsPipelines {
-		for _, m := range streamstest.ReadAll(t, broker, p.name+".results") {
+		for _, m := range streamstest.ReadAll(t, broker, kb.name(p.name+".results")) {
 			var r ups.JobResult
 			if err := json.Unmarshal(m.Value, &r); err != nil {
 				t.Fatalf("%s: result %s: %v", p.name, m.Value, err)

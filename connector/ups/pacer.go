@@ -52,8 +52,12 @@ type Pacer struct {
 	// share of the bucket.
 	maxRecords int
 	ceiling    float64
-	turn       chan struct{}
-	now        func() time.Time
+	// full and fullBurst are the ceiling and bucket of the whole API key;
+	// ceiling and the bucket are this process's share of them (share.go).
+	full      float64
+	fullBurst int
+	turn      chan struct{}
+	now       func() time.Time
 
 	mu          sync.Mutex
 	pace        float64
@@ -75,6 +79,8 @@ func NewPacer(ceiling float64, burst, maxRecords int) *Pacer {
 		lim:        rate.NewLimiter(rate.Limit(ceiling), burst),
 		maxRecords: max(1, maxRecords),
 		ceiling:    ceiling,
+		full:       ceiling,
+		fullBurst:  burst,
 		turn:       make(chan struct{}, 1),
 		now:        time.Now,
 		pace:       ceiling,

@@ -60,6 +60,10 @@ func (c *Cluster) serverProperties(n *node) map[string]string {
 		"controller.quorum.election.timeout.ms": "1000",
 		"controller.quorum.fetch.timeout.ms":    "2000",
 		"replica.lag.time.max.ms":               "5000",
+		// Tests give consumer groups sessions of a second or two, so that a
+		// member's death is noticed at once; brokers refuse sessions under
+		// 6s by default (INVALID_SESSION_TIMEOUT at JoinGroup).
+		"group.min.session.timeout.ms": "500",
 
 		// A test cluster is idle most of the time: fewer threads and a
 		// small cleaner buffer keep three JVMs within a small heap.

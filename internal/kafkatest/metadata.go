@@ -261,3 +261,32 @@ func UniqueName(t testing.TB, kind string) string {
 
 // GroupID returns a consumer group id unique to the test.
 func GroupID(t testing.TB) string { return UniqueName(t, "group") }
+
+// TopicConfig returns the value the brokers hold for one configuration
+// entry of topic (its own, or the broker default it inherits), e.g.
+// "cleanup.policy" or "min.insync.replicas", so a test can check what a
+// client asked for at creation really is in force.
+func (c *Cluster) TopicConfig(topic, name string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), queryTimeout)
+	defer cancel()
+	transport := &kafka.Transport{}
+	defer transport.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(c.liveBootstrap()...), Transport: transport, Timeout: queryTimeout}
+	res, err := client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
+		ResourceType: kafka.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{name},
+	}}})
+	if err != nil {
+		return "", fmt.Errorf("kafkatest: describe topic %s: %w", topic, err)
+	}
+	for _, r := range res.Resources {
+		if r.Error != nil {
+			return "", fmt.Errorf("kafkatest: describe topic %s: %w", topic, r.Error)
+		}
+		for _, e := range r.ConfigEntries {
+			if e.ConfigName == name {
+				return e.ConfigValue, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("kafkatest: topic %s has no configuration entry %s", topic, name)
+}

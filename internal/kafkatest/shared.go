@@ -101,13 +101,17 @@ func SharedWith(t testing.TB, opts Options) *Cluster {
 	return s.c
 }
 
-// Main runs the package's tests and then stops its shared clusters,
-// keeping their directories (and printing where) when a test failed. Use
-// it as the package's TestMain:
+// Main runs the package's tests, then the package's own cleanups (files
+// made once for every test, such as a built binary), and then stops its
+// shared clusters, keeping their directories (and printing where) when a
+// test failed. Use it as the package's TestMain:
 //
 //	func TestMain(m *testing.M) { kafkatest.Main(m) }
-func Main(m *testing.M) {
+func Main(m *testing.M, cleanups ...func()) {
 	code := m.Run()
+	for _, c := range cleanups {
+		c()
+	}
 	shared.mu.Lock()
 	for _, s := range shared.clusters {
 		if s.c == nil || s.c.External() {

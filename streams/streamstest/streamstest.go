@@ -26,11 +26,19 @@ func Broker(t testing.TB, partitions int, topics ...string) string {
 	return b.Addr()
 }
 
+// Each helper call has a Transport of its own, closed when it returns:
+// kafka-go's default one caches each broker's metadata for seconds across
+// every client of the process, so a topic created on a broker that
+// outlives a test (a real cluster shared by a package) would be unknown to
+// the next call.
+
 // Produce writes msgs to topic and fails the test on error.
 func Produce(t testing.TB, addr, topic string, msgs ...kafka.Message) {
 	t.Helper()
 	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: topic, Balancer: &kafka.Murmur2Balancer{Consistent: true},
-		BatchSize: 1000, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll, BatchBytes: 16 << 20}
+		BatchSize: 1000, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll, BatchBytes: 16 << 20,
+		Transport: &kafka.Transport{}}
+	defer w.Transport.(*kafka.Transport).CloseIdleConnections()
 	defer w.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -65,7 +73,9 @@ func Partitions(t testing.TB, addr, topic string) []int {
 // EndOffsets returns the high-water mark of each partition of topic.
 func EndOffsets(t testing.TB, addr, topic string) map[int]int64 {
 	t.Helper()
-	cl := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 10 * time.Second}
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	cl := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 10 * time.Second, Transport: tr}
 	var reqs []kafka.OffsetRequest
 	for _, p := range Partitions(t, addr, topic) {
 		reqs = append(reqs, kafka.LastOffsetOf(p))
@@ -87,7 +97,9 @@ func EndOffsets(t testing.TB, addr, topic string) map[int]int64 {
 // Committed returns group's committed offset per partition of topic (-1 none).
 func Committed(t testing.TB, addr, group, topic string) map[int]int64 {
 	t.Helper()
-	cl := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 10 * time.Second}
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	cl := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 10 * time.Second, Transport: tr}
 	resp, err := cl.OffsetFetch(context.Background(), &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: Partitions(t, addr, topic)}})
 	if err != nil {
 		t.Fatalf("committed offsets of %s: %v", group, err)

@@ -1,0 +1,257 @@
+package main_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/contactlab/connector/connector/demo"
+	"github.com/contactlab/connector/connector/sandbox"
+	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/internal/kafkatest"
+	"github.com/contactlab/connector/internal/testkit"
+	"github.com/contactlab/connector/schemas"
+	"github.com/contactlab/connector/streams/streamstest"
+)
+
+// TestScaleOut runs three connector processes with one config on the
+// three-node cluster, sharing an events sink and a UPS sink through their
+// consumer groups, with a backlog far above what the APIs' limits let
+// through. One process is killed with SIGKILL mid-run. Nothing is lost,
+// and the sandbox never refuses a request for the rate: each process paces
+// at its share of the workspace's maxRequestsPerMinute and of the API
+// key's 1000 updates/s, in proportion to the partitions it owns, so that
+// together they stay under the limits (three processes pacing at the whole
+// limit each would run at three times it). The sandbox enforces the limits
+// as the APIs do, with a bucket holding one second's worth, so what it
+// accepts over a second may exceed the rate by what the bucket held; the
+// test logs the highest rates it saw.
+func TestScaleOut(t *testing.T) {
+	c := threeBrokers(t)
+	bin := connectorBinary(t)
+	const eventsPerMinute = 12_000 // 200 events/s for the three together
+	sbCfg := sandbox.DefaultConfig()
+	sbCfg.Contacthub.MaxRequestsPerMinute = eventsPerMinute
+	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(2 * time.Millisecond)}
+	sbCfg.UPS.JobDuration = 100 * time.Millisecond
+	sb := startSandbox(t, sbCfg)
+
+	const partitions = 6
+	events := replicatedTopic(t, c, "web.events", partitions)
+	segments := replicatedTopic(t, c, "profiles.segments", partitions)
+	name := func(kind string) string { return kafkatest.UniqueName(t, kind) }
+	eventsGroup, upsGroup := name("events-group"), name("ups-group")
+	cfgPath := writeConfigFile(t, fmt.Sprintf(`kafka:
+  brokers: %s
+  session_timeout: 3s
+  heartbeat_interval: 300ms
+  replication_factor: 3
+  min_insync_replicas: 2
+`, yamlList(c.Bootstrap())), fmt.Sprintf(`contacthub:
+  base_url: %s
+  workspace_id: %s
+  token: %s
+ups:
+  base_url: %s
+  api_key: %q
+  client_id: %s
+  client_secret: %s
+  status_poll_interval: 50ms
+sinks:
+  - name: events
+    type: contacthub-events
+    topics: [%s]
+    group_id: %s
+    dead_letter_topic: %s
+    concurrency: 16
+  - name: segments
+    type: ups
+    topics: [%s]
+    group_id: %s
+    dead_letter_topic: %s
+    ups: {collection: rr-segments, results_topic: %s}
+`, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken,
+		sb.URL(), sandbox.UPSAPIKey, sandbox.UPSClientID, sandbox.UPSClientSecret,
+		events, eventsGroup, name("events.dlq"), segments, upsGroup, name("segments.dlq"), name("segments.results")))
+
+	// About 20 s of work for Contacthub at its limit, and more than the
+	// UPS limit lets through in that time.
+	const nEvents, nUpdates, users = 3_500, 20_000, 10_000
+	bootstrap := c.Bootstrap()[0]
+	msgs, good, _ := eventBatch(11, nEvents, 0)
+	streamstest.Produce(t, bootstrap, events, msgs...)
+	last := map[string][]byte{}
+	ug := demo.NewUPSTraffic(13, users, schemas.Segments)
+	ug.InvalidShare = 0
+	msgs = msgs[:0]
+	for range nUpdates {
+		k, v, _ := ug.Next()
+		var rec struct{ Value json.RawMessage }
+		if err := json.Unmarshal(v, &rec); err != nil {
+			t.Fatal(err)
+		}
+		last[string(k)] = rec.Value
+		msgs = append(msgs, kafka.Message{Key: k, Value: v})
+	}
+	streamstest.Produce(t, bootstrap, segments, msgs...)
+
+	rates := watchRates(sb)
+	started := time.Now()
+	procs := []*proc{
+		start(t, bin, "run", "-config", cfgPath),
+		start(t, bin, "run", "-config", cfgPath),
+		start(t, bin, "run", "-config", cfgPath),
+	}
+	testkit.WaitFor(t, 90*time.Second, "every process delivering to both APIs", func() (bool, string) {
+		var state []string
+		all := true
+		for _, p := range procs {
+			ev, up := p.deliveredBy("events"), p.deliveredBy("segments")
+			state = append(state, fmt.Sprintf("events %d, ups %d", ev, up))
+			all = all && ev > 0 && up > 0
+		}
+		return all, strings.Join(state, "; ")
+	})
+	testkit.WaitFor(t, 90*time.Second, "a third of the work done", func() (bool, string) {
+		ev, up := sb.Contacthub.Stats().Accepted, sb.UPS.Stats().RecordsAccepted
+		return ev > nEvents/3 && up > nUpdates/3, fmt.Sprintf("events %d, ups records %d", ev, up)
+	})
+	shares := procs[0].shares()
+	procs[0].kill(t)
+	killedAt := time.Since(started)
+
+	testkit.WaitFor(t, 3*time.Minute, "both groups caught up", func() (bool, string) {
+		for group, topic := range map[string]string{eventsGroup: events, upsGroup: segments} {
+			if ok, why := streamstest.CaughtUp(t, bootstrap, group, topic); !ok {
+				return false, topic + ": " + why
+			}
+		}
+		return true, ""
+	})
+	took := time.Since(started)
+	rates.stop()
+
+	for i, v := range good {
+		if sb.Contacthub.AcceptedCount(v) == 0 {
+			t.Fatalf("event %d never reached Contacthub: %s", i, v)
+		}
+	}
+	for user, want := range last {
+		got, _, ok := sb.UPS.Stored(schemas.Segments, user)
+		if !ok || !testkit.JSONEqual(got, want) {
+			t.Fatalf("UPS user %s holds %s, want %s", user, got, want)
+		}
+	}
+	ch, ups := sb.Contacthub.Stats(), sb.UPS.Stats()
+	if ch.Throttled != 0 || ups.Throttled429 != 0 {
+		var logs strings.Builder
+		for i, p := range procs {
+			fmt.Fprintf(&logs, "process %d:\n", i+1)
+			for _, line := range strings.Split(p.logText(), "\n") {
+				if strings.Contains(line, "share") || strings.Contains(line, "429") || strings.Contains(line, "WARN") {
+					fmt.Fprintf(&logs, "  %s\n", line)
+				}
+			}
+		}
+		t.Fatalf("the APIs refused requests for the rate: Contacthub %d times, UPS %d times (peaks: %s; started %s); the processes' logs:\n%s",
+			ch.Throttled, ups.Throttled429, rates, started.Format(time.RFC3339Nano), logs.String())
+	}
+	for _, p := range procs[1:] {
+		p.running(t)
+		p.stop(t)
+	}
+	t.Logf("process 1 (shares %v) killed at %s; done after %s: %d events (%d twice) at %.0f/s, %d UPS records at %.0f/s; peaks: %s",
+		shares, killedAt.Round(100*time.Millisecond), took.Round(100*time.Millisecond),
+		ch.Accepted, ch.DuplicateBodies, float64(ch.Accepted)/took.Seconds(), ups.RecordsAccepted, float64(ups.RecordsAccepted)/took.Seconds(), rates)
+}
+
+// deliveredBy is what the process's pipeline delivered so far (/status).
+func (p *proc) deliveredBy(pipeline string) int64 {
+	if p.opsAddr() == "" {
+		return 0
+	}
+	st := struct {
+		Counts map[string]struct {
+			Delivered int64 `json:"delivered"`
+		} `json:"counts"`
+	}{}
+	if !getJSON(p.opsAddr(), "/status", &st) {
+		return 0
+	}
+	return st.Counts[pipeline].Delivered
+}
+
+// shares is the process's connector_pipeline_partition_share by pipeline.
+func (p *proc) shares() map[string]string {
+	out := map[string]string{}
+	for _, line := range strings.Split(getText(p.opsAddr(), "/metrics"), "\n") {
+		if rest, ok := strings.CutPrefix(line, `connector_pipeline_partition_share{pipeline="`); ok {
+			if name, value, ok := strings.Cut(rest, `"} `); ok {
+				out[name] = value
+			}
+		}
+	}
+	return out
+}
+
+// rateWatch samples what the sandbox accepted and keeps the highest rate
+// it accepted over any span of a second or more.
+type rateWatch struct {
+	sb                  *sandbox.Sandbox
+	mu                  sync.Mutex
+	peakEvents, peakUPS float64 // per second
+	stopped             chan struct{}
+	done                chan struct{}
+}
+
+func watchRates(sb *sandbox.Sandbox) *rateWatch {
+	w := &rateWatch{sb: sb, stopped: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		type sample struct {
+			at          time.Time
+			events, ups int64
+		}
+		var samples []sample
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			s := sample{time.Now(), sb.Contacthub.Stats().Accepted, sb.UPS.Stats().RecordsAccepted}
+			samples = append(samples, s)
+			// The newest sample a second or more before this one.
+			i := len(samples) - 1
+			for i > 0 && s.at.Sub(samples[i].at) < time.Second {
+				i--
+			}
+			if span := s.at.Sub(samples[i].at).Seconds(); span >= 1 {
+				w.mu.Lock()
+				w.peakEvents = max(w.peakEvents, float64(s.events-samples[i].events)/span)
+				w.peakUPS = max(w.peakUPS, float64(s.ups-samples[i].ups)/span)
+				w.mu.Unlock()
+				samples = samples[i:]
+			}
+			select {
+			case <-t.C:
+			case <-w.stopped:
+				return
+			}
+		}
+	}()
+	return w
+}
+
+func (w *rateWatch) stop() {
+	close(w.stopped)
+	<-w.done
+}
+
+func (w *rateWatch) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return fmt.Sprintf("%.0f events/s, %.0f UPS records/s over a second", w.peakEvents, w.peakUPS)
+}

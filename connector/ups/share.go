@@ -1,0 +1,54 @@
+package ups
+
+import (
+	"math"
+
+	"golang.org/x/time/rate"
+)
+
+// minShare is the smallest share SetShare paces at: a process that owns no
+// partition sends nothing anyway, and a bucket of rate 0 never refills.
+const minShare = 0.001
+
+// sharedHeadroom is the part of its share a replica paces at when it is
+// not alone. One Pacer spaces its own requests (see Answered), but the
+// replicas' requests are not spaced against each other: paced at exactly
+// the limit together, their jitter would walk the API's bucket down to
+// empty, and a 429 follows. 5% under it, the bucket drifts back to full.
+const sharedHeadroom = 0.95
+
+// SetShare makes the Pacer pace at share (0 to 1) of the API key's limit,
+// the part that is this process's when several replicas of the connector
+// spend one API key: each paces at its share of the ups pipelines'
+// partitions (streams.PipelineConfig.OnShare), and the shares of the
+// replicas sum to one, less sharedHeadroom. Both the rate and the bucket
+// shrink, so that the
+// replicas' buckets together hold no more than the API's one second's
+// worth and their requests, smaller with the bucket (MaxRequest), never
+// add up to a burst it refuses. Where AIMD stands (a pace cut by 429s) is
+// kept as a fraction of the new ceiling. Without a call the share is 1.
+func (p *Pacer) SetShare(share float64) {
+	share = math.Min(1, math.Max(minShare, share))
+	now := p.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ceiling := p.full * share
+	if share < 1 {
+		ceiling *= sharedHeadroom
+	}
+	if ceiling == p.ceiling {
+		return
+	}
+	p.pace = p.pace / p.ceiling * ceiling
+	p.ceiling = ceiling
+	p.lim.SetLimitAt(now, rate.Limit(p.pace))
+	p.lim.SetBurstAt(now, max(1, int(float64(p.fullBurst)*share)))
+}
+
+// Ceiling is the most records per second the Pacer allows now: the API
+// key's limit times the process's share.
+func (p *Pacer) Ceiling() float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ceiling
+}

@@ -1,0 +1,250 @@
+package streams
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Several processes run with one config share each pipeline's work
+// through its consumer group, but an API's rate limit covers all of them:
+// the workspace's maxRequestsPerMinute, the UPS API key's updates per
+// second. So each process paces at its share of the limit, the share of
+// the group's partitions it owns (PipelineConfig.OnShare); the shares of
+// the members sum to one.
+//
+// kafka-go's Reader says neither which member of the group it is nor what
+// it was assigned. The pipeline tags its member: the group balancers it
+// offers send a random tag as their user data, which the coordinator
+// keeps with the member's metadata. DescribeGroups then lists every member
+// with its metadata and assignment, so the pipeline finds itself by its
+// tag and counts its partitions against all the group assigned. Counting
+// what the coordinator assigned, rather than what was fetched lately,
+// keeps a partition with no traffic in the count: its owner would send at
+// once if records came.
+//
+// When the share is read:
+//   - before a record of a partition the pipeline did not know it owned is
+//     handed on (its share has grown, or it just joined): the record waits
+//     for the answer, so a member never sends at a share it does not have;
+//   - at once after the reader joined a new generation (a rebalance);
+//   - every second otherwise, which also catches a rebalance starting: a
+//     member that will lose partitions keeps its old share until then, at
+//     most about a second at a share too large.
+//
+// While the group rebalances, a member's share is at most one over the
+// members listed, whatever it owned before: no member then paces at more
+// than an even split, and the new assignment sets the shares when it is
+// done.
+
+const (
+	// shareRefreshInterval is how often the share is read without cause.
+	shareRefreshInterval = time.Second
+	// rebalanceCheckInterval is how often the reader is asked whether it
+	// joined a new generation: a local question, without a request.
+	rebalanceCheckInterval = 100 * time.Millisecond
+	// shareQuestionTimeout bounds one DescribeGroups round trip.
+	shareQuestionTimeout = 5 * time.Second
+)
+
+// taggedBalancer offers kafka-go's balancer with the member's tag as its
+// user data, which the coordinator hands back in DescribeGroups.
+type taggedBalancer struct {
+	kafka.GroupBalancer
+	tag []byte
+}
+
+// UserData implements kafka.GroupBalancer.
+func (b taggedBalancer) UserData() ([]byte, error) { return b.tag, nil }
+
+// taggedBalancers are kafka-go's default balancers, in its order, tagged.
+func taggedBalancers(tag []byte) []kafka.GroupBalancer {
+	return []kafka.GroupBalancer{
+		taggedBalancer{kafka.RangeGroupBalancer{}, tag},
+		taggedBalancer{kafka.RoundRobinGroupBalancer{}, tag},
+	}
+}
+
+func newMemberTag() []byte {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // never fails on supported platforms
+	return []byte("connector:" + hex.EncodeToString(b))
+}
+
+// groupShare is what DescribeGroups says of a member's part of the group.
+type groupShare struct {
+	share float64
+	// owned are the partitions assigned to the member; nil when the group
+	// is rebalancing (the old assignment no longer holds).
+	owned map[topicPartition]bool
+}
+
+// shareOf reads the member tagged tag's share of the group's partitions
+// of topics from a DescribeGroups answer; current is its share now (<0:
+// none yet). ok is false when the answer says nothing new (the member is
+// not in the group, or the group is empty or dead).
+func shareOf(g kafka.DescribeGroupsResponseGroup, tag []byte, topics []string, current float64) (s groupShare, ok bool) {
+	wanted := map[string]bool{}
+	for _, t := range topics {
+		wanted[t] = true
+	}
+	var mine map[topicPartition]bool
+	total, found := 0, false
+	for _, m := range g.Members {
+		self := bytes.Equal(m.MemberMetadata.UserData, tag)
+		if self {
+			found = true
+			mine = map[topicPartition]bool{}
+		}
+		for _, a := range m.MemberAssignments.Topics {
+			if !wanted[a.Topic] {
+				continue
+			}
+			total += len(a.Partitions)
+			if self {
+				for _, p := range a.Partitions {
+					mine[topicPartition{a.Topic, p}] = true
+				}
+			}
+		}
+	}
+	switch g.GroupState {
+	case "Stable":
+		if !found || total == 0 {
+			return s, false
+		}
+		return groupShare{share: float64(len(mine)) / float64(total), owned: mine}, true
+	case "PreparingRebalance", "CompletingRebalance":
+		if len(g.Members) == 0 {
+			return s, false
+		}
+		even := 1 / float64(len(g.Members))
+		if current >= 0 && current < even {
+			even = current
+		}
+		return groupShare{share: even}, true
+	}
+	return s, false
+}
+
+// shareWatcher keeps a pipeline's share of its group current and tells
+// onShare when it changes.
+type shareWatcher struct {
+	group   string
+	topics  []string
+	tag     []byte
+	client  *kafka.Client
+	onShare func(float64)
+	gauge   interface{ Set(float64) }
+	log     *slog.Logger
+
+	// owned are the partitions the pipeline knows it owns: the last
+	// assignment read, and those it fetched since (so that a partition is
+	// asked about once, even when the answer does not list it yet).
+	owned atomic.Pointer[map[topicPartition]bool]
+
+	mu    sync.Mutex // one question at a time; guards share
+	share float64    // last told; <0 none yet
+}
+
+func newShareWatcher(p *Pipeline, tag []byte) *shareWatcher {
+	w := &shareWatcher{
+		group:   p.cfg.GroupID,
+		topics:  p.cfg.Topics,
+		tag:     tag,
+		client:  &kafka.Client{Addr: kafka.TCP(p.cfg.Brokers...), Timeout: shareQuestionTimeout, Transport: p.transport},
+		onShare: p.cfg.OnShare,
+		gauge:   p.m.share.WithLabelValues(p.cfg.Name),
+		log:     p.log,
+		share:   -1,
+	}
+	w.owned.Store(&map[topicPartition]bool{})
+	return w
+}
+
+// owns reports whether the pipeline knows it owns the partition.
+func (w *shareWatcher) owns(topic string, partition int) bool {
+	return (*w.owned.Load())[topicPartition{topic, partition}]
+}
+
+// learn is called before a record of a partition the pipeline did not know
+// it owned is handed on: it reads the share again, and remembers the
+// partition as owned whatever the answer.
+func (w *shareWatcher) learn(ctx context.Context, topic string, partition int) {
+	w.update(ctx)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	old := *w.owned.Load()
+	if old[topicPartition{topic, partition}] {
+		return
+	}
+	next := make(map[topicPartition]bool, len(old)+1)
+	for k := range old {
+		next[k] = true
+	}
+	next[topicPartition{topic, partition}] = true
+	w.owned.Store(&next)
+}
+
+// update asks the coordinator for the group and applies the share.
+func (w *shareWatcher) update(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, shareQuestionTimeout)
+	defer cancel()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	res, err := w.client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{w.group}})
+	if err == nil && len(res.Groups) != 1 {
+		err = fmt.Errorf("%d groups in the answer", len(res.Groups))
+	}
+	if err == nil {
+		err = res.Groups[0].Error
+	}
+	if err != nil {
+		w.log.Debug("reading the group's assignment failed; the share stays", "group", w.group, "share", w.share, "error", err)
+		return
+	}
+	s, ok := shareOf(res.Groups[0], w.tag, w.topics, w.share)
+	if !ok {
+		return
+	}
+	if s.owned != nil {
+		w.owned.Store(&s.owned)
+	}
+	if s.share == w.share {
+		return
+	}
+	// Rare (a rebalance), and what an operator of replicas wants to see.
+	w.log.Info("share of the group's partitions", "share", s.share, "was", w.share, "partitions", len(s.owned), "group_state", res.Groups[0].GroupState)
+	w.share = s.share
+	w.gauge.Set(s.share)
+	if w.onShare != nil {
+		w.onShare(s.share)
+	}
+}
+
+// run keeps the share current until ctx ends.
+func (w *shareWatcher) run(ctx context.Context, r *kafka.Reader) {
+	check := time.NewTicker(rebalanceCheckInterval)
+	defer check.Stop()
+	last := time.Time{}
+	for {
+		// Rebalances counts the generations joined since the last Stats.
+		if r.Stats().Rebalances > 0 || time.Since(last) >= shareRefreshInterval {
+			w.update(ctx)
+			last = time.Now()
+		}
+		select {
+		case <-check.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
