@@ -184,13 +184,19 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 }
 
 func startBroker(addr string) (*embedded.Broker, error) {
+	// The upstream topics exist before the traffic and the pipelines start:
+	// a first produce racing the topic's automatic creation can fail.
+	var topics []string
+	for _, f := range feeds() {
+		topics = append(topics, f.topic)
+	}
 	if addr == "" {
-		if b, err := embedded.Start(embedded.Config{Addr: "127.0.0.1:9092", Partitions: 4}); err == nil {
+		if b, err := embedded.Start(embedded.Config{Addr: "127.0.0.1:9092", Partitions: 4, Topics: topics}); err == nil {
 			return b, nil
 		}
 		addr = "127.0.0.1:0"
 	}
-	return embedded.Start(embedded.Config{Addr: addr, Partitions: 4})
+	return embedded.Start(embedded.Config{Addr: addr, Partitions: 4, Topics: topics})
 }
 
 // sandboxSummary is what the three stand-ins saw.

@@ -34,8 +34,10 @@ func ordersConfig(t testing.TB, broker string, sb *sandbox.Sandbox, extra string
 	doc := fmt.Sprintf(`
 kafka:
   brokers: [%q]
-  session_timeout: 2s
-  heartbeat_interval: 200ms
+  # Long enough that a starved test process keeps its group: records
+  # fetched again after a rebalance may reach UPS after newer ones.
+  session_timeout: 10s
+  heartbeat_interval: 500ms
 http:
   listen: "127.0.0.1:0"
 log:
@@ -182,7 +184,7 @@ func TestOrdersFanOutUnderFaults(t *testing.T) {
 	for user, want := range tr.segments {
 		got, _, ok := sb.UPS.Stored(schemas.Segments, user)
 		if !ok || !jsonEqual(got, want) {
-			t.Fatalf("user %s holds segments %s, want %s", user, got, want)
+			t.Fatalf("user %s holds segments %s, want %s; counts %v", user, got, want, svc.Counts())
 		}
 	}
 	for _, dl := range []struct{ topic, reason, says string }{
