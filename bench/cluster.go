@@ -62,7 +62,7 @@ func waitFor(ctx context.Context, p *Proc, timeout, interval time.Duration, what
 		if err == nil && ok {
 			return nil
 		}
-		if state != "" {
+		if state != "" && err == nil {
 			last = state
 		}
 		lastErr = err

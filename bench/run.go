@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -32,6 +33,9 @@ type Options struct {
 	// Only, when set, runs the groups it matches: events, sweep, floor,
 	// backlog, ups, idle, gotest.
 	Only *regexp.Regexp
+	// Budget bounds the whole run: on a machine so loaded that it would
+	// take longer, the runs that do not fit are reported not run.
+	Budget time.Duration
 }
 
 // DefaultOptions are make bench's: the whole run takes 11 to 13 minutes on
@@ -40,6 +44,7 @@ func DefaultOptions() Options {
 	return Options{
 		EventsN: 100_000, Latency: 20 * time.Millisecond, Sweep: []int{64, 128, 256, 512},
 		BacklogN: 1_000_000, UPSN: 400_000, IdlePipelines: 100, IdleWindow: 20 * time.Second,
+		Budget: 14 * time.Minute,
 	}
 }
 
@@ -82,6 +87,18 @@ func (h *Harness) drainTimeout(n, minRate int) time.Duration {
 // Run measures what o selects and returns the table. A run that fails
 // leaves its rows "not run" with the reason, and the others go on.
 func (h *Harness) Run(ctx context.Context, o Options) *Table {
+	if o.Budget > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Budget-time.Since(h.t0))
+		defer cancel()
+	}
+	// why is the note of a row not measured.
+	why := func(err error) string {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return "over make bench's time budget (" + o.Budget.String() + "): " + short(err)
+		}
+		return short(err)
+	}
 	want := func(group string) bool { return o.Only == nil || o.Only.MatchString(group) }
 	t := &Table{LoadStart: loadAvg()}
 	h.logf("load average at start: %s", t.LoadStart)
@@ -139,7 +156,7 @@ func (h *Harness) Run(ctx context.Context, o Options) *Table {
 		}
 		t.add(g, "peak-rss-MB", mb(def.End.PeakRSS), "", 0, "connector process VmHWM")
 	} else if defErr != errSkipped {
-		t.missing(g, "records/s", ">=", 8000, "connector, default settings, "+n+" events, "+lat+" latency", short(defErr))
+		t.missing(g, "records/s", ">=", 8000, "connector, default settings, "+n+" events, "+lat+" latency", why(defErr))
 	}
 	// Best fixed concurrency, then every point of the sweep.
 	g = "events best fixed"
@@ -157,7 +174,7 @@ func (h *Harness) Run(ctx context.Context, o Options) *Table {
 		g := fmt.Sprintf("events c=%d", c)
 		if err := sweepErr[c]; err != nil {
 			if err != errSkipped {
-				t.missing(g, "records/s", "", 0, "connector, concurrency "+strconv.Itoa(c), short(err))
+				t.missing(g, "records/s", "", 0, "connector, concurrency "+strconv.Itoa(c), why(err))
 			}
 			continue
 		}
@@ -173,7 +190,7 @@ func (h *Harness) Run(ctx context.Context, o Options) *Table {
 		g := fmt.Sprintf("floor c=%d", c)
 		if err := floorErr[c]; err != nil {
 			if err != errSkipped {
-				t.missing(g, "records/s", "", 0, "kafka-go group read + net/http POST only, concurrency "+strconv.Itoa(c), short(err))
+				t.missing(g, "records/s", "", 0, "kafka-go group read + net/http POST only, concurrency "+strconv.Itoa(c), why(err))
 			}
 			continue
 		}
@@ -189,7 +206,7 @@ func (h *Harness) Run(ctx context.Context, o Options) *Table {
 		what := fmt.Sprintf("connector, 4 collections, %d updates, sandbox rate limit lifted", o.UPSN)
 		d, err := h.ups(ctx, o.UPSN)
 		if err != nil {
-			t.missing(g, "records/s", ">=", 100000, what, short(err))
+			t.missing(g, "records/s", ">=", 100000, what, why(err))
 		} else {
 			t.add(g, "records/s", d.PerSecond(), ">=", 100000, what)
 			t.add(g, "cpu-us/record", d.CPUPerRecord(), "", 0, "connector process CPU per update")
@@ -211,7 +228,7 @@ func (h *Harness) Run(ctx context.Context, o Options) *Table {
 		what := fmt.Sprintf("connector VmHWM draining %d events, %s, %s latency", o.BacklogN, settings, lat)
 		d, err := h.events(ctx, r)
 		if err != nil {
-			t.missing(g, "peak-rss-MB", "<=", 60, what, short(err))
+			t.missing(g, "peak-rss-MB", "<=", 60, what, why(err))
 		} else {
 			t.add(g, "peak-rss-MB", mb(d.End.PeakRSS), "<=", 60, what)
 			if refErr == nil {
@@ -230,7 +247,7 @@ func (h *Harness) Run(ctx context.Context, o Options) *Table {
 		many, err2 := h.idle(ctx, o.IdlePipelines, o.IdleWindow)
 		what := fmt.Sprintf("(RSS with %d - RSS with 1) / %d", o.IdlePipelines, o.IdlePipelines-1)
 		if err := firstErr(err1, err2); err != nil {
-			t.missing(g, "rss-MB/pipeline", "<=", 1, what, short(err))
+			t.missing(g, "rss-MB/pipeline", "<=", 1, what, why(err))
 		} else {
 			per := float64(o.IdlePipelines)
 			t.add(g, "rss-MB/pipeline", mb(many.RSS-one.RSS)/(per-1), "<=", 1, what)
@@ -245,7 +262,7 @@ func (h *Harness) Run(ctx context.Context, o Options) *Table {
 	// In-process benchmarks of behaviours rather than of the process's
 	// cost: pacing under a rate limit, and the update-stream source.
 	if want("gotest") {
-		h.goBenchRows(ctx, t)
+		h.goBenchRows(ctx, t, why)
 	}
 	t.LoadEnd = loadAvg()
 	h.logf("load average at end: %s", t.LoadEnd)
@@ -272,7 +289,7 @@ var goBenchTargets = []struct {
 	{"./connector/contacthub/", "BenchmarkUpdateStreamSource", "peak-rss-MB", "update stream source", "peak-rss-MB", "", 0, "peak RSS of the test process (sandbox and broker included)"},
 }
 
-func (h *Harness) goBenchRows(ctx context.Context, t *Table) {
+func (h *Harness) goBenchRows(ctx context.Context, t *Table, why func(error) string) {
 	byPkg := map[string][]string{}
 	var pkgs []string
 	for _, g := range goBenchTargets {
@@ -304,7 +321,7 @@ func (h *Harness) goBenchRows(ctx context.Context, t *Table) {
 		case ok:
 			t.add(g.group, g.figure, v, g.op, g.target, g.what)
 		case errs[g.pkg] != nil:
-			t.missing(g.group, g.figure, g.op, g.target, g.what, short(errs[g.pkg]))
+			t.missing(g.group, g.figure, g.op, g.target, g.what, why(errs[g.pkg]))
 		default:
 			t.missing(g.group, g.figure, g.op, g.target, g.what, "not reported")
 		}

@@ -187,7 +187,7 @@ func startBroker(addr string) (*embedded.Broker, error) {
 	// The upstream topics exist before the traffic and the pipelines start:
 	// a first produce racing the topic's automatic creation can fail.
 	var topics []string
-	for _, f := range feeds() {
+	for _, f := range feeds(nil) { // only the topics: no generator runs
 		topics = append(topics, f.topic)
 	}
 	if addr == "" {
