@@ -29,13 +29,14 @@ func eventsPipeline(t *testing.T, svc *service.Service) *streams.Pipeline {
 // not piled up, and no 429 storm follows), and grows again when it is
 // fast again.
 func TestAdaptiveConcurrencyFollowsTheAPIsLatency(t *testing.T) {
-	broker := streamstest.Broker(t, 8, "web.events")
+	kb := newTestKafka(t, kindKfake)
+	broker := kb.start(t, 8, "web.events")
 	sb := startSandbox(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(20 * time.Millisecond)}
 	})
 	msgs, _, _ := makeEvents(120000, 0)
 	streamstest.Produce(t, broker, "web.events", msgs...)
-	svc, err := service.New(eventsConfig(t, broker, sb, ""))
+	svc, err := service.New(eventsConfig(t, kb, sb, ""))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,7 +124,8 @@ func TestUpdateStreamRejectionPausesOnlyTheSource(t *testing.T) {
 // the pipeline never pauses.
 func TestEventsPipelineAgainstTheReferenceReadings(t *testing.T) {
 	const aggregate = "be4f0058-c51e-4909-acdc-373dfba102bd"
-	broker := streamstest.Broker(t, 2, "web.events")
+	kb := newTestKafka(t, kindKfake)
+	broker := kb.start(t, 2, "web.events")
 	sb := startSandbox(t, func(c *sandbox.Config) {
 		c.Contacthub.Forbidden = []string{chsandbox.OpThrottling}
 		c.Contacthub.AggregateNodes = []string{aggregate}
@@ -138,7 +139,7 @@ func TestEventsPipelineAgainstTheReferenceReadings(t *testing.T) {
 		msgs = append(msgs, kafka.Message{Value: fmt.Appendf(nil, withNulls, i)}, kafka.Message{Value: fmt.Appendf(nil, onAggregate, i)}, kafka.Message{Value: fmt.Appendf(nil, large, i)})
 	}
 	streamstest.Produce(t, broker, "web.events", msgs...)
-	svc, err := service.New(eventsConfig(t, broker, sb, ""))
+	svc, err := service.New(eventsConfig(t, kb, sb, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
