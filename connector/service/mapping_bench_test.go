@@ -43,12 +43,13 @@ func BenchmarkEventsMapped(b *testing.B) {
 		mapped[i] = kafka.Message{Key: k, Value: outs[0]}
 	}
 	run := func(msgs []kafka.Message, extra string) (perSecond, cpuPer10k float64) {
-		broker := streamstest.Broker(b, 8, "web.events")
+		kb := newTestKafka(b, kindKfake)
+		broker := kb.start(b, 8, "web.events")
 		sb := startSandbox(b, func(c *sandbox.Config) {
 			c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(20 * time.Millisecond)}
 		})
 		streamstest.Produce(b, broker, "web.events", msgs...)
-		svc, err := service.New(eventsConfig(b, broker, sb, extra))
+		svc, err := service.New(eventsConfig(b, kb, sb, extra))
 		if err != nil {
 			b.Fatal(err)
 		}
