@@ -5,13 +5,13 @@ import (
 	"testing"
 
 	"github.com/contactlab/connector/connector/service"
-	"github.com/contactlab/connector/streams/streamstest"
 )
 
 // http.pprof serves the profiles make profile reads, and only when set: a
 // profile costs CPU and shows the program's internals.
 func TestPProfOnlyWhenConfigured(t *testing.T) {
-	broker := streamstest.Broker(t, 1, "web.events")
+	kb := newTestKafka(t, kindKfake)
+	kb.start(t, 1, "web.events")
 	sb := startSandbox(t, nil)
 	for _, tc := range []struct {
 		pprof bool
@@ -20,7 +20,7 @@ func TestPProfOnlyWhenConfigured(t *testing.T) {
 		{false, http.StatusNotFound},
 		{true, http.StatusOK},
 	} {
-		cfg := eventsConfig(t, broker, sb, "")
+		cfg := eventsConfig(t, kb, sb, "")
 		cfg.HTTP.PProf = tc.pprof
 		svc, err := service.New(cfg)
 		if err != nil {

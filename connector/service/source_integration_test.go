@@ -374,10 +374,11 @@ func readTopic(t testing.TB, addr, topic string) []kafka.Message {
 // binary-mode CloudEvent that the SDK reads as valid, whose data is the
 // entity and whose id is the update's offset.
 func TestUpdateStreamSourceCloudEvents(t *testing.T) {
-	broker := streamstest.Broker(t, 2)
+	kb := newTestKafka(t, kindKfake)
+	broker := kb.start(t, 2)
 	sb := startSandbox(t, nil)
 	sb.Contacthub.AppendUpdates(500 - int(sb.Contacthub.LastOffset()))
-	cfg := sourceConfig(t, broker, sb, 100)
+	cfg := sourceConfig(t, kb, sb, 100)
 	cfg.Sources[0].Settings.(*service.UpdatesSourceConfig).Envelope = "cloudevents"
 	svc, err := service.New(cfg)
 	if err != nil {
