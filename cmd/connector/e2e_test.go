@@ -20,6 +20,7 @@ import (
 	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/internal/kafkatest"
 	"github.com/contactlab/connector/streams/streamstest"
 )
 
@@ -46,21 +47,23 @@ var (
 	buildErr  error
 )
 
+// TestMain runs the e2e tests, the chaos suite and the real-Kafka tests
+// of this package: the first two spend their time waiting for child
+// processes and for outages to pass, not on the CPU of the test binary, so
+// they run all at once unless -parallel says otherwise (its default is
+// GOMAXPROCS); the last share one Kafka cluster that kafkatest.Main stops.
 func TestMain(m *testing.M) {
-	// These tests spend their time waiting for child processes and for
-	// outages to pass, not on the CPU of the test binary: they run all at
-	// once unless -parallel says otherwise (its default is GOMAXPROCS).
 	flag.Parse()
 	parallelSet := false
 	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
 	if !parallelSet {
 		_ = flag.Set("test.parallel", "16")
 	}
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
+	kafkatest.Main(m, removeBuilt, func() {
+		if binDir != "" {
+			os.RemoveAll(binDir)
+		}
+	})
 }
 
 // build returns the connector and broker binaries, built the first time a

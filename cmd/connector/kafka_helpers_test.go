@@ -28,7 +28,7 @@ import (
 // share one three-node cluster and one build of cmd/connector, which they
 // run as processes the way production does.
 
-func TestMain(m *testing.M) { kafkatest.Main(m, removeBuilt) }
+// TestMain is in e2e_test.go: it also stops the shared cluster.
 
 var built struct {
 	once sync.Once
