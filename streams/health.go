@@ -243,3 +243,10 @@ func isPermanentConnErr(err error) bool {
 		errors.Is(err, kafka.SASLAuthenticationFailed) || errors.Is(err, kafka.UnsupportedSASLMechanism) ||
 		errors.Is(err, kafka.TopicAuthorizationFailed) || errors.Is(err, kafka.GroupAuthorizationFailed)
 }
+
+// brokersAnswer reports whether the last health probe reached the brokers.
+func (h *health) brokersAnswer() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.brokerDownSince.IsZero()
+}

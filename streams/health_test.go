@@ -221,3 +221,31 @@ func TestHealthWindowWaitingForCommits(t *testing.T) {
 	streamstest.WaitFor(t, 10*time.Second, "ready once commits work", func() (bool, string) { return p.Ready() })
 	streamstest.WaitFor(t, 10*time.Second, "caught up", func() (bool, string) { return streamstest.CaughtUp(t, addr, "window-stall", "in") })
 }
+
+// A partition whose commits the broker keeps refusing (it moved to another
+// member) does not hold the others: they are committed one by one, and the
+// refused one is given up after a while, so the window of uncommitted
+// records does not stop fetching for good.
+func TestOneRefusedPartitionDoesNotHoldTheOthers(t *testing.T) {
+	b, err := embedded.Start(embedded.Config{Partitions: 2, Topics: []string{"in", "dlq"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	b.FailOffsetCommitsOf(func(topic string, partition int32) bool { return topic == "in" && partition == 1 })
+	addr := b.Addr()
+	msgs := make([]kafka.Message, 1000)
+	for i := range msgs {
+		msgs[i] = kafka.Message{Key: []byte(fmt.Sprint("k", i)), Value: []byte("v")}
+	}
+	streamstest.Produce(t, addr, "in", msgs...)
+	var delivered atomic.Int64
+	sink := streams.PerRecord(func(context.Context, *streams.Record) error { delivered.Add(1); return nil })
+	startPipeline(t, streams.PipelineConfig{Name: "onebad", Brokers: []string{addr}, Topics: []string{"in"}, DeadLetterTopic: "dlq",
+		MaxInFlight: 100, CommitInterval: 10 * time.Millisecond}, sink)
+	streamstest.WaitFor(t, 30*time.Second, "every record delivered and partition 0 committed to its end", func() (bool, string) {
+		c := streamstest.Committed(t, addr, "onebad", "in")
+		end := streamstest.EndOffsets(t, addr, "in")
+		return delivered.Load() >= 1000 && c[0] == end[0] && end[0] > 0, fmt.Sprintf("delivered %d committed %v end %v", delivered.Load(), c, end)
+	})
+}

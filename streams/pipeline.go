@@ -627,7 +627,17 @@ func (p *Pipeline) commit(ctx context.Context, r *kafka.Reader) {
 			// kafka-go commits Offset+1.
 			msgs[i] = kafka.Message{Topic: pt.topic, Partition: pt.partition, Offset: pt.offset - 1}
 		}
+		// Partitions whose commits failed lately are committed on their
+		// own, after the others, so that one refused partition does not
+		// hold the rest.
+		if p.tracker.anySuspect(points) {
+			p.commitEach(ctx, r, points, msgs)
+			return
+		}
 		if err := r.CommitMessages(ctx, msgs...); err != nil {
+			if ctx.Err() == nil && p.commitEach(ctx, r, points, msgs) {
+				return
+			}
 			p.m.commits.WithLabelValues(p.cfg.Name, "error").Inc()
 			if ctx.Err() == nil {
 				p.commitLog.Do(func() {
@@ -647,3 +657,83 @@ func (p *Pipeline) commit(ctx context.Context, r *kafka.Reader) {
 // deadLetterWriters is how many dead-letter writes may be in flight: a few,
 // so that a burst of rejections does not wait on one produce at a time.
 const deadLetterWriters = 4
+
+// commitEach commits the points one by one after a commit of all of them
+// failed, so that one partition the group will not take a commit for (it
+// moved to another member in a rebalance) does not hold the others, and
+// with them the window of uncommitted records, for ever. A point that
+// keeps failing while others succeed is given up: its partition is
+// someone else's now. When every point fails and the brokers do not answer
+// the health probe either (an outage), nothing is given up and it reports
+// false.
+func (p *Pipeline) commitEach(ctx context.Context, r *kafka.Reader, points []commitPoint, msgs []kafka.Message) bool {
+	var ok, failed []commitPoint
+	outage := false
+	var good []kafka.Message
+	var goodPts []commitPoint
+	for i, pt := range points {
+		if !p.tracker.suspect(pt) {
+			good, goodPts = append(good, msgs[i]), append(goodPts, pt)
+		}
+	}
+	if len(good) > 0 && len(good) < len(points) && r.CommitMessages(ctx, good...) == nil {
+		ok = goodPts
+	}
+	for i, pt := range points {
+		if len(ok) > 0 && !p.tracker.suspect(pt) {
+			continue // committed with the others
+		}
+		// A partition given up is tried again only now and then: each
+		// refused commit costs the client's own retries.
+		if n := p.tracker.failures(pt); n >= commitFailuresBeforeGivingUp && n%50 != 0 {
+			p.tracker.commitFailed(pt)
+			continue
+		}
+		if err := r.CommitMessages(ctx, msgs[i]); err == nil {
+			ok = append(ok, pt)
+		} else {
+			failed = append(failed, pt)
+			outage = outage || isOutage(err)
+		}
+	}
+	if len(ok) == 0 && (outage || !p.h.brokersAnswer()) {
+		return false // an outage: keep the window closed
+	}
+	if len(ok) > 0 {
+		p.m.commits.WithLabelValues(p.cfg.Name, "ok").Inc()
+	}
+	released := p.tracker.markCommitted(ok)
+	for _, pt := range failed {
+		if p.tracker.commitFailed(pt) == commitFailuresBeforeGivingUp {
+			p.log.Warn("offset commits of a partition keep failing while others succeed; giving it up (it belongs to another member now)",
+				"topic", pt.topic, "partition", pt.partition, "offset", pt.offset)
+		}
+	}
+	// Records of a given-up partition leave the window: they cannot be
+	// committed here, and must not stop fetching for the others.
+	released += p.tracker.releaseGivenUp(commitFailuresBeforeGivingUp)
+	if released > 0 {
+		p.uncommitted.Add(-released)
+		signal(p.committed)
+	}
+	return true
+}
+
+// commitFailuresBeforeGivingUp is how many commit rounds a partition's
+// point may fail while others succeed.
+const commitFailuresBeforeGivingUp = 1
+
+// isOutage reports a commit failure that waiting fixes (the coordinator is
+// away, the network is down), as opposed to a refusal of this member's
+// commit (its generation moved on).
+func isOutage(err error) bool {
+	var ke kafka.Error
+	if errors.As(err, &ke) {
+		switch ke {
+		case kafka.GroupCoordinatorNotAvailable, kafka.NotCoordinatorForGroup, kafka.RequestTimedOut, kafka.GroupLoadInProgress:
+			return true
+		}
+		return false
+	}
+	return true // not a broker's answer: the network
+}

@@ -32,6 +32,9 @@ type partitionState struct {
 	// finished counts the records finished since the last commit point
 	// was taken: they are what a commit of ps.commit releases.
 	finished int64
+	// commitFailures counts commit rounds in a row that failed for this
+	// partition alone.
+	commitFailures int
 }
 
 // window is one run of increasing offsets fetched for a partition.
@@ -180,6 +183,7 @@ func (t *offsetTracker) markCommitted(points []commitPoint) (released int64) {
 		if p.offset > ps.committed {
 			ps.committed = p.offset
 		}
+		ps.commitFailures = 0
 		n := min(p.records, ps.finished)
 		ps.finished -= n
 		released += n
@@ -232,3 +236,60 @@ func (t *offsetTracker) oldestUnfinished(now time.Time) (time.Duration, string) 
 
 // nanotime is the wall clock in unix nanoseconds.
 func nanotime() int64 { return time.Now().UnixNano() }
+
+// commitFailed counts a failed commit of p's partition and returns how many
+// rounds in a row have failed.
+func (t *offsetTracker) commitFailed(p commitPoint) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ps := t.parts[topicPartition{p.topic, p.partition}]
+	if ps == nil {
+		return 0
+	}
+	ps.commitFailures++
+	return ps.commitFailures
+}
+
+// suspect reports whether commits of p's partition failed lately.
+func (t *offsetTracker) suspect(p commitPoint) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ps := t.parts[topicPartition{p.topic, p.partition}]
+	return ps != nil && ps.commitFailures > 0
+}
+
+// anySuspect reports whether any of points is suspect.
+func (t *offsetTracker) anySuspect(points []commitPoint) bool {
+	for _, p := range points {
+		if t.suspect(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// failures is how many commit rounds in a row failed for p's partition.
+func (t *offsetTracker) failures(p commitPoint) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ps := t.parts[topicPartition{p.topic, p.partition}]; ps != nil {
+		return ps.commitFailures
+	}
+	return 0
+}
+
+// releaseGivenUp takes the finished records of partitions whose commits
+// failed at least n rounds in a row out of the window, and returns how
+// many; their commit points stay, to be tried again now and then.
+func (t *offsetTracker) releaseGivenUp(n int) int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var released int64
+	for _, ps := range t.parts {
+		if ps.commitFailures >= n && ps.finished > 0 {
+			released += ps.finished
+			ps.finished = 0
+		}
+	}
+	return released
+}

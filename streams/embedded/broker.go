@@ -90,9 +90,27 @@ func (b *Broker) Close() {
 // normally otherwise: a commit outage without a fetch outage, for tests of
 // what a consumer does while it cannot commit.
 func (b *Broker) FailOffsetCommits(fail func() bool) {
+	b.failCommits(func(string, int32) bool { return fail() }, kerr.CoordinatorNotAvailable.Code)
+}
+
+// FailOffsetCommitsOf makes the broker refuse offset commit requests that
+// name a partition fail picks with ILLEGAL_GENERATION (the whole request,
+// as for a member whose generation moved on), and handle the others
+// normally.
+func (b *Broker) FailOffsetCommitsOf(fail func(topic string, partition int32) bool) {
+	b.failCommits(fail, kerr.IllegalGeneration.Code)
+}
+
+func (b *Broker) failCommits(fail func(topic string, partition int32) bool, code int16) {
 	b.c.ControlKey(kmsg.OffsetCommit.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		b.c.KeepControl()
-		if !fail() {
+		refuse := false
+		for _, t := range req.(*kmsg.OffsetCommitRequest).Topics {
+			for _, p := range t.Partitions {
+				refuse = refuse || fail(t.Topic, p.Partition)
+			}
+		}
+		if !refuse {
 			return nil, nil, false
 		}
 		creq := req.(*kmsg.OffsetCommitRequest)
@@ -103,7 +121,7 @@ func (b *Broker) FailOffsetCommits(fail func() bool) {
 			for _, p := range t.Partitions {
 				rp := kmsg.NewOffsetCommitResponseTopicPartition()
 				rp.Partition = p.Partition
-				rp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+				rp.ErrorCode = code
 				rt.Partitions = append(rt.Partitions, rp)
 			}
 			resp.Topics = append(resp.Topics, rt)
