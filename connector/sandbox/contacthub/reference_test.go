@@ -236,3 +236,16 @@ func TestRepeatedMembers(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCheckCreateEvent: the witness never panics, and what it accepts is
+// one JSON object with no repeated member.
+func FuzzCheckCreateEvent(f *testing.F) {
+	f.Add([]byte(`{"customerId":"` + testCustomer + `","type":"viewedPage","context":"WEB","properties":{"a":[1,{"b":null}]}}`))
+	f.Add([]byte(`{"bringBackProperties":{"type":"SESSION_ID","value":"v","nodeId":"` + testNode + `"},"type":"loggedIn","context":"WEB","properties":{},"a":"\"}"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ev, errs := checkCreateEvent(body)
+		if errs == nil && (ev == nil || !json.Valid(body) || len(repeatedMembers(body)) > 0) {
+			t.Fatalf("accepted %q", body)
+		}
+	})
+}
