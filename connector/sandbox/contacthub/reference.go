@@ -154,32 +154,33 @@ func repeatedMembers(body []byte) []fieldError {
 	type frame struct {
 		object bool
 		path   string
-		names  []string // this object's member names so far
+		names  [][]byte // this object's member names so far, unescaped
 		index  int      // this list's items so far
 	}
 	var (
-		stack []*frame
+		stack []frame
 		errs  []fieldError
-		key   string // the last member name read, until its value starts
+		key   []byte // the last member name read, until its value starts
 	)
-	// valuePath is the path of the value starting now.
+	// valuePath is the path of the value starting now; only objects and
+	// lists need one, and only to name a repeat.
 	valuePath := func() string {
 		if len(stack) == 0 {
 			return "$"
 		}
-		f := stack[len(stack)-1]
+		f := &stack[len(stack)-1]
 		if f.object {
-			return f.path + "." + key
+			return f.path + "." + string(key)
 		}
 		return f.path + "[" + strconv.Itoa(f.index) + "]"
 	}
 	for i := 0; i < len(body); i++ {
 		switch c := body[i]; c {
 		case '"':
-			end := i + 1
+			end, escaped := i+1, false
 			for end < len(body) && body[end] != '"' {
 				if body[end] == '\\' {
-					end++
+					end, escaped = end+1, true
 				}
 				end++
 			}
@@ -191,25 +192,29 @@ func repeatedMembers(body []byte) []fieldError {
 			for j < len(body) && (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r') {
 				j++
 			}
-			if j < len(body) && body[j] == ':' && len(stack) > 0 && stack[len(stack)-1].object {
-				var name string
-				if json.Unmarshal(body[i:end+1], &name) != nil {
-					return errs
-				}
-				f := stack[len(stack)-1]
-				if slices.Contains(f.names, name) {
-					if p := f.path + "." + name; !slices.ContainsFunc(errs, func(e fieldError) bool { return e.Path == p }) {
-						errs = append(errs, fieldError{Message: "must not repeat", Path: p})
-					}
-				} else {
-					f.names = append(f.names, name)
-				}
-				key, i = name, j
+			if j >= len(body) || body[j] != ':' || len(stack) == 0 || !stack[len(stack)-1].object {
+				i = end
 				continue
 			}
-			i = end
+			name := body[i+1 : end]
+			if escaped {
+				var s string
+				if json.Unmarshal(body[i:end+1], &s) != nil {
+					return errs
+				}
+				name = []byte(s)
+			}
+			f := &stack[len(stack)-1]
+			if slices.ContainsFunc(f.names, func(n []byte) bool { return bytes.Equal(n, name) }) {
+				if p := f.path + "." + string(name); !slices.ContainsFunc(errs, func(e fieldError) bool { return e.Path == p }) {
+					errs = append(errs, fieldError{Message: "must not repeat", Path: p})
+				}
+			} else {
+				f.names = append(f.names, name)
+			}
+			key, i = name, j
 		case '{', '[':
-			stack = append(stack, &frame{object: c == '{', path: valuePath()})
+			stack = append(stack, frame{object: c == '{', path: valuePath()})
 		case '}', ']':
 			if len(stack) == 0 {
 				return errs
