@@ -179,7 +179,7 @@ func NewSourceMetrics(reg prometheus.Registerer) (*SourceMetrics, error) {
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "updates_published_total", Help: "Updates published to Kafka and acknowledged."}, []string{"source"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "updates_skipped_total", Help: "Updates read but not published, by reason (repeated, invalid)."}, []string{"source", "reason"}),
+			Name: "updates_skipped_total", Help: "Updates read but not published, by reason (repeated, invalid, too_large)."}, []string{"source", "reason"}),
 	}
 	if reg == nil {
 		return m, nil

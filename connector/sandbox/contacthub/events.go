@@ -49,7 +49,7 @@ func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid event: "+strings.Join(msgs, "; "), errs)
 		return
 	}
-	if bb := ev.BringBackProperties; bb != nil && slices.Contains(s.cfg.AggregateNodes, bb.NodeID) {
+	if bb := ev.BringBack; bb != nil && slices.Contains(s.cfg.AggregateNodes, bb.NodeID) {
 		s.stats.forbidden.Add(1)
 		writeError(w, http.StatusForbidden, "bringBackProperties are not allowed for aggregate nodes",
 			[]fieldError{{Message: "is an aggregate node", Path: "$.bringBackProperties.nodeId"}})
@@ -96,8 +96,8 @@ func eventOwner(ev *referenceEvent) string {
 	if ev.CustomerID != "" {
 		return ev.CustomerID
 	}
-	if ev.BringBackProperties != nil {
-		return ev.BringBackProperties.Value
+	if ev.BringBack != nil {
+		return ev.BringBack.Value
 	}
 	return ""
 }

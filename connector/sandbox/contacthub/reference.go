@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -47,15 +47,15 @@ var createEventSchema = sync.OnceValue(func() *jsonschema.Schema {
 
 // referenceEvent is what the stand-in reads of an accepted event.
 type referenceEvent struct {
-	CustomerID          string `json:"customerId"`
-	BringBackProperties *struct {
-		Value  string `json:"value"`
-		NodeID string `json:"nodeId"`
-	} `json:"bringBackProperties"`
-	Type       string          `json:"type"`
-	Context    string          `json:"context"`
-	Properties json.RawMessage `json:"properties"`
-	Date       string          `json:"date"`
+	CustomerID string
+	// BringBack is set for an event named by bringBackProperties.
+	BringBack *struct{ Value, NodeID string }
+	Type      string
+	Context   string
+	// Properties is the event's properties as decoded (numbers as
+	// json.Number), re-encoded when the event is streamed.
+	Properties any
+	Date       string
 }
 
 // checkCreateEvent applies the reference's rules for a Create event body
@@ -78,12 +78,14 @@ func checkCreateEvent(body []byte) (*referenceEvent, []fieldError) {
 		flattenSchemaError(verr, &errs)
 		return nil, errs
 	}
-	var ev referenceEvent
-	if err := json.Unmarshal(body, &ev); err != nil {
-		// The schema accepted it, so this is a bug of the stand-in.
-		panic(fmt.Sprintf("contacthub sandbox: decoding an accepted event: %v", err))
+	// The schema held every type below, so the assertions cannot fail.
+	m := inst.(map[string]any)
+	str := func(v any) string { s, _ := v.(string); return s }
+	ev := &referenceEvent{CustomerID: str(m["customerId"]), Type: str(m["type"]), Context: str(m["context"]), Properties: m["properties"], Date: str(m["date"])}
+	if bb, ok := m["bringBackProperties"].(map[string]any); ok {
+		ev.BringBack = &struct{ Value, NodeID string }{str(bb["value"]), str(bb["nodeId"])}
 	}
-	return &ev, nil
+	return ev, nil
 }
 
 // flattenSchemaError lists the leaves of a validation error as the API's
@@ -145,75 +147,84 @@ func jsonPath(loc []string) string {
 
 // repeatedMembers finds member names that repeat within one object, at any
 // depth. The reference does not say which of two values would count; the
-// stand-in refuses the ambiguity rather than pick one. Bodies that are not
-// JSON are left to the schema check, which words that error.
+// stand-in refuses the ambiguity rather than pick one. It walks the bytes
+// once, without decoding values; what is not JSON is left to the decoding
+// that follows, which words that error.
 func repeatedMembers(body []byte) []fieldError {
 	type frame struct {
 		object bool
 		path   string
-		names  map[string]bool
-		// key is the member name read last, while its value is pending.
-		key     string
-		haveKey bool
-		index   int
+		names  [][]byte // this object's member names so far, unescaped
+		index  int      // this list's items so far
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var stack []*frame
-	var errs []fieldError
-	// childPath is the path of the value about to be read.
-	childPath := func() string {
+	var (
+		stack []frame
+		errs  []fieldError
+		key   []byte // the last member name read, until its value starts
+	)
+	// valuePath is the path of the value starting now; only objects and
+	// lists need one, and only to name a repeat.
+	valuePath := func() string {
 		if len(stack) == 0 {
 			return "$"
 		}
-		f := stack[len(stack)-1]
+		f := &stack[len(stack)-1]
 		if f.object {
-			return f.path + "." + f.key
+			return f.path + "." + string(key)
 		}
-		return fmt.Sprintf("%s[%d]", f.path, f.index)
+		return f.path + "[" + strconv.Itoa(f.index) + "]"
 	}
-	// valueDone moves the enclosing frame past the value just read.
-	valueDone := func() {
-		if len(stack) == 0 {
-			return
-		}
-		f := stack[len(stack)-1]
-		if f.object {
-			f.haveKey = false
-		} else {
-			f.index++
-		}
-	}
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return errs
-		}
-		if err != nil {
-			return errs
-		}
-		top := (*frame)(nil)
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
-		}
-		if s, ok := tok.(string); ok && top != nil && top.object && !top.haveKey {
-			if top.names[s] && !slices.ContainsFunc(errs, func(e fieldError) bool { return e.Path == top.path+"."+s }) {
-				errs = append(errs, fieldError{Message: "must not repeat", Path: top.path + "." + s})
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; c {
+		case '"':
+			end, escaped := i+1, false
+			for end < len(body) && body[end] != '"' {
+				if body[end] == '\\' {
+					end, escaped = end+1, true
+				}
+				end++
 			}
-			top.names[s] = true
-			top.key, top.haveKey = s, true
-			continue
-		}
-		switch tok {
-		case json.Delim('{'):
-			stack = append(stack, &frame{object: true, path: childPath(), names: map[string]bool{}})
-		case json.Delim('['):
-			stack = append(stack, &frame{path: childPath()})
-		case json.Delim('}'), json.Delim(']'):
+			if end >= len(body) {
+				return errs
+			}
+			// A string followed by a colon is a member name.
+			j := end + 1
+			for j < len(body) && (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r') {
+				j++
+			}
+			if j >= len(body) || body[j] != ':' || len(stack) == 0 || !stack[len(stack)-1].object {
+				i = end
+				continue
+			}
+			name := body[i+1 : end]
+			if escaped {
+				var s string
+				if json.Unmarshal(body[i:end+1], &s) != nil {
+					return errs
+				}
+				name = []byte(s)
+			}
+			f := &stack[len(stack)-1]
+			if slices.ContainsFunc(f.names, func(n []byte) bool { return bytes.Equal(n, name) }) {
+				if p := f.path + "." + string(name); !slices.ContainsFunc(errs, func(e fieldError) bool { return e.Path == p }) {
+					errs = append(errs, fieldError{Message: "must not repeat", Path: p})
+				}
+			} else {
+				f.names = append(f.names, name)
+			}
+			key, i = name, j
+		case '{', '[':
+			stack = append(stack, frame{object: c == '{', path: valuePath()})
+		case '}', ']':
+			if len(stack) == 0 {
+				return errs
+			}
 			stack = stack[:len(stack)-1]
-			valueDone()
-		default:
-			valueDone()
+		case ',':
+			if len(stack) > 0 && !stack[len(stack)-1].object {
+				stack[len(stack)-1].index++
+			}
 		}
 	}
+	return errs
 }

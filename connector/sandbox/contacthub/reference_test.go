@@ -212,3 +212,40 @@ func TestUpdateStreamPageLimit(t *testing.T) {
 		t.Fatalf("after the limit is lifted: %d %s", a.status, a.body)
 	}
 }
+
+// Repeated member names are found at any depth, spelt with escapes or not,
+// and reported once at the member's path.
+func TestRepeatedMembers(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		want []string
+	}{
+		{`{"a":1,"b":{"a":1},"c":[{"a":1},{"a":1}]}`, nil},
+		{`{"a":1,"a":2,"a":3}`, []string{"$.a"}},
+		{`{"customerId":"x","customer\u0049d":"y"}`, []string{"$.customerId"}},
+		{`{"p":{"x":"a\"y\":","y":1}}`, nil},
+		{`{"l":[1,{"k":1,"k":2}],"t":{"ga":{"u":1, "u" :2}}}`, []string{"$.l[1].k", "$.t.ga.u"}},
+		{`{"a":`, nil}, // not JSON: left to the decoder
+	} {
+		var got []string
+		for _, e := range repeatedMembers([]byte(tc.body)) {
+			got = append(got, e.Path)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.body, got, tc.want)
+		}
+	}
+}
+
+// FuzzCheckCreateEvent: the witness never panics, and what it accepts is
+// one JSON object with no repeated member.
+func FuzzCheckCreateEvent(f *testing.F) {
+	f.Add([]byte(`{"customerId":"` + testCustomer + `","type":"viewedPage","context":"WEB","properties":{"a":[1,{"b":null}]}}`))
+	f.Add([]byte(`{"bringBackProperties":{"type":"SESSION_ID","value":"v","nodeId":"` + testNode + `"},"type":"loggedIn","context":"WEB","properties":{},"a":"\"}"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ev, errs := checkCreateEvent(body)
+		if errs == nil && (ev == nil || !json.Valid(body) || len(repeatedMembers(body)) > 0) {
+			t.Fatalf("accepted %q", body)
+		}
+	})
+}
