@@ -63,7 +63,9 @@ func TestTimeoutIsKeptWhateverTheReadsDo(t *testing.T) {
 			f.Follow("j", &job{})
 			waitEnded(t, f)
 			took := time.Duration(endedAt.Load() - start.UnixNano())
-			if took < timeout || took > timeout+2*interval+200*time.Millisecond {
+			// The bound is loose for a loaded machine: without the
+			// timeout kept, these jobs would be held for an hour.
+			if took < timeout || took > timeout+2*interval+2*time.Second {
 				t.Fatalf("the job ended %s after Follow; want its timeout %s, at most two intervals and some scheduling later", took, timeout)
 			}
 			mu.Lock()

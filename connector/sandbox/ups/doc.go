@@ -33,9 +33,10 @@
 //     gzip bomb cannot exhaust memory.
 //   - Checks run in this order, each answering before the next: token (401),
 //     apiKey and collection (404), encoding (400/415), size (413), payload
-//     shape and record count (400), every record (400, listing each bad one),
-//     throttling (429). A refused request stores nothing, creates no job and
-//     spends none of the throttling budget.
+//     shape and record count (400), throttling (429, before the records are
+//     read, as a gateway would), every record (400, listing each bad one).
+//     A refused request stores nothing, creates no job and spends none of
+//     the throttling budget.
 //   - Throttling is a token bucket counted in records, shared by the four
 //     collections; a request larger than the whole bucket is let through when
 //     the bucket is full and leaves it in debt, so it is slowed, not refused

@@ -94,6 +94,14 @@ func (s *Server) serveEnrich(w http.ResponseWriter, r *http.Request, single bool
 		s.refuse(w, http.StatusBadRequest, fmt.Sprintf("%d records exceed the limit of %d per request", len(p.elems), limit))
 		return
 	}
+	// A request the throttling refuses is refused before its records are
+	// read, as a gateway would; one that fits spends the budget only once
+	// its records are known to be valid.
+	if wait, ok := s.limiter.fits(len(p.elems), now); !ok {
+		w.Header().Set("Retry-After", retryAfterSeconds(wait))
+		s.refuse(w, http.StatusTooManyRequests, fmt.Sprintf("throttled: %d records exceed the updates per second left to this apiKey", len(p.elems)))
+		return
+	}
 	records, bad := p.records(c)
 	if len(bad) > 0 {
 		s.stats.refused(http.StatusBadRequest)

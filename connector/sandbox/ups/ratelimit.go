@@ -54,6 +54,23 @@ func (l *recordLimiter) take(n int, now time.Time) (wait time.Duration, ok bool)
 	return time.Duration((need - l.tokens) / l.rate * float64(time.Second)), false
 }
 
+// fits reports, without spending anything, whether n records would be
+// taken now, or how long until they would: a request that cannot be taken
+// is refused before its records are read.
+func (l *recordLimiter) fits(n int, now time.Time) (wait time.Duration, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.rate == 0 {
+		return 0, true
+	}
+	l.refill(now)
+	need := min(float64(n), l.rate)
+	if l.tokens >= need {
+		return 0, true
+	}
+	return time.Duration((need - l.tokens) / l.rate * float64(time.Second)), false
+}
+
 func (l *recordLimiter) refill(now time.Time) {
 	if d := now.Sub(l.last); d > 0 {
 		l.tokens = min(l.rate, l.tokens+d.Seconds()*l.rate)
