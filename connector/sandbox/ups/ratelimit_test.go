@@ -144,6 +144,7 @@ func TestThrottling(t *testing.T) {
 func TestThrottlingRealClock(t *testing.T) {
 	sb := newSandbox(t, testConfig(), nil)
 	tok := sb.token(attributesService)
+	start := time.Now()
 	for i := range 5 {
 		if a := sb.send(http.MethodPost, "rr-segments", tok, batch(segs("u", 150))); a.status != http.StatusOK {
 			t.Fatalf("post %d: %d %s, below the rate", i, a.status, a.body)
@@ -153,9 +154,15 @@ func TestThrottlingRealClock(t *testing.T) {
 	if a.status != http.StatusTooManyRequests || a.header.Get("Retry-After") != "1" {
 		t.Fatalf("above the rate: %d, Retry-After %q; want 429 and 1", a.status, a.header.Get("Retry-After"))
 	}
-	// Throttling is per apiKey, across collections.
-	if a := sb.send(http.MethodPost, "rr-userattributes", tok, batch(attrs("u", 1000))); a.status != http.StatusTooManyRequests {
-		t.Fatalf("another collection: %d, want 429", a.status)
+	// Throttling is per apiKey, across collections. With the real clock the
+	// bucket refills while the requests above are served: only when they
+	// took well under a second is it still short of a full request.
+	if elapsed := time.Since(start); elapsed < 300*time.Millisecond {
+		if a := sb.send(http.MethodPost, "rr-userattributes", tok, batch(attrs("u", 1000))); a.status != http.StatusTooManyRequests {
+			t.Fatalf("another collection: %d, want 429", a.status)
+		}
+	} else {
+		t.Logf("requests took %s: the bucket refilled meanwhile, the cross-collection check says nothing here", elapsed)
 	}
 	// SetLimits takes effect at once.
 	sb.srv.SetLimits(0, DefaultMaxRecords, DefaultMaxBodyBytes)
