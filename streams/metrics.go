@@ -50,7 +50,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		concurrency: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "concurrency_limit", Help: "Sink.Write calls allowed at once: fixed, or the adaptive limit now."}, []string{"pipeline"}),
 		commits: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "offset_commits_total", Help: "Offset commits sent to Kafka, by result."}, []string{"pipeline", "result"}),
+			Name: "offset_commits_total", Help: "Offset commits, by result: ok, error, or behind (not sent: the group's offset was already past them)."}, []string{"pipeline", "result"}),
 		produced: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: "producer",
 			Name: "records_produced_total", Help: "Records Kafka acknowledged, by topic role."}, []string{"pipeline", "role"}),
 		share: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,

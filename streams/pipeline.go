@@ -569,13 +569,10 @@ const fetchFailuresBeforeNotReady = 3
 const deadLetterFailuresBeforeNotReady = 3
 
 func (p *Pipeline) ack(r *Record) {
-	if n := p.tracker.done(r.ticket); n > 0 {
-		// Read again below the committed offset: no commit will release
-		// them, and they must not hold the window (it would fill, and
-		// fetching would wait for a commit that never comes).
-		p.uncommitted.Add(-n)
-		signal(p.committed)
-	}
+	// Records read again below the committed offset: no commit will
+	// release them, and they must not hold the window (it would fill, and
+	// fetching would wait for a commit that never comes).
+	p.release(p.tracker.done(r.ticket))
 	inFlight := p.c.inFlight.Add(-1)
 	if inFlight == 0 {
 		signal(p.idle)
@@ -621,37 +618,108 @@ func signal(ch chan struct{}) {
 
 func (p *Pipeline) commit(ctx context.Context, r *kafka.Reader) {
 	points := p.tracker.pending()
-	if len(points) > 0 {
-		msgs := make([]kafka.Message, len(points))
-		for i, pt := range points {
-			// kafka-go commits Offset+1.
-			msgs[i] = kafka.Message{Topic: pt.topic, Partition: pt.partition, Offset: pt.offset - 1}
+	if len(points) == 0 {
+		return
+	}
+	points, behind, err := p.aheadOfGroup(ctx, points)
+	if err != nil {
+		p.m.commits.WithLabelValues(p.cfg.Name, "error").Inc()
+		if ctx.Err() == nil {
+			p.commitLog.Do(func() {
+				p.log.Warn("reading the group's offsets before a commit failed; will retry (logged at most every 5 s)", "error", err, "uncommitted", p.uncommitted.Load())
+			})
 		}
-		// Partitions whose commits failed lately are committed on their
-		// own, after the others, so that one refused partition does not
-		// hold the rest.
-		if p.tracker.anySuspect(points) {
-			p.commitEach(ctx, r, points, msgs)
+		return
+	}
+	if len(behind) > 0 {
+		// The group is past these points already (another member took
+		// the partition and went on): committing them would move its
+		// offset back. Their records are covered, so they leave the window.
+		p.m.commits.WithLabelValues(p.cfg.Name, "behind").Inc()
+		p.release(p.tracker.markCommitted(behind))
+	}
+	if len(points) == 0 {
+		return
+	}
+	msgs := make([]kafka.Message, len(points))
+	for i, pt := range points {
+		// kafka-go commits Offset+1.
+		msgs[i] = kafka.Message{Topic: pt.topic, Partition: pt.partition, Offset: pt.offset - 1}
+	}
+	// Partitions whose commits failed lately are committed on their own,
+	// after the others, so that one refused partition does not hold the
+	// rest.
+	if p.tracker.anySuspect(points) {
+		p.commitEach(ctx, r, points, msgs)
+		return
+	}
+	if err := r.CommitMessages(ctx, msgs...); err != nil {
+		if ctx.Err() == nil && p.commitEach(ctx, r, points, msgs) {
 			return
 		}
-		if err := r.CommitMessages(ctx, msgs...); err != nil {
-			if ctx.Err() == nil && p.commitEach(ctx, r, points, msgs) {
-				return
-			}
-			p.m.commits.WithLabelValues(p.cfg.Name, "error").Inc()
-			if ctx.Err() == nil {
-				p.commitLog.Do(func() {
-					p.log.Warn("offset commit failed; will retry (logged at most every 5 s)", "error", err, "uncommitted", p.uncommitted.Load())
-				})
-			}
-		} else {
-			p.m.commits.WithLabelValues(p.cfg.Name, "ok").Inc()
-			if n := p.tracker.markCommitted(points); n > 0 {
-				p.uncommitted.Add(-n)
-				signal(p.committed)
+		p.m.commits.WithLabelValues(p.cfg.Name, "error").Inc()
+		if ctx.Err() == nil {
+			p.commitLog.Do(func() {
+				p.log.Warn("offset commit failed; will retry (logged at most every 5 s)", "error", err, "uncommitted", p.uncommitted.Load())
+			})
+		}
+		return
+	}
+	p.m.commits.WithLabelValues(p.cfg.Name, "ok").Inc()
+	p.release(p.tracker.markCommitted(points))
+}
+
+// release takes n committed records out of the uncommitted window.
+func (p *Pipeline) release(n int64) {
+	if n > 0 {
+		p.uncommitted.Add(-n)
+		signal(p.committed)
+	}
+}
+
+// aheadOfGroup splits points into those ahead of the group's committed
+// offsets, to commit, and those at or behind them.
+//
+// kafka-go's Reader neither says which partitions a rebalance took away
+// nor ties a commit to the generation it was meant for: a commit asked for
+// while it rejoins is sent in the next generation. So a member that lost a
+// partition (it froze past its session, or a record of it finished long
+// after a rebalance) would commit its old position over the new owner's
+// progress. The new owner, believing its own commit stands, would not
+// commit again once idle: the group would show lag for records long
+// delivered, and repeat them all at the next rebalance. Reading the
+// group's offsets first keeps commits from moving back; one that races
+// with the new owner's commit (milliseconds apart) can still, and is
+// undone by its next commit.
+func (p *Pipeline) aheadOfGroup(ctx context.Context, points []commitPoint) (ahead, behind []commitPoint, err error) {
+	parts := map[string][]int{}
+	for _, pt := range points {
+		parts[pt.topic] = append(parts[pt.topic], pt.partition)
+	}
+	cl := &kafka.Client{Addr: kafka.TCP(p.cfg.Brokers...), Timeout: 5 * time.Second, Transport: p.transport}
+	resp, err := cl.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: p.cfg.GroupID, Topics: parts})
+	if err == nil {
+		err = resp.Error
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("group %s offsets: %w", p.cfg.GroupID, err)
+	}
+	group := map[topicPartition]int64{}
+	for t, ps := range resp.Topics {
+		for _, pa := range ps {
+			if pa.Error == nil {
+				group[topicPartition{t, pa.Partition}] = pa.CommittedOffset
 			}
 		}
 	}
+	for _, pt := range points {
+		if g, ok := group[topicPartition{pt.topic, pt.partition}]; ok && g >= pt.offset {
+			behind = append(behind, pt)
+		} else {
+			ahead = append(ahead, pt)
+		}
+	}
+	return ahead, behind, nil
 }
 
 // deadLetterWriters is how many dead-letter writes may be in flight: a few,

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/contactlab/connector/streams"
@@ -448,5 +449,73 @@ func TestSinkFilteredIsCommittedAndCounted(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A member that lost a partition in a rebalance must not commit its old
+// position over the new owner's progress. Here another member of the
+// group commits offset 80 after the rebalance its joining caused; the
+// pipeline then finishes records 10..19, which it read before: its commit
+// of 20 would move the group back to 20, and an idle new owner would never
+// commit again (lag shown for records delivered, all repeated at the next
+// rebalance). It is not sent.
+func TestCommitNeverMovesTheGroupBack(t *testing.T) {
+	addr := streamstest.Broker(t, 1, "in", "dlq")
+	produceN(t, addr, "in", 100)
+	sink := newAsyncSink()
+	reg := prometheus.NewRegistry()
+	_, _, _ = startPipeline(t, streams.PipelineConfig{Name: "zombie", Brokers: []string{addr}, Topics: []string{"in"}, DeadLetterTopic: "dlq",
+		CommitInterval: 20 * time.Millisecond, SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond,
+		Metrics: streams.NewMetrics(reg)}, sink)
+	streamstest.WaitFor(t, 10*time.Second, "every record held", func() (bool, string) { return sink.heldCount() == 100, "" })
+	for off := int64(0); off < 10; off++ {
+		sink.answer(off, nil)
+	}
+	streamstest.WaitFor(t, 10*time.Second, "10 committed", func() (bool, string) {
+		c := committed(t, addr, "zombie", "in")
+		return c == 10, fmt.Sprint(c)
+	})
+
+	// Another member joins (a rebalance) and commits 80 in the new
+	// generation, as a new owner of the partition would.
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{ID: "zombie", Brokers: []string{addr}, Topics: []string{"in"},
+		SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond, RebalanceTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cg.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	gen, err := cg.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gen.CommitOffsets(map[string]map[int]int64{"in": {0: 80}}); err != nil {
+		t.Fatal(err)
+	}
+
+	for off := int64(10); off < 20; off++ {
+		sink.answer(off, nil)
+	}
+	behind := func() float64 {
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "connector_pipeline_offset_commits_total" {
+				for _, m := range mf.GetMetric() {
+					for _, l := range m.GetLabel() {
+						if l.GetName() == "result" && l.GetValue() == "behind" {
+							return m.GetCounter().GetValue()
+						}
+					}
+				}
+			}
+		}
+		return 0
+	}
+	streamstest.WaitFor(t, 10*time.Second, "the commit of 20 found behind the group", func() (bool, string) {
+		return behind() >= 1, fmt.Sprintf("committed %d", committed(t, addr, "zombie", "in"))
+	})
+	if c := committed(t, addr, "zombie", "in"); c != 80 {
+		t.Fatalf("the group's offset is %d, want the new owner's 80", c)
 	}
 }

@@ -183,6 +183,10 @@ func setFaults(t *testing.T, sb *sandbox.Sandbox, s fault.Settings) {
 	}
 }
 
+// opsClient asks a connector's ops endpoint; a frozen process does not
+// answer, and must not hold the test.
+var opsClient = &http.Client{Timeout: 2 * time.Second}
+
 // readyzState is one answer of /readyz.
 type readyzState struct {
 	At      time.Time
@@ -224,7 +228,6 @@ type readyzLog struct {
 
 func watchReadyz(t *testing.T, p *proc) *readyzLog {
 	w := &readyzLog{stopc: make(chan struct{}), done: make(chan struct{})}
-	client := &http.Client{Timeout: 2 * time.Second}
 	go func() {
 		defer close(w.done)
 		tick := time.NewTicker(100 * time.Millisecond)
@@ -242,7 +245,7 @@ func watchReadyz(t *testing.T, p *proc) *readyzLog {
 				continue
 			}
 			st := readyzState{At: time.Now()}
-			if resp, err := client.Get("http://" + addr + "/readyz"); err == nil {
+			if resp, err := opsClient.Get("http://" + addr + "/readyz"); err == nil {
 				var body struct {
 					NotReady map[string]string `json:"not_ready"`
 				}
@@ -336,7 +339,7 @@ func (w *readyzLog) all() []readyzState {
 func (p *proc) status(pipeline string) (c struct {
 	Consumed, Delivered, InFlight, Lag int64
 }, ok bool) {
-	resp, err := http.Get("http://" + p.opsAddr() + "/status")
+	resp, err := opsClient.Get("http://" + p.opsAddr() + "/status")
 	if err != nil {
 		return c, false
 	}
