@@ -120,22 +120,3 @@ func (r *Retrier) Wait(ctx context.Context, err error) error {
 	}
 	return nil
 }
-
-// Do runs op until it succeeds, op's error is not Retry (rejected or
-// unauthorized errors are returned at once), the budget runs out, or ctx
-// ends.
-func (p Policy) Do(ctx context.Context, op func(context.Context) error) error {
-	r := p.Start()
-	for {
-		err := op(ctx)
-		if err == nil || Classify(err) != Retry {
-			return err
-		}
-		if werr := r.Wait(ctx, err); werr != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-			}
-			return werr
-		}
-	}
-}
