@@ -280,6 +280,8 @@ var goBenchTargets = []struct {
 	{"./connector/service/", "BenchmarkUPSAtRateLimit", "delivered/s", "ups at rate limit", "delivered/s", ">=", 990, "UPS at the 1000 updates/s limit (in process)"},
 	{"./connector/service/", "BenchmarkUPSAtRateLimit", "429-pct", "ups at rate limit", "429-pct", "<=", 1, "429s as % of requests"},
 	{"./connector/service/", "BenchmarkUPSAtRateLimit", "fill-pct", "ups at rate limit", "fill-pct", ">=", 90, "mean request fill, % of the binding limit"},
+	{"./connector/service/", "BenchmarkEventsSink", "events/s", "events kfake/kafka", "kfake events/s", ">=", 3000, "events at 20 ms, defaults, kfake broker (in process)"},
+	{"./connector/service/", "BenchmarkEventsRealKafka", "events/s", "events kfake/kafka", "kafka events/s", ">=", 3000, "the same on a real Apache Kafka 4.4 broker (one node, its JVM outside the measured process)"},
 	{"./connector/service/", "BenchmarkEventsMapped", "events/s", "events mapped", "events/s", "", 0, "OrderPlaced -> completedOrder through the mapping, 20 ms (in process)"},
 	{"./connector/service/", "BenchmarkEventsMapped", "unmapped-events/s", "events mapped", "unmapped-events/s", "", 0, "the same events already mapped, no mapping"},
 	{"./connector/service/", "BenchmarkEventsMapped", "pct-of-unmapped", "events mapped", "pct-of-unmapped", ">=", 80, "mapped rate as % of the unmapped one"},

@@ -114,8 +114,9 @@ func (s Security) Transport() *kafka.Transport {
 
 // metadataTTL is how long a Transport trusts its metadata. kafka-go waits
 // for an answer up to the same time, so it must not be so short that a
-// busy broker cannot answer in time.
-const metadataTTL = 2 * time.Second
+// busy broker cannot answer in time: at 2 s, a loaded machine timed out
+// metadata reads mid-produce, and the source published pages twice.
+const metadataTTL = 6 * time.Second
 
 // TLSOptions are the settings of a TLS connection to the brokers, as
 // files, the way users give them.

@@ -11,9 +11,20 @@ import (
 //
 // kafka-go re-fetches from the committed offset when a partition comes back
 // after a rebalance, so an offset may be seen again. Each run of increasing
-// offsets is its own window; a window's prefix is safe to commit because every
-// offset below it was processed, so the partition's commit is the maximum over
-// its windows and never goes backwards.
+// offsets is its own window, and only the current one (the newest) moves
+// the partition's commit, which never goes backwards. Its prefix is safe to
+// commit: it starts at the group's committed offset, and every offset of it
+// was processed.
+//
+// An older window's records finish too, but they no longer move the
+// commit: the current window reads every one of their offsets again, and
+// an older record's "done" may stand for a copy of it in the current
+// window. A sink that acknowledges a record as replaced by a newer one
+// (the UPS sink coalesces a user's updates) would otherwise let the old
+// window pass records whose replacements, read again into the current
+// window, were not sent yet, and a crash then would lose them. Each of
+// them is released from the uncommitted window when it finishes, as the
+// current window will count its offset again.
 type offsetTracker struct {
 	mu    sync.Mutex
 	parts map[topicPartition]*partitionState
@@ -95,7 +106,8 @@ func (t *offsetTracker) add(topic string, partition int, offset, hwm int64) tick
 // prefix. It returns how many records that prefix passed which a commit
 // already covers: records read again below the committed offset (kafka-go
 // re-reads from the group's offset when it rejoins) that no commit will
-// ever release, so the caller releases them from the uncommitted window
+// ever release, and the records of an older window, which the current one
+// counts again; the caller releases them from the uncommitted window
 // itself.
 func (t *offsetTracker) done(tk ticket) (committed int64) {
 	t.mu.Lock()
@@ -111,9 +123,12 @@ func (t *offsetTracker) done(tk ticket) (committed int64) {
 		}
 	}
 	w.queue[i].done = true
+	// An older window's finished prefix is released, not committed (see
+	// offsetTracker).
+	current := w == w.state.cur
 	advanced := false
 	for w.head < len(w.queue) && w.queue[w.head].done {
-		if w.queue[w.head].offset < w.state.committed {
+		if !current || w.queue[w.head].offset < w.state.committed {
 			committed++
 		} else {
 			w.state.finished++
@@ -121,7 +136,7 @@ func (t *offsetTracker) done(tk ticket) (committed int64) {
 		w.head++
 		advanced = true
 	}
-	if !advanced {
+	if !advanced || !current {
 		return committed
 	}
 	next := w.queue[w.head-1].offset + 1

@@ -52,6 +52,46 @@ func TestTrackerRefetchNeverMovesCommitBack(t *testing.T) {
 	assertCommit(t, tr, 3)
 }
 
+// A partition read again after a rebalance: the records of the old window
+// that finish afterwards must not move the commit past records of the new
+// window that are not finished. A sink that acknowledges a record as
+// replaced by its copy read again (the UPS sink coalesces a user's updates
+// so) finishes the old record while the copy waits to be sent; committing
+// the old window's prefix then lost the copy when the process died before
+// sending it (TestScaleOut, real Kafka).
+func TestTrackerOldWindowNeverCommitsPastTheNewOne(t *testing.T) {
+	tr := newOffsetTracker()
+	var old []ticket
+	for off := int64(0); off < 6; off++ {
+		old = append(old, tr.add("t", 0, off, 10))
+	}
+	tr.done(old[0])
+	tr.done(old[1])
+	assertCommit(t, tr, 2)
+	tr.markCommitted(tr.pending())
+	// The rejoin re-reads from the committed 2.
+	var again []ticket
+	for off := int64(2); off < 6; off++ {
+		again = append(again, tr.add("t", 0, off, 10))
+	}
+	released := int64(0)
+	for _, tk := range old[2:] {
+		released += tr.done(tk) // replaced by their copies, which wait
+	}
+	if got := tr.pending(); len(got) != 0 {
+		t.Fatalf("the old window committed %v past copies not yet sent", got)
+	}
+	if released != 4 {
+		t.Fatalf("the old window's 4 finished records: %d released, want 4 (the new window counts them again)", released)
+	}
+	tr.done(again[0])
+	assertCommit(t, tr, 3)
+	for _, tk := range again[1:] {
+		tr.done(tk)
+	}
+	assertCommit(t, tr, 6)
+}
+
 // Random completion order over many offsets with gaps (compacted topics skip
 // offsets): the commit always equals one past the largest offset whose
 // predecessors are all done.

@@ -46,6 +46,7 @@ func TestScaleOut(t *testing.T) {
 	segments := replicatedTopic(t, c, "profiles.segments", partitions)
 	name := func(kind string) string { return kafkatest.UniqueName(t, kind) }
 	eventsGroup, upsGroup := name("events-group"), name("ups-group")
+	segmentsDLQ := name("segments.dlq")
 	cfgPath := writeConfigFile(t, fmt.Sprintf(`kafka:
   brokers: %s
   session_timeout: 3s
@@ -77,7 +78,7 @@ sinks:
     ups: {collection: rr-segments, results_topic: %s}
 `, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken,
 		sb.URL(), sandbox.UPSAPIKey, sandbox.UPSClientID, sandbox.UPSClientSecret,
-		events, eventsGroup, name("events.dlq"), segments, upsGroup, name("segments.dlq"), name("segments.results")))
+		events, eventsGroup, name("events.dlq"), segments, upsGroup, segmentsDLQ, name("segments.results")))
 
 	// About 20 s of work for Contacthub at its limit, and more than the
 	// UPS limit lets through in that time.
@@ -144,7 +145,17 @@ sinks:
 	for user, want := range last {
 		got, _, ok := sb.UPS.Stored(schemas.Segments, user)
 		if !ok || !testkit.JSONEqual(got, want) {
-			t.Fatalf("UPS user %s holds %s, want %s", user, got, want)
+			var dead []string
+			for _, m := range streamstest.ReadAll(t, bootstrap, segmentsDLQ) {
+				if string(m.Key) == user {
+					var hs []string
+					for _, h := range m.Headers {
+						hs = append(hs, h.Key+"="+string(h.Value))
+					}
+					dead = append(dead, strings.Join(hs, " "))
+				}
+			}
+			t.Fatalf("UPS user %s holds %s, want %s; its dead letters: %q; UPS stats %+v", user, got, want, dead, sb.UPS.Stats())
 		}
 	}
 	ch, ups := sb.Contacthub.Stats(), sb.UPS.Stats()
@@ -205,12 +216,15 @@ type rateWatch struct {
 	sb                  *sandbox.Sandbox
 	mu                  sync.Mutex
 	peakEvents, peakUPS float64 // per second
-	stopped             chan struct{}
+	// refused says when each API first refused a request for the rate.
+	refused []string
+	started time.Time
+	stopped chan struct{}
 	done                chan struct{}
 }
 
 func watchRates(sb *sandbox.Sandbox) *rateWatch {
-	w := &rateWatch{sb: sb, stopped: make(chan struct{}), done: make(chan struct{})}
+	w := &rateWatch{sb: sb, started: time.Now(), stopped: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		type sample struct {
@@ -220,8 +234,16 @@ func watchRates(sb *sandbox.Sandbox) *rateWatch {
 		var samples []sample
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
+		var chRefused, upsRefused int64
 		for {
-			s := sample{time.Now(), sb.Contacthub.Stats().Accepted, sb.UPS.Stats().RecordsAccepted}
+			ch, ups := sb.Contacthub.Stats(), sb.UPS.Stats()
+			s := sample{time.Now(), ch.Accepted, ups.RecordsAccepted}
+			if ch.Throttled > chRefused || ups.Throttled429 > upsRefused {
+				w.mu.Lock()
+				w.refused = append(w.refused, fmt.Sprintf("at %s Contacthub %d, UPS %d", s.at.Sub(w.started).Round(100*time.Millisecond), ch.Throttled, ups.Throttled429))
+				w.mu.Unlock()
+				chRefused, upsRefused = ch.Throttled, ups.Throttled429
+			}
 			samples = append(samples, s)
 			// The newest sample a second or more before this one.
 			i := len(samples) - 1
@@ -253,5 +275,9 @@ func (w *rateWatch) stop() {
 func (w *rateWatch) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return fmt.Sprintf("%.0f events/s, %.0f UPS records/s over a second", w.peakEvents, w.peakUPS)
+	out := fmt.Sprintf("%.0f events/s, %.0f UPS records/s over a second", w.peakEvents, w.peakUPS)
+	if len(w.refused) > 0 {
+		out += "; refused for the rate " + strings.Join(w.refused, ", ")
+	}
+	return out
 }

@@ -112,7 +112,12 @@ const bucketShare = 0.95
 // spend, and every slow answer owe, seconds of the bucket, stalling all the
 // sinks for as long.)
 func (p *Pacer) MaxRequest() int {
-	return max(1, min(p.maxRecords, int(bucketShare*float64(p.lim.Burst()))))
+	n := min(p.maxRecords, int(bucketShare*float64(p.lim.Burst())))
+	if p.lim.Burst() < p.fullBurst {
+		// A replica (SetShare): see sharedRequestShare.
+		n = min(n, int(bucketShare*sharedRequestShare*float64(p.fullBurst)))
+	}
+	return max(1, n)
 }
 
 // WaitFor waits, holding the turn, until the bucket holds want records and

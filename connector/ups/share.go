@@ -17,6 +17,16 @@ const minShare = 0.001
 // empty, and a 429 follows. 5% under it, the bucket drifts back to full.
 const sharedHeadroom = 0.95
 
+// sharedRequestShare is the largest part of the API key's bucket one
+// request of a replica may take. Replicas do not space their requests
+// against each other, so two may arrive together, and the API's bucket,
+// drained by the jitter of three processes on a loaded machine, must hold
+// both: with half the bucket each (two replicas left after one died),
+// TestScaleOut saw a 429 now and then; with a quarter, a request waits for
+// a fraction of what the bucket holds and the refusals went away. A single
+// process keeps the whole-bucket requests, which fill the API's limits.
+const sharedRequestShare = 0.25
+
 // SetShare makes the Pacer pace at share (0 to 1) of the API key's limit,
 // the part that is this process's when several replicas of the connector
 // spend one API key: each paces at its share of the ups pipelines'

@@ -21,12 +21,12 @@ func TestPacerShare(t *testing.T) {
 	}{
 		{name: "alone", shares: []float64{1}, ceiling: 1000, pace: 1000, burst: 1000, maxRequest: 950},
 		// Three replicas: their buckets hold the API's second together, and
-		// a request fits in a third of it.
+		// a request takes at most a quarter of it (sharedRequestShare).
 		// Replicas pace a little under their share (sharedHeadroom).
-		{name: "a third", shares: []float64{1.0 / 3}, ceiling: 950.0 / 3, pace: 950.0 / 3, burst: 333, maxRequest: 316},
-		{name: "a replica died: a half", shares: []float64{1.0 / 3, 0.5}, ceiling: 475, pace: 475, burst: 500, maxRequest: 475},
+		{name: "a third", shares: []float64{1.0 / 3}, ceiling: 950.0 / 3, pace: 950.0 / 3, burst: 333, maxRequest: 237},
+		{name: "a replica died: a half", shares: []float64{1.0 / 3, 0.5}, ceiling: 475, pace: 475, burst: 500, maxRequest: 237},
 		{name: "back alone", shares: []float64{0.5, 1}, ceiling: 1000, pace: 1000, burst: 1000, maxRequest: 950},
-		{name: "cut, then a half", cut: true, shares: []float64{0.5}, ceiling: 475, pace: 380, burst: 500, maxRequest: 475},
+		{name: "cut, then a half", cut: true, shares: []float64{0.5}, ceiling: 475, pace: 380, burst: 500, maxRequest: 237},
 		{name: "no partitions", shares: []float64{0}, ceiling: 0.95, pace: 0.95, burst: 1, maxRequest: 1},
 		{name: "more than all", shares: []float64{2}, ceiling: 1000, pace: 1000, burst: 1000, maxRequest: 950},
 	}
