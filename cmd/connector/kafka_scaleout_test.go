@@ -220,7 +220,7 @@ type rateWatch struct {
 	refused []string
 	started time.Time
 	stopped chan struct{}
-	done                chan struct{}
+	done    chan struct{}
 }
 
 func watchRates(sb *sandbox.Sandbox) *rateWatch {
