@@ -27,10 +27,18 @@ type Config struct {
 	API string
 	// Timeout bounds one request, answer included.
 	Timeout time.Duration
-	// MaxConns bounds the connections to the host (and the idle pool).
+	// MaxConns bounds the connections to the host (and the idle pool);
+	// 0 is defaultMaxConns.
 	MaxConns int
 	Metrics  *Metrics
 }
+
+// defaultMaxConns is the bound on connections to one API: the largest
+// adaptive concurrency of a sink type (contacthub-events: 1024), so that
+// the limiter, not the pool, sets how many requests are in flight. At 256
+// the requests over it queued for a connection, and the limiter read the
+// wait as the API slowing down. Only connections in use are opened.
+const defaultMaxConns = 1024
 
 // Client sends requests to one API.
 type Client struct {
@@ -45,7 +53,7 @@ func New(cfg Config) *Client {
 		cfg.Timeout = 30 * time.Second
 	}
 	if cfg.MaxConns == 0 {
-		cfg.MaxConns = 256
+		cfg.MaxConns = defaultMaxConns
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)

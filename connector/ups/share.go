@@ -53,6 +53,15 @@ func (p *Pacer) SetShare(share float64) {
 	p.ceiling = ceiling
 	p.lim.SetLimitAt(now, rate.Limit(p.pace))
 	p.lim.SetBurstAt(now, max(1, int(float64(p.fullBurst)*share)))
+	// The bucket starts empty at each new share. The shares of a group
+	// that is still forming are guesses (one over the members listed so
+	// far), and replicas that start together with full buckets of those
+	// guesses sent more at once than the API's bucket held: 429s within
+	// the first seconds of TestScaleOut. Earning the first request at the
+	// new pace costs a fraction of a second, once per rebalance.
+	if tokens := p.lim.TokensAt(now); tokens > 0 {
+		p.lim.ReserveN(now, int(tokens))
+	}
 }
 
 // Ceiling is the most records per second the Pacer allows now: the API
