@@ -102,14 +102,15 @@ func (c *counters) snapshot() Counts {
 // looked up once: the per-record path then costs an atomic add, not a
 // label hash.
 type pipelineCounters struct {
-	consumed, delivered, retries prometheus.Counter
-	inFlight                     prometheus.Gauge
+	consumed, delivered, filtered, retries prometheus.Counter
+	inFlight                               prometheus.Gauge
 }
 
 func newPipelineCounters(m *Metrics, name string) pipelineCounters {
 	return pipelineCounters{
 		consumed:  m.consumed.WithLabelValues(name),
 		delivered: m.delivered.WithLabelValues(name),
+		filtered:  m.filtered.WithLabelValues(name),
 		retries:   m.retries.WithLabelValues(name),
 		inFlight:  m.inFlight.WithLabelValues(name),
 	}

@@ -466,7 +466,7 @@ func (p *Pipeline) done(r *Record, err error) {
 	}
 	if errors.Is(err, ErrFiltered) {
 		p.c.filtered.Add(1)
-		p.m.filtered.WithLabelValues(p.cfg.Name).Inc()
+		p.mc.filtered.Inc()
 		p.ack(r)
 		return
 	}
