@@ -93,6 +93,25 @@ func TestCheckOfEachSinkType(t *testing.T) {
 	}
 }
 
+// The customers sink's verdict is the customer record's schema.
+func TestCheckOfCustomersSink(t *testing.T) {
+	c, err := config.Parse([]byte(edit(t, "    type: contacthub-events", "    type: contacthub-customers")), lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := config.CheckOf(&c.Sinks[0])
+	if check == nil {
+		t.Fatalf("sink %s (%s) has no check", c.Sinks[0].Name, c.Sinks[0].Type)
+	}
+	good := `{"operation":"create","customer":{"nodeId":"5b0e1d2a-0000-4000-8000-000000000002","externalId":"c-1","base":{"contacts":{"email":"a@example.com"}}}}`
+	if err := check([]byte(good)); err != nil {
+		t.Errorf("refused %s: %v", good, err)
+	}
+	if err := check([]byte(`{"operation":"create"}`)); err == nil || !strings.Contains(err.Error(), "$.customer") {
+		t.Errorf("a create without a customer gave %v, want a violation at $.customer", err)
+	}
+}
+
 // The source publishes its default envelope or CloudEvents, nothing else.
 func TestSourceEnvelope(t *testing.T) {
 	for _, tc := range []struct{ value, key string }{

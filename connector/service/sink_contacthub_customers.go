@@ -5,6 +5,7 @@ import (
 
 	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/connector/contacthub"
+	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 )
 
@@ -35,7 +36,15 @@ func init() {
 		Needs:    []string{contacthubSection},
 		Defaults: customersSinkDefaults,
 		Validate: validateCustomersSink,
+		Check:    func(*config.Sink, *CustomersSinkConfig) func([]byte) error { return checkCustomerRecord },
 	}, buildCustomersSink)
+}
+
+// checkCustomerRecord is the customers sink's verdict on one record (its
+// mapping's output, for connector map and validate).
+func checkCustomerRecord(v []byte) error {
+	_, err := schemas.DecodeCustomerRecord(v)
+	return err
 }
 
 func customersSinkDefaults(s *config.Sink, c *CustomersSinkConfig) {
