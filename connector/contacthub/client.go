@@ -19,6 +19,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/contactlab/connector/connector/httpapi"
+	"github.com/contactlab/connector/connector/internal/credprobe"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams/delivery"
 )
@@ -45,7 +46,7 @@ type Client struct {
 	// throttleFailures counts failed reads by reason (unauthorized, error).
 	throttleFailures map[string]int64
 	// probe tells a 403 about one record from a refused credential.
-	probe credentialProbe
+	probe *credprobe.Prober
 	// share is this process's part of the workspace's limit, which every
 	// replica of the connector spends (see SetShare); 1 alone.
 	share float64
@@ -73,6 +74,7 @@ func NewClient(cfg Options, m *httpapi.Metrics) *Client {
 		throttleFailures: map[string]int64{},
 		share:            1,
 	}
+	c.probe = c.newCredentialProbe()
 	if cfg.MaxRequestsPerMinute > 0 {
 		c.setPace(cfg.MaxRequestsPerMinute)
 	}

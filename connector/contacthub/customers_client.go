@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 )
 
 // CustomerPaths are the paths of the customer calls. The reference does not
@@ -73,7 +72,7 @@ func (p CustomerPaths) validate() error {
 // the error classification of connector/httpapi: 401 pauses, other 4xx but
 // 403, 408 and 429 reject, the rest is retried; a 403 pauses when the token
 // is refused for other calls too, and rejects the record when it is not
-// (Client.ownFailure). Errors carry the API's logref.
+// (Client.ownCall). Errors carry the API's logref.
 type CustomersClient struct {
 	c     *Client
 	paths CustomerPaths
@@ -123,18 +122,22 @@ func (cc *CustomersClient) CreateSession(ctx context.Context, id, value string) 
 	return cc.send(ctx, http.MethodPost, cc.paths.Sessions, id, body)
 }
 
-// send makes one paced call. The route in errors and metrics is the path
-// template, so no customer id reaches a metric label.
+// send makes one paced call (paced again when a 403 has it asked once
+// more). The route in errors and metrics is the path template, so no
+// customer id reaches a metric label.
 func (cc *CustomersClient) send(ctx context.Context, method, path, id string, body []byte) (string, error) {
-	if err := cc.c.limiter.Wait(ctx); err != nil {
-		return "", err
-	}
 	u := cc.c.url(strings.ReplaceAll(path, "{customerId}", url.PathEscape(id)), nil)
 	var out struct {
 		ID string `json:"id"`
 	}
-	if err := cc.c.call(ctx, method, u, method+" "+path, body, &out); err != nil {
-		return "", cc.c.ownFailure(ctx, err, time.Now())
+	err := cc.c.ownCall(ctx, func(ctx context.Context) error {
+		if err := cc.c.limiter.Wait(ctx); err != nil {
+			return err
+		}
+		return cc.c.call(ctx, method, u, method+" "+path, body, &out)
+	})
+	if err != nil {
+		return "", err
 	}
 	return out.ID, nil
 }

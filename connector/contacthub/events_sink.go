@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"time"
 
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
@@ -45,7 +44,7 @@ func (s *EventsSink) Write(ctx context.Context, batch []*streams.Record, done st
 
 // deliver makes one record's call. A 401 pauses the pipeline; a 403 does
 // only when the token is refused for other calls too, else the record is
-// dead-lettered (Client.ownFailure); the API's logref is in the error.
+// dead-lettered (Client.ownCall); the API's logref is in the error.
 func (s *EventsSink) deliver(ctx context.Context, r *streams.Record) error {
 	body, err := schemas.CreateEventBody(r.Value, s.client.cfg.MaxEventBytes)
 	switch {
@@ -54,8 +53,8 @@ func (s *EventsSink) deliver(ctx context.Context, r *streams.Record) error {
 	case err != nil:
 		return streams.Reject("invalid", err)
 	}
-	if _, err := s.client.CreateEvent(ctx, body); err != nil {
-		return s.client.ownFailure(ctx, err, time.Now())
-	}
-	return nil
+	return s.client.ownCall(ctx, func(ctx context.Context) error {
+		_, err := s.client.CreateEvent(ctx, body)
+		return err
+	})
 }

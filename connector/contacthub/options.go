@@ -3,6 +3,8 @@ package contacthub
 import (
 	"log/slog"
 	"time"
+
+	"github.com/contactlab/connector/connector/internal/credprobe"
 )
 
 // Options configure a Client. Every field is used as given: the connector's
@@ -45,8 +47,8 @@ const DefaultMaxEventBytes = 64 * 1024
 
 // The readings of a 403 (Options.Forbidden).
 const (
-	ForbiddenProbe = "probe"
-	ForbiddenPause = "pause"
+	ForbiddenProbe = credprobe.Probe
+	ForbiddenPause = credprobe.Pause
 )
 
 // DefaultThrottlingRefresh is Options.ThrottlingRefresh when 0.

@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/contactlab/connector/connector/httpapi"
+	"github.com/contactlab/connector/connector/internal/credprobe"
 	"github.com/contactlab/connector/schemas"
 )
 
@@ -42,7 +45,8 @@ type Job struct {
 // Client talks to the EnableNow categorization API. It is safe for
 // concurrent use. Every error it returns comes from package httpapi or wraps
 // one, so errors.Is(err, streams.ErrRejected / streams.ErrUnauthorized) says
-// what the runtime should do.
+// what the runtime should do; a 403 is told apart first (credential.go): one
+// whose credential works for a cheap read is rejected, as the record's own.
 type Client struct {
 	http       *httpapi.Client
 	base       string
@@ -51,6 +55,13 @@ type Client struct {
 	auth       http.Header
 	// lower-cased status words
 	terminal, completed, failed map[string]bool
+
+	probe     *credprobe.Prober
+	probePath string
+	// seen is the job the API last told this client about (a creation or
+	// a read answered 2xx): the probe's first read.
+	seenMu sync.Mutex
+	seen   string
 }
 
 // NewClient builds a client; it sends nothing until used.
@@ -59,7 +70,13 @@ func NewClient(cfg Options, m *httpapi.Metrics) *Client {
 	if cfg.AuthScheme != "" {
 		credential = cfg.AuthScheme + " " + credential
 	}
-	return &Client{
+	if cfg.ProbePath == "" {
+		cfg.ProbePath = cfg.JobStatusPath
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	c := &Client{
 		http:       httpapi.New(httpapi.Config{API: "enablenow", Timeout: cfg.Timeout, Metrics: m}),
 		base:       strings.TrimRight(cfg.BaseURL, "/"),
 		jobsPath:   cfg.JobsPath,
@@ -68,7 +85,10 @@ func NewClient(cfg Options, m *httpapi.Metrics) *Client {
 		terminal:   lowerSet(cfg.TerminalStatuses),
 		completed:  lowerSet(cfg.CompletedStatuses),
 		failed:     lowerSet(cfg.FailedStatuses),
+		probePath:  cfg.ProbePath,
 	}
+	c.probe = credprobe.New(cfg.Forbidden, c.credentialWorks, cfg.Logger)
+	return c
 }
 
 func lowerSet(words []string) map[string]bool {
@@ -113,7 +133,9 @@ func (c *Client) judge(job *Job) {
 // Any 2xx answer is a creation, whatever its body: the job is then
 // OutcomeCreated with no ID when the answer names none (the reference shows
 // no answer), never an error, since an error would have the runtime send
-// the request again.
+// the request again. A 403 whose credential works for other calls (before
+// the request is asked once more, and after it is refused again) is
+// rejected: the request is refused, not the credential (Options.Forbidden).
 func (c *Client) CreateJob(ctx context.Context, req *schemas.CategorizationRequest, idempotencyKey string) (Job, error) {
 	route := "POST " + c.jobsPath
 	body, err := json.Marshal(req)
@@ -124,7 +146,12 @@ func (c *Client) CreateJob(ctx context.Context, req *schemas.CategorizationReque
 	if idempotencyKey != "" {
 		h.Set(HeaderIdempotencyKey, idempotencyKey)
 	}
-	resp, data, err := c.send(ctx, http.MethodPost, c.base+c.jobsPath, route, h, body)
+	var resp *http.Response
+	var data []byte
+	err = c.probe.Call(ctx, func(ctx context.Context) (err error) {
+		resp, data, err = c.send(ctx, http.MethodPost, c.base+c.jobsPath, route, h.Clone(), body)
+		return err
+	})
 	if err != nil {
 		return Job{}, err
 	}
@@ -138,18 +165,29 @@ func (c *Client) CreateJob(ctx context.Context, req *schemas.CategorizationReque
 		job.Outcome = OutcomeCreated
 	}
 	job.Replayed = strings.EqualFold(resp.Header.Get(HeaderReplayed), "true")
+	c.saw(job.ID)
 	return job, nil
 }
 
 // Job reads the job's status (GET {base}/v2/categorization-jobs/{id} by
-// default, config enablenow.job_status_path).
+// default, config enablenow.job_status_path). A 403 whose credential works
+// for other calls is rejected: this job is hidden from the credential.
 func (c *Client) Job(ctx context.Context, id string) (Job, error) {
 	route := "GET " + c.statusPath
 	u := c.base + strings.ReplaceAll(c.statusPath, "{id}", url.PathEscape(id))
-	_, data, err := c.send(ctx, http.MethodGet, u, route, c.header(), nil)
+	var data []byte
+	err := c.probe.Call(ctx, func(ctx context.Context) (err error) {
+		_, data, err = c.send(ctx, http.MethodGet, u, route, c.header(), nil)
+		if credprobe.IsForbidden(err) {
+			// Not the probe's to read: its 403 would prove nothing.
+			c.forget(id)
+		}
+		return err
+	})
 	if err != nil {
 		return Job{}, err
 	}
+	c.saw(id)
 	job, err := decodeJobAnswer(data, "")
 	if err != nil {
 		return Job{}, fmt.Errorf("enablenow: %s: job %s: %w", route, id, err)

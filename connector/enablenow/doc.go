@@ -16,6 +16,13 @@
 //     after any 2xx it is never POSTed again, and no attempt POSTs it once
 //     idempotency_window has passed since its first attempt, paused time
 //     included (it is dead-lettered with reason idempotency_window);
+//   - which 403 is the record's (credential.go): after a 403, a cheap read
+//     the credential may make (package internal/credprobe, one probe out
+//     at a time, shared by a burst); when it works before the request is
+//     asked once more and after it is refused again, the creation is
+//     rejected and the job no longer followed, else the 403 stays a
+//     refused credential and pauses. That second asking is no retry: it
+//     is how a 403 is told apart, and the runtime retries the rest;
 //   - the results topic's message (JobResult), one per creation and, with
 //     monitoring on, one per observed change of status, with the outcome
 //     the configured status words give (completed, failed), or created for

@@ -43,8 +43,9 @@ type MonitorConfig struct {
 // Status reads fail the way every call does, classified by package httpapi:
 // a credential failure pauses every read (Ready says so) and one probe per
 // back-off step finds out when it works again; a rejection (404: the API no
-// longer knows the job) ends the following with an Error; anything else is
-// retried with back-off, honouring Retry-After. The following itself
+// longer knows the job; 403 while the credential works for a cheap read:
+// the job is hidden from it, see Client) ends the following with an Error;
+// anything else is retried with back-off, honouring Retry-After. The following itself
 // (places, schedule, back-off, pause) is package jobs'.
 //
 // What it follows lives in memory only: after a stop or a crash, the jobs

@@ -20,7 +20,9 @@ import (
 //   - rejected "invalid", before any call, when the request breaks a rule of
 //     the reference (the error names each broken rule);
 //   - rejected, unauthorized or retryable as package httpapi classifies the
-//     API's answer;
+//     API's answer, but for a 403 whose credential works for a cheap read
+//     (Client): rejected, as the record's own refusal, so that the records
+//     after it go on instead of the whole pipeline pausing;
 //   - retryable when the result cannot be published: the retry publishes
 //     the job the creation answered, without a second POST;
 //   - rejected "idempotency_window" when a retry would POST the request
@@ -147,6 +149,10 @@ func (s *CategorizationSink) deliver(ctx context.Context, r *streams.Record) err
 		}
 		job, err := s.client.CreateJob(ctx, req, key)
 		if err != nil {
+			if errors.Is(err, streams.ErrRejected) {
+				// Final: the record is dead-lettered, never tried again.
+				s.attempts.done(at)
+			}
 			return fmt.Errorf("%s: create job: %w", where, err)
 		}
 		res = s.created(r, key, job)

@@ -36,6 +36,13 @@ type EnableNowConfig struct {
 	// and Failed, Cancelled.
 	CompletedStatuses []string `yaml:"completed_statuses"`
 	FailedStatuses    []string `yaml:"failed_statuses"`
+	// Forbidden is what a 403 means: probe (default: when the credential
+	// works for a cheap read, the 403 is the record's: its creation is
+	// dead-lettered, its job no longer followed) or pause (every 403 is a
+	// refused credential). ProbePath is that read, a GET ({id} replaced;
+	// default job_status_path), since the reference documents none.
+	Forbidden string `yaml:"forbidden"`
+	ProbePath string `yaml:"probe_path"`
 }
 
 func init() {
@@ -56,6 +63,8 @@ func enablenowDefaults(e *EnableNowConfig) {
 	}
 	config.Default(&e.JobsPath, "/v2/categorization-jobs")
 	config.Default(&e.JobStatusPath, "/v2/categorization-jobs/{id}")
+	config.Default(&e.Forbidden, enablenow.ForbiddenProbe)
+	config.Default(&e.ProbePath, e.JobStatusPath)
 	if len(e.TerminalStatuses) == 0 {
 		e.TerminalStatuses = []string{"Completed", "Failed", "Cancelled"}
 	}
@@ -81,6 +90,7 @@ func validateEnableNow(p config.Problems, e *EnableNowConfig) {
 		}
 	}
 	checkStatusWords(p, e.CompletedStatuses, e.FailedStatuses)
+	p.OneOf("forbidden", e.Forbidden, enablenow.ForbiddenProbe, enablenow.ForbiddenPause)
 }
 
 // Options are the client options of the section.
@@ -100,6 +110,8 @@ func (e *EnableNowConfig) Options() enablenow.Options {
 		TerminalStatuses:  e.TerminalStatuses,
 		CompletedStatuses: e.CompletedStatuses,
 		FailedStatuses:    e.FailedStatuses,
+		Forbidden:         e.Forbidden,
+		ProbePath:         e.ProbePath,
 	}
 }
 

@@ -97,7 +97,9 @@ func buildEnableNowSink(d *Deps, sc config.Sink, en *EnableNowSinkConfig) (strea
 	}
 	m := enablenow.NewMetrics(reg)
 	api := d.enablenowConfig()
-	client := enablenow.NewClient(api.Options(), d.HTTP)
+	opts := api.Options()
+	opts.Logger = log
+	client := enablenow.NewClient(opts, d.HTTP)
 	prod, err := d.Producer()
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("results producer: %w", err)

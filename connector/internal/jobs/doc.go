@@ -11,10 +11,11 @@
 //     asked, and at most Readers status reads in flight;
 //   - per-job back-off, by delivery.Policy, when a read or its handling
 //     fails, waiting at least the server's Retry-After;
-//   - the pause: a read refused for its credential (delivery.ErrUnauthorized)
-//     holds every read back, Ready says why, and one probe per back-off step
-//     finds out when the credential works again; the jobs are not penalised
-//     for it;
+//   - the pause: a read refused for its credential (delivery.ErrUnauthorized,
+//     and not delivery.ErrRejected, which marks a refusal that is the job's
+//     own) holds every read back, Ready says why, and one probe per back-off
+//     step finds out when the credential works again; the jobs are not
+//     penalised for it;
 //   - the timeout of each job, which the handler sees as Read.TimedOut
 //     within two intervals of it whatever the reads do (paused, backing
 //     off, hanging: then without a read, Read.Err being ErrNotRead), so a

@@ -345,6 +345,13 @@ func (f *Follower[J, S]) read(ctx context.Context, t ticket[J]) {
 	switch {
 	case err == nil:
 		f.resume()
+	case errors.Is(err, delivery.ErrRejected):
+		// The job's own refusal (a 404, or a 403 the API client told from
+		// a refused credential): no pause, and, answered by the API, proof
+		// that the credential works, as the pipeline takes it.
+		if delivery.StatusOf(err) != 0 {
+			f.resume()
+		}
 	case errors.Is(err, delivery.ErrUnauthorized):
 		f.pause(now, err)
 	}

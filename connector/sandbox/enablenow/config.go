@@ -61,6 +61,16 @@ type Config struct {
 	MaxJobs int
 	// Faults are the initial generic faults (package fault) on the API routes.
 	Faults fault.Settings
+	// Revoked starts the stand-in with the credential revoked: every API
+	// request carrying it is answered 403 (permissions.go). Changed at run
+	// time with SetRevoked.
+	Revoked bool
+	// ForbiddenSubjects are the subjects (a consentId, userId,
+	// externalUserId or account id) the credential may not categorize:
+	// creating or reading a job for one is answered 403 while every other
+	// request works (permissions.go). Changed at run time with
+	// SetForbiddenSubjects.
+	ForbiddenSubjects []string
 	// Now is the clock; default time.Now. Tests set it to move jobs through
 	// their statuses and keys out of their window without waiting.
 	Now func() time.Time
@@ -141,6 +151,7 @@ func (c Config) Validate() error {
 	t.Check("CreateAnswer", c.CreateAnswer != CreateAnswerResource && c.CreateAnswer != CreateAnswerEmpty && c.CreateAnswer != CreateAnswerNoID,
 		fmt.Sprintf("%q is not empty, no-id or the default", c.CreateAnswer))
 	t.Check("Engines", slices.Contains(c.Engines, ""), "an engine must not be empty")
+	t.Check("ForbiddenSubjects", slices.Contains(c.ForbiddenSubjects, ""), "a subject must not be empty")
 	t.Check("StepInterval", c.StepInterval < 0, "must not be negative")
 	t.Check("FailShare", !isShare(c.FailShare), "must be between 0 and 1")
 	t.Check("ResetAfterCreateShare", !isShare(c.ResetAfterCreateShare), "must be between 0 and 1")

@@ -36,6 +36,8 @@ func TestConfigValidate(t *testing.T) {
 		{"negative window", Config{Token: "t", IdempotencyWindow: -time.Hour}, "IdempotencyWindow"},
 		{"negative key bound", Config{Token: "t", MaxIdempotencyKeys: -1}, "MaxIdempotencyKeys"},
 		{"negative job bound", Config{Token: "t", MaxJobs: -1}, "MaxJobs"},
+		// An empty subject names nobody: a typo that would forbid nothing.
+		{"empty forbidden subject", Config{Token: "t", ForbiddenSubjects: []string{"c-1", ""}}, "ForbiddenSubjects"},
 		{"fault share above 1", Config{Token: "t", Faults: fault.Settings{ServerErrorShare: 1.1}}, "Faults.ServerErrorShare"},
 		{"fault throttle negative", Config{Token: "t", Faults: fault.Settings{ThrottleShare: -1}}, "Faults.ThrottleShare"},
 		{"fault reset NaN", Config{Token: "t", Faults: fault.Settings{ResetShare: math.NaN()}}, "Faults.ResetShare"},
@@ -65,6 +67,7 @@ func TestConfigValidate(t *testing.T) {
 		{"api key header", Config{Token: "t", AuthHeader: "X-Api-Key"}},
 		{"one step", Config{Token: "t", StatusSteps: []string{"Done"}}},
 		{"shares at the bounds", Config{Token: "t", FailShare: 1, ResetAfterCreateShare: 0}},
+		{"revoked, with forbidden subjects", Config{Token: "t", Revoked: true, ForbiddenSubjects: []string{"c-1"}}},
 	}
 	for _, tc := range good {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,6 +12,11 @@
 //   - job monitoring (GET /v2/categorization-jobs/{id}), which the reference
 //     does not show; the status of a job is derived from the clock on every
 //     read, so no goroutine or timer exists per job;
+//   - what the credential may do (permissions.go): a revoked credential is
+//     answered 403 on every API request, and a subject the credential may
+//     not categorize (Config.ForbiddenSubjects) 403 on the creation and the
+//     reads of its jobs alone, so that a client can be tested on telling a
+//     refused credential from a refused record;
 //   - the bookkeeping tests assert on (GET /stats, Server.Stats, Server.Jobs,
 //     Server.JobsFor) and the run-time fault settings (GET|PUT /faults and
 //     GET|PUT /faults/after-create).

@@ -225,6 +225,11 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, invalidRequest(broken))
 		return
 	}
+	// After the reference's rules, as Contacthub's stand-in checks its
+	// aggregate nodes: a request that breaks one is refused for it first.
+	if s.refuseSubject(w, &req, "categorize") {
+		return
+	}
 
 	candidate := &job{
 		id:  newJobID(),
@@ -300,6 +305,10 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 	j := s.jobs.get(id)
 	if j == nil {
 		writeError(w, http.StatusNotFound, apiError{Message: fmt.Sprintf("categorization job %q not found", id)})
+		return
+	}
+	// A job of a subject forbidden since it was created is hidden too.
+	if s.refuseSubject(w, &j.req, "read the job of") {
 		return
 	}
 	writeJSON(w, http.StatusOK, s.resource(j))

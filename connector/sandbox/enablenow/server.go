@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/contactlab/connector/connector/sandbox/fault"
@@ -23,7 +24,11 @@ type Server struct {
 	// resetAfterCreate holds math.Float64bits of the share, so the request
 	// path reads it without a lock while tests change it.
 	resetAfterCreate atomic.Uint64
-	handler          http.Handler
+	// perms is what the credential may do (permissions.go), read without a
+	// lock on the request path; permMu orders the setters.
+	perms   atomic.Pointer[permissions]
+	permMu  sync.Mutex
+	handler http.Handler
 }
 
 // New returns a Server for cfg, or the *ConfigError values of every setting
@@ -41,6 +46,9 @@ func New(cfg Config) (*Server, error) {
 		faults:      fault.New(cfg.Faults),
 	}
 	s.storeResetAfterCreate(cfg.ResetAfterCreateShare)
+	s.perms.Store(&permissions{})
+	s.SetRevoked(cfg.Revoked)
+	s.SetForbiddenSubjects(cfg.ForbiddenSubjects...)
 
 	api := http.NewServeMux()
 	api.HandleFunc("POST /v2/categorization-jobs", s.createJob)
@@ -66,9 +74,10 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Faults returns the injector of the generic faults on the API routes.
 func (s *Server) Faults() *fault.Injector { return s.faults }
 
-// authenticate refuses requests without the configured credential. The
-// comparison takes constant time, as a real credential check should, so the
-// stand-in is no worse an example than what it stands for.
+// authenticate refuses requests without the configured credential (401),
+// and every request when that credential is revoked (403). The comparison
+// takes constant time, as a real credential check should, so the stand-in
+// is no worse an example than what it stands for.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.authorized(r.Header.Get(s.cfg.AuthHeader)) {
@@ -79,6 +88,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, apiError{
 				Message: fmt.Sprintf("missing or invalid credential in %s", s.cfg.AuthHeader),
 			})
+			return
+		}
+		if s.refuseRevoked(w) {
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -20,6 +20,12 @@ type Stats struct {
 	// Unauthorized counts requests refused for a missing or wrong
 	// credential; 401s injected by package fault are in Faults.
 	Unauthorized int64 `json:"unauthorized"`
+	// Revoked counts requests refused (403) because the credential was
+	// revoked (Config.Revoked).
+	Revoked int64 `json:"revoked"`
+	// Forbidden counts requests refused (403) for a subject the credential
+	// may not categorize (Config.ForbiddenSubjects): creations and reads.
+	Forbidden int64 `json:"forbidden"`
 	// ResetsAfterCreate counts jobs created whose answer was replaced by a
 	// connection reset (Config.ResetAfterCreateShare).
 	ResetsAfterCreate int64 `json:"resets_after_create"`
@@ -35,6 +41,8 @@ type counters struct {
 	replayed          atomic.Int64
 	rejected          atomic.Int64
 	unauthorized      atomic.Int64
+	revoked           atomic.Int64
+	forbidden         atomic.Int64
 	resetsAfterCreate atomic.Int64
 }
 
@@ -51,6 +59,8 @@ func (s *Server) Stats() Stats {
 		Replayed:          s.stats.replayed.Load(),
 		Rejected:          s.stats.rejected.Load(),
 		Unauthorized:      s.stats.unauthorized.Load(),
+		Revoked:           s.stats.revoked.Load(),
+		Forbidden:         s.stats.forbidden.Load(),
 		ResetsAfterCreate: s.stats.resetsAfterCreate.Load(),
 		ByStatus:          byStatus,
 		Faults:            s.faults.Counts(),
