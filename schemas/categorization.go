@@ -75,21 +75,18 @@ type categorizationShape struct {
 // in the defaults EnableNow applies (engine e1, profile retail, countryCode
 // nl), so what is sent says what is meant. A request for another engine
 // (engine a non-empty string other than e1) is checked only for what makes
-// it readable at all (one JSON object, no member name twice) and kept
-// Verbatim. The error is a *ValidationError.
+// it readable at all and alike by every parser (one I-JSON object, RFC 7493:
+// no member name twice at any depth, no invalid UTF-8, unpaired surrogate
+// or number beyond a double) and kept Verbatim. Every request must be
+// I-JSON. The error is a *ValidationError.
 func DecodeCategorizationRequest(data []byte) (*CategorizationRequest, error) {
 	v := violations{schema: categorizationSchema}
-	if !decodeRoot(&v, data) {
+	if !decodeIJSONRoot(&v, data) {
 		return nil, v.err()
 	}
 	if engine, ok := otherEngine(data); ok {
-		var names memberSet
-		readMembers(&v, "$", data, func(name, _ []byte, _ kind) memberStatus {
-			if names.add(name) {
-				return memberRepeated
-			}
-			return memberFirst
-		})
+		// Duplicate names, the one rule of JSON Schema's "object" this
+		// request could break, were reported with the rest of I-JSON.
 		if err := v.err(); err != nil {
 			return nil, err
 		}

@@ -103,9 +103,11 @@ type customerShape struct {
 // DecodeCustomerRecord decodes and validates one record. The error is a
 // *ValidationError listing every broken rule, each at its JSON path below
 // the record ("$.customer.base.address.street"); the record is nil then.
+// The record must be I-JSON (RFC 7493) all the way down: the customer is
+// sent as it came.
 func DecodeCustomerRecord(data []byte) (*CustomerRecord, error) {
 	v := violations{schema: customerRecordSchema}
-	if !decodeRoot(&v, data) {
+	if !decodeIJSONRoot(&v, data) {
 		return nil, v.err()
 	}
 	rec := &CustomerRecord{}
@@ -176,6 +178,9 @@ func (r *CustomerRecord) Validate() error {
 		}
 	}
 	checkCustomerRecord(&v, r, &s, size)
+	// json.Marshal copies the customer as it is: it must be I-JSON as a
+	// decoded record's is.
+	checkRawIJSON(&v, "$.customer", r.Customer)
 	return v.err()
 }
 
@@ -298,14 +303,10 @@ func checkCustomerBody(v *violations, raw []byte, create bool) {
 // checkBase applies the base limits: 255 everywhere but the two properties
 // the reference names.
 func checkBase(v *violations, raw []byte) {
-	var seen memberSet
 	r, _ := readObject(raw)
 	for key, val, ok := r.next(); ok; key, val, ok = r.next() {
 		name := memberName(key)
 		path := memberPath("$.customer.base", string(name))
-		if seen.add(name) {
-			v.add(path, ruleDuplicate)
-		}
 		switch string(name) {
 		case "pictureUrl":
 			checkLimited(v, path, val, MaxCustomerPictureURL)
@@ -322,14 +323,10 @@ func checkBase(v *violations, raw []byte) {
 }
 
 func checkAddress(v *violations, parent string, raw []byte) {
-	var seen memberSet
 	r, _ := readObject(raw)
 	for key, val, ok := r.next(); ok; key, val, ok = r.next() {
 		name := memberName(key)
 		path := memberPath(parent, string(name))
-		if seen.add(name) {
-			v.add(path, ruleDuplicate)
-		}
 		limit := MaxCustomerString
 		if string(name) == "street" {
 			limit = MaxCustomerStreet
@@ -345,15 +342,9 @@ func checkLimited(v *violations, path string, raw []byte, limit int) {
 	case kindString:
 		checkLength(v, path, raw, limit)
 	case kindObject:
-		var seen memberSet
 		r, _ := readObject(raw)
 		for key, val, ok := r.next(); ok; key, val, ok = r.next() {
-			name := memberName(key)
-			p := memberPath(path, string(name))
-			if seen.add(name) {
-				v.add(p, ruleDuplicate)
-			}
-			checkLimited(v, p, val, MaxCustomerString)
+			checkLimited(v, memberPath(path, string(memberName(key))), val, MaxCustomerString)
 		}
 	case kindArray:
 		r, _ := readArray(raw)

@@ -25,11 +25,15 @@
 // they accept exactly what the schema files accept, as a test checks on every
 // golden file with santhosh-tekuri/jsonschema (formats asserted). A schema
 // validator must assert "format" to reproduce the ranges of dates; the
-// patterns already pin their syntax. The Go side is stricter in two ways
-// JSON Schema cannot express: the 64 kB limit of an event, and duplicate
-// member names in any object whose members it reads, which it rejects so
-// that this package and the API never read different values from one
-// message.
+// patterns already pin their syntax. The Go side is stricter in ways JSON
+// Schema cannot express: the 64 kB limit of an event, and, for every record
+// a sink forwards (events, customer records, UPS records, categorization
+// requests), I-JSON (RFC 7493) all the way down: valid UTF-8, no unpaired
+// surrogate escape, no number beyond a double, no member name twice in an
+// object (names compared as decoded), so that this package and the API
+// never read different values from one message. Update envelopes carry
+// Contacthub's data as the API gave it and are held only to duplicates in
+// the members the decoder reads.
 //
 // The package must not do I/O: no Kafka, no HTTP, no files, no logging, no
 // metrics. It does not decide what happens to an invalid message; callers do,

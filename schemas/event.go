@@ -102,8 +102,9 @@ type bringBackShape struct {
 // DecodeEvent decodes and validates one event. The error is a
 // *ValidationError listing every broken rule; the event is nil then.
 // Null customerId, bringBackProperties, contextInfo and tracking read as
-// absent. Duplicate member names are rejected: Contacthub and this package
-// could otherwise read different values from the same bytes.
+// absent. The event must be I-JSON (RFC 7493) all the way down, duplicate
+// member names included: Contacthub and this package could otherwise read
+// different values from the same bytes.
 func DecodeEvent(data []byte) (*Event, error) {
 	return decodeEvent(data, MaxEventBytes)
 }
@@ -114,7 +115,7 @@ func decodeEvent(data []byte, maxBytes int) (*Event, error) {
 	if maxBytes > 0 && len(data) > maxBytes {
 		v.add("$", ruleEventTooLarge)
 	}
-	if !decodeRoot(&v, data) {
+	if !decodeIJSONRoot(&v, data) {
 		return nil, v.err()
 	}
 	// One copy for every raw member: the caller may reuse data (a pooled
@@ -272,6 +273,11 @@ func (e *Event) Validate() error {
 		s.bringBackShape = bringBackShape{typ: kindString, value: kindString, nodeID: kindString}
 	}
 	checkEvent(&v, e, &s)
+	// json.Marshal copies the raw members as they are: they must be I-JSON
+	// as a decoded event's are.
+	checkRawIJSON(&v, "$.properties", e.Properties)
+	checkRawIJSON(&v, "$.contextInfo", e.ContextInfo)
+	checkRawIJSON(&v, "$.tracking", e.Tracking)
 	if e.encodedSizeBound() > MaxEventBytes {
 		// Only events near the limit pay for marshaling; the bound spares
 		// everything else. A marshal error is a raw member that is not

@@ -96,9 +96,9 @@ func TestDecodeEventRules(t *testing.T) {
 		{name: "tracking ga array", json: ev(`"tracking": {"ga": []}`), want: []string{"$.tracking.ga"}},
 		{name: "tracking ga duplicate", json: ev(`"tracking": {"ga": {}, "ga": {}}`), want: []string{"$.tracking.ga"}, goOnly: true},
 		{name: "tracking utm duplicate", json: ev(`"tracking": {"ga": {"utm_term": "a", "utm_term": "b"}}`), want: []string{"$.tracking.ga.utm_term"}, goOnly: true},
-		// Invalid UTF-8 is replaced, as encoding/json does; the value is
-		// still a non-empty string.
-		{name: "invalid utf8 value", json: "{" + bbp + `{"type": "SESSION_ID", "value": "` + "\xff\xfe" + `", "nodeId": "` + testNodeID + `"}}`},
+		// Invalid UTF-8 is not I-JSON: encoding/json would replace it, the
+		// API might not, so the event is refused rather than sent (issue 11).
+		{name: "invalid utf8 value", json: "{" + bbp + `{"type": "SESSION_ID", "value": "` + "\xff\xfe" + `", "nodeId": "` + testNodeID + `"}}`, want: []string{"$.bringBackProperties.value"}, goOnly: true},
 		// Not one JSON object.
 		{name: "empty input", json: ``, want: []string{"$"}},
 		{name: "null", json: `null`, want: []string{"$"}},

@@ -156,7 +156,13 @@ func hasGoOnlyRule(err error) bool {
 
 func isGoOnlyRule(v Violation) bool {
 	// ruleCustomerTooLarge reads as ruleEventTooLarge: both limits are 64 kB.
-	return v.Rule == ruleDuplicate || v.Rule == ruleEventTooLarge || v.Rule == ruleCustomerTooLarge || v.Rule == ruleCustomerTags
+	switch v.Rule {
+	case ruleDuplicate, ruleEventTooLarge, ruleCustomerTooLarge, ruleCustomerTags,
+		// I-JSON: the schema validator reads JSON as encoding/json does.
+		ruleUTF8, ruleSurrogate, ruleNameUTF8, ruleNameSurrogate, ruleNumberRange:
+		return true
+	}
+	return false
 }
 
 // checkMessage is the assertion behind every table and golden case: the Go

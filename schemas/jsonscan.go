@@ -13,9 +13,9 @@ import (
 //     (additionalProperties false) rejects the message;
 //   - it stops reporting at the first type error, and we report them all;
 //   - it keeps the last of duplicate members silently, and we reject them.
-// Input is checked with json.Valid first, so the walker only has to find
-// where values end, not to validate them. It still never reads out of bounds:
-// EntityKey runs it on data nobody checked.
+// Input is checked first (checkIJSON, or json.Valid for update envelopes),
+// so the walker only has to find where values end, not to validate them. It
+// still never reads out of bounds: EntityKey runs it on data nobody checked.
 
 // kind is the JSON type of a value as JSON Schema's "type" sees it, plus
 // absent for a member that is not there and invalid for a hand-built
@@ -336,38 +336,4 @@ func stringSet(values []string) map[string]string {
 		m[v] = v
 	}
 	return m
-}
-
-// memberSet finds duplicate member names. Objects here are small, so a
-// linear scan beats hashing until they are not.
-type memberSet struct {
-	names [][]byte
-	index map[string]struct{}
-}
-
-const memberSetLinear = 16
-
-// add reports whether name was added before.
-func (s *memberSet) add(name []byte) bool {
-	if s.index != nil {
-		if _, ok := s.index[string(name)]; ok {
-			return true
-		}
-		s.index[string(name)] = struct{}{}
-		return false
-	}
-	for _, n := range s.names {
-		if bytes.Equal(n, name) {
-			return true
-		}
-	}
-	s.names = append(s.names, name)
-	if len(s.names) > memberSetLinear {
-		s.index = make(map[string]struct{}, 2*len(s.names))
-		for _, n := range s.names {
-			s.index[string(n)] = struct{}{}
-		}
-		s.names = nil
-	}
-	return false
 }

@@ -4,8 +4,9 @@ package schemas
 // does (same grammar, same nesting limit, invalid UTF-8 allowed in strings),
 // several times faster: strings, most of what the update stream carries, are
 // scanned by a table lookup per byte instead of a state-function call. It
-// checks pages of the update stream, megabytes many times a second; the
-// message decoders keep json.Valid, whose error messages they show.
+// checks pages of the update stream, megabytes many times a second. The
+// record decoders use checkIJSON, the same scan with the checks of I-JSON,
+// and json.Valid only to word a syntax error.
 func validJSON(data []byte) bool {
 	i := validValue(data, 0, 0)
 	return i >= 0 && skipSpace(data, i) == len(data)

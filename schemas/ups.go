@@ -58,14 +58,16 @@ type UPSRecord struct {
 }
 
 // DecodeUPSRecord decodes and validates one record of collection c. The
-// error is a *ValidationError, unless c is unknown (see ErrUnknownCollection).
+// record must be I-JSON (RFC 7493) all the way down: its value is sent as it
+// came. The error is a *ValidationError, unless c is unknown (see
+// ErrUnknownCollection).
 func DecodeUPSRecord(c Collection, data []byte) (*UPSRecord, error) {
 	schema, ok := upsSchemas[c]
 	if !ok {
 		return nil, fmt.Errorf("schemas: decode UPS record: %w %q", ErrUnknownCollection, string(c))
 	}
 	v := violations{schema: schema}
-	if !decodeRoot(&v, data) {
+	if !decodeIJSONRoot(&v, data) {
 		return nil, v.err()
 	}
 	rec := &UPSRecord{}
@@ -100,6 +102,9 @@ func (r *UPSRecord) Validate(c Collection) error {
 	}
 	v := violations{schema: schema}
 	checkUPSRecord(&v, c, r, kindString, rawKind(r.Value, false))
+	// json.Marshal copies the value as it is: it must be I-JSON as a
+	// decoded record's is.
+	checkRawIJSON(&v, "$.value", r.Value)
 	return v.err()
 }
 
@@ -132,20 +137,15 @@ func checkStringArrays(v *violations, raw []byte, k kind, rule string, allowName
 		v.add("$.value", rule)
 		return
 	}
-	var names memberSet
 	r, _ := readObject(raw)
 	for key, val, ok := r.next(); ok; key, val, ok = r.next() {
 		name := memberName(key)
-		dup := names.add(name)
 		badName := allowName != nil && !allowName(name)
-		if !dup && !badName && isStringArray(val) {
+		if !badName && isStringArray(val) {
 			continue
 		}
 		// The path is built only for a member that breaks a rule.
 		path := memberPath("$.value", string(name))
-		if dup {
-			v.add(path, ruleDuplicate)
-		}
 		if badName {
 			v.add(path, "must be one of the verbs like, dislike, neutral, notforrecs (any case)")
 			continue
@@ -187,20 +187,10 @@ func checkSegments(v *violations, raw []byte, k kind) {
 		v.add("$.value", "must be an object of segment name to string")
 		return
 	}
-	var names memberSet
 	r, _ := readObject(raw)
 	for key, val, ok := r.next(); ok; key, val, ok = r.next() {
-		name := memberName(key)
-		dup := names.add(name)
-		if !dup && kindOf(val) == kindString {
-			continue
-		}
-		path := memberPath("$.value", string(name))
-		if dup {
-			v.add(path, ruleDuplicate)
-		}
 		if kindOf(val) != kindString {
-			v.add(path, ruleString)
+			v.add(memberPath("$.value", string(memberName(key))), ruleString)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/contactlab/connector/connector/sandbox"
 	chsandbox "github.com/contactlab/connector/connector/sandbox/contacthub"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/delivery"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -323,6 +324,48 @@ func TestCustomersSinkDrainSendsQueued(t *testing.T) {
 	h.delivered(recs...)
 	if st := h.sb.Contacthub.CustomersStats(); st.Created != 2 || st.Merged != 39 || st.Overlaps != 0 {
 		t.Fatalf("sandbox %+v", st)
+	}
+}
+
+// Records that are not I-JSON (RFC 7493) are rejected as invalid, with the
+// path of the offending value, before any call: the customer is sent byte
+// for byte, so Contacthub would read what this connector did not check.
+func TestCustomersSinkRejectsNonIJSON(t *testing.T) {
+	h := newSinkHarness(t, CustomersOptions{ReorderWindow: -1})
+	create := func(ext, members string) string {
+		return `{"operation": "create", "customer": {"nodeId": "` + sandbox.NodeID + `", "externalId": "` + ext + `", ` + members + `}}`
+	}
+	cases := []struct {
+		rec  *streams.Record
+		want schemas.Violation
+	}{
+		{customerRecord(0, 0, "C-1", create("C-1", `"extended": {"score": 1e999}`)),
+			schemas.Violation{Path: "$.customer.extended.score", Rule: "number must be within the range of an IEEE 754 double"}},
+		{customerRecord(0, 1, "C-2", create("C-2", `"extended": {"prefs": {"colors": {"fav": "red", "f\u0061v": "blue"}}}`)),
+			schemas.Violation{Path: "$.customer.extended.prefs.colors.fav", Rule: "duplicate member name"}},
+		{customerRecord(0, 2, "C-3", create("C-3", `"base": {"firstName": "`+"Zo\xeb"+`"}`)),
+			schemas.Violation{Path: "$.customer.base.firstName", Rule: "string must be valid UTF-8"}},
+		{customerRecord(0, 3, "C-4", sessionValue(testCustomerID, `s-\ud800`)),
+			schemas.Violation{Path: "$.session.value", Rule: "string must not hold an unpaired surrogate escape"}},
+	}
+	for _, tc := range cases {
+		h.write(tc.rec)
+	}
+	if h.out.n() != len(cases) {
+		t.Fatal("invalid records are answered in Write")
+	}
+	for _, tc := range cases {
+		err, _ := h.out.of(tc.rec)
+		var ve *schemas.ValidationError
+		if delivery.Classify(err) != delivery.DeadLetter || delivery.ReasonOf(err) != "invalid" || !errors.As(err, &ve) {
+			t.Fatalf("record %d: %v (reason %s), want invalid with a *schemas.ValidationError", tc.rec.Offset, err, delivery.ReasonOf(err))
+		}
+		if len(ve.Violations) != 1 || ve.Violations[0] != tc.want {
+			t.Errorf("record %d: violations %q, want %q", tc.rec.Offset, ve.Violations, tc.want)
+		}
+	}
+	if s := h.sink.Stats(); s.Calls != 0 {
+		t.Fatalf("%d calls for invalid records", s.Calls)
 	}
 }
 

@@ -230,6 +230,54 @@ func TestEventsSinkSendsTheReferenceBody(t *testing.T) {
 	})
 }
 
+// Records that are not I-JSON (RFC 7493) are dead-lettered as invalid,
+// with the path of the offending value, and never sent: Contacthub might
+// read them otherwise than this connector does (issue 11).
+func TestEventsSinkRejectsNonIJSON(t *testing.T) {
+	withPage := func(page string) string {
+		return strings.Replace(eventValue(""), `"page":"home"`, `"page":`+page, 1)
+	}
+	cases := []struct {
+		name, value string
+		want        schemas.Violation
+	}{
+		{"invalid UTF-8", eventValue(`,"contextInfo":{"client":{"userAgent":"` + "\xff" + `"}}`),
+			schemas.Violation{Path: "$.contextInfo.client.userAgent", Rule: "string must be valid UTF-8"}},
+		{"lone high surrogate", withPage(`"\ud800"`),
+			schemas.Violation{Path: "$.properties.page", Rule: "string must not hold an unpaired surrogate escape"}},
+		{"lone low surrogate in a name", withPage(`{"\udc00":1}`),
+			schemas.Violation{Path: "$.properties.page.\uFFFD", Rule: "member name must not hold an unpaired surrogate escape"}},
+		{"number out of range", eventValue(`,"tracking":{"score":[1,-1e999]}`),
+			schemas.Violation{Path: "$.tracking.score[1]", Rule: "number must be within the range of an IEEE 754 double"}},
+		{"duplicate at depth 3, escaped", withPage(`{"a":{"b":1,"\u0062":2}}`),
+			schemas.Violation{Path: "$.properties.page.a.b", Rule: "duplicate member name"}},
+	}
+	h := newEventsHarness(t, nil, nil)
+	// Underflow rounds to 0 and a surrogate pair is one character: I-JSON.
+	values := []string{withPage(`{"tiny":1e-400,"smile":"\ud83d\ude00"}`)}
+	for _, tc := range cases {
+		values = append(values, tc.value)
+	}
+	errs := h.write(t, values...)
+	if errs[0] != nil {
+		t.Fatalf("the valid event: %v", errs[0])
+	}
+	for i, tc := range cases {
+		err := errs[i+1]
+		var ve *schemas.ValidationError
+		if delivery.Classify(err) != delivery.DeadLetter || delivery.ReasonOf(err) != "invalid" || !errors.As(err, &ve) {
+			t.Errorf("%s: %v (reason %q), want invalid with a *schemas.ValidationError", tc.name, err, delivery.ReasonOf(err))
+			continue
+		}
+		if len(ve.Violations) != 1 || ve.Violations[0] != tc.want {
+			t.Errorf("%s: violations %q, want %q", tc.name, ve.Violations, tc.want)
+		}
+	}
+	if st := h.sb.Contacthub.Stats(); st.Accepted != 1 || st.Rejected != 0 {
+		t.Fatalf("the API accepted %d and refused %d events; want only the valid one sent", st.Accepted, st.Rejected)
+	}
+}
+
 // Errors of every Contacthub call keep the API's logref.
 func TestCallErrorsKeepTheLogref(t *testing.T) {
 	h := newEventsHarness(t, func(c *chsandbox.Config) { c.Forbidden = []string{chsandbox.OpLastOffset} }, nil)

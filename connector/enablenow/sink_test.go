@@ -30,6 +30,11 @@ const (
 	ruleNonEmpty    = "must be a non-empty string"
 	ruleUnknown     = "is not a known field"
 	ruleDuplicate   = "duplicate member name"
+	// I-JSON (RFC 7493, issue 11).
+	ruleUTF8          = "string must be valid UTF-8"
+	ruleSurrogate     = "string must not hold an unpaired surrogate escape"
+	ruleNameSurrogate = "member name must not hold an unpaired surrogate escape"
+	ruleNumberRange   = "number must be within the range of an IEEE 754 double"
 )
 
 // Every rule of the reference, through the sink: the request is rejected as
@@ -65,6 +70,17 @@ func TestSinkRejectsEachRuleBeforeAnyCall(t *testing.T) {
 		{"duplicate member", `{"engine":"e1","engine":"e1",` + u + `}`, []string{"$.engine: " + ruleDuplicate}},
 		{"every rule at once", `{"engine":"","profile":"x","countryCode":"be","metaData":{"a":1}}`,
 			[]string{"$.engine: " + ruleEngine, "$.profile: " + ruleProfile, "$.countryCode: " + ruleCountry, "$.metaData: " + ruleMetaData, "$: " + ruleNoSubject}},
+		// Not I-JSON (RFC 7493): the request is sent as it came, so
+		// EnableNow would read what this connector did not check.
+		{"userId invalid UTF-8", `{"userId":"u` + "\xc3" + `"}`, []string{"$.userId: " + ruleUTF8}},
+		{"account id lone surrogate", `{"accountIds":["a","\ud800"]}`, []string{"$.accountIds[1]: " + ruleSurrogate}},
+		{"metaData number out of range", `{"metaData":{"n":-1e400},` + u + `}`, []string{"$.metaData: " + ruleMetaData, "$.metaData.n: " + ruleNumberRange}},
+		{"name lone surrogate", `{"\udc00":1,` + u + `}`, []string{"$.\uFFFD: " + ruleNameSurrogate, "$.\uFFFD: " + ruleUnknown}},
+		{"duplicate escaped", `{"userId":"a","\u0075serId":"b"}`, []string{"$.userId: " + ruleDuplicate}},
+		// Another engine's request is forwarded as it came: it is checked
+		// for I-JSON all the way down.
+		{"other engine, duplicate at depth 3", `{"engine":"e2","a":{"b":{"c":1,"c":2}},` + u + `}`, []string{"$.a.b.c: " + ruleDuplicate}},
+		{"other engine, number out of range", `{"engine":"e2","scores":[1,2,1e999]}`, []string{"$.scores[2]: " + ruleNumberRange}},
 		{"not JSON", `{"consentId":"c-1"`, []string{"$: "}},
 		{"not an object", `["consentId"]`, []string{"$: must be a JSON object"}},
 		{"empty value (a tombstone)", ``, []string{"$: "}},

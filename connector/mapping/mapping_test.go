@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/contactlab/connector/internal/testkit"
+	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/delivery"
 )
@@ -347,6 +348,54 @@ func TestWrapOutcomes(t *testing.T) {
 			}
 			if len(sent) != tc.sent {
 				t.Fatalf("sent %d outputs, want %d: %q", len(sent), tc.sent, sent)
+			}
+		})
+	}
+}
+
+// What a mapping outputs is checked by the sink's decoder, so it is held to
+// I-JSON (RFC 7493) like a record sent unmapped (issue 11). gojq.Marshal
+// cannot write invalid UTF-8, an unpaired surrogate or a name twice: the
+// input is read by encoding/json, which replaces the first two and keeps
+// the last of duplicates, and objects are maps. Numbers are its one way
+// out of I-JSON: an input number is kept as written, and arithmetic on
+// integers is exact, so a result can be beyond a double.
+func TestMappingOutputsAreIJSON(t *testing.T) {
+	const event = `{customerId: "87d8e330-2878-4742-a86f-dbbb3bf522ac", type: "viewedPage", context: "WEB", properties: .value}`
+	check := func(v []byte) error {
+		_, err := schemas.DecodeEvent(v)
+		return err
+	}
+	big := "2" + strings.Repeat("0", 200)
+	for _, tc := range []struct {
+		name, program, value string
+		want                 *schemas.Violation // nil: delivered
+	}{
+		{name: "number kept as written", program: event, value: `{"n":1e999}`,
+			want: &schemas.Violation{Path: "$.properties.n", Rule: "number must be within the range of an IEEE 754 double"}},
+		{name: "exact integer arithmetic", program: event + ` | .properties.n |= . * .`, value: `{"n":` + big + `}`,
+			want: &schemas.Violation{Path: "$.properties.n", Rule: "number must be within the range of an IEEE 754 double"}},
+		{name: "underflow is I-JSON", program: event, value: `{"n":1e-400}`},
+		{name: "invalid UTF-8 replaced", program: event, value: "{\"s\":\"\xff\"}"},
+		{name: "lone surrogate replaced", program: event, value: `{"s":"\ud800"}`},
+		{name: "duplicate resolved", program: event, value: `{"s":{"a":1,"\u0061":2}}`},
+		{name: "raw value with invalid UTF-8", program: `{customerId: "87d8e330-2878-4742-a86f-dbbb3bf522ac", type: "viewedPage", context: "WEB", properties: {raw}}`, value: "not JSON \xff"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := Wrap(perValue(func(string) error { return nil }), mustCompile(t, tc.program), WithCheck(check))
+			outs, err := w.Outputs(context.Background(), record(tc.value))
+			if tc.want == nil {
+				if err != nil || len(outs) != 1 {
+					t.Fatalf("outputs %q, %v; want one delivered", outs, err)
+				}
+				return
+			}
+			var ve *schemas.ValidationError
+			if delivery.Classify(err) != delivery.DeadLetter || delivery.ReasonOf(err) != "invalid" || !errors.As(err, &ve) {
+				t.Fatalf("outputs %q, %v (reason %s); want invalid with a *schemas.ValidationError", outs, err, delivery.ReasonOf(err))
+			}
+			if len(ve.Violations) != 1 || ve.Violations[0] != *tc.want {
+				t.Fatalf("violations %q, want %q", ve.Violations, *tc.want)
 			}
 		})
 	}

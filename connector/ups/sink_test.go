@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -124,6 +125,58 @@ func TestSinkRejectsBeforeAnyCall(t *testing.T) {
 		case w != "" && (!errors.As(errs[i], &re) || re.Reason != w):
 			t.Errorf("record %d: %v, want a %s rejection", i, errs[i], w)
 		}
+	}
+	if st := sb.Stats(); st.Requests != 1 || st.RecordsAccepted != 1 {
+		t.Fatalf("the API saw %d requests with %d records; want only the valid record sent", st.Requests, st.RecordsAccepted)
+	}
+}
+
+// Records that are not I-JSON (RFC 7493) are rejected as invalid, with the
+// path of the offending value, before any call: the value is sent as it
+// came, so UPS would read what this connector did not check (issue 11).
+func TestSinkRejectsNonIJSONBeforeAnyCall(t *testing.T) {
+	sb, url := startStandIn(t, nil)
+	h := startSink(t, testAPIConfig(url), nil)
+	cases := []struct {
+		rec  *streams.Record
+		want schemas.Violation
+	}{
+		{record("a", 2, `{"fav_color":["red"],"fav_\u0063olor":["blue"]}`),
+			schemas.Violation{Path: "$.value.fav_color", Rule: "duplicate member name"}},
+		{record("b", 3, `{"city":["Mil`+"\xe0"+`no"]}`),
+			schemas.Violation{Path: "$.value.city[0]", Rule: "string must be valid UTF-8"}},
+		{record("c", 4, `{"city":["\udfff"]}`),
+			schemas.Violation{Path: "$.value.city[0]", Rule: "string must not hold an unpaired surrogate escape"}},
+		{record("d", 5, `{"c`+"\xff"+`ty":["x"]}`),
+			schemas.Violation{Path: "$.value.c\uFFFDty", Rule: "member name must be valid UTF-8"}},
+	}
+	batch := []*streams.Record{record("ok", 1, `{"city":["Mil\u00e0no \ud83d\ude00"]}`)}
+	for _, tc := range cases {
+		batch = append(batch, tc.rec)
+	}
+	errs := write(t, h.sink, batch)
+	if errs[0] != nil {
+		t.Fatalf("the valid record: %v", errs[0])
+	}
+	for i, tc := range cases {
+		err := errs[i+1]
+		var re *streams.RejectError
+		var ve *schemas.ValidationError
+		if !errors.As(err, &re) || re.Reason != "invalid" || !errors.As(err, &ve) {
+			t.Errorf("record %d: %v, want an invalid rejection with a *schemas.ValidationError", tc.rec.Offset, err)
+			continue
+		}
+		if len(ve.Violations) != 1 || ve.Violations[0] != tc.want {
+			t.Errorf("record %d: violations %q, want %q", tc.rec.Offset, ve.Violations, tc.want)
+		}
+	}
+	// A number out of range in the attributes breaks their rule too
+	// (arrays of strings), and is named as out of range.
+	errs = write(t, h.sink, []*streams.Record{record("e", 6, `{"n":[1e999]}`)})
+	var ve *schemas.ValidationError
+	want := schemas.Violation{Path: "$.value.n[0]", Rule: "number must be within the range of an IEEE 754 double"}
+	if !errors.As(errs[0], &ve) || !slices.Contains(ve.Violations, want) {
+		t.Errorf("1e999: %v, want a violation %q", errs[0], want)
 	}
 	if st := sb.Stats(); st.Requests != 1 || st.RecordsAccepted != 1 {
 		t.Fatalf("the API saw %d requests with %d records; want only the valid record sent", st.Requests, st.RecordsAccepted)
