@@ -38,9 +38,9 @@ import (
 // second apart now and then arrive together. The API's bucket absorbs
 // most of that; what it does not is a refusal or two, which the Pacer
 // answers by waiting and slowing down (nothing is lost or repeated). The
-// test allows maxRefusals per API; three processes each pacing at the
-// whole limit would send three times what the bucket refills, and be
-// refused every few requests.
+// test allows three refusals, and for UPS one request in twenty; three
+// processes each pacing at the whole limit would send three times what
+// the bucket refills, and be refused about two requests in three.
 func TestScaleOut(t *testing.T) {
 	c := threeBrokers(t)
 	bin := connectorBinary(t)
@@ -169,8 +169,11 @@ sinks:
 		}
 	}
 	ch, ups := sb.Contacthub.Stats(), sb.UPS.Stats()
-	const maxRefusals = 3
-	if ch.Throttled > maxRefusals || ups.Throttled429 > maxRefusals {
+	// A few refusals, and for UPS, whose requests are few and large (a
+	// request takes up to a quarter of the API's bucket), at most one
+	// request in twenty.
+	maxRefusals, maxUPSRefusals := int64(3), max(3, ups.Requests/20)
+	if ch.Throttled > maxRefusals || ups.Throttled429 > maxUPSRefusals {
 		var logs strings.Builder
 		for i, p := range procs {
 			fmt.Fprintf(&logs, "process %d:\n", i+1)
@@ -180,8 +183,8 @@ sinks:
 				}
 			}
 		}
-		t.Fatalf("the APIs refused requests for the rate more than %d times: Contacthub %d times, UPS %d times (peaks: %s; started %s); the processes' logs:\n%s", maxRefusals,
-			ch.Throttled, ups.Throttled429, rates, started.Format(time.RFC3339Nano), logs.String())
+		t.Fatalf("the APIs refused requests for the rate: Contacthub %d times (allowed %d), UPS %d times of %d requests (allowed %d) (peaks: %s; started %s); the processes' logs:\n%s",
+			ch.Throttled, maxRefusals, ups.Throttled429, ups.Requests, maxUPSRefusals, rates, started.Format(time.RFC3339Nano), logs.String())
 	}
 	for _, p := range procs[1:] {
 		p.running(t)
