@@ -181,7 +181,9 @@ func Replay(ctx context.Context, t Topic, o ReplayOptions) (*ReplayResult, error
 		r.limit = rate.NewLimiter(rate.Limit(o.Rate), 1)
 	}
 	if !o.DryRun {
-		r.w = t.writer(&r.route)
+		if r.w, err = t.writer(&r.route); err != nil {
+			return nil, err
+		}
 		defer r.w.Close()
 	}
 	stopProgress := r.progress()
