@@ -368,9 +368,7 @@ func (r *replayer) progress() (stop func()) {
 	}
 	quit := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		tick := time.NewTicker(every)
 		defer tick.Stop()
 		prev, prevAt := int64(0), time.Now()
@@ -384,7 +382,7 @@ func (r *replayer) progress() (stop func()) {
 				prev, prevAt = n, now
 			}
 		}
-	}()
+	})
 	return func() { close(quit); wg.Wait() }
 }
 
