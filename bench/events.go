@@ -139,13 +139,10 @@ func eventsConfig(c *cluster, concurrency int) string {
   brokers: [%q]
 log:
   level: warn
-contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: %s
+%s
 sinks:
   - name: events
     type: contacthub-events
     topics: [%s]
-%s`, c.brokerAddr, c.sandboxURL+sandbox.ContacthubPrefix, sandbox.WorkspaceID, sandbox.ContacthubToken, eventsTopic, conc)
+%s`, c.brokerAddr, sandbox.ContacthubSection(c.sandboxURL), eventsTopic, conc)
 }

@@ -51,12 +51,9 @@ func (h *Harness) runIdle(ctx context.Context, n int, window time.Duration) (Idl
   brokers: [%q]
 log:
   level: warn
-contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: %s
+%s
 sinks:
-%s`, c.brokerAddr, c.sandboxURL+sandbox.ContacthubPrefix, sandbox.WorkspaceID, sandbox.ContacthubToken, sinks.String())
+%s`, c.brokerAddr, sandbox.ContacthubSection(c.sandboxURL), sinks.String())
 	p, _, err := startConnector(ctx, h.bin, dir, "", doc)
 	if err != nil {
 		return Idle{}, err

@@ -101,12 +101,8 @@ func upsConfig(c *cluster) string {
   brokers: [%q]
 log:
   level: warn
-ups:
-  base_url: %s
-  api_key: %q
-  client_id: %s
-  client_secret: %s
+%s
   updates_per_second: 100000000
 sinks:
-%s`, c.brokerAddr, c.sandboxURL, sandbox.UPSAPIKey, sandbox.UPSClientID, sandbox.UPSClientSecret, sinks.String())
+%s`, c.brokerAddr, sandbox.UPSSection(c.sandboxURL), sinks.String())
 }

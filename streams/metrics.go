@@ -28,33 +28,29 @@ type Metrics struct {
 // collectors that are counted but not exported (tests).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	const ns, sub = "connector", "pipeline"
+	// Every collector but produced is the pipeline subsystem's, by pipeline
+	// and the labels given.
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help}, append([]string{"pipeline"}, labels...))
+	}
+	gauge := func(name, help string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help}, []string{"pipeline"})
+	}
 	m := &Metrics{
-		consumed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "records_consumed_total", Help: "Records fetched from Kafka by a sink pipeline."}, []string{"pipeline"}),
-		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "records_delivered_total", Help: "Records the destination accepted."}, []string{"pipeline"}),
-		filtered: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "records_filtered_total", Help: "Records acknowledged without delivery because the sink's mapping gave no output for them."}, []string{"pipeline"}),
-		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "records_dead_lettered_total", Help: "Records written to the dead-letter topic, by reason class."}, []string{"pipeline", "reason"}),
-		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "record_retries_total", Help: "Record delivery attempts that will be retried."}, []string{"pipeline"}),
-		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
-			Name: "consumer_lag_records", Help: "End offset minus the group's committed offset, summed over every partition of the pipeline's topics, as the brokers report them."}, []string{"pipeline"}),
-		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
-			Name: "in_flight_records", Help: "Records fetched but not yet finished."}, []string{"pipeline"}),
-		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
-			Name: "paused", Help: "1 while the pipeline is paused on a credential failure."}, []string{"pipeline"}),
-		oldest: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
-			Name: "oldest_unfinished_seconds", Help: "Age of the oldest record fetched and not yet delivered or dead-lettered: every stall shows here, whatever its cause."}, []string{"pipeline"}),
-		concurrency: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
-			Name: "concurrency_limit", Help: "Sink.Write calls allowed at once: fixed, or the adaptive limit now."}, []string{"pipeline"}),
-		commits: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "offset_commits_total", Help: "Offset commits, by result: ok, error, or behind (not sent: the group's offset was already past them)."}, []string{"pipeline", "result"}),
+		consumed:     counter("records_consumed_total", "Records fetched from Kafka by a sink pipeline."),
+		delivered:    counter("records_delivered_total", "Records the destination accepted."),
+		filtered:     counter("records_filtered_total", "Records acknowledged without delivery because the sink's mapping gave no output for them."),
+		deadLettered: counter("records_dead_lettered_total", "Records written to the dead-letter topic, by reason class.", "reason"),
+		retries:      counter("record_retries_total", "Record delivery attempts that will be retried."),
+		lag:          gauge("consumer_lag_records", "End offset minus the group's committed offset, summed over every partition of the pipeline's topics, as the brokers report them."),
+		inFlight:     gauge("in_flight_records", "Records fetched but not yet finished."),
+		paused:       gauge("paused", "1 while the pipeline is paused on a credential failure."),
+		oldest:       gauge("oldest_unfinished_seconds", "Age of the oldest record fetched and not yet delivered or dead-lettered: every stall shows here, whatever its cause."),
+		concurrency:  gauge("concurrency_limit", "Sink.Write calls allowed at once: fixed, or the adaptive limit now."),
+		commits:      counter("offset_commits_total", "Offset commits, by result: ok, error, or behind (not sent: the group's offset was already past them).", "result"),
 		produced: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: "producer",
 			Name: "records_produced_total", Help: "Records Kafka acknowledged, by topic role."}, []string{"pipeline", "role"}),
-		share: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
-			Name: "partition_share", Help: "Share (0 to 1) of the consumer group's partitions assigned to this process, as the group coordinator reports it; the process paces a rate-limited API at this share of the limit. Only for pipelines whose API has one."}, []string{"pipeline"}),
+		share: gauge("partition_share", "Share (0 to 1) of the consumer group's partitions assigned to this process, as the group coordinator reports it; the process paces a rate-limited API at this share of the limit. Only for pipelines whose API has one."),
 	}
 	if reg != nil {
 		reg.MustRegister(m.consumed, m.delivered, m.filtered, m.deadLettered, m.retries, m.lag, m.inFlight, m.paused, m.oldest, m.concurrency, m.commits, m.produced, m.share)

@@ -40,19 +40,9 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("producer: brokers: at least one broker is needed")
 	}
-	var codec kafka.Compression
-	switch cfg.Compression {
-	case "", "none":
-	case "gzip":
-		codec = kafka.Gzip
-	case "snappy":
-		codec = kafka.Snappy
-	case "lz4":
-		codec = kafka.Lz4
-	case "zstd":
-		codec = kafka.Zstd
-	default:
-		return nil, fmt.Errorf("producer: compression: unknown codec %q", cfg.Compression)
+	codec, err := CompressionCodec(cfg.Compression)
+	if err != nil {
+		return nil, fmt.Errorf("producer: compression: %w", err)
 	}
 	acks := kafka.RequireAll
 	switch cfg.Acks {
@@ -82,6 +72,24 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 		Transport:    cfg.Security.Transport(),
 	}
 	return &Producer{w: w, topic: cfg.Topic}, nil
+}
+
+// CompressionCodec is kafka-go's codec of a compression name: "" or "none"
+// (no compression), "gzip", "snappy", "lz4" or "zstd".
+func CompressionCodec(name string) (kafka.Compression, error) {
+	switch name {
+	case "", "none":
+		return 0, nil
+	case "gzip":
+		return kafka.Gzip, nil
+	case "snappy":
+		return kafka.Snappy, nil
+	case "lz4":
+		return kafka.Lz4, nil
+	case "zstd":
+		return kafka.Zstd, nil
+	}
+	return 0, fmt.Errorf("unknown codec %q", name)
 }
 
 // Produce writes msgs and waits for Kafka's acknowledgement of all of them.

@@ -32,8 +32,11 @@ type Record struct {
 }
 
 // Header returns the value of the first header named key, or nil.
-func (r *Record) Header(key string) []byte {
-	for _, h := range r.Headers {
+func (r *Record) Header(key string) []byte { return headerValue(r.Headers, key) }
+
+// headerValue is the value of the first of hs named key, or nil.
+func headerValue(hs []Header, key string) []byte {
+	for _, h := range hs {
 		if h.Key == key {
 			return h.Value
 		}

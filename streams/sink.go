@@ -73,13 +73,11 @@ func newBackground(ctx context.Context, fail func(error)) *Background {
 
 // Go runs fn in a goroutine the runtime waits for before Sink.Close.
 func (b *Background) Go(name string, fn func(ctx context.Context) error) {
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
+	b.wg.Go(func() {
 		if err := fn(b.ctx); err != nil && b.ctx.Err() == nil && !errors.Is(err, context.Canceled) {
 			b.fail(fmt.Errorf("%s: %w", name, err))
 		}
-	}()
+	})
 }
 
 // Context is the context background work runs under; it ends at the

@@ -96,14 +96,7 @@ type Change[T any] struct {
 }
 
 // Header returns the value of the first header named key, or nil.
-func (c *Change[T]) Header(key string) []byte {
-	for _, h := range c.Headers {
-		if h.Key == key {
-			return h.Value
-		}
-	}
-	return nil
-}
+func (c *Change[T]) Header(key string) []byte { return headerValue(c.Headers, key) }
 
 // DecodeError is a record Subscribe could not decode. It Is ErrRejected:
 // retrying cannot fix it, so it is logged and skipped.

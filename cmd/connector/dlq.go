@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/connector/dlq"
 )
 
@@ -85,9 +84,8 @@ func dlqCommand(ctx context.Context, args []string) error {
 
 // dlqFlags are the flags both commands take.
 type dlqFlags struct {
-	fs     *flag.FlagSet
-	config *string
-	sink   *string
+	fs   *flag.FlagSet
+	sink *string
 }
 
 func newDLQFlags(name, help string) dlqFlags {
@@ -97,18 +95,13 @@ func newDLQFlags(name, help string) dlqFlags {
 		fmt.Fprintln(fs.Output())
 		fs.PrintDefaults()
 	}
-	return dlqFlags{fs: fs, config: fs.String("config", "", "config file (YAML)"), sink: fs.String("sink", "", "the sink whose dead-letter topic to read")}
+	fs.String("config", "", "config file (YAML)")
+	return dlqFlags{fs: fs, sink: fs.String("sink", "", "the sink whose dead-letter topic to read")}
 }
 
 // topic parses args and finds the sink's dead-letter topic in the config.
 func (f dlqFlags) topic(args []string) (dlq.Topic, error) {
-	if err := f.fs.Parse(args); err != nil {
-		return dlq.Topic{}, err
-	}
-	if *f.config == "" || *f.sink == "" {
-		return dlq.Topic{}, errors.New("-config FILE and -sink NAME are required")
-	}
-	cfg, err := config.Load(*f.config)
+	cfg, err := loadConfig(f.fs, args, "-sink NAME")
 	if err != nil {
 		return dlq.Topic{}, err
 	}

@@ -15,12 +15,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/contactlab/connector/connector/config"
@@ -71,14 +71,28 @@ func main() {
 
 func loadFlag(name string, args []string) (*config.Config, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	path := fs.String("config", "", "config file (YAML)")
+	fs.String("config", "", "config file (YAML)")
+	return loadConfig(fs, args)
+}
+
+// loadConfig parses args into fs and loads the config file its -config
+// flag names. That flag must be set, and so must each of required, given
+// as its usage ("-sink NAME").
+func loadConfig(fs *flag.FlagSet, args []string, required ...string) (*config.Config, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if *path == "" {
-		return nil, errors.New("-config FILE is required")
+	required = append([]string{"-config FILE"}, required...)
+	for _, r := range required {
+		name, _, _ := strings.Cut(strings.TrimPrefix(r, "-"), " ")
+		if fs.Lookup(name).Value.String() == "" {
+			if len(required) == 1 {
+				return nil, fmt.Errorf("%s is required", r)
+			}
+			return nil, fmt.Errorf("%s are required", strings.Join(required, " and "))
+		}
 	}
-	return config.Load(*path)
+	return config.Load(fs.Lookup("config").Value.String())
 }
 
 func validate(args []string) error {
@@ -108,17 +122,11 @@ func run(ctx context.Context, args []string) error {
 // printed; it fails when any record would be dead-lettered.
 func mapRecords(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := flag.NewFlagSet("map", flag.ContinueOnError)
-	path := fs.String("config", "", "config file (YAML)")
+	fs.String("config", "", "config file (YAML)")
 	sink := fs.String("sink", "", "the sink whose mapping to run")
 	inPath := fs.String("in", "", "input, one JSON record or value per line (default: standard input)")
 	asJSON := fs.Bool("json", false, "print one JSON result per input line")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *path == "" || *sink == "" {
-		return errors.New("-config FILE and -sink NAME are required")
-	}
-	cfg, err := config.Load(*path)
+	cfg, err := loadConfig(fs, args, "-sink NAME")
 	if err != nil {
 		return err
 	}
@@ -126,15 +134,11 @@ func mapRecords(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 	if err != nil {
 		return err
 	}
-	in := stdin
-	if *inPath != "" {
-		f, err := os.Open(*inPath)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		in = f
+	in, err := openInput(*inPath, stdin)
+	if err != nil {
+		return err
 	}
+	defer in.Close()
 	enc := json.NewEncoder(stdout)
 	var records, dead int
 	err = mapping.DryRun(ctx, prog, check, in, func(r mapping.Result) {
@@ -161,29 +165,27 @@ func mapRecords(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 // the sink named would take it; nothing is published when one is refused.
 func publish(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
-	path := fs.String("config", "", "config file (YAML): the kafka section, and the sink to check against")
+	fs.String("config", "", "config file (YAML): the kafka section, and the sink to check against")
 	topic := fs.String("topic", "", "the topic to publish to")
 	sink := fs.String("sink", "", "check each line as this sink would take it (its mapping and schema)")
 	inPath := fs.String("in", "", "input, one JSON record or value per line (default: standard input)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *path == "" || *topic == "" {
-		return errors.New("-config FILE and -topic T are required")
-	}
-	cfg, err := config.Load(*path)
+	cfg, err := loadConfig(fs, args, "-topic T")
 	if err != nil {
 		return err
 	}
-	in := stdin
-	if *inPath != "" {
-		f, err := os.Open(*inPath)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		in = f
+	in, err := openInput(*inPath, stdin)
+	if err != nil {
+		return err
 	}
+	defer in.Close()
 	_, err = service.PublishLines(ctx, cfg, *topic, *sink, in, stdout)
 	return err
+}
+
+// openInput is the file an -in flag names, or stdin when it names none.
+func openInput(path string, stdin io.Reader) (io.ReadCloser, error) {
+	if path == "" {
+		return io.NopCloser(stdin), nil
+	}
+	return os.Open(path)
 }

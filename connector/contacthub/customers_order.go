@@ -170,6 +170,11 @@ func (o *customerOrder) add(c *customerCall) {
 	} else {
 		o.sequence(c)
 	}
+	o.unlock()
+}
+
+// unlock releases o.mu and then, when a call is ready, wakes a worker.
+func (o *customerOrder) unlock() {
 	more := o.ready.Len() > 0
 	o.mu.Unlock()
 	if more {
@@ -359,11 +364,7 @@ func (o *customerOrder) fire(t timeout) {
 		o.queue(t.line)
 		o.forget(t.line)
 	}
-	more := o.ready.Len() > 0
-	o.mu.Unlock()
-	if more {
-		o.signal()
-	}
+	o.unlock()
 }
 
 // drain admits every held record at once: a graceful stop sends what the
@@ -378,11 +379,7 @@ func (o *customerOrder) drain() {
 		}
 		p.held = nil
 	}
-	more := o.ready.Len() > 0
-	o.mu.Unlock()
-	if more {
-		o.signal()
-	}
+	o.unlock()
 }
 
 func (o *customerOrder) snapshot() OrderStats {

@@ -68,63 +68,50 @@ func scanOversizedPage(r io.Reader) (*oversizedUpdate, error) {
 	dec := json.NewDecoder(r)
 	dec.UseNumber()
 	out := &oversizedUpdate{empty: true}
-	if err := expectDelim(dec, '{'); err != nil {
-		return nil, err
-	}
-	for dec.More() {
-		key, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
+	err := scanObject(dec, func(key json.Token) (err error) {
 		switch key {
 		case "nextOffset":
-			if out.nextOffset, _, err = offsetToken(dec); err != nil {
-				return nil, err
-			}
+			out.nextOffset, _, err = offsetToken(dec)
+			return err
 		case "updates":
-			if err := expectDelim(dec, '['); err != nil {
-				return nil, err
-			}
-			for dec.More() {
-				if !out.empty {
-					// Asked for one; more would be the API's error, and
-					// the next read asks after this one anyway.
-					if err := skipValue(dec); err != nil {
-						return nil, err
-					}
-					continue
-				}
-				out.empty = false
-				if err := scanUpdate(dec, out); err != nil {
-					return nil, err
-				}
-			}
-			if err := expectDelim(dec, ']'); err != nil {
-				return nil, err
-			}
+			return scanUpdates(dec, out)
 		default:
-			if err := skipValue(dec); err != nil {
-				return nil, err
-			}
+			return skipValue(dec)
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
-	return out, expectDelim(dec, '}')
+	return out, nil
 }
 
-func scanUpdate(dec *json.Decoder, out *oversizedUpdate) error {
-	if err := expectDelim(dec, '{'); err != nil {
+// scanUpdates reads the updates list, keeping its first update.
+func scanUpdates(dec *json.Decoder, out *oversizedUpdate) error {
+	if err := expectDelim(dec, '['); err != nil {
 		return err
 	}
 	for dec.More() {
-		key, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		switch key {
-		case "offset":
-			if out.offset, out.hasOffset, err = offsetToken(dec); err != nil {
+		if !out.empty {
+			// Asked for one; more would be the API's error, and
+			// the next read asks after this one anyway.
+			if err := skipValue(dec); err != nil {
 				return err
 			}
+			continue
+		}
+		out.empty = false
+		if err := scanUpdate(dec, out); err != nil {
+			return err
+		}
+	}
+	return expectDelim(dec, ']')
+}
+
+func scanUpdate(dec *json.Decoder, out *oversizedUpdate) error {
+	return scanObject(dec, func(key json.Token) (err error) {
+		switch key {
+		case "offset":
+			out.offset, out.hasOffset, err = offsetToken(dec)
 		case "operation":
 			out.operation, err = stringToken(dec)
 		case "entity":
@@ -132,22 +119,12 @@ func scanUpdate(dec *json.Decoder, out *oversizedUpdate) error {
 		default:
 			err = skipValue(dec)
 		}
-		if err != nil {
-			return err
-		}
-	}
-	return expectDelim(dec, '}')
+		return err
+	})
 }
 
 func scanEntity(dec *json.Decoder, out *oversizedUpdate) error {
-	if err := expectDelim(dec, '{'); err != nil {
-		return err
-	}
-	for dec.More() {
-		key, err := dec.Token()
-		if err != nil {
-			return err
-		}
+	return scanObject(dec, func(key json.Token) (err error) {
 		switch key {
 		case "type":
 			out.entityType, err = stringToken(dec)
@@ -156,7 +133,22 @@ func scanEntity(dec *json.Decoder, out *oversizedUpdate) error {
 		default:
 			err = skipValue(dec)
 		}
+		return err
+	})
+}
+
+// scanObject reads an object, handing each key to field, which reads its
+// value.
+func scanObject(dec *json.Decoder, field func(key json.Token) error) error {
+	if err := expectDelim(dec, '{'); err != nil {
+		return err
+	}
+	for dec.More() {
+		key, err := dec.Token()
 		if err != nil {
+			return err
+		}
+		if err := field(key); err != nil {
 			return err
 		}
 	}

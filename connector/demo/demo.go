@@ -132,13 +132,11 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	var wg sync.WaitGroup
 	trafficErr := make(chan error, 8)
 	for _, f := range feeds(sb) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			if err := produce(runCtx, broker.Addr(), f); err != nil {
 				trafficErr <- err
 			}
-		}()
+		})
 	}
 	p := newProgress(out, svc, sub, o.Quiet)
 	p.loop(runCtx)

@@ -1,11 +1,14 @@
 package dlq
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/contactlab/connector/streams"
 )
 
 // routes sends each replayed record to the partition it was read from:
@@ -36,21 +39,14 @@ func (rt *routes) Balance(msg kafka.Message, partitions ...int) int {
 // writer produces replayed records with acks=all whatever kafka.acks
 // says: a position is committed only after its records are on every
 // in-sync replica.
-func (t Topic) writer(route *routes) *kafka.Writer {
-	var codec kafka.Compression
-	switch t.Compression {
-	case "gzip":
-		codec = kafka.Gzip
-	case "snappy":
-		codec = kafka.Snappy
-	case "lz4":
-		codec = kafka.Lz4
-	case "zstd":
-		codec = kafka.Zstd
+func (t Topic) writer(route *routes) (*kafka.Writer, error) {
+	codec, err := streams.CompressionCodec(t.Compression)
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter topic %s: compression: %w", t.Name, err)
 	}
 	return &kafka.Writer{
 		Addr: kafka.TCP(t.Brokers...), Balancer: route, Transport: t.Security.Transport(),
 		RequiredAcks: kafka.RequireAll, Compression: codec, MaxAttempts: 5,
 		BatchSize: 500, BatchBytes: 16 << 20, BatchTimeout: time.Millisecond,
-	}
+	}, nil
 }

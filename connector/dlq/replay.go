@@ -181,7 +181,9 @@ func Replay(ctx context.Context, t Topic, o ReplayOptions) (*ReplayResult, error
 		r.limit = rate.NewLimiter(rate.Limit(o.Rate), 1)
 	}
 	if !o.DryRun {
-		r.w = t.writer(&r.route)
+		if r.w, err = t.writer(&r.route); err != nil {
+			return nil, err
+		}
 		defer r.w.Close()
 	}
 	stopProgress := r.progress()
@@ -366,9 +368,7 @@ func (r *replayer) progress() (stop func()) {
 	}
 	quit := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		tick := time.NewTicker(every)
 		defer tick.Stop()
 		prev, prevAt := int64(0), time.Now()
@@ -382,7 +382,7 @@ func (r *replayer) progress() (stop func()) {
 				prev, prevAt = n, now
 			}
 		}
-	}()
+	})
 	return func() { close(quit); wg.Wait() }
 }
 

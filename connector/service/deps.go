@@ -80,6 +80,16 @@ func (d *Deps) Producer() (*streams.Producer, error) {
 	return d.prod, nil
 }
 
+// pipelineRegistry is Registry with a constant pipeline label: it keeps
+// apart, in one registry, the collectors of sinks of one type, which carry
+// no pipeline label of their own. Nil when Registry is.
+func (d *Deps) pipelineRegistry(pipeline string) prometheus.Registerer {
+	if d.Registry == nil {
+		return nil
+	}
+	return prometheus.WrapRegistererWith(prometheus.Labels{"pipeline": pipeline}, d.Registry)
+}
+
 // PipelineConfig turns a sink's config into the runtime's.
 func (d *Deps) PipelineConfig(sc config.Sink) streams.PipelineConfig {
 	pc := streams.PipelineConfig{

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/connector/enablenow"
 	"github.com/contactlab/connector/schemas"
@@ -89,13 +87,7 @@ func validateEnableNowSink(p config.Problems, _ *config.Config, s *config.Sink, 
 // there is no unit of its own to add.
 func buildEnableNowSink(d *Deps, sc config.Sink, en *EnableNowSinkConfig) (streams.Sink, []Unit, []streams.TopicSpec, error) {
 	log := d.Log.With("pipeline", sc.Name)
-	var reg prometheus.Registerer
-	if d.Registry != nil {
-		// A constant pipeline label keeps the collectors of two enablenow
-		// sinks apart in one registry.
-		reg = prometheus.WrapRegistererWith(prometheus.Labels{"pipeline": sc.Name}, d.Registry)
-	}
-	m := enablenow.NewMetrics(reg)
+	m := enablenow.NewMetrics(d.pipelineRegistry(sc.Name))
 	api := d.enablenowConfig()
 	opts := api.Options()
 	opts.Logger = log

@@ -3,8 +3,6 @@ package service
 import (
 	"fmt"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/connector/ups"
 	"github.com/contactlab/connector/schemas"
@@ -95,12 +93,6 @@ func buildUPSSink(d *Deps, sc config.Sink, settings *UPSSinkConfig) (streams.Sin
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	var reg prometheus.Registerer
-	if d.Registry != nil {
-		// A constant pipeline label keeps the collectors of the four sinks
-		// apart in one registry.
-		reg = prometheus.WrapRegistererWith(prometheus.Labels{"pipeline": sc.Name}, d.Registry)
-	}
 	prod, err := d.Producer()
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("results producer: %w", err)
@@ -125,7 +117,7 @@ func buildUPSSink(d *Deps, sc config.Sink, settings *UPSSinkConfig) (streams.Sin
 		MaxJobAttempts: settings.MaxJobAttempts,
 		RetryMemory:    retryMemory,
 		Logger:         d.Log.With("pipeline", sc.Name),
-		Metrics:        ups.NewMetrics(reg),
+		Metrics:        ups.NewMetrics(d.pipelineRegistry(sc.Name)),
 	}, d.UPS(), results)
 	if err != nil {
 		return nil, nil, nil, err

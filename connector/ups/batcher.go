@@ -488,13 +488,11 @@ func (b *Batcher) Fail(req *request, err error) {
 	defer b.unlock()
 	now := b.now()
 	for _, e := range req.entries {
-		k := e.key
-		if k.queued != nil {
-			b.coalesced()
-			b.finish(e, nil, now)
+		if b.replaced(e, now) {
 			continue
 		}
 		// Remembered before finish, which forgets users with nothing left.
+		k := e.key
 		until := now.Add(b.cfg.RetryMemory)
 		k.returned = append(k.returned, returnedRecord{pos: e.pos, until: until})
 		b.markers.Push(marker{key: k, until: until})
@@ -504,23 +502,18 @@ func (b *Batcher) Fail(req *request, err error) {
 }
 
 // Reject resolves the records of req with err, which rejects them.
-func (b *Batcher) Reject(req *request, err error) {
-	b.mu.Lock()
-	defer b.unlock()
-	now := b.now()
-	for _, e := range req.entries {
-		b.finish(e, err, now)
-	}
-	b.signal()
-}
+func (b *Batcher) Reject(req *request, err error) { b.finishAll(req.entries, err) }
 
 // JobCompleted resolves the records of a COMPLETED job as delivered.
-func (b *Batcher) JobCompleted(entries []*entry) {
+func (b *Batcher) JobCompleted(entries []*entry) { b.finishAll(entries, nil) }
+
+// finishAll resolves every one of entries with err (nil: delivered).
+func (b *Batcher) finishAll(entries []*entry, err error) {
 	b.mu.Lock()
 	defer b.unlock()
 	now := b.now()
 	for _, e := range entries {
-		b.finish(e, nil, now)
+		b.finish(e, err, now)
 	}
 	b.signal()
 }
@@ -535,14 +528,11 @@ func (b *Batcher) JobFailed(entries []*entry, reject func(attempts int) error) i
 	now := b.now()
 	resent := 0
 	for _, e := range entries {
-		k := e.key
 		switch {
-		case k.queued != nil:
-			b.coalesced()
-			b.finish(e, nil, now)
+		case b.replaced(e, now):
 		case e.attempt < b.cfg.MaxJobAttempts:
-			k.inFlight = nil
-			k.queued = e
+			e.key.inFlight = nil
+			e.key.queued = e
 			b.enqueue(&b.resends, e, now)
 			b.stats.Resent++
 			resent++
@@ -552,6 +542,18 @@ func (b *Batcher) JobFailed(entries []*entry, reject func(attempts int) error) i
 	}
 	b.signal()
 	return resent
+}
+
+// replaced resolves e, in flight and not delivered, as delivered when a
+// newer update of its user is queued: that one is sent instead, so e need
+// not be. It reports whether it did.
+func (b *Batcher) replaced(e *entry, now time.Time) bool {
+	if e.key.queued == nil {
+		return false
+	}
+	b.coalesced()
+	b.finish(e, nil, now)
+	return true
 }
 
 // finish resolves an in-flight record and lets the user's waiting record,

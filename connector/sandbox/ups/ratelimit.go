@@ -42,16 +42,10 @@ func (l *recordLimiter) setRate(perSecond int, now time.Time) {
 func (l *recordLimiter) take(n int, now time.Time) (wait time.Duration, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.rate == 0 {
-		return 0, true
-	}
-	l.refill(now)
-	need := min(float64(n), l.rate)
-	if l.tokens >= need {
+	if wait, ok = l.wait(n, now); ok && l.rate != 0 {
 		l.tokens -= float64(n)
-		return 0, true
 	}
-	return time.Duration((need - l.tokens) / l.rate * float64(time.Second)), false
+	return wait, ok
 }
 
 // fits reports, without spending anything, whether n records would be
@@ -60,6 +54,11 @@ func (l *recordLimiter) take(n int, now time.Time) (wait time.Duration, ok bool)
 func (l *recordLimiter) fits(n int, now time.Time) (wait time.Duration, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.wait(n, now)
+}
+
+// wait is how long until n records could be taken (ok: now), under l.mu.
+func (l *recordLimiter) wait(n int, now time.Time) (time.Duration, bool) {
 	if l.rate == 0 {
 		return 0, true
 	}
