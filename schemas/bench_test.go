@@ -31,6 +31,26 @@ func BenchmarkDecodeEvent(b *testing.B) {
 	}
 }
 
+// BenchmarkCreateEventBody is the events sink's per-record work on the
+// body: validation, then nulls dropped (bodies without nulls are sent as
+// they came, without a copy).
+func BenchmarkCreateEventBody(b *testing.B) {
+	for _, file := range []string{"testdata/event/valid-bringback-session.json", "testdata/event/valid-completed-order.json"} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(file[len("testdata/event/"):], func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := CreateEventBody(data, 64<<10); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 func BenchmarkDecodeUPSRecord(b *testing.B) {
 	cases := []struct {
 		c    Collection

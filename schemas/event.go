@@ -191,6 +191,10 @@ func CreateEventBody(data []byte, maxBytes int) ([]byte, error) {
 // null, and, for the members recurse names, their objects likewise all the
 // way down; raw itself, and false, when nothing is dropped.
 func withoutNulls(raw []byte, recurse func(name []byte) bool) ([]byte, bool) {
+	// Most bodies have no null to drop: find out without allocating.
+	if !hasNulls(raw, recurse) {
+		return raw, false
+	}
 	r, ok := readObject(raw)
 	if !ok {
 		return raw, false
@@ -205,7 +209,7 @@ func withoutNulls(raw []byte, recurse func(name []byte) bool) ([]byte, bool) {
 			continue
 		case kindObject:
 			if recurse(memberName(key)) {
-				if nv, c := withoutNulls(val, func([]byte) bool { return true }); c {
+				if nv, c := withoutNulls(val, allMembers); c {
 					val, changed = nv, true
 				}
 			}
@@ -229,6 +233,27 @@ func withoutNulls(raw []byte, recurse func(name []byte) bool) ([]byte, bool) {
 	}
 	return append(out, '}'), true
 }
+
+// hasNulls reports whether withoutNulls would drop anything from raw.
+func hasNulls(raw []byte, recurse func(name []byte) bool) bool {
+	r, ok := readObject(raw)
+	if !ok {
+		return false
+	}
+	for key, val, ok := r.next(); ok; key, val, ok = r.next() {
+		switch kindOf(val) {
+		case kindNull:
+			return true
+		case kindObject:
+			if recurse(memberName(key)) && hasNulls(val, allMembers) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func allMembers([]byte) bool { return true }
 
 // capped slices a raw member out of the shared copy with no spare capacity,
 // so an append by the caller reallocates instead of overwriting the member
