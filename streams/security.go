@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -90,8 +91,34 @@ func (s Security) Dialer() *kafka.Dialer {
 	return d
 }
 
-// Transport is the Transport of writers and admin clients.
+// transports are the process's Transports, one per Security: a Transport
+// keeps a pool of connections per broker and refreshes its metadata of
+// every topic each metadataTTL, for as long as the process lives. One per
+// pipeline and producer made 100 idle pipelines refresh the cluster's
+// metadata 100 times over; shared, a process keeps one pool per broker.
+var transports struct {
+	sync.Mutex
+	m map[Security]*kafka.Transport
+}
+
+// Transport is the Transport of writers and admin clients, shared by
+// every client of the process with the same Security (kafka-go's
+// Transport is safe for concurrent use; nothing may change its fields).
 func (s Security) Transport() *kafka.Transport {
+	transports.Lock()
+	defer transports.Unlock()
+	if t := transports.m[s]; t != nil {
+		return t
+	}
+	if transports.m == nil {
+		transports.m = make(map[Security]*kafka.Transport)
+	}
+	t := s.newTransport()
+	transports.m[s] = t
+	return t
+}
+
+func (s Security) newTransport() *kafka.Transport {
 	t := &kafka.Transport{
 		Dial:        (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		IdleTimeout: 60 * time.Second,

@@ -147,7 +147,7 @@ func Subscribe[T any](ctx context.Context, cfg SubscribeConfig, decode func([]by
 		GroupTopics:       cfg.Topics,
 		MinBytes:          1,
 		MaxBytes:          8 << 20,
-		MaxWait:           250 * time.Millisecond,
+		MaxWait:           fetchMaxWait,
 		StartOffset:       start,
 		CommitInterval:    cfg.CommitInterval,
 		HeartbeatInterval: cfg.HeartbeatInterval,
