@@ -47,16 +47,7 @@ func (h *Harness) runIdle(ctx context.Context, n int, window time.Duration) (Idl
 	if err != nil {
 		return Idle{}, err
 	}
-	doc := fmt.Sprintf(`kafka:
-  brokers: [%q]
-log:
-  level: warn
-contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: %s
-sinks:
-%s`, c.brokerAddr, c.sandboxURL+sandbox.ContacthubPrefix, sandbox.WorkspaceID, sandbox.ContacthubToken, sinks.String())
+	doc := connectorConfig(c, sandbox.ContacthubSection(c.sandboxURL)+"sinks:\n"+sinks.String())
 	p, _, err := startConnector(ctx, h.bin, dir, "", doc)
 	if err != nil {
 		return Idle{}, err

@@ -38,19 +38,7 @@ http:
   listen: %q
 log:
   level: warn
-contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: %s
-ups:
-  base_url: %s
-  api_key: %q
-  client_id: %s
-  client_secret: %s
-enablenow:
-  base_url: %s
-  token: %s
-sinks:
+%s%s%ssinks:
   - name: events
     type: contacthub-events
     topics: [web.events]
@@ -77,9 +65,7 @@ sources:
     type: contacthub-updates
     poll_interval: 500ms
 `, broker, ops,
-		sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken,
-		sb.URL(), sandbox.UPSAPIKey, sandbox.UPSClientID, sandbox.UPSClientSecret,
-		sb.URL(), sandbox.EnableNowToken,
+		sandbox.ContacthubSection(sb.URL()), sandbox.UPSSection(sb.URL(), sandbox.UPSClientSecret), sandbox.EnableNowSection(sb.URL()),
 		ups, indent(orders.CompletedOrderMapping, "      "), indent(orders.SegmentsMapping, "      "))
 }
 
