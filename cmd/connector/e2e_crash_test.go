@@ -1,20 +1,17 @@
 package main_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/contactlab/connector/connector/contacthub"
-	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/enablenow"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -40,30 +37,11 @@ func TestEveryDirectionSurvivesSIGKILL(t *testing.T) {
 
 	// UPS: two updates per user on average, keyed by user.
 	const updates, users = 12000, 6000
-	ug := demo.NewUPSTraffic(3, users, schemas.Segments)
-	ug.InvalidShare = 0
-	last := map[string][]byte{}
-	msgs := make([]kafka.Message, 0, updates)
-	for range updates {
-		k, v, _ := ug.Next()
-		var rec struct{ Value json.RawMessage }
-		if err := json.Unmarshal(v, &rec); err != nil {
-			t.Fatal(err)
-		}
-		last[string(k)] = rec.Value
-		msgs = append(msgs, kafka.Message{Key: k, Value: v})
-	}
+	msgs, last := e2etest.UPSUpdates(t, 3, users, schemas.Segments, updates)
 	streamstest.Produce(t, brokerAddr, "profiles.segments", msgs...)
 	// EnableNow: valid requests only, so each must make exactly one job.
 	const requests = 3000
-	cg := demo.NewCategorizationTraffic(5)
-	msgs = msgs[:0]
-	for len(msgs) < requests {
-		if k, v, ok := cg.Next(); ok {
-			msgs = append(msgs, kafka.Message{Key: k, Value: v})
-		}
-	}
-	streamstest.Produce(t, brokerAddr, "categorization.requests", msgs...)
+	streamstest.Produce(t, brokerAddr, "categorization.requests", e2etest.ValidCategorizationRequests(5, requests)...)
 	// Contacthub: a stream the source reads a small page at a time.
 	sb.Contacthub.AppendUpdates(20000)
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/internal/kafkatest"
 	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -88,7 +89,7 @@ sources:
 	var good [][]byte
 	bad := map[string]bool{}
 	produce := func(seed uint64) {
-		msgs, g, b := eventBatch(seed, 50_000, 100)
+		msgs, g, b := e2etest.Events(seed, 50_000, 100)
 		good = append(good, g...)
 		for v := range b {
 			bad[v] = true

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -18,8 +17,6 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/contactlab/connector/connector/demo"
-	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/internal/kafkatest"
 	"github.com/contactlab/connector/internal/testkit"
 )
@@ -109,30 +106,6 @@ func yamlList(addrs []string) string {
 		q[i] = fmt.Sprintf("%q", a)
 	}
 	return "[" + strings.Join(q, ", ") + "]"
-}
-
-// eventBatch makes valid events and invalid ones spread among them, and
-// returns the messages, the valid values and the invalid ones as a set.
-func eventBatch(seed uint64, valid, invalid int) (msgs []kafka.Message, good [][]byte, bad map[string]bool) {
-	g := demo.NewEventTraffic(seed, 500, sandbox.NodeID)
-	g.InvalidShare = 0
-	for len(good) < valid {
-		k, v, _ := g.Next()
-		good = append(good, v)
-		msgs = append(msgs, kafka.Message{Key: k, Value: v})
-	}
-	g.InvalidShare = 1
-	bad = map[string]bool{}
-	for len(bad) < invalid {
-		k, v, ok := g.Next()
-		if ok || bad[string(v)] {
-			continue
-		}
-		bad[string(v)] = true
-		at := len(bad) * len(msgs) / (invalid + 1)
-		msgs = slices.Insert(msgs, at, kafka.Message{Key: k, Value: v})
-	}
-	return msgs, good, bad
 }
 
 // readiness is one answer of /readyz.

@@ -1,18 +1,15 @@
 package main_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
-	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/internal/kafkatest"
 	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
@@ -84,21 +81,9 @@ sinks:
 	// UPS limit lets through in that time.
 	const nEvents, nUpdates, users = 3_500, 20_000, 10_000
 	bootstrap := c.Bootstrap()[0]
-	msgs, good, _ := eventBatch(11, nEvents, 0)
+	msgs, good, _ := e2etest.Events(11, nEvents, 0)
 	streamstest.Produce(t, bootstrap, events, msgs...)
-	last := map[string][]byte{}
-	ug := demo.NewUPSTraffic(13, users, schemas.Segments)
-	ug.InvalidShare = 0
-	msgs = msgs[:0]
-	for range nUpdates {
-		k, v, _ := ug.Next()
-		var rec struct{ Value json.RawMessage }
-		if err := json.Unmarshal(v, &rec); err != nil {
-			t.Fatal(err)
-		}
-		last[string(k)] = rec.Value
-		msgs = append(msgs, kafka.Message{Key: k, Value: v})
-	}
+	msgs, last := e2etest.UPSUpdates(t, 13, users, schemas.Segments, nUpdates)
 	streamstest.Produce(t, bootstrap, segments, msgs...)
 
 	rates := watchRates(sb)

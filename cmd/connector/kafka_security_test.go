@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -18,11 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
-	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/enablenow"
 	"github.com/contactlab/connector/connector/sandbox"
+	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/internal/kafkatest"
 	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
@@ -137,31 +134,12 @@ func TestSASLSSL(t *testing.T) {
 	plain := c.Bootstrap()[0] // the test's own reads and writes
 
 	// Events, a few of them invalid; UPS updates, keyed by user; requests.
-	msgs, good, bad := eventBatch(3, 1000, 20)
+	msgs, good, bad := e2etest.Events(3, 1000, 20)
 	streamstest.Produce(t, plain, n.events, msgs...)
-	last := map[string][]byte{}
-	ug := demo.NewUPSTraffic(5, 500, schemas.Segments)
-	ug.InvalidShare = 0
-	msgs = nil
-	for range 2000 {
-		k, v, _ := ug.Next()
-		var rec struct{ Value json.RawMessage }
-		if err := json.Unmarshal(v, &rec); err != nil {
-			t.Fatal(err)
-		}
-		last[string(k)] = rec.Value
-		msgs = append(msgs, kafka.Message{Key: k, Value: v})
-	}
+	msgs, last := e2etest.UPSUpdates(t, 5, 500, schemas.Segments, 2000)
 	streamstest.Produce(t, plain, n.ups, msgs...)
 	const requests = 300
-	cg := demo.NewCategorizationTraffic(9)
-	msgs = nil
-	for len(msgs) < requests {
-		if k, v, ok := cg.Next(); ok {
-			msgs = append(msgs, kafka.Message{Key: k, Value: v})
-		}
-	}
-	streamstest.Produce(t, plain, n.requests, msgs...)
+	streamstest.Produce(t, plain, n.requests, e2etest.ValidCategorizationRequests(9, requests)...)
 	sb.Contacthub.AppendUpdates(3000)
 	lastOffset := sb.Contacthub.LastOffset()
 
@@ -270,7 +248,7 @@ func TestSASLSSLRefused(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			n := newSecurePipelines(t, c)
 			plain := c.Bootstrap()[0]
-			msgs, _, _ := eventBatch(4, 100, 0)
+			msgs, _, _ := e2etest.Events(4, 100, 0)
 			streamstest.Produce(t, plain, n.events, msgs...)
 			before := sb.Contacthub.Stats().Accepted
 			kafkaSection := secureKafka(c, tt.password, tt.caFile) + fmt.Sprintf("  create_topics: %t\n", tt.createTopics)

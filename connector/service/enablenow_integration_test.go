@@ -13,12 +13,12 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/contactlab/connector/connector/config"
-	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/enablenow"
 	"github.com/contactlab/connector/connector/httpapi"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
 	"github.com/contactlab/connector/connector/service"
+	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -67,24 +67,7 @@ sinks:
 // makeRequests returns valid and invalid requests from the demo generator,
 // the invalid ones spread through the stream, and the set of invalid values.
 func makeRequests(valid, invalid int) (msgs []kafka.Message, bad map[string]bool) {
-	g := demo.NewCategorizationTraffic(7)
-	g.InvalidShare = 0
-	for range valid {
-		k, v, _ := g.Next()
-		msgs = append(msgs, kafka.Message{Key: k, Value: v})
-	}
-	g.InvalidShare = 1
-	bad = map[string]bool{}
-	for len(bad) < invalid {
-		k, v, ok := g.Next()
-		if ok || bad[string(v)] {
-			continue
-		}
-		bad[string(v)] = true
-		at := (len(bad) * len(msgs)) / (invalid + 1)
-		msgs = append(msgs[:at], append([]kafka.Message{{Key: k, Value: v}}, msgs[at:]...)...)
-	}
-	return msgs, bad
+	return e2etest.CategorizationRequests(7, valid, invalid)
 }
 
 func jobMonitor(t testing.TB, svc *service.Service) *enablenow.JobMonitor {

@@ -12,10 +12,10 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/contactlab/connector/connector/config"
-	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
 	"github.com/contactlab/connector/connector/service"
+	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
 )
@@ -88,27 +88,10 @@ func runService(t testing.TB, svc *service.Service) (stop func() error) {
 	return stop
 }
 
+// makeEvents makes the package's events: valid ones and invalid ones
+// spread among them (e2etest.Events).
 func makeEvents(valid, invalid int) (msgs []kafka.Message, good [][]byte, bad map[string]bool) {
-	g := demo.NewEventTraffic(42, 500, sandbox.NodeID)
-	g.InvalidShare = 0
-	for len(good) < valid {
-		k, v, _ := g.Next()
-		good = append(good, v)
-		msgs = append(msgs, kafka.Message{Key: k, Value: v})
-	}
-	g.InvalidShare = 1
-	bad = map[string]bool{}
-	for len(bad) < invalid {
-		k, v, ok := g.Next()
-		if ok || bad[string(v)] {
-			continue
-		}
-		bad[string(v)] = true
-		// Spread the invalid ones through the stream.
-		at := (len(bad) * len(msgs)) / (invalid + 1)
-		msgs = append(msgs[:at], append([]kafka.Message{{Key: k, Value: v}}, msgs[at:]...)...)
-	}
-	return msgs, good, bad
+	return e2etest.Events(42, valid, invalid)
 }
 
 func TestEventsEndToEndUnderFaults(t *testing.T) { forEachBroker(t, testEventsEndToEndUnderFaults) }
