@@ -25,20 +25,7 @@ import (
 // and a contacthub-updates source sharing one workspace.
 func eventsAndSourceConfig(t testing.TB, broker string, sb *sandbox.Sandbox) *config.Config {
 	t.Helper()
-	doc := fmt.Sprintf(`
-kafka:
-  brokers: [%q]
-  session_timeout: 1s
-  heartbeat_interval: 100ms
-http:
-  listen: "127.0.0.1:0"
-log:
-  level: warn
-contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: %s
-sinks:
+	return testConfig(t, broker, shortGroupTimeouts, sandbox.ContacthubSection(sb.URL())+`sinks:
   - name: events
     type: contacthub-events
     topics: [web.events]
@@ -49,12 +36,7 @@ sources:
     page_size: 500
     poll_interval: 20ms
     retry: {initial: 5ms, max: 100ms}
-`, broker, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken)
-	c, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+`)
 }
 
 // readyz returns /readyz's status and body.

@@ -23,7 +23,6 @@ import (
 	"github.com/segmentio/kafka-go"
 	"gopkg.in/yaml.v3"
 
-	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/service"
@@ -397,20 +396,8 @@ http:
   listen: "127.0.0.1:0"
 log:
   level: error
-contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: %s
-ups:
-  base_url: %s
-  api_key: %q
-  client_id: %s
-  client_secret: %s
-  status_poll_interval: 20ms
-enablenow:
-  base_url: %s
-  token: %s
-  timeout: 5s
+%s%s  status_poll_interval: 20ms
+%s  timeout: 5s
 sinks:
   - name: events
     type: contacthub-events
@@ -437,14 +424,9 @@ sources:
     poll_interval: 20ms
     retry: {initial: 5ms, max: 100ms}
 `, broker,
-		hub+sandbox.ContacthubPrefix, sandbox.WorkspaceID, sandbox.ContacthubToken,
-		sb.URL(), sandbox.UPSAPIKey, sandbox.UPSClientID, sandbox.UPSClientSecret,
-		sb.URL(), sandbox.EnableNowToken,
+		sandbox.ContacthubSection(hub), sandbox.UPSSection(sb.URL(), sandbox.UPSClientSecret), sandbox.EnableNowSection(sb.URL()),
 		eventsTopic, upsTopic, schemas.UserAttributes, requestsTopic)
-	cfg, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatalf("%v\n%s", err, doc)
-	}
+	cfg := parseConfig(t, doc)
 	svc, err := service.New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -31,19 +31,7 @@ const requestsTopic = "categorization.requests"
 // sink's enablenow section.
 func enablenowConfig(t testing.TB, kb *testKafka, sb *sandbox.Sandbox, sinkExtra string) *config.Config {
 	t.Helper()
-	doc := fmt.Sprintf(`
-kafka:
-  brokers: [%q]
-  session_timeout: 2s
-  heartbeat_interval: 200ms
-http:
-  listen: "127.0.0.1:0"
-log:
-  level: warn
-enablenow:
-  base_url: %s
-  token: %s
-  timeout: 5s
+	return testConfig(t, kb.addr, groupTimeouts, sandbox.EnableNowSection(sb.URL())+fmt.Sprintf(`  timeout: 5s
 sinks:
   - name: categorize
     type: enablenow
@@ -55,13 +43,8 @@ sinks:
       max: 200ms
     enablenow:
       results_topic: %s
-%s`, kb.addr, sb.URL(), sandbox.EnableNowToken, kb.name(requestsTopic), kb.name("connector-categorize"),
-		kb.name("categorize.dlq"), kb.name("categorize.results"), sinkExtra)
-	c, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+%s`, kb.name(requestsTopic), kb.name("connector-categorize"),
+		kb.name("categorize.dlq"), kb.name("categorize.results"), sinkExtra))
 }
 
 // makeRequests returns valid and invalid requests from the demo generator,
@@ -356,10 +339,7 @@ sinks:
     type: enablenow
     topics: [accounts]
 `
-	cfg, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := parseConfig(t, doc)
 	svc, err := service.New(cfg, service.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)

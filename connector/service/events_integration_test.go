@@ -24,20 +24,7 @@ import (
 // kb, which must have started.
 func eventsConfig(t testing.TB, kb *testKafka, sb *sandbox.Sandbox, extra string) *config.Config {
 	t.Helper()
-	doc := fmt.Sprintf(`
-kafka:
-  brokers: [%q]
-  session_timeout: 2s
-  heartbeat_interval: 200ms
-http:
-  listen: "127.0.0.1:0"
-log:
-  level: warn
-contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: %s
-sinks:
+	return testConfig(t, kb.addr, groupTimeouts, sandbox.ContacthubSection(sb.URL())+fmt.Sprintf(`sinks:
   - name: events
     type: contacthub-events
     topics: [%s]
@@ -46,13 +33,7 @@ sinks:
     retry:
       initial: 5ms
       max: 200ms
-%s`, kb.addr, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken,
-		kb.name("web.events"), kb.name("connector-events"), kb.name("events.dlq"), extra)
-	c, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+%s`, kb.name("web.events"), kb.name("connector-events"), kb.name("events.dlq"), extra))
 }
 
 func startSandbox(t testing.TB, mutate func(*sandbox.Config)) *sandbox.Sandbox {

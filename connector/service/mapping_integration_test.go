@@ -31,27 +31,11 @@ func ordersConfig(t testing.TB, broker string, sb *sandbox.Sandbox, extra string
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc := fmt.Sprintf(`
-kafka:
-  brokers: [%q]
-  # Long enough that a starved test process keeps its group: records
-  # fetched again after a rebalance may reach UPS after newer ones.
-  session_timeout: 10s
-  heartbeat_interval: 500ms
-http:
-  listen: "127.0.0.1:0"
-log:
-  level: warn
-contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: %s
-ups:
-  base_url: %s
-  api_key: %q
-  client_id: %s
-  client_secret: %s
-  updates_per_second: 20000
+	// Group timeouts long enough that a starved test process keeps its
+	// group: records fetched again after a rebalance may reach UPS after
+	// newer ones.
+	const kafkaKeys = "  session_timeout: 10s\n  heartbeat_interval: 500ms\n"
+	return testConfig(t, broker, kafkaKeys, sandbox.ContacthubSection(sb.URL())+sandbox.UPSSection(sb.URL(), sandbox.UPSClientSecret)+fmt.Sprintf(`  updates_per_second: 20000
   status_poll_interval: 25ms
   max_records: 50
 sinks:
@@ -66,14 +50,7 @@ sinks:
     ups:
       collection: rr-segments
       max_job_attempts: 5
-%s`, broker, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken,
-		sb.URL(), sandbox.UPSAPIKey, sandbox.UPSClientID, sandbox.UPSClientSecret,
-		filepath.Join(dir, "completed_order.jq"), extra, filepath.Join(dir, "ups_segments.jq"), extra)
-	c, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatalf("%v\n%s", err, doc)
-	}
-	return c
+%s`, filepath.Join(dir, "completed_order.jq"), extra, filepath.Join(dir, "ups_segments.jq"), extra))
 }
 
 // orderTraffic is n generated orders, with what each sink must make of

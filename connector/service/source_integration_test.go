@@ -29,20 +29,7 @@ import (
 // by kb.
 func sourceConfig(t testing.TB, kb *testKafka, sb *sandbox.Sandbox, pageSize int) *config.Config {
 	t.Helper()
-	doc := fmt.Sprintf(`
-kafka:
-  brokers: [%q]
-  session_timeout: 1s
-  heartbeat_interval: 100ms
-http:
-  listen: "127.0.0.1:0"
-log:
-  level: warn
-contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: %s
-sources:
+	return testConfig(t, kb.addr, shortGroupTimeouts, sandbox.ContacthubSection(sb.URL())+fmt.Sprintf(`sources:
   - name: updates
     type: contacthub-updates
     page_size: %d
@@ -55,14 +42,8 @@ sources:
     retry:
       initial: 5ms
       max: 100ms
-`, kb.addr, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken, pageSize,
-		kb.name("contacthub.customers"), kb.name("contacthub.events"), kb.name("connector.source-offsets"),
-		kb.name("updates.dlq"), kb.name("connector-source-updates"))
-	c, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+`, pageSize, kb.name("contacthub.customers"), kb.name("contacthub.events"), kb.name("connector.source-offsets"),
+		kb.name("updates.dlq"), kb.name("connector-source-updates")))
 }
 
 // newSource builds a service from cfg and returns its source unit, with its

@@ -53,27 +53,7 @@ func upsConfig(t testing.TB, kb *testKafka, sb *sandbox.Sandbox, apiExtra, sinkE
 		fmt.Fprintf(&sinks, "  - name: %s\n    type: ups\n    topics: [%s]\n    group_id: %s\n    dead_letter_topic: %s\n%s    ups:\n      collection: %s\n      results_topic: %s\n%s%s",
 			p.name, kb.name(p.topic), kb.name("connector-"+p.name), kb.name(p.name+".dlq"), sinkExtra, p.coll, kb.name(p.name+".results"), p.extra, upsExtra)
 	}
-	doc := fmt.Sprintf(`
-kafka:
-  brokers: [%q]
-  session_timeout: 2s
-  heartbeat_interval: 200ms
-http:
-  listen: "127.0.0.1:0"
-log:
-  level: warn
-ups:
-  base_url: %s
-  api_key: %q
-  client_id: %s
-  client_secret: %s
-%ssinks:
-%s`, kb.addr, sb.URL(), sandbox.UPSAPIKey, sandbox.UPSClientID, sandbox.UPSClientSecret, apiExtra, sinks.String())
-	c, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatalf("%v\n%s", err, doc)
-	}
-	return c
+	return testConfig(t, kb.addr, groupTimeouts, sandbox.UPSSection(sb.URL(), sandbox.UPSClientSecret)+apiExtra+"sinks:\n"+sinks.String())
 }
 
 // upsTraffic makes n updates per collection for users users (the same
