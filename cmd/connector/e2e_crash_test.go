@@ -46,21 +46,9 @@ func TestEveryDirectionSurvivesSIGKILL(t *testing.T) {
 	sb.Contacthub.AppendUpdates(20000)
 
 	os.Setenv("E2E_UPS_SECRET", sandbox.UPSClientSecret)
-	cfgPath := writeConfig(t, brokerAddr, fmt.Sprintf(`contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: %s
-ups:
-  base_url: %s
-  api_key: %q
-  client_id: %s
-  client_secret: ${E2E_UPS_SECRET}
-  updates_per_second: 3000
+	cfgPath := writeConfig(t, brokerAddr, fmt.Sprintf(`%s%s  updates_per_second: 3000
   status_poll_interval: 50ms
-enablenow:
-  base_url: %s
-  token: %s
-sinks:
+%ssinks:
   - name: segments
     type: ups
     topics: [profiles.segments]
@@ -73,9 +61,9 @@ sources:
     type: contacthub-updates
     page_size: 250
     poll_interval: 50ms
-`, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken,
-		sb.URL(), sandbox.UPSAPIKey, sandbox.UPSClientID,
-		sb.URL(), sandbox.EnableNowToken))
+`, sandbox.ContacthubSection(sb.URL()),
+		sandbox.UPSSection(sb.URL(), "${E2E_UPS_SECRET}"),
+		sandbox.EnableNowSection(sb.URL())))
 
 	// The first run is killed once every direction has done some, not all,
 	// of its work.

@@ -74,16 +74,7 @@ func TestMappedFanOutSurvivesSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Setenv("E2E_UPS_SECRET", sandbox.UPSClientSecret)
-	cfgPath := writeConfig(t, brokerAddr, fmt.Sprintf(`contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: %s
-ups:
-  base_url: %s
-  api_key: %q
-  client_id: %s
-  client_secret: ${E2E_UPS_SECRET}
-  updates_per_second: 5000
+	cfgPath := writeConfig(t, brokerAddr, fmt.Sprintf(`%s%s  updates_per_second: 5000
   status_poll_interval: 50ms
   max_records: 100
 sinks:
@@ -98,8 +89,8 @@ sinks:
     topics: [shop.orders]
     ups: {collection: rr-segments}
     mapping_file: %s
-`, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken,
-		sb.URL(), sandbox.UPSAPIKey, sandbox.UPSClientID,
+`, sandbox.ContacthubSection(sb.URL()),
+		sandbox.UPSSection(sb.URL(), "${E2E_UPS_SECRET}"),
 		filepath.Join(dir, "completed_order.jq"), filepath.Join(dir, "ups_segments.jq")))
 
 	first := start(t, connectorBin, "run", "-config", cfgPath)

@@ -237,16 +237,7 @@ func writeConfig(t *testing.T, broker, rest string) string {
 // kafka section instead of the short group timeouts.
 func writeConfigWith(t *testing.T, broker, kafkaKeys, rest string) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "connector.yaml")
-	doc := fmt.Sprintf("kafka:\n  brokers: [%q]\n", broker) + kafkaKeys + `http:
-  listen: "127.0.0.1:0"
-log:
-  level: info
-` + rest
-	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return writeConfigFile(t, fmt.Sprintf("kafka:\n  brokers: [%q]\n", broker)+kafkaKeys, rest)
 }
 
 // eventsConfig writes the config of one Contacthub events pipeline, its

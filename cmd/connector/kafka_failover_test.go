@@ -38,17 +38,7 @@ func TestBrokerFailover(t *testing.T) {
 	name := func(kind string) string { return kafkatest.UniqueName(t, kind) }
 	dlq, group := name("events.dlq"), name("group")
 	customers, changes, offsets := name("customers"), name("changes"), name("offsets")
-	cfgPath := writeConfigFile(t, fmt.Sprintf(`kafka:
-  brokers: %s
-  session_timeout: 3s
-  heartbeat_interval: 300ms
-  replication_factor: 3
-  min_insync_replicas: 2
-`, yamlList(c.Bootstrap())), fmt.Sprintf(`contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: %s
-sinks:
+	cfgPath := writeConfigFile(t, replicatedKafka(c.Bootstrap()), fmt.Sprintf(`%ssinks:
   - name: events
     type: contacthub-events
     topics: [%s]
@@ -67,7 +57,7 @@ sources:
     page_size: 500
     poll_interval: 50ms
     retry: {initial: 10ms, max: 500ms}
-`, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken,
+`, sandbox.ContacthubSection(sb.URL()),
 		events, group, dlq, customers, changes, offsets, name("source-group")))
 
 	p := start(t, bin, "run", "-config", cfgPath)

@@ -99,6 +99,20 @@ log:
 	return path
 }
 
+// replicatedKafka is the kafka section of a connector on the three-node
+// cluster at brokers: the topics it makes replicated three times and
+// writable while one node is down, and a group that notices a dead member
+// within 3 s.
+func replicatedKafka(brokers []string) string {
+	return fmt.Sprintf(`kafka:
+  brokers: %s
+  session_timeout: 3s
+  heartbeat_interval: 300ms
+  replication_factor: 3
+  min_insync_replicas: 2
+`, yamlList(brokers))
+}
+
 // yamlList renders addrs as a YAML flow list.
 func yamlList(addrs []string) string {
 	q := make([]string, len(addrs))

@@ -44,22 +44,7 @@ func TestScaleOut(t *testing.T) {
 	name := func(kind string) string { return kafkatest.UniqueName(t, kind) }
 	eventsGroup, upsGroup := name("events-group"), name("ups-group")
 	segmentsDLQ := name("segments.dlq")
-	cfgPath := writeConfigFile(t, fmt.Sprintf(`kafka:
-  brokers: %s
-  session_timeout: 3s
-  heartbeat_interval: 300ms
-  replication_factor: 3
-  min_insync_replicas: 2
-`, yamlList(c.Bootstrap())), fmt.Sprintf(`contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: %s
-ups:
-  base_url: %s
-  api_key: %q
-  client_id: %s
-  client_secret: %s
-  status_poll_interval: 50ms
+	cfgPath := writeConfigFile(t, replicatedKafka(c.Bootstrap()), fmt.Sprintf(`%s%s  status_poll_interval: 50ms
 sinks:
   - name: events
     type: contacthub-events
@@ -73,8 +58,8 @@ sinks:
     group_id: %s
     dead_letter_topic: %s
     ups: {collection: rr-segments, results_topic: %s}
-`, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken,
-		sb.URL(), sandbox.UPSAPIKey, sandbox.UPSClientID, sandbox.UPSClientSecret,
+`, sandbox.ContacthubSection(sb.URL()),
+		sandbox.UPSSection(sb.URL(), sandbox.UPSClientSecret),
 		events, eventsGroup, name("events.dlq"), segments, upsGroup, segmentsDLQ, name("segments.results")))
 
 	// About 20 s of work for Contacthub at its limit, and more than the

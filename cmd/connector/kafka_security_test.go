@@ -56,20 +56,8 @@ func newSecurePipelines(t *testing.T, c *kafkatest.Cluster) securePipelines {
 // config is the part of the connector's config after the kafka section:
 // the APIs of sb and the four pipelines.
 func (n securePipelines) config(sb *sandbox.Sandbox) string {
-	return fmt.Sprintf(`contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: %s
-ups:
-  base_url: %s
-  api_key: %q
-  client_id: %s
-  client_secret: %s
-  status_poll_interval: 50ms
-enablenow:
-  base_url: %s
-  token: %s
-sinks:
+	return fmt.Sprintf(`%s%s  status_poll_interval: 50ms
+%ssinks:
   - name: events
     type: contacthub-events
     topics: [%s]
@@ -94,9 +82,9 @@ sources:
     group_id: %s
     page_size: 500
     poll_interval: 50ms
-`, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken,
-		sb.URL(), sandbox.UPSAPIKey, sandbox.UPSClientID, sandbox.UPSClientSecret,
-		sb.URL(), sandbox.EnableNowToken,
+`, sandbox.ContacthubSection(sb.URL()),
+		sandbox.UPSSection(sb.URL(), sandbox.UPSClientSecret),
+		sandbox.EnableNowSection(sb.URL()),
 		n.events, n.groups[0], n.eventsDLQ,
 		n.ups, n.groups[1], n.upsResults,
 		n.requests, n.groups[2], n.enableNowResults,
@@ -105,13 +93,7 @@ sources:
 
 // secureKafka is a kafka section for the SASL_SSL listener.
 func secureKafka(c *kafkatest.Cluster, password, caFile string) string {
-	return fmt.Sprintf(`kafka:
-  brokers: %s
-  session_timeout: 3s
-  heartbeat_interval: 300ms
-  replication_factor: 3
-  min_insync_replicas: 2
-  client_id: connector-e2e
+	return replicatedKafka(c.SecureBootstrap()) + fmt.Sprintf(`  client_id: connector-e2e
   tls:
     enabled: true
     ca_file: %s
@@ -119,7 +101,7 @@ func secureKafka(c *kafkatest.Cluster, password, caFile string) string {
     mechanism: SCRAM-SHA-512
     username: %s
     password: %q
-`, yamlList(c.SecureBootstrap()), caFile, c.Users().SCRAM.Name, password)
+`, caFile, c.Users().SCRAM.Name, password)
 }
 
 // TestSASLSSL runs every pipeline over SASL_SSL with SCRAM-SHA-512 and the
