@@ -18,6 +18,7 @@ import (
 	"github.com/contactlab/connector/connector/sandbox"
 	chsandbox "github.com/contactlab/connector/connector/sandbox/contacthub"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -121,21 +122,7 @@ func buildSource(t *testing.T, so SourceOptions, ko KafkaOptions, api Options) *
 // run runs the source until the test ends or stop is called; stop returns
 // what Run returned.
 func (s *sourceUnderTest) run(t *testing.T) (stop func() error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	var err error
-	stopped := false
-	stop = func() error {
-		if !stopped {
-			cancel()
-			err = <-done
-			stopped = true
-		}
-		return err
-	}
-	t.Cleanup(func() { _ = stop() })
-	return stop
+	return testkit.Run(t, s.Run)
 }
 
 func (s *sourceUnderTest) waitFor(t *testing.T, offset int64) {

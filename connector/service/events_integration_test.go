@@ -1,7 +1,6 @@
 package service_test
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	"github.com/contactlab/connector/connector/sandbox/fault"
 	"github.com/contactlab/connector/connector/service"
 	"github.com/contactlab/connector/internal/e2etest"
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
 )
@@ -52,21 +52,7 @@ func startSandbox(t testing.TB, mutate func(*sandbox.Config)) *sandbox.Sandbox {
 
 // runService runs svc until the test ends (or stop is called) and returns stop.
 func runService(t testing.TB, svc *service.Service) (stop func() error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	var err error
-	stopped := false
-	stop = func() error {
-		if !stopped {
-			cancel()
-			err = <-done
-			stopped = true
-		}
-		return err
-	}
-	t.Cleanup(func() { _ = stop() })
-	return stop
+	return testkit.Run(t, svc.Run)
 }
 
 // makeEvents makes the package's events: valid ones and invalid ones
