@@ -16,6 +16,7 @@ import (
 
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
 )
@@ -68,9 +69,9 @@ func TestChaosSIGKILLLoop(t *testing.T) {
 	t.Parallel()
 	connectorBin, brokerBin := build(t)
 	broker := startBroker(t, brokerBin, 4, "web.events")
-	sbCfg := sandbox.DefaultConfig()
-	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(3 * time.Millisecond), ServerErrorShare: 0.02}
-	sb := startSandbox(t, sbCfg)
+	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(3 * time.Millisecond), ServerErrorShare: 0.02}
+	})
 	const maxInFlight, kills = 300, 7
 	cfg := chaosConfig(t, broker, sb, sandbox.ContacthubToken, shortGroupTimeouts, fmt.Sprintf("    concurrency: 16\n    max_in_flight: %d\n", maxInFlight))
 
@@ -124,9 +125,9 @@ func TestChaosBrokerOutage(t *testing.T) {
 	brokerArgs := []string{"-addr", addr, "-data-dir", dir, "-partitions", "4", "-topics", "web.events"}
 	broker := start(t, brokerBin, brokerArgs...)
 	awaitListening(t, addr)
-	sbCfg := sandbox.DefaultConfig()
-	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(10 * time.Millisecond)}
-	sb := startSandbox(t, sbCfg)
+	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(10 * time.Millisecond)}
+	})
 	const maxInFlight = 2000 // the default, as in the run
 	cfg := chaosConfig(t, addr, sb, sandbox.ContacthubToken, shortGroupTimeouts,
 		"    concurrency: 32\n    health: {interval: 500ms, broker_unreachable_after: 5s}\n")
@@ -198,9 +199,9 @@ func TestChaosAPIOutage(t *testing.T) {
 	t.Parallel()
 	connectorBin, brokerBin := build(t)
 	broker := startBroker(t, brokerBin, 4, "web.events")
-	sbCfg := sandbox.DefaultConfig()
-	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(5 * time.Millisecond)}
-	sb := startSandbox(t, sbCfg)
+	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(5 * time.Millisecond)}
+	})
 	const maxInFlight = 2000
 	cfg := chaosConfig(t, broker, sb, sandbox.ContacthubToken, shortGroupTimeouts,
 		"    retry: {initial: 100ms, max: 2s, max_elapsed: 10m}\n    health: {interval: 500ms, failing_after: 5s}\n")
@@ -252,7 +253,7 @@ func TestChaosHugeInvalidRecord(t *testing.T) {
 	t.Parallel()
 	connectorBin, brokerBin := build(t)
 	broker := startBroker(t, brokerBin, 1, "web.events") // one partition: the valid records are behind it
-	sb := startSandbox(t, sandbox.DefaultConfig())
+	sb := e2etest.StartSandbox(t, nil)
 	cfg := chaosConfig(t, broker, sb, sandbox.ContacthubToken, shortGroupTimeouts, "")
 
 	const maxMessageBytes = 1048588 // message.max.bytes, the default of Kafka and kfake
@@ -326,9 +327,9 @@ func TestChaosSIGTERMUnderLoad(t *testing.T) {
 	t.Parallel()
 	connectorBin, brokerBin := build(t)
 	broker := startBroker(t, brokerBin, 4, "web.events")
-	sbCfg := sandbox.DefaultConfig()
-	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(20 * time.Millisecond), ServerErrorShare: 0.05}
-	sb := startSandbox(t, sbCfg)
+	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(20 * time.Millisecond), ServerErrorShare: 0.05}
+	})
 	cfg := chaosConfig(t, broker, sb, sandbox.ContacthubToken, shortGroupTimeouts, "    concurrency: 32\n")
 
 	load := newEventLoad(25)
@@ -401,7 +402,7 @@ func TestChaosWrongCredential(t *testing.T) {
 	t.Run("wrong token", func(t *testing.T) {
 		t.Parallel()
 		broker := startBroker(t, brokerBin, 4, "web.events")
-		sb := startSandbox(t, sandbox.DefaultConfig())
+		sb := e2etest.StartSandbox(t, nil)
 		// Paused records cannot be delivered: the stop need not wait long.
 		cfg := chaosConfig(t, broker, sb, "not-the-token", shortGroupTimeouts, "    shutdown_grace: 1s\n")
 		produceMixed(t, broker, newEventLoad(26))
@@ -430,9 +431,9 @@ func TestChaosWrongCredential(t *testing.T) {
 	t.Run("credential refused then accepted", func(t *testing.T) {
 		t.Parallel()
 		broker := startBroker(t, brokerBin, 4, "web.events")
-		sbCfg := sandbox.DefaultConfig()
-		sbCfg.Contacthub.Faults = fault.Settings{UnauthorizedFor: fault.Duration(observe)}
-		sb := startSandbox(t, sbCfg)
+		sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+			c.Contacthub.Faults = fault.Settings{UnauthorizedFor: fault.Duration(observe)}
+		})
 		cfg := chaosConfig(t, broker, sb, sandbox.ContacthubToken, shortGroupTimeouts, "")
 		load := newEventLoad(27)
 		produceMixed(t, broker, load)
@@ -483,9 +484,9 @@ func TestChaosFrozenMember(t *testing.T) {
 	t.Parallel()
 	connectorBin, brokerBin := build(t)
 	broker := startBroker(t, brokerBin, 4, "web.events")
-	sbCfg := sandbox.DefaultConfig()
-	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(10 * time.Millisecond)}
-	sb := startSandbox(t, sbCfg)
+	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(10 * time.Millisecond)}
+	})
 	const maxInFlight, freezes = 500, 3
 	cfg := chaosConfig(t, broker, sb, sandbox.ContacthubToken, shortGroupTimeouts, fmt.Sprintf("    concurrency: 32\n    max_in_flight: %d\n", maxInFlight))
 	load := newEventLoad(29)
@@ -537,7 +538,7 @@ func TestChaosRestartToFirstDelivery(t *testing.T) {
 	t.Parallel()
 	connectorBin, brokerBin := build(t)
 	broker := startBroker(t, brokerBin, 4, "web.events")
-	sb := startSandbox(t, sandbox.DefaultConfig())
+	sb := e2etest.StartSandbox(t, nil)
 	cfg := chaosConfig(t, broker, sb, sandbox.ContacthubToken, "", "") // the default session_timeout and heartbeat_interval
 	load := newEventLoad(28)
 	prod := produceEvery(t, load, broker, "web.events", 20, 50*time.Millisecond)

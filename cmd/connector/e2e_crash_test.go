@@ -28,12 +28,12 @@ func TestEveryDirectionSurvivesSIGKILL(t *testing.T) {
 	connectorBin, brokerBin := build(t)
 	brokerAddr := startBroker(t, brokerBin, 4, "profiles.segments,categorization.requests")
 
-	sbCfg := sandbox.DefaultConfig()
-	sbCfg.UPS.UpdatesPerSecond = 3000
-	sbCfg.EnableNow.Faults = fault.Settings{Latency: fault.Duration(15 * time.Millisecond)}
-	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(40 * time.Millisecond)}
-	sbCfg.Contacthub.ChangesPerSecond = 0 // the test appends the changes itself
-	sb := startSandbox(t, sbCfg)
+	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+		c.UPS.UpdatesPerSecond = 3000
+		c.EnableNow.Faults = fault.Settings{Latency: fault.Duration(15 * time.Millisecond)}
+		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(40 * time.Millisecond)}
+		c.Contacthub.ChangesPerSecond = 0 // the test appends the changes itself
+	})
 
 	// UPS: two updates per user on average, keyed by user.
 	const updates, users = 12000, 6000

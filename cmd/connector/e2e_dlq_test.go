@@ -13,6 +13,7 @@ import (
 	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/streams/streamstest"
 )
 
@@ -26,9 +27,9 @@ func TestDeadLetterInspectAndReplay(t *testing.T) {
 	t.Parallel()
 	connectorBin, brokerBin := build(t)
 	brokerAddr := startBroker(t, brokerBin, 3, "web.events")
-	sbCfg := sandbox.DefaultConfig()
-	sbCfg.Contacthub.Faults = fault.Settings{ServerErrorShare: 1}
-	sb := startSandbox(t, sbCfg)
+	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+		c.Contacthub.Faults = fault.Settings{ServerErrorShare: 1}
+	})
 	os.Setenv("E2E_CONTACTHUB_TOKEN", sandbox.ContacthubToken)
 	cfgPath := writeConfig(t, brokerAddr, fmt.Sprintf(`contacthub:
   base_url: %s

@@ -15,6 +15,7 @@ import (
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
 	"github.com/contactlab/connector/examples/orders"
+	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
@@ -29,11 +30,11 @@ import (
 func TestMappedFanOutSurvivesSIGKILL(t *testing.T) {
 	connectorBin, brokerBin := build(t)
 	brokerAddr := startBroker(t, brokerBin, 4, "shop.orders")
-	sbCfg := sandbox.DefaultConfig()
-	sbCfg.UPS.UpdatesPerSecond = 5000
-	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(10 * time.Millisecond), ServerErrorShare: 0.02}
-	sbCfg.Contacthub.ChangesPerSecond = 0
-	sb := startSandbox(t, sbCfg)
+	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+		c.UPS.UpdatesPerSecond = 5000
+		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(10 * time.Millisecond), ServerErrorShare: 0.02}
+		c.Contacthub.ChangesPerSecond = 0
+	})
 
 	events, err := mapping.Compile("completed_order.jq", orders.CompletedOrderMapping)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/internal/kafkatest"
 	"github.com/contactlab/connector/streams/streamstest"
 )
@@ -109,18 +110,6 @@ func startBroker(t *testing.T, bin string, partitions int, topics string) string
 		return err == nil, fmt.Sprint(err)
 	})
 	return addr
-}
-
-// startSandbox serves the sandbox until the test ends. Processes started
-// after it are stopped before it (cleanups run last first).
-func startSandbox(t *testing.T, cfg sandbox.Config) *sandbox.Sandbox {
-	t.Helper()
-	sb, err := sandbox.Start("127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sb.Close)
-	return sb
 }
 
 func freeAddr(t *testing.T) string {
@@ -282,9 +271,9 @@ func TestEndToEndWithOutsideClientAndCrash(t *testing.T) {
 	kcatBin := kcat(t)
 	connectorBin, brokerBin := build(t)
 	brokerAddr := startBroker(t, brokerBin, 4, "web.events")
-	sbCfg := sandbox.DefaultConfig()
-	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(2 * time.Millisecond), ServerErrorShare: 0.02}
-	sb := startSandbox(t, sbCfg)
+	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(2 * time.Millisecond), ServerErrorShare: 0.02}
+	})
 
 	const valid, invalid = 6000, 60
 	g := demo.NewEventTraffic(7, 300, sandbox.NodeID)
@@ -365,9 +354,9 @@ func TestTwoProcessesShareThePartitions(t *testing.T) {
 	kcatBin := kcat(t)
 	connectorBin, brokerBin := build(t)
 	brokerAddr := startBroker(t, brokerBin, 6, "web.events")
-	sbCfg := sandbox.DefaultConfig()
-	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(5 * time.Millisecond)}
-	sb := startSandbox(t, sbCfg)
+	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(5 * time.Millisecond)}
+	})
 	cfgPath := eventsConfig(t, brokerAddr, sb)
 
 	a := start(t, connectorBin, "run", "-config", cfgPath)

@@ -29,9 +29,9 @@ import (
 func TestBrokerFailover(t *testing.T) {
 	c := threeBrokers(t)
 	bin := connectorBinary(t)
-	sbCfg := sandbox.DefaultConfig()
-	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(5 * time.Millisecond)}
-	sb := startSandbox(t, sbCfg)
+	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(5 * time.Millisecond)}
+	})
 
 	const partitions = 6
 	events := replicatedTopic(t, c, "web.events", partitions)

@@ -32,11 +32,11 @@ func TestScaleOut(t *testing.T) {
 	c := threeBrokers(t)
 	bin := connectorBinary(t)
 	const eventsPerMinute = 12_000 // 200 events/s for the three together
-	sbCfg := sandbox.DefaultConfig()
-	sbCfg.Contacthub.MaxRequestsPerMinute = eventsPerMinute
-	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(2 * time.Millisecond)}
-	sbCfg.UPS.JobDuration = 100 * time.Millisecond
-	sb := startSandbox(t, sbCfg)
+	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+		c.Contacthub.MaxRequestsPerMinute = eventsPerMinute
+		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(2 * time.Millisecond)}
+		c.UPS.JobDuration = 100 * time.Millisecond
+	})
 
 	const partitions = 6
 	events := replicatedTopic(t, c, "web.events", partitions)

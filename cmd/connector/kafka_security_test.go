@@ -111,7 +111,7 @@ func TestSASLSSL(t *testing.T) {
 	c := threeBrokers(t)
 	kcatBin := kcat(t)
 	bin := connectorBinary(t)
-	sb := startSandbox(t, sandbox.DefaultConfig())
+	sb := e2etest.StartSandbox(t, nil)
 	n := newSecurePipelines(t, c)
 	plain := c.Bootstrap()[0] // the test's own reads and writes
 
@@ -208,7 +208,7 @@ func TestSASLSSL(t *testing.T) {
 func TestSASLSSLRefused(t *testing.T) {
 	c := threeBrokers(t)
 	bin := connectorBinary(t)
-	sb := startSandbox(t, sandbox.DefaultConfig())
+	sb := e2etest.StartSandbox(t, nil)
 	otherCA := writeOtherCA(t)
 
 	tests := []struct {

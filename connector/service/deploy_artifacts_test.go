@@ -26,6 +26,7 @@ import (
 	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/service"
+	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams/streamstest"
 )
@@ -371,7 +372,7 @@ func startEveryUnit(t *testing.T) *service.Service {
 	t.Helper()
 	const eventsTopic, upsTopic = "web.events", "profiles.attributes"
 	broker := streamstest.Broker(t, 1, eventsTopic, upsTopic, requestsTopic)
-	sb := startSandbox(t, func(c *sandbox.Config) {
+	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
 		c.UPS.JobDuration = 20 * time.Millisecond
 		c.EnableNow.StepInterval = time.Minute // no job ends: the monitor gives up
 	})

@@ -77,7 +77,7 @@ func TestEnableNowEndToEndUnderFaults(t *testing.T) {
 func testEnableNowEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 	const valid, invalid, maxFollowed = 1500, 60, 100
 	broker := kb.start(t, 4, requestsTopic)
-	sb := startSandbox(t, func(c *sandbox.Config) {
+	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
 		c.EnableNow.StepInterval = 30 * time.Millisecond
 		c.EnableNow.FailShare = 0.1
 		c.EnableNow.ResetAfterCreateShare = 0.05
@@ -211,7 +211,7 @@ func TestEnableNowWithoutMonitoring(t *testing.T) { forEachBroker(t, testEnableN
 func testEnableNowWithoutMonitoring(t *testing.T, kb *testKafka) {
 	const valid = 300
 	broker := kb.start(t, 4, requestsTopic)
-	sb := startSandbox(t, nil)
+	sb := e2etest.StartSandbox(t, nil)
 	msgs, _ := makeRequests(valid, 0)
 	streamstest.Produce(t, broker, kb.name(requestsTopic), msgs...)
 	svc, err := service.New(enablenowConfig(t, kb, sb, "      monitor_jobs: false\n"))
@@ -256,7 +256,7 @@ func testEnableNowRedeliveryAfterCrashCreatesNoSecondJob(t *testing.T, kb *testK
 	// The service creates the topics it writes; without it, the test does.
 	broker := kb.start(t, 4, requestsTopic, "categorize.results", "categorize.dlq")
 	// No reset after create here: every replay is then a record read again after the crash.
-	sb := startSandbox(t, nil)
+	sb := e2etest.StartSandbox(t, nil)
 	msgs, _ := makeRequests(n, 0)
 	streamstest.Produce(t, broker, kb.name(requestsTopic), msgs...)
 

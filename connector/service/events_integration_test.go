@@ -36,20 +36,6 @@ func eventsConfig(t testing.TB, kb *testKafka, sb *sandbox.Sandbox, extra string
 %s`, kb.name("web.events"), kb.name("connector-events"), kb.name("events.dlq"), extra))
 }
 
-func startSandbox(t testing.TB, mutate func(*sandbox.Config)) *sandbox.Sandbox {
-	t.Helper()
-	cfg := sandbox.DefaultConfig()
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	sb, err := sandbox.Start("127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sb.Close)
-	return sb
-}
-
 // runService runs svc until the test ends (or stop is called) and returns stop.
 func runService(t testing.TB, svc *service.Service) (stop func() error) {
 	return testkit.Run(t, svc.Run)
@@ -66,7 +52,7 @@ func TestEventsEndToEndUnderFaults(t *testing.T) { forEachBroker(t, testEventsEn
 func testEventsEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 	const valid, invalid = 20000, 200
 	broker := kb.start(t, 4, "web.events")
-	sb := startSandbox(t, func(c *sandbox.Config) {
+	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{ServerErrorShare: 0.05, ThrottleShare: 0.02, ResetShare: 0.01, RetryAfter: fault.Duration(time.Second)}
 	})
 	msgs, good, bad := makeEvents(valid, invalid)
@@ -158,7 +144,7 @@ func TestEventsPaceBelowWorkspaceThrottling(t *testing.T) {
 
 func testEventsPaceBelowWorkspaceThrottling(t *testing.T, kb *testKafka) {
 	broker := kb.start(t, 2, "web.events")
-	sb := startSandbox(t, func(c *sandbox.Config) { c.Contacthub.MaxRequestsPerMinute = 1200 }) // 20/s
+	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) { c.Contacthub.MaxRequestsPerMinute = 1200 }) // 20/s
 	msgs, good, _ := makeEvents(60, 0)
 	streamstest.Produce(t, broker, kb.name("web.events"), msgs...)
 	svc, err := service.New(eventsConfig(t, kb, sb, ""))

@@ -7,6 +7,7 @@ import (
 
 	"github.com/contactlab/connector/connector/contacthub"
 	"github.com/contactlab/connector/connector/service"
+	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/internal/kafkatest"
 	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -25,7 +26,7 @@ func TestSourceResumesFromCompactedOffsets(t *testing.T) {
 	}
 	kb := newTestKafka(t, kindKafka)
 	kb.addr = c.Bootstrap()[0]
-	sb := startSandbox(t, nil) // 100 customers, changed over and over
+	sb := e2etest.StartSandbox(t, nil) // 100 customers, changed over and over
 	sb.Contacthub.AppendUpdates(10_000)
 	cfg := sourceConfig(t, kb, sb, 250) // an offset stored every 250 updates
 	sc := cfg.Sources[0].Settings.(*service.UpdatesSourceConfig)

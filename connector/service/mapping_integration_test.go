@@ -17,6 +17,7 @@ import (
 	"github.com/contactlab/connector/connector/sandbox/fault"
 	"github.com/contactlab/connector/connector/service"
 	"github.com/contactlab/connector/examples/orders"
+	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -122,7 +123,7 @@ func makeOrders(t testing.TB, cfg *config.Config, n int) orderTraffic {
 func TestOrdersFanOutUnderFaults(t *testing.T) {
 	const n = 10000
 	broker := streamstest.Broker(t, 4, "shop.orders")
-	sb := startSandbox(t, func(c *sandbox.Config) {
+	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{ServerErrorShare: 0.05, ThrottleShare: 0.02, ResetShare: 0.01, RetryAfter: fault.Duration(500 * time.Millisecond)}
 		c.UPS.UpdatesPerSecond = 20000
 		c.UPS.JobDuration = 50 * time.Millisecond

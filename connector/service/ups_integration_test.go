@@ -15,6 +15,7 @@ import (
 	"github.com/contactlab/connector/connector/sandbox/fault"
 	"github.com/contactlab/connector/connector/service"
 	"github.com/contactlab/connector/connector/ups"
+	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -91,7 +92,7 @@ func TestUPSEndToEndUnderFaults(t *testing.T) { forEachBroker(t, testUPSEndToEnd
 func testUPSEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 	const perCollection, users = 12500, 5000 // 50,000 updates
 	broker := kb.start(t, 4, upsTopics()...)
-	sb := startSandbox(t, func(c *sandbox.Config) {
+	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
 		c.UPS.UpdatesPerSecond = 20000
 		c.UPS.JobDuration = 50 * time.Millisecond
 		c.UPS.JobFailShare = 0.02
