@@ -67,8 +67,7 @@ func accepted(sb *sandbox.Sandbox) int64 { return sb.Contacthub.Stats().Accepted
 // while events keep arriving.
 func TestChaosSIGKILLLoop(t *testing.T) {
 	t.Parallel()
-	connectorBin, brokerBin := build(t)
-	broker := startBroker(t, brokerBin, 4, "web.events")
+	connectorBin, broker := buildAndStartBroker(t, 4, "web.events")
 	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(3 * time.Millisecond), ServerErrorShare: 0.02}
 	})
@@ -197,8 +196,7 @@ func forgetConnections() {
 // and a 503 accepts nothing, so there are no duplicates either.
 func TestChaosAPIOutage(t *testing.T) {
 	t.Parallel()
-	connectorBin, brokerBin := build(t)
-	broker := startBroker(t, brokerBin, 4, "web.events")
+	connectorBin, broker := buildAndStartBroker(t, 4, "web.events")
 	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(5 * time.Millisecond)}
 	})
@@ -251,8 +249,7 @@ func TestChaosAPIOutage(t *testing.T) {
 // dead-letter problem it does not have.
 func TestChaosHugeInvalidRecord(t *testing.T) {
 	t.Parallel()
-	connectorBin, brokerBin := build(t)
-	broker := startBroker(t, brokerBin, 1, "web.events") // one partition: the valid records are behind it
+	connectorBin, broker := buildAndStartBroker(t, 1, "web.events") // one partition: the valid records are behind it
 	sb := e2etest.StartSandbox(t, nil)
 	cfg := chaosConfig(t, broker, sb, sandbox.ContacthubToken, shortGroupTimeouts, "")
 
@@ -325,8 +322,7 @@ func produceOne(t *testing.T, broker, topic string, m kafka.Message) {
 // (5% 503) pending at the SIGTERM.
 func TestChaosSIGTERMUnderLoad(t *testing.T) {
 	t.Parallel()
-	connectorBin, brokerBin := build(t)
-	broker := startBroker(t, brokerBin, 4, "web.events")
+	connectorBin, broker := buildAndStartBroker(t, 4, "web.events")
 	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(20 * time.Millisecond), ServerErrorShare: 0.05}
 	})
@@ -482,8 +478,7 @@ func TestChaosWrongCredential(t *testing.T) {
 // member leaves, and comes back).
 func TestChaosFrozenMember(t *testing.T) {
 	t.Parallel()
-	connectorBin, brokerBin := build(t)
-	broker := startBroker(t, brokerBin, 4, "web.events")
+	connectorBin, broker := buildAndStartBroker(t, 4, "web.events")
 	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(10 * time.Millisecond)}
 	})
@@ -536,8 +531,7 @@ func TestChaosFrozenMember(t *testing.T) {
 // successor gets its partitions only then.
 func TestChaosRestartToFirstDelivery(t *testing.T) {
 	t.Parallel()
-	connectorBin, brokerBin := build(t)
-	broker := startBroker(t, brokerBin, 4, "web.events")
+	connectorBin, broker := buildAndStartBroker(t, 4, "web.events")
 	sb := e2etest.StartSandbox(t, nil)
 	cfg := chaosConfig(t, broker, sb, sandbox.ContacthubToken, "", "") // the default session_timeout and heartbeat_interval
 	load := newEventLoad(28)

@@ -25,8 +25,7 @@ import (
 // in any direction.
 func TestEveryDirectionSurvivesSIGKILL(t *testing.T) {
 	t.Parallel()
-	connectorBin, brokerBin := build(t)
-	brokerAddr := startBroker(t, brokerBin, 4, "profiles.segments,categorization.requests")
+	connectorBin, brokerAddr := buildAndStartBroker(t, 4, "profiles.segments,categorization.requests")
 
 	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
 		c.UPS.UpdatesPerSecond = 3000

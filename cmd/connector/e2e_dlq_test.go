@@ -25,8 +25,7 @@ import (
 // and a second replay finds nothing left.
 func TestDeadLetterInspectAndReplay(t *testing.T) {
 	t.Parallel()
-	connectorBin, brokerBin := build(t)
-	brokerAddr := startBroker(t, brokerBin, 3, "web.events")
+	connectorBin, brokerAddr := buildAndStartBroker(t, 3, "web.events")
 	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{ServerErrorShare: 1}
 	})

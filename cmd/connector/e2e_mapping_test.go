@@ -28,8 +28,7 @@ import (
 // SIGKILL mid-run and started again: no output of any record is lost, since
 // a record's offset is committed only once every output finished.
 func TestMappedFanOutSurvivesSIGKILL(t *testing.T) {
-	connectorBin, brokerBin := build(t)
-	brokerAddr := startBroker(t, brokerBin, 4, "shop.orders")
+	connectorBin, brokerAddr := buildAndStartBroker(t, 4, "shop.orders")
 	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
 		c.UPS.UpdatesPerSecond = 5000
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(10 * time.Millisecond), ServerErrorShare: 0.02}

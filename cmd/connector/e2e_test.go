@@ -96,6 +96,15 @@ func build(t *testing.T) (connector, broker string) {
 	return filepath.Join(binDir, "connector"), filepath.Join(binDir, "broker")
 }
 
+// buildAndStartBroker builds the binaries and starts a broker of the
+// test's own (startBroker); it returns the connector's binary and the
+// broker's address.
+func buildAndStartBroker(t *testing.T, partitions int, topics string) (connectorBin, broker string) {
+	t.Helper()
+	connectorBin, brokerBin := build(t)
+	return connectorBin, startBroker(t, brokerBin, partitions, topics)
+}
+
 // startBroker runs cmd/broker on a free address with topics created, waits
 // until it listens and returns the address.
 func startBroker(t *testing.T, bin string, partitions int, topics string) string {
@@ -269,8 +278,7 @@ func kcatProduce(t *testing.T, kcatBin, broker, topic string, lines []string) {
 func TestEndToEndWithOutsideClientAndCrash(t *testing.T) {
 	t.Parallel()
 	kcatBin := kcat(t)
-	connectorBin, brokerBin := build(t)
-	brokerAddr := startBroker(t, brokerBin, 4, "web.events")
+	connectorBin, brokerAddr := buildAndStartBroker(t, 4, "web.events")
 	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(2 * time.Millisecond), ServerErrorShare: 0.02}
 	})
@@ -352,8 +360,7 @@ func TestEndToEndWithOutsideClientAndCrash(t *testing.T) {
 func TestTwoProcessesShareThePartitions(t *testing.T) {
 	t.Parallel()
 	kcatBin := kcat(t)
-	connectorBin, brokerBin := build(t)
-	brokerAddr := startBroker(t, brokerBin, 6, "web.events")
+	connectorBin, brokerAddr := buildAndStartBroker(t, 6, "web.events")
 	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(5 * time.Millisecond)}
 	})
