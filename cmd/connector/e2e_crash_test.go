@@ -12,7 +12,6 @@ import (
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
 	"github.com/contactlab/connector/internal/e2etest"
-	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams/streamstest"
 )
@@ -96,12 +95,7 @@ sources:
 	})
 
 	// UPS: every user holds the last value produced for it.
-	for user, want := range last {
-		got, _, ok := sb.UPS.Stored(schemas.Segments, user)
-		if !ok || !testkit.JSONEqual(got, want) {
-			t.Fatalf("user %s holds %s, want the last value produced %s", user, got, want)
-		}
-	}
+	e2etest.RequireStored(t, sb, schemas.Segments, last, "user %s holds %s, want the last value produced %s")
 	// EnableNow: exactly one job per request, across the crash.
 	for _, m := range streamstest.ReadAll(t, brokerAddr, "categorization.requests") {
 		if n := sb.EnableNow.JobsFor(enablenow.IdempotencyKey(m.Topic, m.Partition, m.Offset, m.Key, m.Value)); n != 1 {

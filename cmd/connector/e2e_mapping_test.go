@@ -16,7 +16,6 @@ import (
 	"github.com/contactlab/connector/connector/sandbox/fault"
 	"github.com/contactlab/connector/examples/orders"
 	"github.com/contactlab/connector/internal/e2etest"
-	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -112,17 +111,8 @@ sinks:
 		}
 		return true, ""
 	})
-	for i, b := range bodies {
-		if sb.Contacthub.AcceptedCount(b) == 0 {
-			t.Fatalf("completedOrder %d lost in the crash: %s", i, b)
-		}
-	}
-	for user, want := range last {
-		got, _, ok := sb.UPS.Stored(schemas.Segments, user)
-		if !ok || !testkit.JSONEqual(got, want) {
-			t.Fatalf("user %s holds %s, want %s", user, got, want)
-		}
-	}
+	e2etest.RequireAccepted(t, sb, bodies, "completedOrder %d lost in the crash: %s")
+	e2etest.RequireStored(t, sb, schemas.Segments, last, "user %s holds %s, want %s")
 	st := sb.Contacthub.Stats()
 	t.Logf("%d orders: %d completedOrder events (%d accepted in all, %d duplicates after the crash), %d users' segments",
 		n, len(bodies), st.Accepted, st.DuplicateBodies, len(last))

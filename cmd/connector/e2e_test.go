@@ -258,11 +258,7 @@ sinks:
 // requireAccepted fails unless Contacthub accepted every one of events.
 func requireAccepted(t *testing.T, sb *sandbox.Sandbox, events [][]byte) {
 	t.Helper()
-	for i, v := range events {
-		if sb.Contacthub.AcceptedCount(v) == 0 {
-			t.Fatalf("event %d never delivered: %s", i, v)
-		}
-	}
+	e2etest.RequireAccepted(t, sb, events, "event %d never delivered: %s")
 }
 
 // kcatProduce writes key<TAB>value lines into topic with kcat.

@@ -107,11 +107,7 @@ sinks:
 	took := time.Since(started)
 	rates.stop()
 
-	for i, v := range good {
-		if sb.Contacthub.AcceptedCount(v) == 0 {
-			t.Fatalf("event %d never reached Contacthub: %s", i, v)
-		}
-	}
+	e2etest.RequireAccepted(t, sb, good, "event %d never reached Contacthub: %s")
 	for user, want := range last {
 		got, _, ok := sb.UPS.Stored(schemas.Segments, user)
 		if !ok || !testkit.JSONEqual(got, want) {

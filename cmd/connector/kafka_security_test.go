@@ -139,17 +139,8 @@ func TestSASLSSL(t *testing.T) {
 	})
 	waitReady(t, p, 30*time.Second)
 
-	for i, v := range good {
-		if sb.Contacthub.AcceptedCount(v) == 0 {
-			t.Fatalf("event %d never reached Contacthub: %s", i, v)
-		}
-	}
-	for user, want := range last {
-		got, _, ok := sb.UPS.Stored(schemas.Segments, user)
-		if !ok || !testkit.JSONEqual(got, want) {
-			t.Fatalf("UPS user %s holds %s, want %s", user, got, want)
-		}
-	}
+	e2etest.RequireAccepted(t, sb, good, "event %d never reached Contacthub: %s")
+	e2etest.RequireStored(t, sb, schemas.Segments, last, "UPS user %s holds %s, want %s")
 	for _, m := range streamstest.ReadAll(t, plain, n.requests) {
 		if k := enablenow.IdempotencyKey(m.Topic, m.Partition, m.Offset, m.Key, m.Value); sb.EnableNow.JobsFor(k) != 1 {
 			t.Fatalf("request %d@%d made %d jobs, want 1", m.Partition, m.Offset, sb.EnableNow.JobsFor(k))

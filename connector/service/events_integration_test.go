@@ -76,11 +76,7 @@ func testEventsEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 	streamstest.WaitFor(t, 120*time.Second, "committed offsets to reach the end offsets", func() (bool, string) {
 		return streamstest.CaughtUp(t, broker, kb.name("connector-events"), kb.name("web.events"))
 	})
-	for i, v := range good {
-		if sb.Contacthub.AcceptedCount(v) == 0 {
-			t.Fatalf("valid event %d never reached Contacthub: %s", i, v)
-		}
-	}
+	e2etest.RequireAccepted(t, sb, good, "valid event %d never reached Contacthub: %s")
 	st := sb.Contacthub.Stats()
 	if st.Faults.Unauthorized == 0 || st.Faults.ServerErrors == 0 || st.Faults.Throttled == 0 || st.Faults.Resets == 0 {
 		t.Fatalf("faults were not all injected: %+v", st.Faults)
