@@ -16,7 +16,7 @@ import (
 
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
-	"github.com/contactlab/connector/internal/e2etest"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
 )
@@ -68,7 +68,7 @@ func accepted(sb *sandbox.Sandbox) int64 { return sb.Contacthub.Stats().Accepted
 func TestChaosSIGKILLLoop(t *testing.T) {
 	t.Parallel()
 	connectorBin, broker := buildAndStartBroker(t, 4, "web.events")
-	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(3 * time.Millisecond), ServerErrorShare: 0.02}
 	})
 	const maxInFlight, kills = 300, 7
@@ -124,7 +124,7 @@ func TestChaosBrokerOutage(t *testing.T) {
 	brokerArgs := []string{"-addr", addr, "-data-dir", dir, "-partitions", "4", "-topics", "web.events"}
 	broker := start(t, brokerBin, brokerArgs...)
 	awaitListening(t, addr)
-	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(10 * time.Millisecond)}
 	})
 	const maxInFlight = 2000 // the default, as in the run
@@ -197,7 +197,7 @@ func forgetConnections() {
 func TestChaosAPIOutage(t *testing.T) {
 	t.Parallel()
 	connectorBin, broker := buildAndStartBroker(t, 4, "web.events")
-	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(5 * time.Millisecond)}
 	})
 	const maxInFlight = 2000
@@ -250,7 +250,7 @@ func TestChaosAPIOutage(t *testing.T) {
 func TestChaosHugeInvalidRecord(t *testing.T) {
 	t.Parallel()
 	connectorBin, broker := buildAndStartBroker(t, 1, "web.events") // one partition: the valid records are behind it
-	sb := e2etest.StartSandbox(t, nil)
+	sb := sandboxtest.Start(t, nil)
 	cfg := chaosConfig(t, broker, sb, sandbox.ContacthubToken, shortGroupTimeouts, "")
 
 	const maxMessageBytes = 1048588 // message.max.bytes, the default of Kafka and kfake
@@ -323,7 +323,7 @@ func produceOne(t *testing.T, broker, topic string, m kafka.Message) {
 func TestChaosSIGTERMUnderLoad(t *testing.T) {
 	t.Parallel()
 	connectorBin, broker := buildAndStartBroker(t, 4, "web.events")
-	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(20 * time.Millisecond), ServerErrorShare: 0.05}
 	})
 	cfg := chaosConfig(t, broker, sb, sandbox.ContacthubToken, shortGroupTimeouts, "    concurrency: 32\n")
@@ -398,7 +398,7 @@ func TestChaosWrongCredential(t *testing.T) {
 	t.Run("wrong token", func(t *testing.T) {
 		t.Parallel()
 		broker := startBroker(t, brokerBin, 4, "web.events")
-		sb := e2etest.StartSandbox(t, nil)
+		sb := sandboxtest.Start(t, nil)
 		// Paused records cannot be delivered: the stop need not wait long.
 		cfg := chaosConfig(t, broker, sb, "not-the-token", shortGroupTimeouts, "    shutdown_grace: 1s\n")
 		produceMixed(t, broker, newEventLoad(26))
@@ -427,7 +427,7 @@ func TestChaosWrongCredential(t *testing.T) {
 	t.Run("credential refused then accepted", func(t *testing.T) {
 		t.Parallel()
 		broker := startBroker(t, brokerBin, 4, "web.events")
-		sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+		sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 			c.Contacthub.Faults = fault.Settings{UnauthorizedFor: fault.Duration(observe)}
 		})
 		cfg := chaosConfig(t, broker, sb, sandbox.ContacthubToken, shortGroupTimeouts, "")
@@ -479,7 +479,7 @@ func TestChaosWrongCredential(t *testing.T) {
 func TestChaosFrozenMember(t *testing.T) {
 	t.Parallel()
 	connectorBin, broker := buildAndStartBroker(t, 4, "web.events")
-	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(10 * time.Millisecond)}
 	})
 	const maxInFlight, freezes = 500, 3
@@ -532,7 +532,7 @@ func TestChaosFrozenMember(t *testing.T) {
 func TestChaosRestartToFirstDelivery(t *testing.T) {
 	t.Parallel()
 	connectorBin, broker := buildAndStartBroker(t, 4, "web.events")
-	sb := e2etest.StartSandbox(t, nil)
+	sb := sandboxtest.Start(t, nil)
 	cfg := chaosConfig(t, broker, sb, sandbox.ContacthubToken, "", "") // the default session_timeout and heartbeat_interval
 	load := newEventLoad(28)
 	prod := produceEvery(t, load, broker, "web.events", 20, 50*time.Millisecond)

@@ -11,6 +11,7 @@ import (
 	"github.com/contactlab/connector/connector/enablenow"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -26,7 +27,7 @@ func TestEveryDirectionSurvivesSIGKILL(t *testing.T) {
 	t.Parallel()
 	connectorBin, brokerAddr := buildAndStartBroker(t, 4, "profiles.segments,categorization.requests")
 
-	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.UPS.UpdatesPerSecond = 3000
 		c.EnableNow.Faults = fault.Settings{Latency: fault.Duration(15 * time.Millisecond)}
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(40 * time.Millisecond)}

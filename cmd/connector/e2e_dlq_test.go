@@ -13,7 +13,7 @@ import (
 	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
-	"github.com/contactlab/connector/internal/e2etest"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/streams/streamstest"
 )
 
@@ -26,7 +26,7 @@ import (
 func TestDeadLetterInspectAndReplay(t *testing.T) {
 	t.Parallel()
 	connectorBin, brokerAddr := buildAndStartBroker(t, 3, "web.events")
-	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{ServerErrorShare: 1}
 	})
 	os.Setenv("E2E_CONTACTHUB_TOKEN", sandbox.ContacthubToken)

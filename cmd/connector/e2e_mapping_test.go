@@ -14,6 +14,7 @@ import (
 	"github.com/contactlab/connector/connector/mapping"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/examples/orders"
 	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/schemas"
@@ -28,7 +29,7 @@ import (
 // a record's offset is committed only once every output finished.
 func TestMappedFanOutSurvivesSIGKILL(t *testing.T) {
 	connectorBin, brokerAddr := buildAndStartBroker(t, 4, "shop.orders")
-	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.UPS.UpdatesPerSecond = 5000
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(10 * time.Millisecond), ServerErrorShare: 0.02}
 		c.Contacthub.ChangesPerSecond = 0

@@ -20,6 +20,7 @@ import (
 	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/internal/kafkatest"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -275,7 +276,7 @@ func TestEndToEndWithOutsideClientAndCrash(t *testing.T) {
 	t.Parallel()
 	kcatBin := kcat(t)
 	connectorBin, brokerAddr := buildAndStartBroker(t, 4, "web.events")
-	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(2 * time.Millisecond), ServerErrorShare: 0.02}
 	})
 
@@ -357,7 +358,7 @@ func TestTwoProcessesShareThePartitions(t *testing.T) {
 	t.Parallel()
 	kcatBin := kcat(t)
 	connectorBin, brokerAddr := buildAndStartBroker(t, 6, "web.events")
-	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(5 * time.Millisecond)}
 	})
 	cfgPath := eventsConfig(t, brokerAddr, sb)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/internal/kafkatest"
 	"github.com/contactlab/connector/internal/testkit"
@@ -29,7 +30,7 @@ import (
 func TestBrokerFailover(t *testing.T) {
 	c := threeBrokers(t)
 	bin := connectorBinary(t)
-	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(5 * time.Millisecond)}
 	})
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/internal/kafkatest"
 	"github.com/contactlab/connector/internal/testkit"
@@ -32,7 +33,7 @@ func TestScaleOut(t *testing.T) {
 	c := threeBrokers(t)
 	bin := connectorBinary(t)
 	const eventsPerMinute = 12_000 // 200 events/s for the three together
-	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.Contacthub.MaxRequestsPerMinute = eventsPerMinute
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(2 * time.Millisecond)}
 		c.UPS.JobDuration = 100 * time.Millisecond

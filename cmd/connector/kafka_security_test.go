@@ -19,6 +19,7 @@ import (
 
 	"github.com/contactlab/connector/connector/enablenow"
 	"github.com/contactlab/connector/connector/sandbox"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/internal/kafkatest"
 	"github.com/contactlab/connector/internal/testkit"
@@ -111,7 +112,7 @@ func TestSASLSSL(t *testing.T) {
 	c := threeBrokers(t)
 	kcatBin := kcat(t)
 	bin := connectorBinary(t)
-	sb := e2etest.StartSandbox(t, nil)
+	sb := sandboxtest.Start(t, nil)
 	n := newSecurePipelines(t, c)
 	plain := c.Bootstrap()[0] // the test's own reads and writes
 
@@ -199,7 +200,7 @@ func TestSASLSSL(t *testing.T) {
 func TestSASLSSLRefused(t *testing.T) {
 	c := threeBrokers(t)
 	bin := connectorBinary(t)
-	sb := e2etest.StartSandbox(t, nil)
+	sb := sandboxtest.Start(t, nil)
 	otherCA := writeOtherCA(t)
 
 	tests := []struct {

@@ -14,6 +14,7 @@ import (
 	"github.com/contactlab/connector/connector/contacthub"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
 )
@@ -26,11 +27,7 @@ import (
 func TestCustomersPipelineDeliversInOrder(t *testing.T) {
 	const customers, records = 40, 1200
 	addr := streamstest.Broker(t, 4, "customers", "customers.dlq")
-	sb, err := sandbox.Start("127.0.0.1:0", sandbox.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sb.Close)
+	sb := sandboxtest.Start(t, nil)
 	ch := sb.Contacthub
 	ch.SetCustomersLatency(time.Millisecond)
 

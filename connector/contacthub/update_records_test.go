@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/contactlab/connector/streams"
 	"maps"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
+	"github.com/contactlab/connector/streams"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")

@@ -18,6 +18,7 @@ import (
 	"github.com/contactlab/connector/connector/sandbox"
 	chsandbox "github.com/contactlab/connector/connector/sandbox/contacthub"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
@@ -39,15 +40,7 @@ type sourceUnderTest struct {
 func newTestSource(t *testing.T, mutate func(*sandbox.Config), change func(*SourceOptions)) *sourceUnderTest {
 	t.Helper()
 	broker := streamstest.Broker(t, 2)
-	sbCfg := sandbox.DefaultConfig()
-	if mutate != nil {
-		mutate(&sbCfg)
-	}
-	sb, err := sandbox.Start("127.0.0.1:0", sbCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sb.Close)
+	sb := sandboxtest.Start(t, mutate)
 	s := &sourceUnderTest{sb: sb, broker: broker, src: testSourceOptions(),
 		kafka: KafkaOptions{Brokers: []string{broker}, SessionTimeout: time.Second, HeartbeatInterval: 100 * time.Millisecond, Partitions: 4},
 		api:   testClientOptions(sb)}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/connector/service"
-	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
 )
@@ -32,7 +32,7 @@ func eventsPipeline(t *testing.T, svc *service.Service) *streams.Pipeline {
 func TestAdaptiveConcurrencyFollowsTheAPIsLatency(t *testing.T) {
 	kb := newTestKafka(t, kindKfake)
 	broker := kb.start(t, 8, "web.events")
-	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(20 * time.Millisecond)}
 	})
 	msgs, _, _ := makeEvents(120000, 0)

@@ -16,8 +16,8 @@ import (
 	"github.com/contactlab/connector/connector/contacthub"
 	"github.com/contactlab/connector/connector/sandbox"
 	chsandbox "github.com/contactlab/connector/connector/sandbox/contacthub"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/connector/service"
-	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
 )
@@ -57,7 +57,7 @@ func readyz(svc *service.Service) (int, string, error) {
 // resumes by itself.
 func TestUpdateStreamRejectionPausesOnlyTheSource(t *testing.T) {
 	broker := streamstest.Broker(t, 2, "web.events")
-	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) { c.Contacthub.MaxPageSize = 100 }) // the source asks for 500
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) { c.Contacthub.MaxPageSize = 100 }) // the source asks for 500
 	msgs, good, _ := makeEvents(50, 0)
 	streamstest.Produce(t, broker, "web.events", msgs...)
 	svc, err := service.New(eventsAndSourceConfig(t, broker, sb))
@@ -109,7 +109,7 @@ func TestEventsPipelineAgainstTheReferenceReadings(t *testing.T) {
 	const aggregate = "be4f0058-c51e-4909-acdc-373dfba102bd"
 	kb := newTestKafka(t, kindKfake)
 	broker := kb.start(t, 2, "web.events")
-	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.Contacthub.Forbidden = []string{chsandbox.OpThrottling}
 		c.Contacthub.AggregateNodes = []string{aggregate}
 		c.Contacthub.MaxEventBytes = 64000

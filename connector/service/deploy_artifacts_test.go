@@ -25,8 +25,8 @@ import (
 
 	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/sandbox"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/connector/service"
-	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams/streamstest"
 )
@@ -372,7 +372,7 @@ func startEveryUnit(t *testing.T) *service.Service {
 	t.Helper()
 	const eventsTopic, upsTopic = "web.events", "profiles.attributes"
 	broker := streamstest.Broker(t, 1, eventsTopic, upsTopic, requestsTopic)
-	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.UPS.JobDuration = 20 * time.Millisecond
 		c.EnableNow.StepInterval = time.Minute // no job ends: the monitor gives up
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/contactlab/connector/connector/httpapi"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/connector/service"
 	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/schemas"
@@ -77,7 +78,7 @@ func TestEnableNowEndToEndUnderFaults(t *testing.T) {
 func testEnableNowEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 	const valid, invalid, maxFollowed = 1500, 60, 100
 	broker := kb.start(t, 4, requestsTopic)
-	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.EnableNow.StepInterval = 30 * time.Millisecond
 		c.EnableNow.FailShare = 0.1
 		c.EnableNow.ResetAfterCreateShare = 0.05
@@ -99,11 +100,7 @@ func testEnableNowEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 
 	// A 401 window once a quarter of the jobs exist: the pipeline (and the
 	// monitor) must pause, say so on /readyz, and resume by themselves.
-	streamstest.WaitFor(t, 60*time.Second, "a quarter of the jobs created", func() (bool, string) {
-		n := sb.EnableNow.Stats().Created
-		return n > valid/4, fmt.Sprint(n)
-	})
-	pauseWithUnauthorizedWindow(t, svc, sb.EnableNow.Faults())
+	pauseOnceAQuarterIsThrough(t, svc, "a quarter of the jobs created", func() int64 { return sb.EnableNow.Stats().Created }, valid, sb.EnableNow.Faults())
 
 	// Committed to the end means every record's job exists and is followed
 	// (or was dead-lettered); nothing followed means every final result is
@@ -211,7 +208,7 @@ func TestEnableNowWithoutMonitoring(t *testing.T) { forEachBroker(t, testEnableN
 func testEnableNowWithoutMonitoring(t *testing.T, kb *testKafka) {
 	const valid = 300
 	broker := kb.start(t, 4, requestsTopic)
-	sb := e2etest.StartSandbox(t, nil)
+	sb := sandboxtest.Start(t, nil)
 	msgs, _ := makeRequests(valid, 0)
 	streamstest.Produce(t, broker, kb.name(requestsTopic), msgs...)
 	svc, err := service.New(enablenowConfig(t, kb, sb, "      monitor_jobs: false\n"))
@@ -256,7 +253,7 @@ func testEnableNowRedeliveryAfterCrashCreatesNoSecondJob(t *testing.T, kb *testK
 	// The service creates the topics it writes; without it, the test does.
 	broker := kb.start(t, 4, requestsTopic, "categorize.results", "categorize.dlq")
 	// No reset after create here: every replay is then a record read again after the crash.
-	sb := e2etest.StartSandbox(t, nil)
+	sb := sandboxtest.Start(t, nil)
 	msgs, _ := makeRequests(n, 0)
 	streamstest.Produce(t, broker, kb.name(requestsTopic), msgs...)
 

@@ -8,8 +8,8 @@ import (
 
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/connector/service"
-	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/streams/streamstest"
 )
 
@@ -38,7 +38,7 @@ func benchmarkEvents(b *testing.B, kind string) {
 	n := envInt("EVENTS_BENCH_N", 30000)
 	kb := newTestKafka(b, kind)
 	broker := kb.start(b, 8, "web.events")
-	sb := e2etest.StartSandbox(b, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(b, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(20 * time.Millisecond)}
 	})
 	msgs, _, _ := makeEvents(n, 0)
@@ -65,7 +65,7 @@ func BenchmarkEventsThrottled(b *testing.B) {
 	secs := envInt("EVENTS_THROTTLED_SECONDS", 20)
 	kb := newTestKafka(b, kindKfake)
 	broker := kb.start(b, 4, "web.events")
-	sb := e2etest.StartSandbox(b, func(c *sandbox.Config) { c.Contacthub.MaxRequestsPerMinute = 6000 })
+	sb := sandboxtest.Start(b, func(c *sandbox.Config) { c.Contacthub.MaxRequestsPerMinute = 6000 })
 	msgs, _, _ := makeEvents(150*secs, 0)
 	streamstest.Produce(b, broker, "web.events", msgs...)
 	svc, err := service.New(eventsConfig(b, kb, sb, ""))

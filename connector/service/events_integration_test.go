@@ -13,6 +13,7 @@ import (
 	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/connector/service"
 	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/internal/testkit"
@@ -52,7 +53,7 @@ func TestEventsEndToEndUnderFaults(t *testing.T) { forEachBroker(t, testEventsEn
 func testEventsEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 	const valid, invalid = 20000, 200
 	broker := kb.start(t, 4, "web.events")
-	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{ServerErrorShare: 0.05, ThrottleShare: 0.02, ResetShare: 0.01, RetryAfter: fault.Duration(time.Second)}
 	})
 	msgs, good, bad := makeEvents(valid, invalid)
@@ -67,11 +68,7 @@ func testEventsEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 
 	// Open a 401 window once a quarter is through: the pipeline must pause,
 	// say so on /readyz, and resume by itself.
-	streamstest.WaitFor(t, 60*time.Second, "a quarter delivered", func() (bool, string) {
-		n := sb.Contacthub.Stats().Accepted
-		return n > valid/4, fmt.Sprint(n)
-	})
-	pauseWithUnauthorizedWindow(t, svc, sb.Contacthub.Faults())
+	pauseOnceAQuarterIsThrough(t, svc, "a quarter delivered", func() int64 { return sb.Contacthub.Stats().Accepted }, valid, sb.Contacthub.Faults())
 
 	streamstest.WaitFor(t, 120*time.Second, "committed offsets to reach the end offsets", func() (bool, string) {
 		return streamstest.CaughtUp(t, broker, kb.name("connector-events"), kb.name("web.events"))
@@ -104,6 +101,18 @@ func testEventsEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 		t.Fatalf("counts %+v", c)
 	}
 	t.Logf("sandbox: %+v duplicates=%d; connector: %+v", st.Faults, st.DuplicateBodies, c)
+}
+
+// pauseOnceAQuarterIsThrough waits (what) until done, what the API did so
+// far, passes a quarter of total, and then pauses the pipeline with a 401
+// window (pauseWithUnauthorizedWindow).
+func pauseOnceAQuarterIsThrough(t *testing.T, svc *service.Service, what string, done func() int64, total int, faults *fault.Injector) {
+	t.Helper()
+	streamstest.WaitFor(t, 60*time.Second, what, func() (bool, string) {
+		n := done()
+		return n > int64(total/4), fmt.Sprint(n)
+	})
+	pauseWithUnauthorizedWindow(t, svc, faults)
 }
 
 // pauseWithUnauthorizedWindow answers 401 for a while on the API of faults
@@ -140,7 +149,7 @@ func TestEventsPaceBelowWorkspaceThrottling(t *testing.T) {
 
 func testEventsPaceBelowWorkspaceThrottling(t *testing.T, kb *testKafka) {
 	broker := kb.start(t, 2, "web.events")
-	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) { c.Contacthub.MaxRequestsPerMinute = 1200 }) // 20/s
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) { c.Contacthub.MaxRequestsPerMinute = 1200 }) // 20/s
 	msgs, good, _ := makeEvents(60, 0)
 	streamstest.Produce(t, broker, kb.name("web.events"), msgs...)
 	svc, err := service.New(eventsConfig(t, kb, sb, ""))

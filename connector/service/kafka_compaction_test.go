@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/contactlab/connector/connector/contacthub"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/connector/service"
-	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/internal/kafkatest"
 	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -26,7 +26,7 @@ func TestSourceResumesFromCompactedOffsets(t *testing.T) {
 	}
 	kb := newTestKafka(t, kindKafka)
 	kb.addr = c.Bootstrap()[0]
-	sb := e2etest.StartSandbox(t, nil) // 100 customers, changed over and over
+	sb := sandboxtest.Start(t, nil) // 100 customers, changed over and over
 	sb.Contacthub.AppendUpdates(10_000)
 	cfg := sourceConfig(t, kb, sb, 250) // an offset stored every 250 updates
 	sc := cfg.Sources[0].Settings.(*service.UpdatesSourceConfig)

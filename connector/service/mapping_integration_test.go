@@ -15,9 +15,10 @@ import (
 	"github.com/contactlab/connector/connector/mapping"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/connector/service"
 	"github.com/contactlab/connector/examples/orders"
-	"github.com/contactlab/connector/internal/e2etest"
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -123,7 +124,7 @@ func makeOrders(t testing.TB, cfg *config.Config, n int) orderTraffic {
 func TestOrdersFanOutUnderFaults(t *testing.T) {
 	const n = 10000
 	broker := streamstest.Broker(t, 4, "shop.orders")
-	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{ServerErrorShare: 0.05, ThrottleShare: 0.02, ResetShare: 0.01, RetryAfter: fault.Duration(500 * time.Millisecond)}
 		c.UPS.UpdatesPerSecond = 20000
 		c.UPS.JobDuration = 50 * time.Millisecond
@@ -161,7 +162,7 @@ func TestOrdersFanOutUnderFaults(t *testing.T) {
 	}
 	for user, want := range tr.segments {
 		got, _, ok := sb.UPS.Stored(schemas.Segments, user)
-		if !ok || !jsonEqual(got, want) {
+		if !ok || !testkit.JSONEqual(got, want) {
 			t.Fatalf("user %s holds segments %s, want %s; counts %v", user, got, want, svc.Counts())
 		}
 	}

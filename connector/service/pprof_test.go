@@ -4,8 +4,8 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/connector/service"
-	"github.com/contactlab/connector/internal/e2etest"
 )
 
 // http.pprof serves the profiles make profile reads, and only when set: a
@@ -13,7 +13,7 @@ import (
 func TestPProfOnlyWhenConfigured(t *testing.T) {
 	kb := newTestKafka(t, kindKfake)
 	kb.start(t, 1, "web.events")
-	sb := e2etest.StartSandbox(t, nil)
+	sb := sandboxtest.Start(t, nil)
 	for _, tc := range []struct {
 		pprof bool
 		want  int

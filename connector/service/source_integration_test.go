@@ -18,8 +18,8 @@ import (
 	"github.com/contactlab/connector/connector/contacthub"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/connector/service"
-	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -86,7 +86,7 @@ func TestUpdateStreamSourceResumesAfterAbruptStop(t *testing.T) {
 func testUpdateStreamSourceResumesAfterAbruptStop(t *testing.T, kb *testKafka) {
 	const total, pageSize, killAtPage = 100_000, 4000, 10
 	broker := kb.start(t, 4)
-	sb := e2etest.StartSandbox(t, nil)
+	sb := sandboxtest.Start(t, nil)
 	sb.Contacthub.AppendUpdates(total - int(sb.Contacthub.LastOffset()))
 	cfg := sourceConfig(t, kb, sb, pageSize)
 
@@ -140,7 +140,7 @@ func TestUpdateStreamSourceFailover(t *testing.T) { forEachBroker(t, testUpdateS
 func testUpdateStreamSourceFailover(t *testing.T, kb *testKafka) {
 	const initial, later, pageSize = 40_000, 3_000, 2000
 	broker := kb.start(t, 4)
-	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		// Slow pages keep the stream going long enough to kill mid-way.
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(30 * time.Millisecond)}
 	})
@@ -358,7 +358,7 @@ func readTopic(t testing.TB, addr, topic string) []kafka.Message {
 func TestUpdateStreamSourceCloudEvents(t *testing.T) {
 	kb := newTestKafka(t, kindKfake)
 	broker := kb.start(t, 2)
-	sb := e2etest.StartSandbox(t, nil)
+	sb := sandboxtest.Start(t, nil)
 	sb.Contacthub.AppendUpdates(500 - int(sb.Contacthub.LastOffset()))
 	cfg := sourceConfig(t, kb, sb, 100)
 	cfg.Sources[0].Settings.(*service.UpdatesSourceConfig).Envelope = "cloudevents"

@@ -13,9 +13,10 @@ import (
 	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/connector/service"
 	"github.com/contactlab/connector/connector/ups"
-	"github.com/contactlab/connector/internal/e2etest"
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -92,7 +93,7 @@ func TestUPSEndToEndUnderFaults(t *testing.T) { forEachBroker(t, testUPSEndToEnd
 func testUPSEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 	const perCollection, users = 12500, 5000 // 50,000 updates
 	broker := kb.start(t, 4, upsTopics()...)
-	sb := e2etest.StartSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.UPS.UpdatesPerSecond = 20000
 		c.UPS.JobDuration = 50 * time.Millisecond
 		c.UPS.JobFailShare = 0.02
@@ -139,7 +140,7 @@ func testUPSEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 	for _, p := range upsPipelines {
 		for user, want := range last[p.coll] {
 			got, _, ok := sb.UPS.Stored(p.coll, user)
-			if !ok || !jsonEqual(got, want) {
+			if !ok || !testkit.JSONEqual(got, want) {
 				t.Fatalf("%s: user %s holds %s, want the last value produced %s", p.coll, user, got, want)
 			}
 		}
@@ -188,14 +189,4 @@ func testUPSEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 	}
 	t.Logf("sandbox: requests %d, accepted %d (mean %.0f records, %.0f bytes), jobs %d (%d FAILED), 401s %d, tokens %d, faults %+v; connector: %v",
 		st.Requests, st.Accepted, st.MeanFillRecords, st.MeanBodyBytes, st.Jobs, st.JobsFailed, st.Unauthorized401, st.TokensIssued, st.Faults, svc.Counts())
-}
-
-func jsonEqual(a, b []byte) bool {
-	var x, y any
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
-		return false
-	}
-	xa, _ := json.Marshal(x)
-	ya, _ := json.Marshal(y)
-	return string(xa) == string(ya)
 }

@@ -2,7 +2,6 @@ package ups
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"sync"
@@ -249,13 +248,3 @@ func record(user string, offset int64, value string) *streams.Record {
 }
 
 func attrValue(i int) string { return fmt.Sprintf(`{"n":["%d"]}`, i) }
-
-func sameJSON(a, b []byte) bool {
-	var x, y any
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
-		return false
-	}
-	xa, _ := json.Marshal(x)
-	ya, _ := json.Marshal(y)
-	return string(xa) == string(ya)
-}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/contactlab/connector/connector/httpapi"
 	sbups "github.com/contactlab/connector/connector/sandbox/ups"
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 )
@@ -67,7 +68,7 @@ func TestSinkDeliversInOrderThroughFailedJobs(t *testing.T) {
 	wg.Wait()
 	for u, v := range last {
 		got, _, ok := sb.Stored(schemas.UserAttributes, u)
-		if !ok || !sameJSON(got, []byte(v)) {
+		if !ok || !testkit.JSONEqual(got, []byte(v)) {
 			t.Fatalf("user %s holds %s, want their last update %s", u, got, v)
 		}
 	}

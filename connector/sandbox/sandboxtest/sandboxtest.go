@@ -1,4 +1,7 @@
-package e2etest
+// Package sandboxtest starts the sandbox for a test: the one way the tests
+// of every package that talks to the sandbox's APIs do it. It is for tests
+// only.
+package sandboxtest
 
 import (
 	"testing"
@@ -6,11 +9,11 @@ import (
 	"github.com/contactlab/connector/connector/sandbox"
 )
 
-// StartSandbox serves the sandbox on a free loopback port until the test
+// Start serves the sandbox on a free loopback port until the test
 // ends, with its default config changed by mutate (nil for none).
 // Processes and services started after it are stopped before it
 // (cleanups run last first).
-func StartSandbox(t testing.TB, mutate func(*sandbox.Config)) *sandbox.Sandbox {
+func Start(t testing.TB, mutate func(*sandbox.Config)) *sandbox.Sandbox {
 	t.Helper()
 	cfg := sandbox.DefaultConfig()
 	if mutate != nil {
