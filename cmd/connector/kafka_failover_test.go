@@ -48,18 +48,9 @@ func TestBrokerFailover(t *testing.T) {
     concurrency: 32
     retry: {initial: 10ms, max: 500ms}
     health: {interval: 500ms, broker_unreachable_after: 5s}
-sources:
-  - name: updates
-    type: contacthub-updates
-    customers_topic: %s
-    events_topic: %s
-    offsets_topic: %s
-    group_id: %s
-    page_size: 500
-    poll_interval: 50ms
-    retry: {initial: 10ms, max: 500ms}
+%s    retry: {initial: 10ms, max: 500ms}
 `, sandbox.ContacthubSection(sb.URL()),
-		events, group, dlq, customers, changes, offsets, name("source-group")))
+		events, group, dlq, updatesSource(customers, changes, offsets, name("source-group"))))
 
 	p := start(t, bin, "run", "-config", cfgPath)
 	waitReady(t, p, 60*time.Second)

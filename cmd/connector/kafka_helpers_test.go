@@ -113,6 +113,22 @@ func replicatedKafka(brokers []string) string {
 `, yamlList(brokers))
 }
 
+// updatesSource is the sources section of a contacthub-updates source
+// named updates that publishes to the topics given, in the group given,
+// reading pages of 500 every 50ms; keys of the source may follow.
+func updatesSource(customersTopic, eventsTopic, offsetsTopic, group string) string {
+	return fmt.Sprintf(`sources:
+  - name: updates
+    type: contacthub-updates
+    customers_topic: %s
+    events_topic: %s
+    offsets_topic: %s
+    group_id: %s
+    page_size: 500
+    poll_interval: 50ms
+`, customersTopic, eventsTopic, offsetsTopic, group)
+}
+
 // yamlList renders addrs as a YAML flow list.
 func yamlList(addrs []string) string {
 	q := make([]string, len(addrs))

@@ -74,22 +74,13 @@ func (n securePipelines) config(sb *sandbox.Sandbox) string {
     topics: [%s]
     group_id: %s
     enablenow: {results_topic: %s}
-sources:
-  - name: updates
-    type: contacthub-updates
-    customers_topic: %s
-    events_topic: %s
-    offsets_topic: %s
-    group_id: %s
-    page_size: 500
-    poll_interval: 50ms
-`, sandbox.ContacthubSection(sb.URL()),
+%s`, sandbox.ContacthubSection(sb.URL()),
 		sandbox.UPSSection(sb.URL(), sandbox.UPSClientSecret),
 		sandbox.EnableNowSection(sb.URL()),
 		n.events, n.groups[0], n.eventsDLQ,
 		n.ups, n.groups[1], n.upsResults,
 		n.requests, n.groups[2], n.enableNowResults,
-		n.customers, n.changes, n.offsets, n.sourceGroups)
+		updatesSource(n.customers, n.changes, n.offsets, n.sourceGroups))
 }
 
 // secureKafka is a kafka section for the SASL_SSL listener.
