@@ -83,15 +83,8 @@ func testEventsEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 	if st.DuplicateBodies > int64(cfg.Sinks[0].MaxInFlight) {
 		t.Fatalf("%d duplicates exceed the in-flight window %d", st.DuplicateBodies, cfg.Sinks[0].MaxInFlight)
 	}
-	dl := streamstest.ReadAll(t, broker, kb.name("events.dlq"))
-	if len(dl) != invalid {
-		t.Fatalf("dead-lettered %d, want %d", len(dl), invalid)
-	}
-	for _, m := range dl {
+	for _, m := range readInvalidDeadLetters(t, broker, kb.name("events.dlq"), bad, "record") {
 		h := headers(m)
-		if !bad[string(m.Value)] {
-			t.Fatalf("a valid record was dead-lettered: %s (%v)", m.Value, h)
-		}
 		if h[streams.HeaderDLQReason] != "invalid" || !strings.Contains(h[streams.HeaderDLQError], "event: ") || h[streams.HeaderDLQTopic] != kb.name("web.events") || h[streams.HeaderDLQOffset] == "" {
 			t.Fatalf("dead letter without its reason: %v", h)
 		}
@@ -131,6 +124,23 @@ func pauseWithUnauthorizedWindow(t *testing.T, svc *service.Service, faults *fau
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(body), "paused"), fmt.Sprint(resp.StatusCode, " ", string(body))
 	})
+}
+
+// readInvalidDeadLetters reads the dead letters of topic and fails the
+// test unless there are as many as bad holds and each is one of them (what
+// names a record in the message).
+func readInvalidDeadLetters(t *testing.T, broker, topic string, bad map[string]bool, what string) []kafka.Message {
+	t.Helper()
+	dl := streamstest.ReadAll(t, broker, topic)
+	if len(dl) != len(bad) {
+		t.Fatalf("dead-lettered %d, want %d", len(dl), len(bad))
+	}
+	for _, m := range dl {
+		if !bad[string(m.Value)] {
+			t.Fatalf("a valid %s was dead-lettered: %s (%v)", what, m.Value, headers(m))
+		}
+	}
+	return dl
 }
 
 func headers(m kafka.Message) map[string]string {
