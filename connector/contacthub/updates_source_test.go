@@ -126,6 +126,28 @@ func (s *sourceUnderTest) waitFor(t *testing.T, offset int64) {
 	})
 }
 
+// requirePublishedOnce fails the test unless the offsets 1 to last are
+// each published once.
+func (s *sourceUnderTest) requirePublishedOnce(t *testing.T, last int64) {
+	t.Helper()
+	if got := s.published(t); !slices.Equal(got, span(1, last)) {
+		t.Fatalf("published %d offsets, want 1..%d once each", len(got), last)
+	}
+}
+
+// waitForPause waits until /readyz says the source is paused by an answer
+// of status, and checks the paused gauge says so too.
+func (s *sourceUnderTest) waitForPause(t *testing.T, status string) {
+	t.Helper()
+	streamstest.WaitFor(t, 10*time.Second, "the pause on /readyz", func() (bool, string) {
+		ok, why := s.Ready()
+		return !ok && strings.HasPrefix(why, "paused: ") && strings.Contains(why, status), why
+	})
+	if v := gaugeValue(t, s.gauges.paused); v != 1 {
+		t.Fatalf("paused gauge %v", v)
+	}
+}
+
 // published lists the offsets of the envelopes (not tombstones) on the
 // source's topics, sorted.
 func (s *sourceUnderTest) published(t *testing.T) []int64 {
@@ -229,22 +251,14 @@ func TestUpdateStreamSourcePausesOnUnauthorized(t *testing.T) {
 	s.waitFor(t, s.sb.Contacthub.LastOffset())
 	faults := s.sb.Contacthub.Faults()
 	faults.Set(fault.Settings{UnauthorizedFor: fault.Duration(time.Second)})
-	streamstest.WaitFor(t, 10*time.Second, "the pause on /readyz", func() (bool, string) {
-		ok, why := s.Ready()
-		return !ok && strings.HasPrefix(why, "paused: ") && strings.Contains(why, "401"), why
-	})
-	if v := gaugeValue(t, s.gauges.paused); v != 1 {
-		t.Fatalf("paused gauge %v", v)
-	}
+	s.waitForPause(t, "401")
 	s.sb.Contacthub.AppendUpdates(1000)
 	last := s.sb.Contacthub.LastOffset()
 	s.waitFor(t, last)
 	if ok, why := s.Ready(); !ok || why != "active" {
 		t.Fatalf("after the window: ready %v %q", ok, why)
 	}
-	if got := s.published(t); !slices.Equal(got, span(1, last)) {
-		t.Fatalf("published %d offsets, want 1..%d once each", len(got), last)
-	}
+	s.requirePublishedOnce(t, last)
 }
 
 // 5xx, 429 and connection resets are retried; nothing is lost or repeated.
@@ -260,9 +274,7 @@ func TestUpdateStreamSourceRetriesThroughFaults(t *testing.T) {
 	s.run(t)
 	last := s.sb.Contacthub.LastOffset()
 	s.waitFor(t, last)
-	if got := s.published(t); !slices.Equal(got, span(1, last)) {
-		t.Fatalf("published %d offsets, want 1..%d once each", len(got), last)
-	}
+	s.requirePublishedOnce(t, last)
 	f := s.sb.Contacthub.Stats().Faults
 	if f.ServerErrors == 0 || f.Resets == 0 {
 		t.Fatalf("faults not injected: %+v", f)
@@ -289,13 +301,7 @@ func TestUpdateStreamSourcePausesOnRejection(t *testing.T) {
 			s := newTestSource(t, nil, nil)
 			tc.break_(s.sb)
 			stop := s.run(t)
-			streamstest.WaitFor(t, 10*time.Second, "the pause on /readyz", func() (bool, string) {
-				ok, why := s.Ready()
-				return !ok && strings.HasPrefix(why, "paused: ") && strings.Contains(why, tc.status), why
-			})
-			if v := gaugeValue(t, s.gauges.paused); v != 1 {
-				t.Fatalf("paused gauge %v", v)
-			}
+			s.waitForPause(t, tc.status)
 			s.sb.Contacthub.AppendUpdates(700)
 			tc.fix(s.sb)
 			last := s.sb.Contacthub.LastOffset()
@@ -303,9 +309,7 @@ func TestUpdateStreamSourcePausesOnRejection(t *testing.T) {
 			if ok, why := s.Ready(); !ok || why != "active" {
 				t.Fatalf("after the fix: ready %v %q", ok, why)
 			}
-			if got := s.published(t); !slices.Equal(got, span(1, last)) {
-				t.Fatalf("published %d offsets, want 1..%d once each", len(got), last)
-			}
+			s.requirePublishedOnce(t, last)
 			if err := stop(); err != nil {
 				t.Fatalf("Run returned %v", err)
 			}
@@ -337,9 +341,7 @@ func TestUpdateStreamSourceGracefulStopStoresThePageInFlight(t *testing.T) {
 	s.run(t)
 	last := s.sb.Contacthub.LastOffset()
 	s.waitFor(t, last)
-	if got := s.published(t); !slices.Equal(got, span(1, last)) {
-		t.Fatalf("published %d offsets, want 1..%d once each", len(got), last)
-	}
+	s.requirePublishedOnce(t, last)
 }
 
 // The stored offset of another workspace stops the source instead of being
