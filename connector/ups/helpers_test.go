@@ -3,7 +3,10 @@ package ups
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -282,4 +285,21 @@ func testPipeline(t *testing.T, broker, group string, grace time.Duration, sink 
 		t.Fatal(err)
 	}
 	return p
+}
+
+// serveFakeAPI serves api, a stand-in for the enrichment API written for
+// one test, until the test ends. Token requests are answered here, with a
+// token that lasts 8 hours, so that api answers the rest; every answer is
+// JSON.
+func serveFakeAPI(t *testing.T, api http.Handler) *httptest.Server {
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if strings.HasSuffix(r.URL.Path, "/oauth2/token") {
+			_, _ = io.WriteString(w, `{"token_type":"bearer","access_token":"tok","expires_in":28800}`)
+			return
+		}
+		api.ServeHTTP(w, r)
+	}))
+	t.Cleanup(hs.Close)
+	return hs
 }

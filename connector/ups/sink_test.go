@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -207,10 +206,7 @@ type rejectingAPI struct {
 }
 
 func (a *rejectingAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
 	switch {
-	case strings.HasSuffix(r.URL.Path, "/oauth2/token"):
-		_, _ = io.WriteString(w, `{"token_type":"bearer","access_token":"tok","expires_in":28800}`)
 	case strings.Contains(r.URL.Path, "/job/"):
 		_, _ = io.WriteString(w, `{"summary":{"job-status":"COMPLETED"},"result":[]}`)
 	default:
@@ -250,8 +246,7 @@ func (a *rejectingAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func TestSinkBisectsA400ToTheRecordsTheAPIRefuses(t *testing.T) {
 	api := &rejectingAPI{accepted: map[string]bool{}}
-	hs := httptest.NewServer(api)
-	defer hs.Close()
+	hs := serveFakeAPI(t, api)
 	h := startSink(t, testAPIConfig(hs.URL), nil)
 	var batch []*streams.Record
 	bad := map[int]bool{3: true, 77: true, 78: true, 500: true}
@@ -350,10 +345,7 @@ func (a *heldJobsAPI) release(user string) {
 }
 
 func (a *heldJobsAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
 	switch {
-	case strings.HasSuffix(r.URL.Path, "/oauth2/token"):
-		_, _ = io.WriteString(w, `{"token_type":"bearer","access_token":"tok","expires_in":28800}`)
 	case strings.Contains(r.URL.Path, "/job/job-"):
 		user := strings.Split(strings.SplitN(r.URL.Path, "/job/job-", 2)[1], "/")[0]
 		a.mu.Lock()
@@ -386,8 +378,7 @@ func TestSinkOutcomesArriveAfterWriteAndOutOfOrder(t *testing.T) {
 	// end at once. Write returns before any outcome; bob's and carol's come
 	// while alice's job still runs, and hers only when it ends.
 	api := &heldJobsAPI{held: map[string]bool{"alice": true}}
-	hs := httptest.NewServer(api)
-	defer hs.Close()
+	hs := serveFakeAPI(t, api)
 	cfg := testAPIConfig(hs.URL)
 	cfg.MaxRecords = 1
 	h := startSink(t, cfg, nil)
@@ -421,8 +412,7 @@ func TestSinkForcedStopLeavesOpenJobsWithoutOutcome(t *testing.T) {
 	// (it stays uncommitted and is read again), and Close gives back the
 	// job's place, which the other sinks of the client share.
 	api := &heldJobsAPI{held: map[string]bool{"alice": true}}
-	hs := httptest.NewServer(api)
-	defer hs.Close()
+	hs := serveFakeAPI(t, api)
 	h := startSink(t, testAPIConfig(hs.URL), nil)
 	batch := []*streams.Record{record("alice", 1, attrValue(1))}
 	o := newOutcomes(t, batch)
