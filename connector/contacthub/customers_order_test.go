@@ -137,14 +137,21 @@ func TestOrderRestoresOffsetOrder(t *testing.T) {
 	}
 }
 
-// A hole that stays open for the window is a gap in the offsets
-// (compaction, transaction markers); what fills it later is late.
-func TestOrderSkipsGapsAfterTheWindow(t *testing.T) {
+// orderHarnessAwaiting2 is a harness with a window of 50ms that sent
+// offset 1 once its window passed and holds 3, which waits for 2.
+func orderHarnessAwaiting2(t *testing.T) *orderHarness {
 	h := newOrderHarness(t, 50*time.Millisecond, time.Second)
 	h.rec("a", 1)
 	h.advance(50 * time.Millisecond)
 	h.runAll(ok)
 	h.rec("a", 3)
+	return h
+}
+
+// A hole that stays open for the window is a gap in the offsets
+// (compaction, transaction markers); what fills it later is late.
+func TestOrderSkipsGapsAfterTheWindow(t *testing.T) {
+	h := orderHarnessAwaiting2(t)
 	h.advance(30 * time.Millisecond)
 	h.rec("a", 5)
 	h.advance(20 * time.Millisecond) // 3 has waited the window, 5 has not
@@ -291,11 +298,7 @@ func TestOrderDrainReleasesHeldRecords(t *testing.T) {
 // An invalid record (answered in Write) still marks its offset as seen, so
 // the records behind it do not wait the window for it.
 func TestOrderPassMarksOffsets(t *testing.T) {
-	h := newOrderHarness(t, 50*time.Millisecond, time.Second)
-	h.rec("a", 1)
-	h.advance(50 * time.Millisecond)
-	h.runAll(ok)
-	h.rec("a", 3)
+	h := orderHarnessAwaiting2(t)
 	h.o.pass(&streams.Record{Topic: "customers", Partition: 0, Offset: 2, Attempts: 1})
 	if got := h.runAll(ok); !slices.Equal(got, []int64{3}) {
 		t.Fatalf("sent %v, want 3 without waiting", got)
