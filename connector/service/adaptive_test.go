@@ -37,11 +37,7 @@ func TestAdaptiveConcurrencyFollowsTheAPIsLatency(t *testing.T) {
 	})
 	msgs, _, _ := makeEvents(120000, 0)
 	streamstest.Produce(t, broker, "web.events", msgs...)
-	svc, err := service.New(eventsConfig(t, kb, sb, ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runService(t, svc)
+	svc := startService(t, eventsConfig(t, kb, sb, ""))
 	p := eventsPipeline(t, svc)
 	// From the start at 16, the limit grows while the latency stays flat.
 	// How far depends on when this process's own CPU (the broker and the

@@ -122,11 +122,7 @@ func TestEventsPipelineAgainstTheReferenceReadings(t *testing.T) {
 		msgs = append(msgs, kafka.Message{Value: fmt.Appendf(nil, withNulls, i)}, kafka.Message{Value: fmt.Appendf(nil, onAggregate, i)}, kafka.Message{Value: fmt.Appendf(nil, large, i)})
 	}
 	streamstest.Produce(t, broker, "web.events", msgs...)
-	svc, err := service.New(eventsConfig(t, kb, sb, ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runService(t, svc)
+	svc := startService(t, eventsConfig(t, kb, sb, ""))
 	streamstest.WaitFor(t, 60*time.Second, "committed offsets to reach the end offsets", func() (bool, string) {
 		return streamstest.CaughtUp(t, broker, "connector-events", "web.events")
 	})

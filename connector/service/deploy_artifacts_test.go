@@ -428,11 +428,7 @@ sources:
 		sandbox.ContacthubSection(hub), sandbox.UPSSection(sb.URL(), sandbox.UPSClientSecret), sandbox.EnableNowSection(sb.URL()),
 		eventsTopic, upsTopic, schemas.UserAttributes, requestsTopic)
 	cfg := parseConfig(t, doc)
-	svc, err := service.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runService(t, svc)
+	svc := startService(t, cfg)
 	streamstest.WaitFor(t, 15*time.Second, "every sink to deliver 2 records and dead-letter 1, the events sink after a retry", func() (bool, string) {
 		counts := svc.Counts()
 		for _, p := range []string{"events", "attributes", "categorize"} {

@@ -32,20 +32,9 @@ const requestsTopic = "categorization.requests"
 // sink's enablenow section.
 func enablenowConfig(t testing.TB, kb *testKafka, sb *sandbox.Sandbox, sinkExtra string) *config.Config {
 	t.Helper()
-	return testConfig(t, kb.addr, groupTimeouts, sandbox.EnableNowSection(sb.URL())+fmt.Sprintf(`  timeout: 5s
-sinks:
-  - name: categorize
-    type: enablenow
-    topics: [%s]
-    group_id: %s
-    dead_letter_topic: %s
-    retry:
-      initial: 5ms
-      max: 200ms
-    enablenow:
-      results_topic: %s
-%s`, kb.name(requestsTopic), kb.name("connector-categorize"),
-		kb.name("categorize.dlq"), kb.name("categorize.results"), sinkExtra))
+	return testConfig(t, kb.addr, groupTimeouts, sandbox.EnableNowSection(sb.URL())+"  timeout: 5s\nsinks:\n"+
+		testSink(kb, "categorize", "enablenow", requestsTopic)+
+		fmt.Sprintf("    enablenow:\n      results_topic: %s\n%s", kb.name("categorize.results"), sinkExtra))
 }
 
 // makeRequests returns valid and invalid requests from the demo generator,

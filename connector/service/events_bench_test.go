@@ -68,11 +68,7 @@ func BenchmarkEventsThrottled(b *testing.B) {
 	sb := sandboxtest.Start(b, func(c *sandbox.Config) { c.Contacthub.MaxRequestsPerMinute = 6000 })
 	msgs, _, _ := makeEvents(150*secs, 0)
 	streamstest.Produce(b, broker, "web.events", msgs...)
-	svc, err := service.New(eventsConfig(b, kb, sb, ""))
-	if err != nil {
-		b.Fatal(err)
-	}
-	runService(b, svc)
+	startService(b, eventsConfig(b, kb, sb, ""))
 	streamstest.WaitFor(b, 30*time.Second, "first delivery", func() (bool, string) { return sb.Contacthub.Stats().Accepted > 0, "" })
 	// Measure after the first second: the bucket starts full on both sides.
 	time.Sleep(time.Second) // warm-up period of the measurement, not synchronisation

@@ -25,16 +25,34 @@ import (
 // kb, which must have started.
 func eventsConfig(t testing.TB, kb *testKafka, sb *sandbox.Sandbox, extra string) *config.Config {
 	t.Helper()
-	return testConfig(t, kb.addr, groupTimeouts, sandbox.ContacthubSection(sb.URL())+fmt.Sprintf(`sinks:
-  - name: events
-    type: contacthub-events
+	return testConfig(t, kb.addr, groupTimeouts, sandbox.ContacthubSection(sb.URL())+"sinks:\n"+
+		testSink(kb, "events", "contacthub-events", "web.events")+extra)
+}
+
+// testSink is a sink of the pipeline tests named name, of type typ,
+// reading topic in a group and dead-lettering to a topic of its own
+// (named by kb), with short retries; keys of the sink may follow.
+func testSink(kb *testKafka, name, typ, topic string) string {
+	return fmt.Sprintf(`  - name: %s
+    type: %s
     topics: [%s]
     group_id: %s
     dead_letter_topic: %s
     retry:
       initial: 5ms
       max: 200ms
-%s`, kb.name("web.events"), kb.name("connector-events"), kb.name("events.dlq"), extra))
+`, name, typ, kb.name(topic), kb.name("connector-"+name), kb.name(name+".dlq"))
+}
+
+// startService builds the service of cfg and runs it until the test ends.
+func startService(t testing.TB, cfg *config.Config) *service.Service {
+	t.Helper()
+	svc, err := service.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runService(t, svc)
+	return svc
 }
 
 // runService runs svc until the test ends (or stop is called) and returns stop.
@@ -60,11 +78,7 @@ func testEventsEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 	streamstest.Produce(t, broker, kb.name("web.events"), msgs...)
 
 	cfg := eventsConfig(t, kb, sb, "")
-	svc, err := service.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runService(t, svc)
+	svc := startService(t, cfg)
 
 	// Open a 401 window once a quarter is through: the pipeline must pause,
 	// say so on /readyz, and resume by itself.
@@ -162,11 +176,7 @@ func testEventsPaceBelowWorkspaceThrottling(t *testing.T, kb *testKafka) {
 	sb := sandboxtest.Start(t, func(c *sandbox.Config) { c.Contacthub.MaxRequestsPerMinute = 1200 }) // 20/s
 	msgs, good, _ := makeEvents(60, 0)
 	streamstest.Produce(t, broker, kb.name("web.events"), msgs...)
-	svc, err := service.New(eventsConfig(t, kb, sb, ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runService(t, svc)
+	startService(t, eventsConfig(t, kb, sb, ""))
 	streamstest.WaitFor(t, 30*time.Second, "the backlog delivered", func() (bool, string) {
 		n := sb.Contacthub.Stats().Accepted
 		return n >= int64(len(good)), fmt.Sprint(n)

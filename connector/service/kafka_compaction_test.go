@@ -66,11 +66,7 @@ func TestSourceResumesFromCompactedOffsets(t *testing.T) {
 	// on from there: it reads exactly the updates that came after it.
 	sb.Contacthub.AppendUpdates(3000)
 	total := sb.Contacthub.LastOffset()
-	svc2, err := service.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runService(t, svc2)
+	svc2 := startService(t, cfg)
 	second := svc2.Units()[0].(*contacthub.UpdateStreamSource)
 	caughtUpTo(t, second, total, 60*time.Second)
 	if got, want := second.Counts().Consumed, total-stored; got != want {

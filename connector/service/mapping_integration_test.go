@@ -135,11 +135,7 @@ func TestOrdersFanOutUnderFaults(t *testing.T) {
 	tr := makeOrders(t, cfg, n)
 	streamstest.Produce(t, broker, "shop.orders", tr.msgs...)
 
-	svc, err := service.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runService(t, svc)
+	svc := startService(t, cfg)
 	streamstest.WaitFor(t, 3*time.Minute, "both sinks to commit the end of the topic", func() (bool, string) {
 		for _, g := range []string{"connector-order-events", "connector-order-segments"} {
 			if ok, state := streamstest.CaughtUp(t, broker, g, "shop.orders"); !ok {

@@ -112,11 +112,7 @@ func testUpdateStreamSourceResumesAfterAbruptStop(t *testing.T, kb *testKafka) {
 
 	// The restart is a new service with the same configuration, run as
 	// production runs it.
-	svc, err := service.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runService(t, svc)
+	svc := startService(t, cfg)
 	second := svc.Units()[0].(*contacthub.UpdateStreamSource)
 	caughtUpTo(t, second, total, 60*time.Second)
 	if ok, why := second.Ready(); !ok || why != "active" {
@@ -362,11 +358,7 @@ func TestUpdateStreamSourceCloudEvents(t *testing.T) {
 	sb.Contacthub.AppendUpdates(500 - int(sb.Contacthub.LastOffset()))
 	cfg := sourceConfig(t, kb, sb, 100)
 	cfg.Sources[0].Settings.(*service.UpdatesSourceConfig).Envelope = "cloudevents"
-	svc, err := service.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runService(t, svc)
+	svc := startService(t, cfg)
 	caughtUpTo(t, svc.Units()[0].(*contacthub.UpdateStreamSource), 500, 30*time.Second)
 	n := 0
 	for _, topic := range []string{"contacthub.customers", "contacthub.events"} {

@@ -67,11 +67,7 @@ func BenchmarkUPSAtRateLimit(b *testing.B) {
 	produceUPS(b, broker, perCollection, 10*perCollection)
 	// The defaults users get, but a short shutdown grace: the backlog left
 	// queued at the end need not drain.
-	svc, err := service.New(upsConfig(b, kb, sb, "", "    shutdown_grace: 1s\n", ""))
-	if err != nil {
-		b.Fatal(err)
-	}
-	runService(b, svc)
+	svc := startService(b, upsConfig(b, kb, sb, "", "    shutdown_grace: 1s\n", ""))
 	streamstest.WaitFor(b, 60*time.Second, "the first accepted request", func() (bool, string) {
 		return sb.UPS.Stats().Accepted > 0, ""
 	})

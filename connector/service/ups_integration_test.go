@@ -14,7 +14,6 @@ import (
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
 	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
-	"github.com/contactlab/connector/connector/service"
 	"github.com/contactlab/connector/connector/ups"
 	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
@@ -112,11 +111,7 @@ func testUPSEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 		// Five attempts: a record dead-lettered after five FAILED jobs in a
 		// row (odds 0.02^5) would break the last-value check below.
 		"      max_job_attempts: 5\n")
-	svc, err := service.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runService(t, svc)
+	svc := startService(t, cfg)
 
 	streamstest.WaitFor(t, 60*time.Second, "a tenth of the records accepted", func() (bool, string) {
 		st := sb.UPS.Stats()
