@@ -149,10 +149,7 @@ func TestCustomersPipelineDeliversInOrder(t *testing.T) {
 		t.Fatalf("%d dead letters, want %d", len(dlq), invalid)
 	}
 	for _, m := range dlq {
-		h := map[string]string{}
-		for _, x := range m.Headers {
-			h[x.Key] = string(x.Value)
-		}
+		h := streamstest.Headers(m)
 		if h[streams.HeaderDLQReason] != "invalid" || !strings.Contains(h[streams.HeaderDLQError], "$.customer.base.address.street") {
 			t.Fatalf("dead letter headers %v", h)
 		}

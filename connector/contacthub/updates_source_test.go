@@ -423,7 +423,7 @@ func TestUpdateStreamSourceKeepsEveryChangeOfACustomerInAPage(t *testing.T) {
 		if string(m.Key) != id || m.Value == nil {
 			continue
 		}
-		h := headerMap(m)
+		h := streamstest.Headers(m)
 		if h[HeaderOffsetSource] != schemas.OffsetSourcePage {
 			t.Fatalf("headers %v: the reference's stream has no per-update offsets", h)
 		}
@@ -478,7 +478,7 @@ func TestUpdateStreamSourceReadLimit(t *testing.T) {
 	if len(dl) != 1 {
 		t.Fatalf("%d dead letters, want the one large update", len(dl))
 	}
-	h := headerMap(dl[0])
+	h := streamstest.Headers(dl[0])
 	if h[HeaderOffset] != fmt.Sprint(bigAt) || h[streams.HeaderDLQOffset] != fmt.Sprint(bigAt) || h[streams.HeaderDLQReason] != skipTooLarge ||
 		h[HeaderOffsetSource] != schemas.OffsetSourcePage || !strings.Contains(h[streams.HeaderDLQError], "read limit") {
 		t.Fatalf("dead letter headers %v, want offset %d, too_large", h, bigAt)

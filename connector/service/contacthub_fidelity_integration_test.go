@@ -136,7 +136,7 @@ func TestEventsPipelineAgainstTheReferenceReadings(t *testing.T) {
 	}
 	reasons := map[string]int{}
 	for _, m := range streamstest.ReadAll(t, broker, "events.dlq") {
-		h := headers(m)
+		h := streamstest.Headers(m)
 		if !strings.Contains(h[streams.HeaderDLQError], "(logref ") {
 			t.Fatalf("dead letter without the API's logref: %v", h)
 		}

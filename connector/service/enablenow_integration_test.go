@@ -150,7 +150,7 @@ func testEnableNowEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 
 	// Every invalid request is dead-lettered, naming the rules it breaks.
 	for _, m := range readInvalidDeadLetters(t, broker, kb.name("categorize.dlq"), bad, "request") {
-		h := headers(m)
+		h := streamstest.Headers(m)
 		if h[streams.HeaderDLQReason] != "invalid" || h[streams.HeaderDLQTopic] != kb.name(requestsTopic) || h[streams.HeaderDLQOffset] == "" {
 			t.Fatalf("dead letter without its reason: %v", h)
 		}

@@ -98,7 +98,7 @@ func testEventsEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 		t.Fatalf("%d duplicates exceed the in-flight window %d", st.DuplicateBodies, cfg.Sinks[0].MaxInFlight)
 	}
 	for _, m := range readInvalidDeadLetters(t, broker, kb.name("events.dlq"), bad, "record") {
-		h := headers(m)
+		h := streamstest.Headers(m)
 		if h[streams.HeaderDLQReason] != "invalid" || !strings.Contains(h[streams.HeaderDLQError], "event: ") || h[streams.HeaderDLQTopic] != kb.name("web.events") || h[streams.HeaderDLQOffset] == "" {
 			t.Fatalf("dead letter without its reason: %v", h)
 		}
@@ -151,18 +151,10 @@ func readInvalidDeadLetters(t *testing.T, broker, topic string, bad map[string]b
 	}
 	for _, m := range dl {
 		if !bad[string(m.Value)] {
-			t.Fatalf("a valid %s was dead-lettered: %s (%v)", what, m.Value, headers(m))
+			t.Fatalf("a valid %s was dead-lettered: %s (%v)", what, m.Value, streamstest.Headers(m))
 		}
 	}
 	return dl
-}
-
-func headers(m kafka.Message) map[string]string {
-	h := map[string]string{}
-	for _, x := range m.Headers {
-		h[x.Key] = string(x.Value)
-	}
-	return h
 }
 
 // A throttled workspace: the connector reads maxRequestsPerMinute at start and

@@ -150,7 +150,7 @@ func TestOrdersFanOutUnderFaults(t *testing.T) {
 			var why []string
 			for _, m := range streamstest.ReadAll(t, broker, "order-events.dlq") {
 				if !tr.dead[string(m.Value)] {
-					why = append(why, fmt.Sprint(headers(m)))
+					why = append(why, fmt.Sprint(streamstest.Headers(m)))
 				}
 			}
 			t.Fatalf("completedOrder %d never reached Contacthub: %s; counts %v; unexpected dead letters %v", i, v, svc.Counts(), why)
@@ -169,7 +169,7 @@ func TestOrdersFanOutUnderFaults(t *testing.T) {
 		msgs := streamstest.ReadAll(t, broker, dl.topic)
 		seen := map[string]bool{}
 		for _, m := range msgs {
-			h := headers(m)
+			h := streamstest.Headers(m)
 			if !tr.dead[string(m.Value)] || h[streams.HeaderDLQReason] != dl.reason || !strings.Contains(h[streams.HeaderDLQError], dl.says) {
 				t.Fatalf("%s: unexpected dead letter %s (%v)", dl.topic, m.Value, h)
 			}

@@ -224,7 +224,7 @@ func checkPublished(t *testing.T, broker string, src config.Source, total int64)
 		newest := map[keyOf]int64{}
 		lastDelete := map[keyOf]int64{}
 		for _, m := range msgs {
-			h := headers(m)
+			h := streamstest.Headers(m)
 			off, err := strconv.ParseInt(h[contacthub.HeaderOffset], 10, 64)
 			if err != nil {
 				t.Fatalf("%s/%d@%d: offset header %q: %v", topic, m.Partition, m.Offset, h[contacthub.HeaderOffset], err)

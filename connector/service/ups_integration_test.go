@@ -145,7 +145,7 @@ func testUPSEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 		dl := streamstest.ReadAll(t, broker, kb.name(p.name+".dlq"))
 		seen := map[string]bool{}
 		for _, m := range dl {
-			h := headers(m)
+			h := streamstest.Headers(m)
 			if !invalid[p.topic][string(m.Value)] || h[streams.HeaderDLQReason] != "invalid" || h[streams.HeaderDLQError] == "" || h[streams.HeaderDLQTopic] != kb.name(p.topic) {
 				t.Fatalf("%s: unexpected dead letter %s (%v)", p.name, m.Value, h)
 			}
