@@ -57,19 +57,16 @@ func (h *orderHarness) recAt(key string, partition int, offset int64, attempts i
 }
 
 // takeAll takes every call that may go now, finishing none.
-func (h *orderHarness) takeAll() []int64 {
-	var got []int64
-	for {
-		_, c, ok := h.o.take()
-		if !ok {
-			return got
-		}
-		got = append(got, c.pos.offset)
-	}
-}
+func (h *orderHarness) takeAll() []int64 { return h.takeEach(nil) }
 
 // runAll takes and finishes calls until none may go, in the order taken.
 func (h *orderHarness) runAll(outcome func(*customerCall) error) []int64 {
+	return h.takeEach(func(l *customerLine, c *customerCall) { h.o.finish(l, c, outcome(c)) })
+}
+
+// takeEach takes calls until none may go, passing each to then (if not
+// nil), and returns their offsets in the order taken.
+func (h *orderHarness) takeEach(then func(*customerLine, *customerCall)) []int64 {
 	var got []int64
 	for {
 		l, c, ok := h.o.take()
@@ -77,7 +74,9 @@ func (h *orderHarness) runAll(outcome func(*customerCall) error) []int64 {
 			return got
 		}
 		got = append(got, c.pos.offset)
-		h.o.finish(l, c, outcome(c))
+		if then != nil {
+			then(l, c)
+		}
 	}
 }
 
