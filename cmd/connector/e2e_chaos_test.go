@@ -58,6 +58,26 @@ func caughtUp(t *testing.T, broker string, timeout time.Duration) {
 	})
 }
 
+// startReady starts a connector process with the config at cfg, records
+// what its /readyz says, and waits until it answers 200.
+func startReady(t *testing.T, connectorBin, cfg string) (*proc, *readyzLog) {
+	t.Helper()
+	conn := start(t, connectorBin, "run", "-config", cfg)
+	ready := watchReadyz(t, conn)
+	ready.await(t, 30*time.Second, 0, "ready", func(s readyzState) bool { return s.Code == 200 })
+	return conn, ready
+}
+
+// awaitAccepted waits (what) until Contacthub accepted at least n events,
+// copies included.
+func awaitAccepted(t *testing.T, sb *sandbox.Sandbox, n int64, what string) {
+	t.Helper()
+	streamstest.WaitFor(t, 60*time.Second, what, func() (bool, string) {
+		got := accepted(sb)
+		return got >= n, fmt.Sprint(got)
+	})
+}
+
 // accepted is how many events Contacthub accepted so far, copies included.
 func accepted(sb *sandbox.Sandbox) int64 { return sb.Contacthub.Stats().Accepted }
 
@@ -133,13 +153,8 @@ func TestChaosBrokerOutage(t *testing.T) {
 
 	load := newEventLoad(22)
 	streamstest.Produce(t, addr, "web.events", load.next(20000)...)
-	conn := start(t, connectorBin, "run", "-config", cfg)
-	ready := watchReadyz(t, conn)
-	ready.await(t, 30*time.Second, 0, "ready", func(s readyzState) bool { return s.Code == 200 })
-	streamstest.WaitFor(t, 60*time.Second, "2000 delivered before the outage", func() (bool, string) {
-		n := accepted(sb)
-		return n >= 2000, fmt.Sprint(n)
-	})
+	conn, ready := startReady(t, connectorBin, cfg)
+	awaitAccepted(t, sb, 2000, "2000 delivered before the outage")
 
 	broker.terminate()
 	down := time.Now()
@@ -207,13 +222,8 @@ func TestChaosAPIOutage(t *testing.T) {
 	load := newEventLoad(23)
 	streamstest.Produce(t, broker, "web.events", load.next(3000)...)
 	prod := produceEvery(t, load, broker, "web.events", 20, 100*time.Millisecond)
-	conn := start(t, connectorBin, "run", "-config", cfg)
-	ready := watchReadyz(t, conn)
-	ready.await(t, 30*time.Second, 0, "ready", func(s readyzState) bool { return s.Code == 200 })
-	streamstest.WaitFor(t, 60*time.Second, "1000 delivered before the outage", func() (bool, string) {
-		n := accepted(sb)
-		return n >= 1000, fmt.Sprint(n)
-	})
+	conn, ready := startReady(t, connectorBin, cfg)
+	awaitAccepted(t, sb, 1000, "1000 delivered before the outage")
 
 	setFaults(t, sb, fault.Settings{ServerErrorShare: 1})
 	down := time.Now()

@@ -96,6 +96,18 @@ func TestBrokerFailover(t *testing.T) {
 		})
 	}
 
+	// restart restarts node id and waits until it is back in sync, marking
+	// both (why, a format of id) on the record of /readyz.
+	restart := func(id int, why string) {
+		t.Helper()
+		ready.mark(fmt.Sprintf(why, id))
+		if err := c.Restart(id); err != nil {
+			t.Fatal(err)
+		}
+		waitInSync(t, c, events, partitions)
+		ready.mark(fmt.Sprintf("node %d back in sync", id))
+	}
+
 	// Phase 1: the busiest broker dies without warning, and comes back.
 	produce(1)
 	progress("the first 10,000 events delivered", 10_000)
@@ -107,12 +119,7 @@ func TestBrokerFailover(t *testing.T) {
 	killedAt := time.Now()
 	progress(fmt.Sprintf("10,000 events delivered with node %d dead", victim), 10_000)
 	downFor := time.Since(killedAt)
-	ready.mark(fmt.Sprintf("restart node %d", victim))
-	if err := c.Restart(victim); err != nil {
-		t.Fatal(err)
-	}
-	waitInSync(t, c, events, partitions)
-	ready.mark(fmt.Sprintf("node %d back in sync", victim))
+	restart(victim, "restart node %d")
 	allDelivered("every event committed after the kill")
 
 	// Phase 2: a rolling restart, one node at a time, each back in sync
@@ -120,12 +127,7 @@ func TestBrokerFailover(t *testing.T) {
 	produce(2)
 	for id := 1; id <= c.Brokers(); id++ {
 		progress(fmt.Sprintf("5,000 events delivered before node %d restarts", id), 5_000)
-		ready.mark(fmt.Sprintf("rolling restart of node %d", id))
-		if err := c.Restart(id); err != nil {
-			t.Fatal(err)
-		}
-		waitInSync(t, c, events, partitions)
-		ready.mark(fmt.Sprintf("node %d back in sync", id))
+		restart(id, "rolling restart of node %d")
 	}
 	allDelivered("every event committed after the rolling restart")
 	// Whatever /readyz said from the kill on was about Kafka.
