@@ -288,10 +288,7 @@ func TestChaosHugeInvalidRecord(t *testing.T) {
 	if len(dls) != 1 {
 		t.Fatalf("%d dead letters, want the huge record's only", len(dls))
 	}
-	h := map[string]string{}
-	for _, x := range dls[0].Headers {
-		h[x.Key] = string(x.Value)
-	}
+	h := streamstest.Headers(dls[0])
 	sum := sha256.Sum256(value)
 	want := map[string]string{
 		streams.HeaderDLQValueOmitted: "too_large",

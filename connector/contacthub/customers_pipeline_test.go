@@ -1,7 +1,6 @@
 package contacthub_test
 
 import (
-	"context"
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
 	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
 )
@@ -49,10 +49,7 @@ func TestCustomersPipelineDeliversInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stopped := make(chan error, 1)
-	go func() { stopped <- p.Run(ctx) }()
+	stop := testkit.Run(t, p.Run)
 
 	// Markers carry the production sequence: records of one key go to one
 	// partition in the order produced, so it is their offset order too.
@@ -120,8 +117,7 @@ func TestCustomersPipelineDeliversInOrder(t *testing.T) {
 		ok, state := streamstest.CaughtUp(t, addr, "customers", "customers")
 		return ok, state + " " + strconv.FormatInt(p.Counts().Delivered, 10) + " delivered"
 	})
-	cancel()
-	if err := <-stopped; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("graceful stop: %v", err)
 	}
 
