@@ -16,6 +16,7 @@ import (
 
 	"github.com/contactlab/connector/connector/httpapi"
 	sbups "github.com/contactlab/connector/connector/sandbox/ups"
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -210,12 +211,9 @@ func TestPipelineCommitsUnverifiedJobs(t *testing.T) {
 	api.JobTimeout = 300 * time.Millisecond
 	h := newSink(t, api, nil)
 	p := testPipeline(t, broker, "ups-unverified", 5*time.Second, h.sink)
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan error, 1)
-	go func() { stopped <- p.Run(ctx) }()
+	stop := testkit.Run(t, p.Run)
 	defer func() {
-		cancel()
-		if err := <-stopped; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("pipeline: %v", err)
 		}
 	}()
