@@ -5,7 +5,23 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/contactlab/connector/connector/config"
 )
+
+// The configs the harness writes are ones the connector accepts.
+func TestConnectorConfigsParse(t *testing.T) {
+	c := &cluster{brokerAddr: "127.0.0.1:9092", sandboxURL: "http://127.0.0.1:8080"}
+	for name, doc := range map[string]string{
+		"events":   eventsConfig(c, 0),
+		"events16": eventsConfig(c, 16),
+		"ups":      upsConfig(c),
+	} {
+		if _, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false }); err != nil {
+			t.Errorf("%s: %v\n%s", name, err, doc)
+		}
+	}
+}
 
 func TestParseBench(t *testing.T) {
 	out := []byte(`goos: linux

@@ -87,6 +87,12 @@ type cluster struct {
 	sandboxURL      string
 }
 
+// connectorConfig is a connector config on c's broker that logs warnings
+// only, followed by rest: the API sections and sinks of a run.
+func connectorConfig(c *cluster, rest string) string {
+	return fmt.Sprintf("kafka:\n  brokers: [%q]\nlog:\n  level: warn\n", c.brokerAddr) + rest
+}
+
 // startCluster starts cmd/broker with topics of partitions partitions and
 // cmd/sandbox with sandboxArgs (its update-stream generator off), and
 // waits until both answer.

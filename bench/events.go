@@ -135,14 +135,9 @@ func eventsConfig(c *cluster, concurrency int) string {
 	if concurrency > 0 {
 		conc = fmt.Sprintf("    concurrency: %d\n", concurrency)
 	}
-	return fmt.Sprintf(`kafka:
-  brokers: [%q]
-log:
-  level: warn
-%s
-sinks:
+	return connectorConfig(c, sandbox.ContacthubSection(c.sandboxURL)+fmt.Sprintf(`sinks:
   - name: events
     type: contacthub-events
     topics: [%s]
-%s`, c.brokerAddr, sandbox.ContacthubSection(c.sandboxURL), eventsTopic, conc)
+%s`, eventsTopic, conc))
 }

@@ -47,13 +47,7 @@ func (h *Harness) runIdle(ctx context.Context, n int, window time.Duration) (Idl
 	if err != nil {
 		return Idle{}, err
 	}
-	doc := fmt.Sprintf(`kafka:
-  brokers: [%q]
-log:
-  level: warn
-%s
-sinks:
-%s`, c.brokerAddr, sandbox.ContacthubSection(c.sandboxURL), sinks.String())
+	doc := connectorConfig(c, sandbox.ContacthubSection(c.sandboxURL)+"sinks:\n"+sinks.String())
 	p, _, err := startConnector(ctx, h.bin, dir, "", doc)
 	if err != nil {
 		return Idle{}, err

@@ -170,34 +170,32 @@ func (h *Harness) Run(ctx context.Context, o Options) *Table {
 	} else if want("sweep") {
 		t.missing(g, "records/s", "", 0, "connector at the best fixed concurrency", "every sweep run failed")
 	}
-	for _, c := range o.Sweep {
-		g := fmt.Sprintf("events c=%d", c)
-		if err := sweepErr[c]; err != nil {
-			if err != errSkipped {
-				t.missing(g, "records/s", "", 0, "connector, concurrency "+strconv.Itoa(c), why(err))
+	// Every point of the sweep, the connector's and then the floor's.
+	for _, series := range []struct {
+		name, what string
+		runs       map[int]Drain
+		errs       map[int]error
+		xFloor     bool // compared with the floor at the same concurrency
+	}{
+		{"events", "connector, concurrency ", sweep, sweepErr, true},
+		{"floor", "kafka-go group read + net/http POST only, concurrency ", floor, floorErr, false},
+	} {
+		for _, c := range o.Sweep {
+			g := fmt.Sprintf("%s c=%d", series.name, c)
+			if err := series.errs[c]; err != nil {
+				if err != errSkipped {
+					t.missing(g, "records/s", "", 0, series.what+strconv.Itoa(c), why(err))
+				}
+				continue
 			}
-			continue
-		}
-		d := sweep[c]
-		t.add(g, "records/s", d.PerSecond(), "", 0, "connector, concurrency "+strconv.Itoa(c))
-		t.add(g, "cpu-us/record", d.CPUPerRecord(), "", 0, "")
-		if floorErr[c] == nil {
-			t.add(g, "x-floor", d.CPUPerRecord()/floor[c].CPUPerRecord(), "", 0, "CPU per record / the floor's at the same concurrency")
-		}
-		t.add(g, "peak-rss-MB", mb(d.End.PeakRSS), "", 0, "")
-	}
-	for _, c := range o.Sweep {
-		g := fmt.Sprintf("floor c=%d", c)
-		if err := floorErr[c]; err != nil {
-			if err != errSkipped {
-				t.missing(g, "records/s", "", 0, "kafka-go group read + net/http POST only, concurrency "+strconv.Itoa(c), why(err))
+			d := series.runs[c]
+			t.add(g, "records/s", d.PerSecond(), "", 0, series.what+strconv.Itoa(c))
+			t.add(g, "cpu-us/record", d.CPUPerRecord(), "", 0, "")
+			if series.xFloor && floorErr[c] == nil {
+				t.add(g, "x-floor", d.CPUPerRecord()/floor[c].CPUPerRecord(), "", 0, "CPU per record / the floor's at the same concurrency")
 			}
-			continue
+			t.add(g, "peak-rss-MB", mb(d.End.PeakRSS), "", 0, "")
 		}
-		d := floor[c]
-		t.add(g, "records/s", d.PerSecond(), "", 0, "kafka-go group read + net/http POST only, concurrency "+strconv.Itoa(c))
-		t.add(g, "cpu-us/record", d.CPUPerRecord(), "", 0, "")
-		t.add(g, "peak-rss-MB", mb(d.End.PeakRSS), "", 0, "")
 	}
 
 	// UPS without limits.

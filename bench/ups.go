@@ -97,12 +97,5 @@ func upsConfig(c *cluster) string {
 	for _, p := range upsPipelines {
 		fmt.Fprintf(&sinks, "  - name: %s\n    type: ups\n    topics: [%s]\n    ups:\n      collection: %s\n%s", p.name, p.topic, p.coll, p.extra)
 	}
-	return fmt.Sprintf(`kafka:
-  brokers: [%q]
-log:
-  level: warn
-%s
-  updates_per_second: 100000000
-sinks:
-%s`, c.brokerAddr, sandbox.UPSSection(c.sandboxURL), sinks.String())
+	return connectorConfig(c, sandbox.UPSSection(c.sandboxURL, sandbox.UPSClientSecret)+"  updates_per_second: 100000000\nsinks:\n"+sinks.String())
 }

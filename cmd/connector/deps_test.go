@@ -14,7 +14,7 @@ func TestProductionBinaryLinksNoSandboxOrEmbeddedBroker(t *testing.T) {
 		t.Skipf("go list: %v", err)
 	}
 	for _, pkg := range strings.Fields(string(out)) {
-		for _, banned := range []string{"/connector/sandbox", "/streams/embedded", "/pkg/kfake", "/connector/demo", "/internal/kafkatest"} {
+		for _, banned := range []string{"/connector/sandbox", "/streams/embedded", "/pkg/kfake", "/connector/demo", "/internal/kafkatest", "/internal/e2etest"} {
 			if strings.Contains(pkg, banned) {
 				t.Errorf("cmd/connector links %s", pkg)
 			}

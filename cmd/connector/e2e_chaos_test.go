@@ -16,6 +16,7 @@ import (
 
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
 )
@@ -57,6 +58,26 @@ func caughtUp(t *testing.T, broker string, timeout time.Duration) {
 	})
 }
 
+// startReady starts a connector process with the config at cfg, records
+// what its /readyz says, and waits until it answers 200.
+func startReady(t *testing.T, connectorBin, cfg string) (*proc, *readyzLog) {
+	t.Helper()
+	conn := start(t, connectorBin, "run", "-config", cfg)
+	ready := watchReadyz(t, conn)
+	ready.await(t, 30*time.Second, 0, "ready", func(s readyzState) bool { return s.Code == 200 })
+	return conn, ready
+}
+
+// awaitAccepted waits (what) until Contacthub accepted at least n events,
+// copies included.
+func awaitAccepted(t *testing.T, sb *sandbox.Sandbox, n int64, what string) {
+	t.Helper()
+	streamstest.WaitFor(t, 60*time.Second, what, func() (bool, string) {
+		got := accepted(sb)
+		return got >= n, fmt.Sprint(got)
+	})
+}
+
 // accepted is how many events Contacthub accepted so far, copies included.
 func accepted(sb *sandbox.Sandbox) int64 { return sb.Contacthub.Stats().Accepted }
 
@@ -66,11 +87,10 @@ func accepted(sb *sandbox.Sandbox) int64 { return sb.Contacthub.Stats().Accepted
 // while events keep arriving.
 func TestChaosSIGKILLLoop(t *testing.T) {
 	t.Parallel()
-	connectorBin, brokerBin := build(t)
-	broker := startBroker(t, brokerBin, 4, "web.events")
-	sbCfg := sandbox.DefaultConfig()
-	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(3 * time.Millisecond), ServerErrorShare: 0.02}
-	sb := startSandbox(t, sbCfg)
+	connectorBin, broker := buildAndStartBroker(t, 4, "web.events")
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
+		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(3 * time.Millisecond), ServerErrorShare: 0.02}
+	})
 	const maxInFlight, kills = 300, 7
 	cfg := chaosConfig(t, broker, sb, sandbox.ContacthubToken, shortGroupTimeouts, fmt.Sprintf("    concurrency: 16\n    max_in_flight: %d\n", maxInFlight))
 
@@ -124,22 +144,17 @@ func TestChaosBrokerOutage(t *testing.T) {
 	brokerArgs := []string{"-addr", addr, "-data-dir", dir, "-partitions", "4", "-topics", "web.events"}
 	broker := start(t, brokerBin, brokerArgs...)
 	awaitListening(t, addr)
-	sbCfg := sandbox.DefaultConfig()
-	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(10 * time.Millisecond)}
-	sb := startSandbox(t, sbCfg)
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
+		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(10 * time.Millisecond)}
+	})
 	const maxInFlight = 2000 // the default, as in the run
 	cfg := chaosConfig(t, addr, sb, sandbox.ContacthubToken, shortGroupTimeouts,
 		"    concurrency: 32\n    health: {interval: 500ms, broker_unreachable_after: 5s}\n")
 
 	load := newEventLoad(22)
 	streamstest.Produce(t, addr, "web.events", load.next(20000)...)
-	conn := start(t, connectorBin, "run", "-config", cfg)
-	ready := watchReadyz(t, conn)
-	ready.await(t, 30*time.Second, 0, "ready", func(s readyzState) bool { return s.Code == 200 })
-	streamstest.WaitFor(t, 60*time.Second, "2000 delivered before the outage", func() (bool, string) {
-		n := accepted(sb)
-		return n >= 2000, fmt.Sprint(n)
-	})
+	conn, ready := startReady(t, connectorBin, cfg)
+	awaitAccepted(t, sb, 2000, "2000 delivered before the outage")
 
 	broker.terminate()
 	down := time.Now()
@@ -196,11 +211,10 @@ func forgetConnections() {
 // and a 503 accepts nothing, so there are no duplicates either.
 func TestChaosAPIOutage(t *testing.T) {
 	t.Parallel()
-	connectorBin, brokerBin := build(t)
-	broker := startBroker(t, brokerBin, 4, "web.events")
-	sbCfg := sandbox.DefaultConfig()
-	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(5 * time.Millisecond)}
-	sb := startSandbox(t, sbCfg)
+	connectorBin, broker := buildAndStartBroker(t, 4, "web.events")
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
+		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(5 * time.Millisecond)}
+	})
 	const maxInFlight = 2000
 	cfg := chaosConfig(t, broker, sb, sandbox.ContacthubToken, shortGroupTimeouts,
 		"    retry: {initial: 100ms, max: 2s, max_elapsed: 10m}\n    health: {interval: 500ms, failing_after: 5s}\n")
@@ -208,13 +222,8 @@ func TestChaosAPIOutage(t *testing.T) {
 	load := newEventLoad(23)
 	streamstest.Produce(t, broker, "web.events", load.next(3000)...)
 	prod := produceEvery(t, load, broker, "web.events", 20, 100*time.Millisecond)
-	conn := start(t, connectorBin, "run", "-config", cfg)
-	ready := watchReadyz(t, conn)
-	ready.await(t, 30*time.Second, 0, "ready", func(s readyzState) bool { return s.Code == 200 })
-	streamstest.WaitFor(t, 60*time.Second, "1000 delivered before the outage", func() (bool, string) {
-		n := accepted(sb)
-		return n >= 1000, fmt.Sprint(n)
-	})
+	conn, ready := startReady(t, connectorBin, cfg)
+	awaitAccepted(t, sb, 1000, "1000 delivered before the outage")
 
 	setFaults(t, sb, fault.Settings{ServerErrorShare: 1})
 	down := time.Now()
@@ -250,9 +259,8 @@ func TestChaosAPIOutage(t *testing.T) {
 // dead-letter problem it does not have.
 func TestChaosHugeInvalidRecord(t *testing.T) {
 	t.Parallel()
-	connectorBin, brokerBin := build(t)
-	broker := startBroker(t, brokerBin, 1, "web.events") // one partition: the valid records are behind it
-	sb := startSandbox(t, sandbox.DefaultConfig())
+	connectorBin, broker := buildAndStartBroker(t, 1, "web.events") // one partition: the valid records are behind it
+	sb := sandboxtest.Start(t, nil)
 	cfg := chaosConfig(t, broker, sb, sandbox.ContacthubToken, shortGroupTimeouts, "")
 
 	const maxMessageBytes = 1048588 // message.max.bytes, the default of Kafka and kfake
@@ -280,10 +288,7 @@ func TestChaosHugeInvalidRecord(t *testing.T) {
 	if len(dls) != 1 {
 		t.Fatalf("%d dead letters, want the huge record's only", len(dls))
 	}
-	h := map[string]string{}
-	for _, x := range dls[0].Headers {
-		h[x.Key] = string(x.Value)
-	}
+	h := streamstest.Headers(dls[0])
 	sum := sha256.Sum256(value)
 	want := map[string]string{
 		streams.HeaderDLQValueOmitted: "too_large",
@@ -324,11 +329,10 @@ func produceOne(t *testing.T, broker, topic string, m kafka.Message) {
 // (5% 503) pending at the SIGTERM.
 func TestChaosSIGTERMUnderLoad(t *testing.T) {
 	t.Parallel()
-	connectorBin, brokerBin := build(t)
-	broker := startBroker(t, brokerBin, 4, "web.events")
-	sbCfg := sandbox.DefaultConfig()
-	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(20 * time.Millisecond), ServerErrorShare: 0.05}
-	sb := startSandbox(t, sbCfg)
+	connectorBin, broker := buildAndStartBroker(t, 4, "web.events")
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
+		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(20 * time.Millisecond), ServerErrorShare: 0.05}
+	})
 	cfg := chaosConfig(t, broker, sb, sandbox.ContacthubToken, shortGroupTimeouts, "    concurrency: 32\n")
 
 	load := newEventLoad(25)
@@ -401,7 +405,7 @@ func TestChaosWrongCredential(t *testing.T) {
 	t.Run("wrong token", func(t *testing.T) {
 		t.Parallel()
 		broker := startBroker(t, brokerBin, 4, "web.events")
-		sb := startSandbox(t, sandbox.DefaultConfig())
+		sb := sandboxtest.Start(t, nil)
 		// Paused records cannot be delivered: the stop need not wait long.
 		cfg := chaosConfig(t, broker, sb, "not-the-token", shortGroupTimeouts, "    shutdown_grace: 1s\n")
 		produceMixed(t, broker, newEventLoad(26))
@@ -430,9 +434,9 @@ func TestChaosWrongCredential(t *testing.T) {
 	t.Run("credential refused then accepted", func(t *testing.T) {
 		t.Parallel()
 		broker := startBroker(t, brokerBin, 4, "web.events")
-		sbCfg := sandbox.DefaultConfig()
-		sbCfg.Contacthub.Faults = fault.Settings{UnauthorizedFor: fault.Duration(observe)}
-		sb := startSandbox(t, sbCfg)
+		sb := sandboxtest.Start(t, func(c *sandbox.Config) {
+			c.Contacthub.Faults = fault.Settings{UnauthorizedFor: fault.Duration(observe)}
+		})
 		cfg := chaosConfig(t, broker, sb, sandbox.ContacthubToken, shortGroupTimeouts, "")
 		load := newEventLoad(27)
 		produceMixed(t, broker, load)
@@ -481,11 +485,10 @@ func TestChaosWrongCredential(t *testing.T) {
 // member leaves, and comes back).
 func TestChaosFrozenMember(t *testing.T) {
 	t.Parallel()
-	connectorBin, brokerBin := build(t)
-	broker := startBroker(t, brokerBin, 4, "web.events")
-	sbCfg := sandbox.DefaultConfig()
-	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(10 * time.Millisecond)}
-	sb := startSandbox(t, sbCfg)
+	connectorBin, broker := buildAndStartBroker(t, 4, "web.events")
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
+		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(10 * time.Millisecond)}
+	})
 	const maxInFlight, freezes = 500, 3
 	cfg := chaosConfig(t, broker, sb, sandbox.ContacthubToken, shortGroupTimeouts, fmt.Sprintf("    concurrency: 32\n    max_in_flight: %d\n", maxInFlight))
 	load := newEventLoad(29)
@@ -535,9 +538,8 @@ func TestChaosFrozenMember(t *testing.T) {
 // successor gets its partitions only then.
 func TestChaosRestartToFirstDelivery(t *testing.T) {
 	t.Parallel()
-	connectorBin, brokerBin := build(t)
-	broker := startBroker(t, brokerBin, 4, "web.events")
-	sb := startSandbox(t, sandbox.DefaultConfig())
+	connectorBin, broker := buildAndStartBroker(t, 4, "web.events")
+	sb := sandboxtest.Start(t, nil)
 	cfg := chaosConfig(t, broker, sb, sandbox.ContacthubToken, "", "") // the default session_timeout and heartbeat_interval
 	load := newEventLoad(28)
 	prod := produceEvery(t, load, broker, "web.events", 20, 50*time.Millisecond)

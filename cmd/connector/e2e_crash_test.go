@@ -1,21 +1,18 @@
 package main_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/contactlab/connector/connector/contacthub"
-	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/enablenow"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
-	"github.com/contactlab/connector/internal/testkit"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
+	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams/streamstest"
 )
@@ -28,61 +25,29 @@ import (
 // in any direction.
 func TestEveryDirectionSurvivesSIGKILL(t *testing.T) {
 	t.Parallel()
-	connectorBin, brokerBin := build(t)
-	brokerAddr := startBroker(t, brokerBin, 4, "profiles.segments,categorization.requests")
+	connectorBin, brokerAddr := buildAndStartBroker(t, 4, "profiles.segments,categorization.requests")
 
-	sbCfg := sandbox.DefaultConfig()
-	sbCfg.UPS.UpdatesPerSecond = 3000
-	sbCfg.EnableNow.Faults = fault.Settings{Latency: fault.Duration(15 * time.Millisecond)}
-	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(40 * time.Millisecond)}
-	sbCfg.Contacthub.ChangesPerSecond = 0 // the test appends the changes itself
-	sb := startSandbox(t, sbCfg)
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
+		c.UPS.UpdatesPerSecond = 3000
+		c.EnableNow.Faults = fault.Settings{Latency: fault.Duration(15 * time.Millisecond)}
+		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(40 * time.Millisecond)}
+		c.Contacthub.ChangesPerSecond = 0 // the test appends the changes itself
+	})
 
 	// UPS: two updates per user on average, keyed by user.
 	const updates, users = 12000, 6000
-	ug := demo.NewUPSTraffic(3, users, schemas.Segments)
-	ug.InvalidShare = 0
-	last := map[string][]byte{}
-	msgs := make([]kafka.Message, 0, updates)
-	for range updates {
-		k, v, _ := ug.Next()
-		var rec struct{ Value json.RawMessage }
-		if err := json.Unmarshal(v, &rec); err != nil {
-			t.Fatal(err)
-		}
-		last[string(k)] = rec.Value
-		msgs = append(msgs, kafka.Message{Key: k, Value: v})
-	}
+	msgs, last := e2etest.UPSUpdates(t, 3, users, schemas.Segments, updates)
 	streamstest.Produce(t, brokerAddr, "profiles.segments", msgs...)
 	// EnableNow: valid requests only, so each must make exactly one job.
 	const requests = 3000
-	cg := demo.NewCategorizationTraffic(5)
-	msgs = msgs[:0]
-	for len(msgs) < requests {
-		if k, v, ok := cg.Next(); ok {
-			msgs = append(msgs, kafka.Message{Key: k, Value: v})
-		}
-	}
-	streamstest.Produce(t, brokerAddr, "categorization.requests", msgs...)
+	streamstest.Produce(t, brokerAddr, "categorization.requests", e2etest.ValidCategorizationRequests(5, requests)...)
 	// Contacthub: a stream the source reads a small page at a time.
 	sb.Contacthub.AppendUpdates(20000)
 
 	os.Setenv("E2E_UPS_SECRET", sandbox.UPSClientSecret)
-	cfgPath := writeConfig(t, brokerAddr, fmt.Sprintf(`contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: %s
-ups:
-  base_url: %s
-  api_key: %q
-  client_id: %s
-  client_secret: ${E2E_UPS_SECRET}
-  updates_per_second: 3000
+	cfgPath := writeConfig(t, brokerAddr, fmt.Sprintf(`%s%s  updates_per_second: 3000
   status_poll_interval: 50ms
-enablenow:
-  base_url: %s
-  token: %s
-sinks:
+%ssinks:
   - name: segments
     type: ups
     topics: [profiles.segments]
@@ -95,9 +60,9 @@ sources:
     type: contacthub-updates
     page_size: 250
     poll_interval: 50ms
-`, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken,
-		sb.URL(), sandbox.UPSAPIKey, sandbox.UPSClientID,
-		sb.URL(), sandbox.EnableNowToken))
+`, sandbox.ContacthubSection(sb.URL()),
+		sandbox.UPSSection(sb.URL(), "${E2E_UPS_SECRET}"),
+		sandbox.EnableNowSection(sb.URL())))
 
 	// The first run is killed once every direction has done some, not all,
 	// of its work.
@@ -131,12 +96,7 @@ sources:
 	})
 
 	// UPS: every user holds the last value produced for it.
-	for user, want := range last {
-		got, _, ok := sb.UPS.Stored(schemas.Segments, user)
-		if !ok || !testkit.JSONEqual(got, want) {
-			t.Fatalf("user %s holds %s, want the last value produced %s", user, got, want)
-		}
-	}
+	e2etest.RequireStored(t, sb, schemas.Segments, last, "user %s holds %s, want the last value produced %s")
 	// EnableNow: exactly one job per request, across the crash.
 	for _, m := range streamstest.ReadAll(t, brokerAddr, "categorization.requests") {
 		if n := sb.EnableNow.JobsFor(enablenow.IdempotencyKey(m.Topic, m.Partition, m.Offset, m.Key, m.Value)); n != 1 {

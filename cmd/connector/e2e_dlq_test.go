@@ -13,6 +13,7 @@ import (
 	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/streams/streamstest"
 )
 
@@ -24,11 +25,10 @@ import (
 // and a second replay finds nothing left.
 func TestDeadLetterInspectAndReplay(t *testing.T) {
 	t.Parallel()
-	connectorBin, brokerBin := build(t)
-	brokerAddr := startBroker(t, brokerBin, 3, "web.events")
-	sbCfg := sandbox.DefaultConfig()
-	sbCfg.Contacthub.Faults = fault.Settings{ServerErrorShare: 1}
-	sb := startSandbox(t, sbCfg)
+	connectorBin, brokerAddr := buildAndStartBroker(t, 3, "web.events")
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
+		c.Contacthub.Faults = fault.Settings{ServerErrorShare: 1}
+	})
 	os.Setenv("E2E_CONTACTHUB_TOKEN", sandbox.ContacthubToken)
 	cfgPath := writeConfig(t, brokerAddr, fmt.Sprintf(`contacthub:
   base_url: %s

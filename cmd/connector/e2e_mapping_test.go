@@ -14,8 +14,9 @@ import (
 	"github.com/contactlab/connector/connector/mapping"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/examples/orders"
-	"github.com/contactlab/connector/internal/testkit"
+	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -27,13 +28,12 @@ import (
 // SIGKILL mid-run and started again: no output of any record is lost, since
 // a record's offset is committed only once every output finished.
 func TestMappedFanOutSurvivesSIGKILL(t *testing.T) {
-	connectorBin, brokerBin := build(t)
-	brokerAddr := startBroker(t, brokerBin, 4, "shop.orders")
-	sbCfg := sandbox.DefaultConfig()
-	sbCfg.UPS.UpdatesPerSecond = 5000
-	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(10 * time.Millisecond), ServerErrorShare: 0.02}
-	sbCfg.Contacthub.ChangesPerSecond = 0
-	sb := startSandbox(t, sbCfg)
+	connectorBin, brokerAddr := buildAndStartBroker(t, 4, "shop.orders")
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
+		c.UPS.UpdatesPerSecond = 5000
+		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(10 * time.Millisecond), ServerErrorShare: 0.02}
+		c.Contacthub.ChangesPerSecond = 0
+	})
 
 	events, err := mapping.Compile("completed_order.jq", orders.CompletedOrderMapping)
 	if err != nil {
@@ -74,16 +74,7 @@ func TestMappedFanOutSurvivesSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Setenv("E2E_UPS_SECRET", sandbox.UPSClientSecret)
-	cfgPath := writeConfig(t, brokerAddr, fmt.Sprintf(`contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: %s
-ups:
-  base_url: %s
-  api_key: %q
-  client_id: %s
-  client_secret: ${E2E_UPS_SECRET}
-  updates_per_second: 5000
+	cfgPath := writeConfig(t, brokerAddr, fmt.Sprintf(`%s%s  updates_per_second: 5000
   status_poll_interval: 50ms
   max_records: 100
 sinks:
@@ -98,8 +89,8 @@ sinks:
     topics: [shop.orders]
     ups: {collection: rr-segments}
     mapping_file: %s
-`, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken,
-		sb.URL(), sandbox.UPSAPIKey, sandbox.UPSClientID,
+`, sandbox.ContacthubSection(sb.URL()),
+		sandbox.UPSSection(sb.URL(), "${E2E_UPS_SECRET}"),
 		filepath.Join(dir, "completed_order.jq"), filepath.Join(dir, "ups_segments.jq")))
 
 	first := start(t, connectorBin, "run", "-config", cfgPath)
@@ -121,17 +112,8 @@ sinks:
 		}
 		return true, ""
 	})
-	for i, b := range bodies {
-		if sb.Contacthub.AcceptedCount(b) == 0 {
-			t.Fatalf("completedOrder %d lost in the crash: %s", i, b)
-		}
-	}
-	for user, want := range last {
-		got, _, ok := sb.UPS.Stored(schemas.Segments, user)
-		if !ok || !testkit.JSONEqual(got, want) {
-			t.Fatalf("user %s holds %s, want %s", user, got, want)
-		}
-	}
+	e2etest.RequireAccepted(t, sb, bodies, "completedOrder %d lost in the crash: %s")
+	e2etest.RequireStored(t, sb, schemas.Segments, last, "user %s holds %s, want %s")
 	st := sb.Contacthub.Stats()
 	t.Logf("%d orders: %d completedOrder events (%d accepted in all, %d duplicates after the crash), %d users' segments",
 		n, len(bodies), st.Accepted, st.DuplicateBodies, len(last))

@@ -20,6 +20,8 @@ import (
 	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
+	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/internal/kafkatest"
 	"github.com/contactlab/connector/streams/streamstest"
 )
@@ -95,6 +97,15 @@ func build(t *testing.T) (connector, broker string) {
 	return filepath.Join(binDir, "connector"), filepath.Join(binDir, "broker")
 }
 
+// buildAndStartBroker builds the binaries and starts a broker of the
+// test's own (startBroker); it returns the connector's binary and the
+// broker's address.
+func buildAndStartBroker(t *testing.T, partitions int, topics string) (connectorBin, broker string) {
+	t.Helper()
+	connectorBin, brokerBin := build(t)
+	return connectorBin, startBroker(t, brokerBin, partitions, topics)
+}
+
 // startBroker runs cmd/broker on a free address with topics created, waits
 // until it listens and returns the address.
 func startBroker(t *testing.T, bin string, partitions int, topics string) string {
@@ -109,18 +120,6 @@ func startBroker(t *testing.T, bin string, partitions int, topics string) string
 		return err == nil, fmt.Sprint(err)
 	})
 	return addr
-}
-
-// startSandbox serves the sandbox until the test ends. Processes started
-// after it are stopped before it (cleanups run last first).
-func startSandbox(t *testing.T, cfg sandbox.Config) *sandbox.Sandbox {
-	t.Helper()
-	sb, err := sandbox.Start("127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sb.Close)
-	return sb
 }
 
 func freeAddr(t *testing.T) string {
@@ -237,16 +236,7 @@ func writeConfig(t *testing.T, broker, rest string) string {
 // kafka section instead of the short group timeouts.
 func writeConfigWith(t *testing.T, broker, kafkaKeys, rest string) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "connector.yaml")
-	doc := fmt.Sprintf("kafka:\n  brokers: [%q]\n", broker) + kafkaKeys + `http:
-  listen: "127.0.0.1:0"
-log:
-  level: info
-` + rest
-	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return writeConfigFile(t, fmt.Sprintf("kafka:\n  brokers: [%q]\n", broker)+kafkaKeys, rest)
 }
 
 // eventsConfig writes the config of one Contacthub events pipeline, its
@@ -269,11 +259,7 @@ sinks:
 // requireAccepted fails unless Contacthub accepted every one of events.
 func requireAccepted(t *testing.T, sb *sandbox.Sandbox, events [][]byte) {
 	t.Helper()
-	for i, v := range events {
-		if sb.Contacthub.AcceptedCount(v) == 0 {
-			t.Fatalf("event %d never delivered: %s", i, v)
-		}
-	}
+	e2etest.RequireAccepted(t, sb, events, "event %d never delivered: %s")
 }
 
 // kcatProduce writes key<TAB>value lines into topic with kcat.
@@ -289,11 +275,10 @@ func kcatProduce(t *testing.T, kcatBin, broker, topic string, lines []string) {
 func TestEndToEndWithOutsideClientAndCrash(t *testing.T) {
 	t.Parallel()
 	kcatBin := kcat(t)
-	connectorBin, brokerBin := build(t)
-	brokerAddr := startBroker(t, brokerBin, 4, "web.events")
-	sbCfg := sandbox.DefaultConfig()
-	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(2 * time.Millisecond), ServerErrorShare: 0.02}
-	sb := startSandbox(t, sbCfg)
+	connectorBin, brokerAddr := buildAndStartBroker(t, 4, "web.events")
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
+		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(2 * time.Millisecond), ServerErrorShare: 0.02}
+	})
 
 	const valid, invalid = 6000, 60
 	g := demo.NewEventTraffic(7, 300, sandbox.NodeID)
@@ -372,11 +357,10 @@ func TestEndToEndWithOutsideClientAndCrash(t *testing.T) {
 func TestTwoProcessesShareThePartitions(t *testing.T) {
 	t.Parallel()
 	kcatBin := kcat(t)
-	connectorBin, brokerBin := build(t)
-	brokerAddr := startBroker(t, brokerBin, 6, "web.events")
-	sbCfg := sandbox.DefaultConfig()
-	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(5 * time.Millisecond)}
-	sb := startSandbox(t, sbCfg)
+	connectorBin, brokerAddr := buildAndStartBroker(t, 6, "web.events")
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
+		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(5 * time.Millisecond)}
+	})
 	cfgPath := eventsConfig(t, brokerAddr, sb)
 
 	a := start(t, connectorBin, "run", "-config", cfgPath)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
+	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/internal/kafkatest"
 	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -28,26 +30,16 @@ import (
 func TestBrokerFailover(t *testing.T) {
 	c := threeBrokers(t)
 	bin := connectorBinary(t)
-	sbCfg := sandbox.DefaultConfig()
-	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(5 * time.Millisecond)}
-	sb := startSandbox(t, sbCfg)
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
+		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(5 * time.Millisecond)}
+	})
 
 	const partitions = 6
 	events := replicatedTopic(t, c, "web.events", partitions)
 	name := func(kind string) string { return kafkatest.UniqueName(t, kind) }
 	dlq, group := name("events.dlq"), name("group")
 	customers, changes, offsets := name("customers"), name("changes"), name("offsets")
-	cfgPath := writeConfigFile(t, fmt.Sprintf(`kafka:
-  brokers: %s
-  session_timeout: 3s
-  heartbeat_interval: 300ms
-  replication_factor: 3
-  min_insync_replicas: 2
-`, yamlList(c.Bootstrap())), fmt.Sprintf(`contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: %s
-sinks:
+	cfgPath := writeConfigFile(t, replicatedKafka(c.Bootstrap()), fmt.Sprintf(`%ssinks:
   - name: events
     type: contacthub-events
     topics: [%s]
@@ -56,18 +48,9 @@ sinks:
     concurrency: 32
     retry: {initial: 10ms, max: 500ms}
     health: {interval: 500ms, broker_unreachable_after: 5s}
-sources:
-  - name: updates
-    type: contacthub-updates
-    customers_topic: %s
-    events_topic: %s
-    offsets_topic: %s
-    group_id: %s
-    page_size: 500
-    poll_interval: 50ms
-    retry: {initial: 10ms, max: 500ms}
-`, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken,
-		events, group, dlq, customers, changes, offsets, name("source-group")))
+%s    retry: {initial: 10ms, max: 500ms}
+`, sandbox.ContacthubSection(sb.URL()),
+		events, group, dlq, updatesSource(customers, changes, offsets, name("source-group"))))
 
 	p := start(t, bin, "run", "-config", cfgPath)
 	waitReady(t, p, 60*time.Second)
@@ -88,7 +71,7 @@ sources:
 	var good [][]byte
 	bad := map[string]bool{}
 	produce := func(seed uint64) {
-		msgs, g, b := eventBatch(seed, 50_000, 100)
+		msgs, g, b := e2etest.Events(seed, 50_000, 100)
 		good = append(good, g...)
 		for v := range b {
 			bad[v] = true
@@ -113,6 +96,18 @@ sources:
 		})
 	}
 
+	// restart restarts node id and waits until it is back in sync, marking
+	// both (why, a format of id) on the record of /readyz.
+	restart := func(id int, why string) {
+		t.Helper()
+		ready.mark(fmt.Sprintf(why, id))
+		if err := c.Restart(id); err != nil {
+			t.Fatal(err)
+		}
+		waitInSync(t, c, events, partitions)
+		ready.mark(fmt.Sprintf("node %d back in sync", id))
+	}
+
 	// Phase 1: the busiest broker dies without warning, and comes back.
 	produce(1)
 	progress("the first 10,000 events delivered", 10_000)
@@ -124,12 +119,7 @@ sources:
 	killedAt := time.Now()
 	progress(fmt.Sprintf("10,000 events delivered with node %d dead", victim), 10_000)
 	downFor := time.Since(killedAt)
-	ready.mark(fmt.Sprintf("restart node %d", victim))
-	if err := c.Restart(victim); err != nil {
-		t.Fatal(err)
-	}
-	waitInSync(t, c, events, partitions)
-	ready.mark(fmt.Sprintf("node %d back in sync", victim))
+	restart(victim, "restart node %d")
 	allDelivered("every event committed after the kill")
 
 	// Phase 2: a rolling restart, one node at a time, each back in sync
@@ -137,12 +127,7 @@ sources:
 	produce(2)
 	for id := 1; id <= c.Brokers(); id++ {
 		progress(fmt.Sprintf("5,000 events delivered before node %d restarts", id), 5_000)
-		ready.mark(fmt.Sprintf("rolling restart of node %d", id))
-		if err := c.Restart(id); err != nil {
-			t.Fatal(err)
-		}
-		waitInSync(t, c, events, partitions)
-		ready.mark(fmt.Sprintf("node %d back in sync", id))
+		restart(id, "rolling restart of node %d")
 	}
 	allDelivered("every event committed after the rolling restart")
 	// Whatever /readyz said from the kill on was about Kafka.

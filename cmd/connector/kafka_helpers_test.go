@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -18,8 +17,6 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/contactlab/connector/connector/demo"
-	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/internal/kafkatest"
 	"github.com/contactlab/connector/internal/testkit"
 )
@@ -102,6 +99,36 @@ log:
 	return path
 }
 
+// replicatedKafka is the kafka section of a connector on the three-node
+// cluster at brokers: the topics it makes replicated three times and
+// writable while one node is down, and a group that notices a dead member
+// within 3 s.
+func replicatedKafka(brokers []string) string {
+	return fmt.Sprintf(`kafka:
+  brokers: %s
+  session_timeout: 3s
+  heartbeat_interval: 300ms
+  replication_factor: 3
+  min_insync_replicas: 2
+`, yamlList(brokers))
+}
+
+// updatesSource is the sources section of a contacthub-updates source
+// named updates that publishes to the topics given, in the group given,
+// reading pages of 500 every 50ms; keys of the source may follow.
+func updatesSource(customersTopic, eventsTopic, offsetsTopic, group string) string {
+	return fmt.Sprintf(`sources:
+  - name: updates
+    type: contacthub-updates
+    customers_topic: %s
+    events_topic: %s
+    offsets_topic: %s
+    group_id: %s
+    page_size: 500
+    poll_interval: 50ms
+`, customersTopic, eventsTopic, offsetsTopic, group)
+}
+
 // yamlList renders addrs as a YAML flow list.
 func yamlList(addrs []string) string {
 	q := make([]string, len(addrs))
@@ -109,30 +136,6 @@ func yamlList(addrs []string) string {
 		q[i] = fmt.Sprintf("%q", a)
 	}
 	return "[" + strings.Join(q, ", ") + "]"
-}
-
-// eventBatch makes valid events and invalid ones spread among them, and
-// returns the messages, the valid values and the invalid ones as a set.
-func eventBatch(seed uint64, valid, invalid int) (msgs []kafka.Message, good [][]byte, bad map[string]bool) {
-	g := demo.NewEventTraffic(seed, 500, sandbox.NodeID)
-	g.InvalidShare = 0
-	for len(good) < valid {
-		k, v, _ := g.Next()
-		good = append(good, v)
-		msgs = append(msgs, kafka.Message{Key: k, Value: v})
-	}
-	g.InvalidShare = 1
-	bad = map[string]bool{}
-	for len(bad) < invalid {
-		k, v, ok := g.Next()
-		if ok || bad[string(v)] {
-			continue
-		}
-		bad[string(v)] = true
-		at := len(bad) * len(msgs) / (invalid + 1)
-		msgs = slices.Insert(msgs, at, kafka.Message{Key: k, Value: v})
-	}
-	return msgs, good, bad
 }
 
 // readiness is one answer of /readyz.

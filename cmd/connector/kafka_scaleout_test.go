@@ -1,18 +1,16 @@
 package main_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
-	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
+	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/internal/kafkatest"
 	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
@@ -45,11 +43,11 @@ func TestScaleOut(t *testing.T) {
 	c := threeBrokers(t)
 	bin := connectorBinary(t)
 	const eventsPerMinute = 12_000 // 200 events/s for the three together
-	sbCfg := sandbox.DefaultConfig()
-	sbCfg.Contacthub.MaxRequestsPerMinute = eventsPerMinute
-	sbCfg.Contacthub.Faults = fault.Settings{Latency: fault.Duration(2 * time.Millisecond)}
-	sbCfg.UPS.JobDuration = 100 * time.Millisecond
-	sb := startSandbox(t, sbCfg)
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
+		c.Contacthub.MaxRequestsPerMinute = eventsPerMinute
+		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(2 * time.Millisecond)}
+		c.UPS.JobDuration = 100 * time.Millisecond
+	})
 
 	const partitions = 6
 	events := replicatedTopic(t, c, "web.events", partitions)
@@ -57,22 +55,7 @@ func TestScaleOut(t *testing.T) {
 	name := func(kind string) string { return kafkatest.UniqueName(t, kind) }
 	eventsGroup, upsGroup := name("events-group"), name("ups-group")
 	segmentsDLQ := name("segments.dlq")
-	cfgPath := writeConfigFile(t, fmt.Sprintf(`kafka:
-  brokers: %s
-  session_timeout: 3s
-  heartbeat_interval: 300ms
-  replication_factor: 3
-  min_insync_replicas: 2
-`, yamlList(c.Bootstrap())), fmt.Sprintf(`contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: %s
-ups:
-  base_url: %s
-  api_key: %q
-  client_id: %s
-  client_secret: %s
-  status_poll_interval: 50ms
+	cfgPath := writeConfigFile(t, replicatedKafka(c.Bootstrap()), fmt.Sprintf(`%s%s  status_poll_interval: 50ms
 sinks:
   - name: events
     type: contacthub-events
@@ -86,29 +69,17 @@ sinks:
     group_id: %s
     dead_letter_topic: %s
     ups: {collection: rr-segments, results_topic: %s}
-`, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken,
-		sb.URL(), sandbox.UPSAPIKey, sandbox.UPSClientID, sandbox.UPSClientSecret,
+`, sandbox.ContacthubSection(sb.URL()),
+		sandbox.UPSSection(sb.URL(), sandbox.UPSClientSecret),
 		events, eventsGroup, name("events.dlq"), segments, upsGroup, segmentsDLQ, name("segments.results")))
 
 	// About 20 s of work for Contacthub at its limit, and more than the
 	// UPS limit lets through in that time.
 	const nEvents, nUpdates, users = 3_500, 20_000, 10_000
 	bootstrap := c.Bootstrap()[0]
-	msgs, good, _ := eventBatch(11, nEvents, 0)
+	msgs, good, _ := e2etest.Events(11, nEvents, 0)
 	streamstest.Produce(t, bootstrap, events, msgs...)
-	last := map[string][]byte{}
-	ug := demo.NewUPSTraffic(13, users, schemas.Segments)
-	ug.InvalidShare = 0
-	msgs = msgs[:0]
-	for range nUpdates {
-		k, v, _ := ug.Next()
-		var rec struct{ Value json.RawMessage }
-		if err := json.Unmarshal(v, &rec); err != nil {
-			t.Fatal(err)
-		}
-		last[string(k)] = rec.Value
-		msgs = append(msgs, kafka.Message{Key: k, Value: v})
-	}
+	msgs, last := e2etest.UPSUpdates(t, 13, users, schemas.Segments, nUpdates)
 	streamstest.Produce(t, bootstrap, segments, msgs...)
 
 	rates := watchRates(sb)
@@ -147,11 +118,7 @@ sinks:
 	took := time.Since(started)
 	rates.stop()
 
-	for i, v := range good {
-		if sb.Contacthub.AcceptedCount(v) == 0 {
-			t.Fatalf("event %d never reached Contacthub: %s", i, v)
-		}
-	}
+	e2etest.RequireAccepted(t, sb, good, "event %d never reached Contacthub: %s")
 	for user, want := range last {
 		got, _, ok := sb.UPS.Stored(schemas.Segments, user)
 		if !ok || !testkit.JSONEqual(got, want) {

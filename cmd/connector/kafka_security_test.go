@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -18,11 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
-	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/enablenow"
 	"github.com/contactlab/connector/connector/sandbox"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
+	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/internal/kafkatest"
 	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
@@ -59,20 +57,8 @@ func newSecurePipelines(t *testing.T, c *kafkatest.Cluster) securePipelines {
 // config is the part of the connector's config after the kafka section:
 // the APIs of sb and the four pipelines.
 func (n securePipelines) config(sb *sandbox.Sandbox) string {
-	return fmt.Sprintf(`contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: %s
-ups:
-  base_url: %s
-  api_key: %q
-  client_id: %s
-  client_secret: %s
-  status_poll_interval: 50ms
-enablenow:
-  base_url: %s
-  token: %s
-sinks:
+	return fmt.Sprintf(`%s%s  status_poll_interval: 50ms
+%ssinks:
   - name: events
     type: contacthub-events
     topics: [%s]
@@ -88,33 +74,18 @@ sinks:
     topics: [%s]
     group_id: %s
     enablenow: {results_topic: %s}
-sources:
-  - name: updates
-    type: contacthub-updates
-    customers_topic: %s
-    events_topic: %s
-    offsets_topic: %s
-    group_id: %s
-    page_size: 500
-    poll_interval: 50ms
-`, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken,
-		sb.URL(), sandbox.UPSAPIKey, sandbox.UPSClientID, sandbox.UPSClientSecret,
-		sb.URL(), sandbox.EnableNowToken,
+%s`, sandbox.ContacthubSection(sb.URL()),
+		sandbox.UPSSection(sb.URL(), sandbox.UPSClientSecret),
+		sandbox.EnableNowSection(sb.URL()),
 		n.events, n.groups[0], n.eventsDLQ,
 		n.ups, n.groups[1], n.upsResults,
 		n.requests, n.groups[2], n.enableNowResults,
-		n.customers, n.changes, n.offsets, n.sourceGroups)
+		updatesSource(n.customers, n.changes, n.offsets, n.sourceGroups))
 }
 
 // secureKafka is a kafka section for the SASL_SSL listener.
 func secureKafka(c *kafkatest.Cluster, password, caFile string) string {
-	return fmt.Sprintf(`kafka:
-  brokers: %s
-  session_timeout: 3s
-  heartbeat_interval: 300ms
-  replication_factor: 3
-  min_insync_replicas: 2
-  client_id: connector-e2e
+	return replicatedKafka(c.SecureBootstrap()) + fmt.Sprintf(`  client_id: connector-e2e
   tls:
     enabled: true
     ca_file: %s
@@ -122,7 +93,7 @@ func secureKafka(c *kafkatest.Cluster, password, caFile string) string {
     mechanism: SCRAM-SHA-512
     username: %s
     password: %q
-`, yamlList(c.SecureBootstrap()), caFile, c.Users().SCRAM.Name, password)
+`, caFile, c.Users().SCRAM.Name, password)
 }
 
 // TestSASLSSL runs every pipeline over SASL_SSL with SCRAM-SHA-512 and the
@@ -132,36 +103,17 @@ func TestSASLSSL(t *testing.T) {
 	c := threeBrokers(t)
 	kcatBin := kcat(t)
 	bin := connectorBinary(t)
-	sb := startSandbox(t, sandbox.DefaultConfig())
+	sb := sandboxtest.Start(t, nil)
 	n := newSecurePipelines(t, c)
 	plain := c.Bootstrap()[0] // the test's own reads and writes
 
 	// Events, a few of them invalid; UPS updates, keyed by user; requests.
-	msgs, good, bad := eventBatch(3, 1000, 20)
+	msgs, good, bad := e2etest.Events(3, 1000, 20)
 	streamstest.Produce(t, plain, n.events, msgs...)
-	last := map[string][]byte{}
-	ug := demo.NewUPSTraffic(5, 500, schemas.Segments)
-	ug.InvalidShare = 0
-	msgs = nil
-	for range 2000 {
-		k, v, _ := ug.Next()
-		var rec struct{ Value json.RawMessage }
-		if err := json.Unmarshal(v, &rec); err != nil {
-			t.Fatal(err)
-		}
-		last[string(k)] = rec.Value
-		msgs = append(msgs, kafka.Message{Key: k, Value: v})
-	}
+	msgs, last := e2etest.UPSUpdates(t, 5, 500, schemas.Segments, 2000)
 	streamstest.Produce(t, plain, n.ups, msgs...)
 	const requests = 300
-	cg := demo.NewCategorizationTraffic(9)
-	msgs = nil
-	for len(msgs) < requests {
-		if k, v, ok := cg.Next(); ok {
-			msgs = append(msgs, kafka.Message{Key: k, Value: v})
-		}
-	}
-	streamstest.Produce(t, plain, n.requests, msgs...)
+	streamstest.Produce(t, plain, n.requests, e2etest.ValidCategorizationRequests(9, requests)...)
 	sb.Contacthub.AppendUpdates(3000)
 	lastOffset := sb.Contacthub.LastOffset()
 
@@ -179,17 +131,8 @@ func TestSASLSSL(t *testing.T) {
 	})
 	waitReady(t, p, 30*time.Second)
 
-	for i, v := range good {
-		if sb.Contacthub.AcceptedCount(v) == 0 {
-			t.Fatalf("event %d never reached Contacthub: %s", i, v)
-		}
-	}
-	for user, want := range last {
-		got, _, ok := sb.UPS.Stored(schemas.Segments, user)
-		if !ok || !testkit.JSONEqual(got, want) {
-			t.Fatalf("UPS user %s holds %s, want %s", user, got, want)
-		}
-	}
+	e2etest.RequireAccepted(t, sb, good, "event %d never reached Contacthub: %s")
+	e2etest.RequireStored(t, sb, schemas.Segments, last, "UPS user %s holds %s, want %s")
 	for _, m := range streamstest.ReadAll(t, plain, n.requests) {
 		if k := enablenow.IdempotencyKey(m.Topic, m.Partition, m.Offset, m.Key, m.Value); sb.EnableNow.JobsFor(k) != 1 {
 			t.Fatalf("request %d@%d made %d jobs, want 1", m.Partition, m.Offset, sb.EnableNow.JobsFor(k))
@@ -248,7 +191,7 @@ func TestSASLSSL(t *testing.T) {
 func TestSASLSSLRefused(t *testing.T) {
 	c := threeBrokers(t)
 	bin := connectorBinary(t)
-	sb := startSandbox(t, sandbox.DefaultConfig())
+	sb := sandboxtest.Start(t, nil)
 	otherCA := writeOtherCA(t)
 
 	tests := []struct {
@@ -270,7 +213,7 @@ func TestSASLSSLRefused(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			n := newSecurePipelines(t, c)
 			plain := c.Bootstrap()[0]
-			msgs, _, _ := eventBatch(4, 100, 0)
+			msgs, _, _ := e2etest.Events(4, 100, 0)
 			streamstest.Produce(t, plain, n.events, msgs...)
 			before := sb.Contacthub.Stats().Accepted
 			kafkaSection := secureKafka(c, tt.password, tt.caFile) + fmt.Sprintf("  create_topics: %t\n", tt.createTopics)

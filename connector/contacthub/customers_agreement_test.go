@@ -16,6 +16,7 @@ import (
 	"github.com/contactlab/connector/connector/contacthub"
 	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/sandbox"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/schemas"
 )
 
@@ -25,11 +26,7 @@ import (
 // envelope, sent to the sandbox as is, and judged by both; the golden
 // files pin the limits, the demo traffic the realistic shapes.
 func TestCustomerRulesAgreeWithTheSandbox(t *testing.T) {
-	sb, err := sandbox.Start("127.0.0.1:0", sandbox.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sb.Close)
+	sb := sandboxtest.Start(t, nil)
 	client := contacthub.NewClient(contacthub.Options{BaseURL: sb.ContacthubURL(), WorkspaceID: sandbox.WorkspaceID,
 		Token: sandbox.ContacthubToken, Timeout: 5 * time.Second, Headroom: 1}, nil)
 	cc, err := client.Customers(contacthub.CustomerPaths{})

@@ -57,19 +57,16 @@ func (h *orderHarness) recAt(key string, partition int, offset int64, attempts i
 }
 
 // takeAll takes every call that may go now, finishing none.
-func (h *orderHarness) takeAll() []int64 {
-	var got []int64
-	for {
-		_, c, ok := h.o.take()
-		if !ok {
-			return got
-		}
-		got = append(got, c.pos.offset)
-	}
-}
+func (h *orderHarness) takeAll() []int64 { return h.takeEach(nil) }
 
 // runAll takes and finishes calls until none may go, in the order taken.
 func (h *orderHarness) runAll(outcome func(*customerCall) error) []int64 {
+	return h.takeEach(func(l *customerLine, c *customerCall) { h.o.finish(l, c, outcome(c)) })
+}
+
+// takeEach takes calls until none may go, passing each to then (if not
+// nil), and returns their offsets in the order taken.
+func (h *orderHarness) takeEach(then func(*customerLine, *customerCall)) []int64 {
 	var got []int64
 	for {
 		l, c, ok := h.o.take()
@@ -77,7 +74,9 @@ func (h *orderHarness) runAll(outcome func(*customerCall) error) []int64 {
 			return got
 		}
 		got = append(got, c.pos.offset)
-		h.o.finish(l, c, outcome(c))
+		if then != nil {
+			then(l, c)
+		}
 	}
 }
 
@@ -137,14 +136,21 @@ func TestOrderRestoresOffsetOrder(t *testing.T) {
 	}
 }
 
-// A hole that stays open for the window is a gap in the offsets
-// (compaction, transaction markers); what fills it later is late.
-func TestOrderSkipsGapsAfterTheWindow(t *testing.T) {
+// orderHarnessAwaiting2 is a harness with a window of 50ms that sent
+// offset 1 once its window passed and holds 3, which waits for 2.
+func orderHarnessAwaiting2(t *testing.T) *orderHarness {
 	h := newOrderHarness(t, 50*time.Millisecond, time.Second)
 	h.rec("a", 1)
 	h.advance(50 * time.Millisecond)
 	h.runAll(ok)
 	h.rec("a", 3)
+	return h
+}
+
+// A hole that stays open for the window is a gap in the offsets
+// (compaction, transaction markers); what fills it later is late.
+func TestOrderSkipsGapsAfterTheWindow(t *testing.T) {
+	h := orderHarnessAwaiting2(t)
 	h.advance(30 * time.Millisecond)
 	h.rec("a", 5)
 	h.advance(20 * time.Millisecond) // 3 has waited the window, 5 has not
@@ -291,11 +297,7 @@ func TestOrderDrainReleasesHeldRecords(t *testing.T) {
 // An invalid record (answered in Write) still marks its offset as seen, so
 // the records behind it do not wait the window for it.
 func TestOrderPassMarksOffsets(t *testing.T) {
-	h := newOrderHarness(t, 50*time.Millisecond, time.Second)
-	h.rec("a", 1)
-	h.advance(50 * time.Millisecond)
-	h.runAll(ok)
-	h.rec("a", 3)
+	h := orderHarnessAwaiting2(t)
 	h.o.pass(&streams.Record{Topic: "customers", Partition: 0, Offset: 2, Attempts: 1})
 	if got := h.runAll(ok); !slices.Equal(got, []int64{3}) {
 		t.Fatalf("sent %v, want 3 without waiting", got)

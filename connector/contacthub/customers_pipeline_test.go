@@ -1,7 +1,6 @@
 package contacthub_test
 
 import (
-	"context"
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
@@ -14,6 +13,8 @@ import (
 	"github.com/contactlab/connector/connector/contacthub"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
 )
@@ -26,11 +27,7 @@ import (
 func TestCustomersPipelineDeliversInOrder(t *testing.T) {
 	const customers, records = 40, 1200
 	addr := streamstest.Broker(t, 4, "customers", "customers.dlq")
-	sb, err := sandbox.Start("127.0.0.1:0", sandbox.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sb.Close)
+	sb := sandboxtest.Start(t, nil)
 	ch := sb.Contacthub
 	ch.SetCustomersLatency(time.Millisecond)
 
@@ -52,10 +49,7 @@ func TestCustomersPipelineDeliversInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stopped := make(chan error, 1)
-	go func() { stopped <- p.Run(ctx) }()
+	stop := testkit.Run(t, p.Run)
 
 	// Markers carry the production sequence: records of one key go to one
 	// partition in the order produced, so it is their offset order too.
@@ -123,8 +117,7 @@ func TestCustomersPipelineDeliversInOrder(t *testing.T) {
 		ok, state := streamstest.CaughtUp(t, addr, "customers", "customers")
 		return ok, state + " " + strconv.FormatInt(p.Counts().Delivered, 10) + " delivered"
 	})
-	cancel()
-	if err := <-stopped; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("graceful stop: %v", err)
 	}
 
@@ -152,10 +145,7 @@ func TestCustomersPipelineDeliversInOrder(t *testing.T) {
 		t.Fatalf("%d dead letters, want %d", len(dlq), invalid)
 	}
 	for _, m := range dlq {
-		h := map[string]string{}
-		for _, x := range m.Headers {
-			h[x.Key] = string(x.Value)
-		}
+		h := streamstest.Headers(m)
 		if h[streams.HeaderDLQReason] != "invalid" || !strings.Contains(h[streams.HeaderDLQError], "$.customer.base.address.street") {
 			t.Fatalf("dead letter headers %v", h)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/contactlab/connector/connector/sandbox"
 	chsandbox "github.com/contactlab/connector/connector/sandbox/contacthub"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/delivery"
@@ -32,11 +33,7 @@ type sinkHarness struct {
 
 func newSinkHarness(t *testing.T, opts CustomersOptions) *sinkHarness {
 	t.Helper()
-	sb, err := sandbox.Start("127.0.0.1:0", sandbox.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sb.Close)
+	sb := sandboxtest.Start(t, nil)
 	c := NewClient(Options{BaseURL: sb.ContacthubURL(), WorkspaceID: sandbox.WorkspaceID,
 		Token: sandbox.ContacthubToken, Timeout: 5 * time.Second, Headroom: 0.98,
 		Paths: Paths{Throttling: "/workspaces/{workspaceId}/configuration/throttling"}}, nil)

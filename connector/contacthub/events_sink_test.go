@@ -12,6 +12,7 @@ import (
 
 	"github.com/contactlab/connector/connector/sandbox"
 	chsandbox "github.com/contactlab/connector/connector/sandbox/contacthub"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/delivery"
@@ -32,15 +33,11 @@ type eventsHarness struct {
 
 func newEventsHarness(t *testing.T, mutate func(*chsandbox.Config), change func(*Options)) *eventsHarness {
 	t.Helper()
-	cfg := sandbox.DefaultConfig()
-	if mutate != nil {
-		mutate(&cfg.Contacthub)
-	}
-	sb, err := sandbox.Start("127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sb.Close)
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
+		if mutate != nil {
+			mutate(&c.Contacthub)
+		}
+	})
 	opts := testClientOptions(sb)
 	opts.Logger = slog.New(slog.DiscardHandler)
 	if change != nil {

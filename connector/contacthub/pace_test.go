@@ -9,18 +9,13 @@ import (
 	"github.com/contactlab/connector/connector/contacthub"
 	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/sandbox"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 )
 
 // Many concurrent writers share one client: the first request waits for the
 // throttling to be read, and all of them together stay below it.
 func TestConcurrentWritersStayBelowThrottling(t *testing.T) {
-	cfg := sandbox.DefaultConfig()
-	cfg.Contacthub.MaxRequestsPerMinute = 1200 // 20/s
-	sb, err := sandbox.Start("127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) { c.Contacthub.MaxRequestsPerMinute = 1200 }) // 20/s
 	c := contacthub.NewClient(contacthub.Options{BaseURL: sb.ContacthubURL(), WorkspaceID: sandbox.WorkspaceID,
 		Token: sandbox.ContacthubToken, Timeout: 5 * time.Second, Headroom: 0.98,
 		Paths: contacthub.Paths{Events: "/workspaces/{workspaceId}/events", Throttling: "/workspaces/{workspaceId}/configuration/throttling"}}, nil)

@@ -10,18 +10,13 @@ import (
 
 	"github.com/contactlab/connector/connector/contacthub"
 	"github.com/contactlab/connector/connector/sandbox"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 )
 
 // A replica paces at its share of the workspace's limit, whether the limit
 // is configured or read from the workspace before or after the share is set.
 func TestClientPacesAtItsShare(t *testing.T) {
-	cfg := sandbox.DefaultConfig()
-	cfg.Contacthub.MaxRequestsPerMinute = 1200 // 20/s
-	sb, err := sandbox.Start("127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) { c.Contacthub.MaxRequestsPerMinute = 1200 }) // 20/s
 	newClient := func(fixedRPM int) *contacthub.Client {
 		return contacthub.NewClient(contacthub.Options{BaseURL: sb.ContacthubURL(), WorkspaceID: sandbox.WorkspaceID,
 			Token: sandbox.ContacthubToken, Timeout: 5 * time.Second, Headroom: 0.5, MaxRequestsPerMinute: fixedRPM,

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/contactlab/connector/streams"
 	"maps"
 	"os"
 	"path/filepath"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
+	"github.com/contactlab/connector/streams"
+	"github.com/contactlab/connector/streams/streamstest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -58,7 +59,7 @@ func TestPageRecordsGolden(t *testing.T) {
 	// A line per record: topic, key and headers as JSON, then the value as
 	// it is on the wire (null for a tombstone).
 	for _, m := range pr.msgs {
-		meta := map[string]any{"topic": m.Topic, "key": nil, "headers": headerMap(m)}
+		meta := map[string]any{"topic": m.Topic, "key": nil, "headers": streamstest.Headers(m)}
 		if m.Key != nil {
 			meta["key"] = string(m.Key)
 		}
@@ -112,7 +113,7 @@ func TestInvalidUpdatesAreDeadLettered(t *testing.T) {
 		if m.Topic != "updates.dlq" {
 			continue
 		}
-		h := headerMap(m)
+		h := streamstest.Headers(m)
 		if h[streams.HeaderDLQReason] != skipInvalid || h[streams.HeaderDLQError] == "" || h[streams.HeaderDLQPipeline] != "updates" || h[HeaderOffset] != h[streams.HeaderDLQOffset] {
 			t.Fatalf("dead letter headers %v", h)
 		}
@@ -161,7 +162,7 @@ func TestPageRecordsAreValidEnvelopes(t *testing.T) {
 		if fmt.Sprint(a) != fmt.Sprint(b) {
 			t.Fatalf("envelope\n%s\nwant the meaning of\n%s", m.Value, marshaled)
 		}
-		h := headerMap(m)
+		h := streamstest.Headers(m)
 		if h[HeaderOffset] != fmt.Sprint(env.Offset) || h[HeaderOperation] != env.Operation || h[HeaderEntityType] != env.EntityType || string(m.Key) != env.EntityKey() {
 			t.Fatalf("headers %v and key %q disagree with %s", h, m.Key, m.Value)
 		}
@@ -179,7 +180,7 @@ func TestPageRecordsTombstones(t *testing.T) {
 			nulls = append(nulls, m)
 			// Right after the DELETE of its customer, same topic and key.
 			prev := pr.msgs[i-1]
-			if i == 0 || prev.Topic != "customers" || string(prev.Key) != string(m.Key) || headerMap(prev)[HeaderOperation] != schemas.OperationDelete {
+			if i == 0 || prev.Topic != "customers" || string(prev.Key) != string(m.Key) || streamstest.Headers(prev)[HeaderOperation] != schemas.OperationDelete {
 				t.Fatalf("tombstone %d not after its DELETE: %+v", i, prev)
 			}
 		}
@@ -214,7 +215,7 @@ func TestPageRecordsWithoutUpdateOffsets(t *testing.T) {
 			}
 			var got []string
 			for _, m := range pr.msgs {
-				h := headerMap(m)
+				h := streamstest.Headers(m)
 				env, err := schemas.DecodeUpdateEnvelope(m.Value)
 				if err != nil || h[HeaderOffsetSource] != schemas.OffsetSourcePage || env.OffsetSource != schemas.OffsetSourcePage || fmt.Sprint(env.Offset) != h[HeaderOffset] {
 					t.Fatalf("record %v %s: %v", h, m.Value, err)
@@ -245,7 +246,7 @@ func TestPagePositionsAreStable(t *testing.T) {
 		var out []string
 		for _, pr := range prs {
 			for _, m := range pr.msgs {
-				out = append(out, headerMap(m)[HeaderOffset]+"/"+string(m.Key))
+				out = append(out, streamstest.Headers(m)[HeaderOffset]+"/"+string(m.Key))
 			}
 		}
 		return out
@@ -281,14 +282,6 @@ func TestPageRecordsMemoryIsReused(t *testing.T) {
 	}
 }
 
-func headerMap(m kafka.Message) map[string]string {
-	h := map[string]string{}
-	for _, x := range m.Headers {
-		h[x.Key] = string(x.Value)
-	}
-	return h
-}
-
 // With envelope: cloudevents each record is the entity's data as a
 // binary-mode CloudEvent that the CloudEvents SDK reads as valid: its id
 // the offset, its type the entity type and operation, its subject the key;
@@ -300,7 +293,7 @@ func TestPageRecordsCloudEvents(t *testing.T) {
 	var got strings.Builder
 	wantTypes := map[int64]string{2: "com.contactlab.hub.customer.created", 3: "com.contactlab.hub.event.updated", 4: "com.contactlab.hub.customer.deleted", 5: "com.contactlab.hub.event.created"}
 	for _, m := range pr.msgs {
-		enc, err := json.Marshal(map[string]any{"topic": m.Topic, "key": string(m.Key), "headers": headerMap(m)})
+		enc, err := json.Marshal(map[string]any{"topic": m.Topic, "key": string(m.Key), "headers": streamstest.Headers(m)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -320,7 +313,7 @@ func TestPageRecordsCloudEvents(t *testing.T) {
 		if err != nil || e == nil {
 			t.Fatalf("record %s is not a valid CloudEvent: %v", m.Value, err)
 		}
-		off := headerMap(m)[HeaderOffset]
+		off := streamstest.Headers(m)[HeaderOffset]
 		if e.ID() != off || e.Source() != "/contacthub/workspaces/"+testWorkspace || e.Type() != wantTypes[mustInt(t, off)] ||
 			e.Subject() != string(m.Key) || !e.Time().Equal(readAt) || e.DataContentType() != "application/json" || string(e.Data()) != string(m.Value) {
 			t.Fatalf("record %s: event %s", m.Value, e)

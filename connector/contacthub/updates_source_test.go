@@ -18,6 +18,8 @@ import (
 	"github.com/contactlab/connector/connector/sandbox"
 	chsandbox "github.com/contactlab/connector/connector/sandbox/contacthub"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -38,15 +40,7 @@ type sourceUnderTest struct {
 func newTestSource(t *testing.T, mutate func(*sandbox.Config), change func(*SourceOptions)) *sourceUnderTest {
 	t.Helper()
 	broker := streamstest.Broker(t, 2)
-	sbCfg := sandbox.DefaultConfig()
-	if mutate != nil {
-		mutate(&sbCfg)
-	}
-	sb, err := sandbox.Start("127.0.0.1:0", sbCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sb.Close)
+	sb := sandboxtest.Start(t, mutate)
 	s := &sourceUnderTest{sb: sb, broker: broker, src: testSourceOptions(),
 		kafka: KafkaOptions{Brokers: []string{broker}, SessionTimeout: time.Second, HeartbeatInterval: 100 * time.Millisecond, Partitions: 4},
 		api:   testClientOptions(sb)}
@@ -121,21 +115,7 @@ func buildSource(t *testing.T, so SourceOptions, ko KafkaOptions, api Options) *
 // run runs the source until the test ends or stop is called; stop returns
 // what Run returned.
 func (s *sourceUnderTest) run(t *testing.T) (stop func() error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	var err error
-	stopped := false
-	stop = func() error {
-		if !stopped {
-			cancel()
-			err = <-done
-			stopped = true
-		}
-		return err
-	}
-	t.Cleanup(func() { _ = stop() })
-	return stop
+	return testkit.Run(t, s.Run)
 }
 
 func (s *sourceUnderTest) waitFor(t *testing.T, offset int64) {
@@ -144,6 +124,28 @@ func (s *sourceUnderTest) waitFor(t *testing.T, offset int64) {
 		p := s.Progress()
 		return p.Current >= offset, p.String()
 	})
+}
+
+// requirePublishedOnce fails the test unless the offsets 1 to last are
+// each published once.
+func (s *sourceUnderTest) requirePublishedOnce(t *testing.T, last int64) {
+	t.Helper()
+	if got := s.published(t); !slices.Equal(got, span(1, last)) {
+		t.Fatalf("published %d offsets, want 1..%d once each", len(got), last)
+	}
+}
+
+// waitForPause waits until /readyz says the source is paused by an answer
+// of status, and checks the paused gauge says so too.
+func (s *sourceUnderTest) waitForPause(t *testing.T, status string) {
+	t.Helper()
+	streamstest.WaitFor(t, 10*time.Second, "the pause on /readyz", func() (bool, string) {
+		ok, why := s.Ready()
+		return !ok && strings.HasPrefix(why, "paused: ") && strings.Contains(why, status), why
+	})
+	if v := gaugeValue(t, s.gauges.paused); v != 1 {
+		t.Fatalf("paused gauge %v", v)
+	}
 }
 
 // published lists the offsets of the envelopes (not tombstones) on the
@@ -249,22 +251,14 @@ func TestUpdateStreamSourcePausesOnUnauthorized(t *testing.T) {
 	s.waitFor(t, s.sb.Contacthub.LastOffset())
 	faults := s.sb.Contacthub.Faults()
 	faults.Set(fault.Settings{UnauthorizedFor: fault.Duration(time.Second)})
-	streamstest.WaitFor(t, 10*time.Second, "the pause on /readyz", func() (bool, string) {
-		ok, why := s.Ready()
-		return !ok && strings.HasPrefix(why, "paused: ") && strings.Contains(why, "401"), why
-	})
-	if v := gaugeValue(t, s.gauges.paused); v != 1 {
-		t.Fatalf("paused gauge %v", v)
-	}
+	s.waitForPause(t, "401")
 	s.sb.Contacthub.AppendUpdates(1000)
 	last := s.sb.Contacthub.LastOffset()
 	s.waitFor(t, last)
 	if ok, why := s.Ready(); !ok || why != "active" {
 		t.Fatalf("after the window: ready %v %q", ok, why)
 	}
-	if got := s.published(t); !slices.Equal(got, span(1, last)) {
-		t.Fatalf("published %d offsets, want 1..%d once each", len(got), last)
-	}
+	s.requirePublishedOnce(t, last)
 }
 
 // 5xx, 429 and connection resets are retried; nothing is lost or repeated.
@@ -280,9 +274,7 @@ func TestUpdateStreamSourceRetriesThroughFaults(t *testing.T) {
 	s.run(t)
 	last := s.sb.Contacthub.LastOffset()
 	s.waitFor(t, last)
-	if got := s.published(t); !slices.Equal(got, span(1, last)) {
-		t.Fatalf("published %d offsets, want 1..%d once each", len(got), last)
-	}
+	s.requirePublishedOnce(t, last)
 	f := s.sb.Contacthub.Stats().Faults
 	if f.ServerErrors == 0 || f.Resets == 0 {
 		t.Fatalf("faults not injected: %+v", f)
@@ -309,13 +301,7 @@ func TestUpdateStreamSourcePausesOnRejection(t *testing.T) {
 			s := newTestSource(t, nil, nil)
 			tc.break_(s.sb)
 			stop := s.run(t)
-			streamstest.WaitFor(t, 10*time.Second, "the pause on /readyz", func() (bool, string) {
-				ok, why := s.Ready()
-				return !ok && strings.HasPrefix(why, "paused: ") && strings.Contains(why, tc.status), why
-			})
-			if v := gaugeValue(t, s.gauges.paused); v != 1 {
-				t.Fatalf("paused gauge %v", v)
-			}
+			s.waitForPause(t, tc.status)
 			s.sb.Contacthub.AppendUpdates(700)
 			tc.fix(s.sb)
 			last := s.sb.Contacthub.LastOffset()
@@ -323,9 +309,7 @@ func TestUpdateStreamSourcePausesOnRejection(t *testing.T) {
 			if ok, why := s.Ready(); !ok || why != "active" {
 				t.Fatalf("after the fix: ready %v %q", ok, why)
 			}
-			if got := s.published(t); !slices.Equal(got, span(1, last)) {
-				t.Fatalf("published %d offsets, want 1..%d once each", len(got), last)
-			}
+			s.requirePublishedOnce(t, last)
 			if err := stop(); err != nil {
 				t.Fatalf("Run returned %v", err)
 			}
@@ -357,9 +341,7 @@ func TestUpdateStreamSourceGracefulStopStoresThePageInFlight(t *testing.T) {
 	s.run(t)
 	last := s.sb.Contacthub.LastOffset()
 	s.waitFor(t, last)
-	if got := s.published(t); !slices.Equal(got, span(1, last)) {
-		t.Fatalf("published %d offsets, want 1..%d once each", len(got), last)
-	}
+	s.requirePublishedOnce(t, last)
 }
 
 // The stored offset of another workspace stops the source instead of being
@@ -441,7 +423,7 @@ func TestUpdateStreamSourceKeepsEveryChangeOfACustomerInAPage(t *testing.T) {
 		if string(m.Key) != id || m.Value == nil {
 			continue
 		}
-		h := headerMap(m)
+		h := streamstest.Headers(m)
 		if h[HeaderOffsetSource] != schemas.OffsetSourcePage {
 			t.Fatalf("headers %v: the reference's stream has no per-update offsets", h)
 		}
@@ -496,7 +478,7 @@ func TestUpdateStreamSourceReadLimit(t *testing.T) {
 	if len(dl) != 1 {
 		t.Fatalf("%d dead letters, want the one large update", len(dl))
 	}
-	h := headerMap(dl[0])
+	h := streamstest.Headers(dl[0])
 	if h[HeaderOffset] != fmt.Sprint(bigAt) || h[streams.HeaderDLQOffset] != fmt.Sprint(bigAt) || h[streams.HeaderDLQReason] != skipTooLarge ||
 		h[HeaderOffsetSource] != schemas.OffsetSourcePage || !strings.Contains(h[streams.HeaderDLQError], "read limit") {
 		t.Fatalf("dead letter headers %v, want offset %d, too_large", h, bigAt)

@@ -38,10 +38,7 @@ http:
   listen: %q
 log:
   level: warn
-%s
-%s
-%s
-sinks:
+%s%s%ssinks:
   - name: events
     type: contacthub-events
     topics: [web.events]
@@ -68,7 +65,7 @@ sources:
     type: contacthub-updates
     poll_interval: 500ms
 `, broker, ops,
-		sandbox.ContacthubSection(sb.URL()), sandbox.UPSSection(sb.URL()), sandbox.EnableNowSection(sb.URL()),
+		sandbox.ContacthubSection(sb.URL()), sandbox.UPSSection(sb.URL(), sandbox.UPSClientSecret), sandbox.EnableNowSection(sb.URL()),
 		ups, indent(orders.CompletedOrderMapping, "      "), indent(orders.SegmentsMapping, "      "))
 }
 

@@ -127,23 +127,3 @@ func DefaultConfig() Config {
 		EnableNow:  enablenow.Config{Token: EnableNowToken},
 	}
 }
-
-// ContacthubSection, UPSSection and EnableNowSection are the API sections
-// of a connector config (YAML) that point the connector at a sandbox
-// served at url (Sandbox.URL, without the Contacthub prefix) with the
-// default credentials: the demo, the benchmarks and the tests configure
-// the connector with them. Each ends without a line break, so that keys of
-// one's own, indented by two spaces, may follow on the next lines.
-func ContacthubSection(url string) string {
-	return fmt.Sprintf("contacthub:\n  base_url: %s\n  workspace_id: %s\n  token: %s", url+ContacthubPrefix, WorkspaceID, ContacthubToken)
-}
-
-// UPSSection: see ContacthubSection.
-func UPSSection(url string) string {
-	return fmt.Sprintf("ups:\n  base_url: %s\n  api_key: %q\n  client_id: %s\n  client_secret: %s", url, UPSAPIKey, UPSClientID, UPSClientSecret)
-}
-
-// EnableNowSection: see ContacthubSection.
-func EnableNowSection(url string) string {
-	return fmt.Sprintf("enablenow:\n  base_url: %s\n  token: %s", url, EnableNowToken)
-}

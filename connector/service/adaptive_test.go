@@ -8,6 +8,7 @@ import (
 
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/connector/service"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -31,16 +32,12 @@ func eventsPipeline(t *testing.T, svc *service.Service) *streams.Pipeline {
 func TestAdaptiveConcurrencyFollowsTheAPIsLatency(t *testing.T) {
 	kb := newTestKafka(t, kindKfake)
 	broker := kb.start(t, 8, "web.events")
-	sb := startSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(20 * time.Millisecond)}
 	})
 	msgs, _, _ := makeEvents(120000, 0)
 	streamstest.Produce(t, broker, "web.events", msgs...)
-	svc, err := service.New(eventsConfig(t, kb, sb, ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runService(t, svc)
+	svc := startService(t, eventsConfig(t, kb, sb, ""))
 	p := eventsPipeline(t, svc)
 	// From the start at 16, the limit grows while the latency stays flat.
 	// How far depends on when this process's own CPU (the broker and the

@@ -58,7 +58,7 @@ func TestAPISettingsOfTheSilentRules(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := config.Parse([]byte(apiBase(tc.upsExtra, tc.enExt)), func(string) (string, bool) { return "", false })
+			_, err := config.Parse([]byte(apiBase(tc.upsExtra, tc.enExt)), noEnv)
 			var got []string
 			for _, e := range flatten(err) {
 				var fe *config.FieldError
@@ -73,10 +73,7 @@ func TestAPISettingsOfTheSilentRules(t *testing.T) {
 		})
 	}
 
-	c, err := config.Parse([]byte(apiBase("", "")), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := parseConfig(t, apiBase("", ""))
 	u := config.SectionOf[service.UPSConfig](c, "ups")
 	opts := u.Options()
 	if opts.TokenStyle != ups.TokenStyleForm || opts.Paths != ups.DefaultPaths() ||

@@ -3,22 +3,18 @@ package service_test
 import (
 	"testing"
 
-	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/connector/service"
 )
 
 // Close closes the producers the service made, and may be called twice
 // and without Run.
 func TestServiceCloseIsIdempotent(t *testing.T) {
-	cfg, err := config.Parse([]byte(`
+	cfg := parseConfig(t, `
 kafka: {brokers: ["127.0.0.1:1"]}
 enablenow: {token: t}
 sinks:
   - {name: cat, type: enablenow, topics: [in]}
-`), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	svc, err := service.New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/contactlab/connector/connector/contacthub"
 	"github.com/contactlab/connector/connector/sandbox"
 	chsandbox "github.com/contactlab/connector/connector/sandbox/contacthub"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/connector/service"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -25,20 +26,7 @@ import (
 // and a contacthub-updates source sharing one workspace.
 func eventsAndSourceConfig(t testing.TB, broker string, sb *sandbox.Sandbox) *config.Config {
 	t.Helper()
-	doc := fmt.Sprintf(`
-kafka:
-  brokers: [%q]
-  session_timeout: 1s
-  heartbeat_interval: 100ms
-http:
-  listen: "127.0.0.1:0"
-log:
-  level: warn
-contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: %s
-sinks:
+	return testConfig(t, broker, shortGroupTimeouts, sandbox.ContacthubSection(sb.URL())+`sinks:
   - name: events
     type: contacthub-events
     topics: [web.events]
@@ -49,12 +37,7 @@ sources:
     page_size: 500
     poll_interval: 20ms
     retry: {initial: 5ms, max: 100ms}
-`, broker, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken)
-	c, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+`)
 }
 
 // readyz returns /readyz's status and body.
@@ -74,7 +57,7 @@ func readyz(svc *service.Service) (int, string, error) {
 // resumes by itself.
 func TestUpdateStreamRejectionPausesOnlyTheSource(t *testing.T) {
 	broker := streamstest.Broker(t, 2, "web.events")
-	sb := startSandbox(t, func(c *sandbox.Config) { c.Contacthub.MaxPageSize = 100 }) // the source asks for 500
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) { c.Contacthub.MaxPageSize = 100 }) // the source asks for 500
 	msgs, good, _ := makeEvents(50, 0)
 	streamstest.Produce(t, broker, "web.events", msgs...)
 	svc, err := service.New(eventsAndSourceConfig(t, broker, sb))
@@ -126,7 +109,7 @@ func TestEventsPipelineAgainstTheReferenceReadings(t *testing.T) {
 	const aggregate = "be4f0058-c51e-4909-acdc-373dfba102bd"
 	kb := newTestKafka(t, kindKfake)
 	broker := kb.start(t, 2, "web.events")
-	sb := startSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.Contacthub.Forbidden = []string{chsandbox.OpThrottling}
 		c.Contacthub.AggregateNodes = []string{aggregate}
 		c.Contacthub.MaxEventBytes = 64000
@@ -139,11 +122,7 @@ func TestEventsPipelineAgainstTheReferenceReadings(t *testing.T) {
 		msgs = append(msgs, kafka.Message{Value: fmt.Appendf(nil, withNulls, i)}, kafka.Message{Value: fmt.Appendf(nil, onAggregate, i)}, kafka.Message{Value: fmt.Appendf(nil, large, i)})
 	}
 	streamstest.Produce(t, broker, "web.events", msgs...)
-	svc, err := service.New(eventsConfig(t, kb, sb, ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runService(t, svc)
+	svc := startService(t, eventsConfig(t, kb, sb, ""))
 	streamstest.WaitFor(t, 60*time.Second, "committed offsets to reach the end offsets", func() (bool, string) {
 		return streamstest.CaughtUp(t, broker, "connector-events", "web.events")
 	})
@@ -157,7 +136,7 @@ func TestEventsPipelineAgainstTheReferenceReadings(t *testing.T) {
 	}
 	reasons := map[string]int{}
 	for _, m := range streamstest.ReadAll(t, broker, "events.dlq") {
-		h := headers(m)
+		h := streamstest.Headers(m)
 		if !strings.Contains(h[streams.HeaderDLQError], "(logref ") {
 			t.Fatalf("dead letter without the API's logref: %v", h)
 		}

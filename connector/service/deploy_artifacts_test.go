@@ -23,9 +23,9 @@ import (
 	"github.com/segmentio/kafka-go"
 	"gopkg.in/yaml.v3"
 
-	"github.com/contactlab/connector/connector/config"
 	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/sandbox"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/connector/service"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -372,7 +372,7 @@ func startEveryUnit(t *testing.T) *service.Service {
 	t.Helper()
 	const eventsTopic, upsTopic = "web.events", "profiles.attributes"
 	broker := streamstest.Broker(t, 1, eventsTopic, upsTopic, requestsTopic)
-	sb := startSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.UPS.JobDuration = 20 * time.Millisecond
 		c.EnableNow.StepInterval = time.Minute // no job ends: the monitor gives up
 	})
@@ -397,20 +397,8 @@ http:
   listen: "127.0.0.1:0"
 log:
   level: error
-contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: %s
-ups:
-  base_url: %s
-  api_key: %q
-  client_id: %s
-  client_secret: %s
-  status_poll_interval: 20ms
-enablenow:
-  base_url: %s
-  token: %s
-  timeout: 5s
+%s%s  status_poll_interval: 20ms
+%s  timeout: 5s
 sinks:
   - name: events
     type: contacthub-events
@@ -437,19 +425,10 @@ sources:
     poll_interval: 20ms
     retry: {initial: 5ms, max: 100ms}
 `, broker,
-		hub+sandbox.ContacthubPrefix, sandbox.WorkspaceID, sandbox.ContacthubToken,
-		sb.URL(), sandbox.UPSAPIKey, sandbox.UPSClientID, sandbox.UPSClientSecret,
-		sb.URL(), sandbox.EnableNowToken,
+		sandbox.ContacthubSection(hub), sandbox.UPSSection(sb.URL(), sandbox.UPSClientSecret), sandbox.EnableNowSection(sb.URL()),
 		eventsTopic, upsTopic, schemas.UserAttributes, requestsTopic)
-	cfg, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatalf("%v\n%s", err, doc)
-	}
-	svc, err := service.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runService(t, svc)
+	cfg := parseConfig(t, doc)
+	svc := startService(t, cfg)
 	streamstest.WaitFor(t, 15*time.Second, "every sink to deliver 2 records and dead-letter 1, the events sink after a retry", func() (bool, string) {
 		counts := svc.Counts()
 		for _, p := range []string{"events", "attributes", "categorize"} {

@@ -13,12 +13,13 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/contactlab/connector/connector/config"
-	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/enablenow"
 	"github.com/contactlab/connector/connector/httpapi"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/connector/service"
+	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -31,60 +32,15 @@ const requestsTopic = "categorization.requests"
 // sink's enablenow section.
 func enablenowConfig(t testing.TB, kb *testKafka, sb *sandbox.Sandbox, sinkExtra string) *config.Config {
 	t.Helper()
-	doc := fmt.Sprintf(`
-kafka:
-  brokers: [%q]
-  session_timeout: 2s
-  heartbeat_interval: 200ms
-http:
-  listen: "127.0.0.1:0"
-log:
-  level: warn
-enablenow:
-  base_url: %s
-  token: %s
-  timeout: 5s
-sinks:
-  - name: categorize
-    type: enablenow
-    topics: [%s]
-    group_id: %s
-    dead_letter_topic: %s
-    retry:
-      initial: 5ms
-      max: 200ms
-    enablenow:
-      results_topic: %s
-%s`, kb.addr, sb.URL(), sandbox.EnableNowToken, kb.name(requestsTopic), kb.name("connector-categorize"),
-		kb.name("categorize.dlq"), kb.name("categorize.results"), sinkExtra)
-	c, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return testConfig(t, kb.addr, groupTimeouts, sandbox.EnableNowSection(sb.URL())+"  timeout: 5s\nsinks:\n"+
+		testSink(kb, "categorize", "enablenow", requestsTopic)+
+		fmt.Sprintf("    enablenow:\n      results_topic: %s\n%s", kb.name("categorize.results"), sinkExtra))
 }
 
 // makeRequests returns valid and invalid requests from the demo generator,
 // the invalid ones spread through the stream, and the set of invalid values.
 func makeRequests(valid, invalid int) (msgs []kafka.Message, bad map[string]bool) {
-	g := demo.NewCategorizationTraffic(7)
-	g.InvalidShare = 0
-	for range valid {
-		k, v, _ := g.Next()
-		msgs = append(msgs, kafka.Message{Key: k, Value: v})
-	}
-	g.InvalidShare = 1
-	bad = map[string]bool{}
-	for len(bad) < invalid {
-		k, v, ok := g.Next()
-		if ok || bad[string(v)] {
-			continue
-		}
-		bad[string(v)] = true
-		at := (len(bad) * len(msgs)) / (invalid + 1)
-		msgs = append(msgs[:at], append([]kafka.Message{{Key: k, Value: v}}, msgs[at:]...)...)
-	}
-	return msgs, bad
+	return e2etest.CategorizationRequests(7, valid, invalid)
 }
 
 func jobMonitor(t testing.TB, svc *service.Service) *enablenow.JobMonitor {
@@ -111,7 +67,7 @@ func TestEnableNowEndToEndUnderFaults(t *testing.T) {
 func testEnableNowEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 	const valid, invalid, maxFollowed = 1500, 60, 100
 	broker := kb.start(t, 4, requestsTopic)
-	sb := startSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.EnableNow.StepInterval = 30 * time.Millisecond
 		c.EnableNow.FailShare = 0.1
 		c.EnableNow.ResetAfterCreateShare = 0.05
@@ -133,11 +89,7 @@ func testEnableNowEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 
 	// A 401 window once a quarter of the jobs exist: the pipeline (and the
 	// monitor) must pause, say so on /readyz, and resume by themselves.
-	streamstest.WaitFor(t, 60*time.Second, "a quarter of the jobs created", func() (bool, string) {
-		n := sb.EnableNow.Stats().Created
-		return n > valid/4, fmt.Sprint(n)
-	})
-	pauseWithUnauthorizedWindow(t, svc, sb.EnableNow.Faults())
+	pauseOnceAQuarterIsThrough(t, svc, "a quarter of the jobs created", func() int64 { return sb.EnableNow.Stats().Created }, valid, sb.EnableNow.Faults())
 
 	// Committed to the end means every record's job exists and is followed
 	// (or was dead-lettered); nothing followed means every final result is
@@ -197,15 +149,8 @@ func testEnableNowEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 	}
 
 	// Every invalid request is dead-lettered, naming the rules it breaks.
-	dl := streamstest.ReadAll(t, broker, kb.name("categorize.dlq"))
-	if len(dl) != invalid {
-		t.Fatalf("dead-lettered %d, want %d", len(dl), invalid)
-	}
-	for _, m := range dl {
-		h := headers(m)
-		if !bad[string(m.Value)] {
-			t.Fatalf("a valid request was dead-lettered: %s (%v)", m.Value, h)
-		}
+	for _, m := range readInvalidDeadLetters(t, broker, kb.name("categorize.dlq"), bad, "request") {
+		h := streamstest.Headers(m)
 		if h[streams.HeaderDLQReason] != "invalid" || h[streams.HeaderDLQTopic] != kb.name(requestsTopic) || h[streams.HeaderDLQOffset] == "" {
 			t.Fatalf("dead letter without its reason: %v", h)
 		}
@@ -245,7 +190,7 @@ func TestEnableNowWithoutMonitoring(t *testing.T) { forEachBroker(t, testEnableN
 func testEnableNowWithoutMonitoring(t *testing.T, kb *testKafka) {
 	const valid = 300
 	broker := kb.start(t, 4, requestsTopic)
-	sb := startSandbox(t, nil)
+	sb := sandboxtest.Start(t, nil)
 	msgs, _ := makeRequests(valid, 0)
 	streamstest.Produce(t, broker, kb.name(requestsTopic), msgs...)
 	svc, err := service.New(enablenowConfig(t, kb, sb, "      monitor_jobs: false\n"))
@@ -290,7 +235,7 @@ func testEnableNowRedeliveryAfterCrashCreatesNoSecondJob(t *testing.T, kb *testK
 	// The service creates the topics it writes; without it, the test does.
 	broker := kb.start(t, 4, requestsTopic, "categorize.results", "categorize.dlq")
 	// No reset after create here: every replay is then a record read again after the crash.
-	sb := startSandbox(t, nil)
+	sb := sandboxtest.Start(t, nil)
 	msgs, _ := makeRequests(n, 0)
 	streamstest.Produce(t, broker, kb.name(requestsTopic), msgs...)
 
@@ -373,10 +318,7 @@ sinks:
     type: enablenow
     topics: [accounts]
 `
-	cfg, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := parseConfig(t, doc)
 	svc, err := service.New(cfg, service.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/connector/service"
 	"github.com/contactlab/connector/streams/streamstest"
 )
@@ -37,7 +38,7 @@ func benchmarkEvents(b *testing.B, kind string) {
 	n := envInt("EVENTS_BENCH_N", 30000)
 	kb := newTestKafka(b, kind)
 	broker := kb.start(b, 8, "web.events")
-	sb := startSandbox(b, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(b, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(20 * time.Millisecond)}
 	})
 	msgs, _, _ := makeEvents(n, 0)
@@ -64,14 +65,10 @@ func BenchmarkEventsThrottled(b *testing.B) {
 	secs := envInt("EVENTS_THROTTLED_SECONDS", 20)
 	kb := newTestKafka(b, kindKfake)
 	broker := kb.start(b, 4, "web.events")
-	sb := startSandbox(b, func(c *sandbox.Config) { c.Contacthub.MaxRequestsPerMinute = 6000 })
+	sb := sandboxtest.Start(b, func(c *sandbox.Config) { c.Contacthub.MaxRequestsPerMinute = 6000 })
 	msgs, _, _ := makeEvents(150*secs, 0)
 	streamstest.Produce(b, broker, "web.events", msgs...)
-	svc, err := service.New(eventsConfig(b, kb, sb, ""))
-	if err != nil {
-		b.Fatal(err)
-	}
-	runService(b, svc)
+	startService(b, eventsConfig(b, kb, sb, ""))
 	streamstest.WaitFor(b, 30*time.Second, "first delivery", func() (bool, string) { return sb.Contacthub.Stats().Accepted > 0, "" })
 	// Measure after the first second: the bucket starts full on both sides.
 	time.Sleep(time.Second) // warm-up period of the measurement, not synchronisation

@@ -1,7 +1,6 @@
 package service_test
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,10 +11,12 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/contactlab/connector/connector/config"
-	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/connector/service"
+	"github.com/contactlab/connector/internal/e2etest"
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
 )
@@ -24,91 +25,45 @@ import (
 // kb, which must have started.
 func eventsConfig(t testing.TB, kb *testKafka, sb *sandbox.Sandbox, extra string) *config.Config {
 	t.Helper()
-	doc := fmt.Sprintf(`
-kafka:
-  brokers: [%q]
-  session_timeout: 2s
-  heartbeat_interval: 200ms
-http:
-  listen: "127.0.0.1:0"
-log:
-  level: warn
-contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: %s
-sinks:
-  - name: events
-    type: contacthub-events
+	return testConfig(t, kb.addr, groupTimeouts, sandbox.ContacthubSection(sb.URL())+"sinks:\n"+
+		testSink(kb, "events", "contacthub-events", "web.events")+extra)
+}
+
+// testSink is a sink of the pipeline tests named name, of type typ,
+// reading topic in a group and dead-lettering to a topic of its own
+// (named by kb), with short retries; keys of the sink may follow.
+func testSink(kb *testKafka, name, typ, topic string) string {
+	return fmt.Sprintf(`  - name: %s
+    type: %s
     topics: [%s]
     group_id: %s
     dead_letter_topic: %s
     retry:
       initial: 5ms
       max: 200ms
-%s`, kb.addr, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken,
-		kb.name("web.events"), kb.name("connector-events"), kb.name("events.dlq"), extra)
-	c, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+`, name, typ, kb.name(topic), kb.name("connector-"+name), kb.name(name+".dlq"))
 }
 
-func startSandbox(t testing.TB, mutate func(*sandbox.Config)) *sandbox.Sandbox {
+// startService builds the service of cfg and runs it until the test ends.
+func startService(t testing.TB, cfg *config.Config) *service.Service {
 	t.Helper()
-	cfg := sandbox.DefaultConfig()
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	sb, err := sandbox.Start("127.0.0.1:0", cfg)
+	svc, err := service.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(sb.Close)
-	return sb
+	runService(t, svc)
+	return svc
 }
 
 // runService runs svc until the test ends (or stop is called) and returns stop.
 func runService(t testing.TB, svc *service.Service) (stop func() error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	var err error
-	stopped := false
-	stop = func() error {
-		if !stopped {
-			cancel()
-			err = <-done
-			stopped = true
-		}
-		return err
-	}
-	t.Cleanup(func() { _ = stop() })
-	return stop
+	return testkit.Run(t, svc.Run)
 }
 
+// makeEvents makes the package's events: valid ones and invalid ones
+// spread among them (e2etest.Events).
 func makeEvents(valid, invalid int) (msgs []kafka.Message, good [][]byte, bad map[string]bool) {
-	g := demo.NewEventTraffic(42, 500, sandbox.NodeID)
-	g.InvalidShare = 0
-	for len(good) < valid {
-		k, v, _ := g.Next()
-		good = append(good, v)
-		msgs = append(msgs, kafka.Message{Key: k, Value: v})
-	}
-	g.InvalidShare = 1
-	bad = map[string]bool{}
-	for len(bad) < invalid {
-		k, v, ok := g.Next()
-		if ok || bad[string(v)] {
-			continue
-		}
-		bad[string(v)] = true
-		// Spread the invalid ones through the stream.
-		at := (len(bad) * len(msgs)) / (invalid + 1)
-		msgs = append(msgs[:at], append([]kafka.Message{{Key: k, Value: v}}, msgs[at:]...)...)
-	}
-	return msgs, good, bad
+	return e2etest.Events(42, valid, invalid)
 }
 
 func TestEventsEndToEndUnderFaults(t *testing.T) { forEachBroker(t, testEventsEndToEndUnderFaults) }
@@ -116,35 +71,23 @@ func TestEventsEndToEndUnderFaults(t *testing.T) { forEachBroker(t, testEventsEn
 func testEventsEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 	const valid, invalid = 20000, 200
 	broker := kb.start(t, 4, "web.events")
-	sb := startSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{ServerErrorShare: 0.05, ThrottleShare: 0.02, ResetShare: 0.01, RetryAfter: fault.Duration(time.Second)}
 	})
 	msgs, good, bad := makeEvents(valid, invalid)
 	streamstest.Produce(t, broker, kb.name("web.events"), msgs...)
 
 	cfg := eventsConfig(t, kb, sb, "")
-	svc, err := service.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runService(t, svc)
+	svc := startService(t, cfg)
 
 	// Open a 401 window once a quarter is through: the pipeline must pause,
 	// say so on /readyz, and resume by itself.
-	streamstest.WaitFor(t, 60*time.Second, "a quarter delivered", func() (bool, string) {
-		n := sb.Contacthub.Stats().Accepted
-		return n > valid/4, fmt.Sprint(n)
-	})
-	pauseWithUnauthorizedWindow(t, svc, sb.Contacthub.Faults())
+	pauseOnceAQuarterIsThrough(t, svc, "a quarter delivered", func() int64 { return sb.Contacthub.Stats().Accepted }, valid, sb.Contacthub.Faults())
 
 	streamstest.WaitFor(t, 120*time.Second, "committed offsets to reach the end offsets", func() (bool, string) {
 		return streamstest.CaughtUp(t, broker, kb.name("connector-events"), kb.name("web.events"))
 	})
-	for i, v := range good {
-		if sb.Contacthub.AcceptedCount(v) == 0 {
-			t.Fatalf("valid event %d never reached Contacthub: %s", i, v)
-		}
-	}
+	e2etest.RequireAccepted(t, sb, good, "valid event %d never reached Contacthub: %s")
 	st := sb.Contacthub.Stats()
 	if st.Faults.Unauthorized == 0 || st.Faults.ServerErrors == 0 || st.Faults.Throttled == 0 || st.Faults.Resets == 0 {
 		t.Fatalf("faults were not all injected: %+v", st.Faults)
@@ -154,15 +97,8 @@ func testEventsEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 	if st.DuplicateBodies > int64(cfg.Sinks[0].MaxInFlight) {
 		t.Fatalf("%d duplicates exceed the in-flight window %d", st.DuplicateBodies, cfg.Sinks[0].MaxInFlight)
 	}
-	dl := streamstest.ReadAll(t, broker, kb.name("events.dlq"))
-	if len(dl) != invalid {
-		t.Fatalf("dead-lettered %d, want %d", len(dl), invalid)
-	}
-	for _, m := range dl {
-		h := headers(m)
-		if !bad[string(m.Value)] {
-			t.Fatalf("a valid record was dead-lettered: %s (%v)", m.Value, h)
-		}
+	for _, m := range readInvalidDeadLetters(t, broker, kb.name("events.dlq"), bad, "record") {
+		h := streamstest.Headers(m)
 		if h[streams.HeaderDLQReason] != "invalid" || !strings.Contains(h[streams.HeaderDLQError], "event: ") || h[streams.HeaderDLQTopic] != kb.name("web.events") || h[streams.HeaderDLQOffset] == "" {
 			t.Fatalf("dead letter without its reason: %v", h)
 		}
@@ -172,6 +108,18 @@ func testEventsEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 		t.Fatalf("counts %+v", c)
 	}
 	t.Logf("sandbox: %+v duplicates=%d; connector: %+v", st.Faults, st.DuplicateBodies, c)
+}
+
+// pauseOnceAQuarterIsThrough waits (what) until done, what the API did so
+// far, passes a quarter of total, and then pauses the pipeline with a 401
+// window (pauseWithUnauthorizedWindow).
+func pauseOnceAQuarterIsThrough(t *testing.T, svc *service.Service, what string, done func() int64, total int, faults *fault.Injector) {
+	t.Helper()
+	streamstest.WaitFor(t, 60*time.Second, what, func() (bool, string) {
+		n := done()
+		return n > int64(total/4), fmt.Sprint(n)
+	})
+	pauseWithUnauthorizedWindow(t, svc, faults)
 }
 
 // pauseWithUnauthorizedWindow answers 401 for a while on the API of faults
@@ -192,12 +140,21 @@ func pauseWithUnauthorizedWindow(t *testing.T, svc *service.Service, faults *fau
 	})
 }
 
-func headers(m kafka.Message) map[string]string {
-	h := map[string]string{}
-	for _, x := range m.Headers {
-		h[x.Key] = string(x.Value)
+// readInvalidDeadLetters reads the dead letters of topic and fails the
+// test unless there are as many as bad holds and each is one of them (what
+// names a record in the message).
+func readInvalidDeadLetters(t *testing.T, broker, topic string, bad map[string]bool, what string) []kafka.Message {
+	t.Helper()
+	dl := streamstest.ReadAll(t, broker, topic)
+	if len(dl) != len(bad) {
+		t.Fatalf("dead-lettered %d, want %d", len(dl), len(bad))
 	}
-	return h
+	for _, m := range dl {
+		if !bad[string(m.Value)] {
+			t.Fatalf("a valid %s was dead-lettered: %s (%v)", what, m.Value, streamstest.Headers(m))
+		}
+	}
+	return dl
 }
 
 // A throttled workspace: the connector reads maxRequestsPerMinute at start and
@@ -208,14 +165,10 @@ func TestEventsPaceBelowWorkspaceThrottling(t *testing.T) {
 
 func testEventsPaceBelowWorkspaceThrottling(t *testing.T, kb *testKafka) {
 	broker := kb.start(t, 2, "web.events")
-	sb := startSandbox(t, func(c *sandbox.Config) { c.Contacthub.MaxRequestsPerMinute = 1200 }) // 20/s
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) { c.Contacthub.MaxRequestsPerMinute = 1200 }) // 20/s
 	msgs, good, _ := makeEvents(60, 0)
 	streamstest.Produce(t, broker, kb.name("web.events"), msgs...)
-	svc, err := service.New(eventsConfig(t, kb, sb, ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runService(t, svc)
+	startService(t, eventsConfig(t, kb, sb, ""))
 	streamstest.WaitFor(t, 30*time.Second, "the backlog delivered", func() (bool, string) {
 		n := sb.Contacthub.Stats().Accepted
 		return n >= int64(len(good)), fmt.Sprint(n)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/contactlab/connector/connector/contacthub"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/connector/service"
 	"github.com/contactlab/connector/internal/kafkatest"
 	"github.com/contactlab/connector/internal/testkit"
@@ -25,7 +26,7 @@ func TestSourceResumesFromCompactedOffsets(t *testing.T) {
 	}
 	kb := newTestKafka(t, kindKafka)
 	kb.addr = c.Bootstrap()[0]
-	sb := startSandbox(t, nil) // 100 customers, changed over and over
+	sb := sandboxtest.Start(t, nil) // 100 customers, changed over and over
 	sb.Contacthub.AppendUpdates(10_000)
 	cfg := sourceConfig(t, kb, sb, 250) // an offset stored every 250 updates
 	sc := cfg.Sources[0].Settings.(*service.UpdatesSourceConfig)
@@ -65,11 +66,7 @@ func TestSourceResumesFromCompactedOffsets(t *testing.T) {
 	// on from there: it reads exactly the updates that came after it.
 	sb.Contacthub.AppendUpdates(3000)
 	total := sb.Contacthub.LastOffset()
-	svc2, err := service.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runService(t, svc2)
+	svc2 := startService(t, cfg)
 	second := svc2.Units()[0].(*contacthub.UpdateStreamSource)
 	caughtUpTo(t, second, total, 60*time.Second)
 	if got, want := second.Counts().Consumed, total-stored; got != want {

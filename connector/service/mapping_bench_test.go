@@ -12,6 +12,7 @@ import (
 	"github.com/contactlab/connector/connector/mapping"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/connector/service"
 	"github.com/contactlab/connector/examples/orders"
 	"github.com/contactlab/connector/streams"
@@ -45,7 +46,7 @@ func BenchmarkEventsMapped(b *testing.B) {
 	run := func(msgs []kafka.Message, extra string) (perSecond, cpuPer10k float64) {
 		kb := newTestKafka(b, kindKfake)
 		broker := kb.start(b, 8, "web.events")
-		sb := startSandbox(b, func(c *sandbox.Config) {
+		sb := sandboxtest.Start(b, func(c *sandbox.Config) {
 			c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(20 * time.Millisecond)}
 		})
 		streamstest.Produce(b, broker, "web.events", msgs...)

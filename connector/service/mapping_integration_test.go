@@ -15,8 +15,10 @@ import (
 	"github.com/contactlab/connector/connector/mapping"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/connector/service"
 	"github.com/contactlab/connector/examples/orders"
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -31,27 +33,11 @@ func ordersConfig(t testing.TB, broker string, sb *sandbox.Sandbox, extra string
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc := fmt.Sprintf(`
-kafka:
-  brokers: [%q]
-  # Long enough that a starved test process keeps its group: records
-  # fetched again after a rebalance may reach UPS after newer ones.
-  session_timeout: 10s
-  heartbeat_interval: 500ms
-http:
-  listen: "127.0.0.1:0"
-log:
-  level: warn
-contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: %s
-ups:
-  base_url: %s
-  api_key: %q
-  client_id: %s
-  client_secret: %s
-  updates_per_second: 20000
+	// Group timeouts long enough that a starved test process keeps its
+	// group: records fetched again after a rebalance may reach UPS after
+	// newer ones.
+	const kafkaKeys = "  session_timeout: 10s\n  heartbeat_interval: 500ms\n"
+	return testConfig(t, broker, kafkaKeys, sandbox.ContacthubSection(sb.URL())+sandbox.UPSSection(sb.URL(), sandbox.UPSClientSecret)+fmt.Sprintf(`  updates_per_second: 20000
   status_poll_interval: 25ms
   max_records: 50
 sinks:
@@ -66,14 +52,7 @@ sinks:
     ups:
       collection: rr-segments
       max_job_attempts: 5
-%s`, broker, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken,
-		sb.URL(), sandbox.UPSAPIKey, sandbox.UPSClientID, sandbox.UPSClientSecret,
-		filepath.Join(dir, "completed_order.jq"), extra, filepath.Join(dir, "ups_segments.jq"), extra)
-	c, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatalf("%v\n%s", err, doc)
-	}
-	return c
+%s`, filepath.Join(dir, "completed_order.jq"), extra, filepath.Join(dir, "ups_segments.jq"), extra))
 }
 
 // orderTraffic is n generated orders, with what each sink must make of
@@ -145,7 +124,7 @@ func makeOrders(t testing.TB, cfg *config.Config, n int) orderTraffic {
 func TestOrdersFanOutUnderFaults(t *testing.T) {
 	const n = 10000
 	broker := streamstest.Broker(t, 4, "shop.orders")
-	sb := startSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{ServerErrorShare: 0.05, ThrottleShare: 0.02, ResetShare: 0.01, RetryAfter: fault.Duration(500 * time.Millisecond)}
 		c.UPS.UpdatesPerSecond = 20000
 		c.UPS.JobDuration = 50 * time.Millisecond
@@ -156,11 +135,7 @@ func TestOrdersFanOutUnderFaults(t *testing.T) {
 	tr := makeOrders(t, cfg, n)
 	streamstest.Produce(t, broker, "shop.orders", tr.msgs...)
 
-	svc, err := service.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runService(t, svc)
+	svc := startService(t, cfg)
 	streamstest.WaitFor(t, 3*time.Minute, "both sinks to commit the end of the topic", func() (bool, string) {
 		for _, g := range []string{"connector-order-events", "connector-order-segments"} {
 			if ok, state := streamstest.CaughtUp(t, broker, g, "shop.orders"); !ok {
@@ -175,7 +150,7 @@ func TestOrdersFanOutUnderFaults(t *testing.T) {
 			var why []string
 			for _, m := range streamstest.ReadAll(t, broker, "order-events.dlq") {
 				if !tr.dead[string(m.Value)] {
-					why = append(why, fmt.Sprint(headers(m)))
+					why = append(why, fmt.Sprint(streamstest.Headers(m)))
 				}
 			}
 			t.Fatalf("completedOrder %d never reached Contacthub: %s; counts %v; unexpected dead letters %v", i, v, svc.Counts(), why)
@@ -183,7 +158,7 @@ func TestOrdersFanOutUnderFaults(t *testing.T) {
 	}
 	for user, want := range tr.segments {
 		got, _, ok := sb.UPS.Stored(schemas.Segments, user)
-		if !ok || !jsonEqual(got, want) {
+		if !ok || !testkit.JSONEqual(got, want) {
 			t.Fatalf("user %s holds segments %s, want %s; counts %v", user, got, want, svc.Counts())
 		}
 	}
@@ -194,7 +169,7 @@ func TestOrdersFanOutUnderFaults(t *testing.T) {
 		msgs := streamstest.ReadAll(t, broker, dl.topic)
 		seen := map[string]bool{}
 		for _, m := range msgs {
-			h := headers(m)
+			h := streamstest.Headers(m)
 			if !tr.dead[string(m.Value)] || h[streams.HeaderDLQReason] != dl.reason || !strings.Contains(h[streams.HeaderDLQError], dl.says) {
 				t.Fatalf("%s: unexpected dead letter %s (%v)", dl.topic, m.Value, h)
 			}

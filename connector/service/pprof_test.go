@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/connector/service"
 )
 
@@ -12,7 +13,7 @@ import (
 func TestPProfOnlyWhenConfigured(t *testing.T) {
 	kb := newTestKafka(t, kindKfake)
 	kb.start(t, 1, "web.events")
-	sb := startSandbox(t, nil)
+	sb := sandboxtest.Start(t, nil)
 	for _, tc := range []struct {
 		pprof bool
 		want  int

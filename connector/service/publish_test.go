@@ -46,7 +46,7 @@ func TestPublishLines(t *testing.T) {
 	msgs := streamstest.ReadAll(t, broker, "shop.orders")
 	var ce int
 	for _, m := range msgs {
-		if h := headers(m); h["ce_type"] == "com.example.shop.order.placed" && string(m.Key) == "CRM-77001" {
+		if h := streamstest.Headers(m); h["ce_type"] == "com.example.shop.order.placed" && string(m.Key) == "CRM-77001" {
 			ce++
 		}
 	}

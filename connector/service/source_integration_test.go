@@ -18,6 +18,7 @@ import (
 	"github.com/contactlab/connector/connector/contacthub"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/connector/service"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
@@ -29,20 +30,7 @@ import (
 // by kb.
 func sourceConfig(t testing.TB, kb *testKafka, sb *sandbox.Sandbox, pageSize int) *config.Config {
 	t.Helper()
-	doc := fmt.Sprintf(`
-kafka:
-  brokers: [%q]
-  session_timeout: 1s
-  heartbeat_interval: 100ms
-http:
-  listen: "127.0.0.1:0"
-log:
-  level: warn
-contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: %s
-sources:
+	return testConfig(t, kb.addr, shortGroupTimeouts, sandbox.ContacthubSection(sb.URL())+fmt.Sprintf(`sources:
   - name: updates
     type: contacthub-updates
     page_size: %d
@@ -55,14 +43,8 @@ sources:
     retry:
       initial: 5ms
       max: 100ms
-`, kb.addr, sb.ContacthubURL(), sandbox.WorkspaceID, sandbox.ContacthubToken, pageSize,
-		kb.name("contacthub.customers"), kb.name("contacthub.events"), kb.name("connector.source-offsets"),
-		kb.name("updates.dlq"), kb.name("connector-source-updates"))
-	c, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+`, pageSize, kb.name("contacthub.customers"), kb.name("contacthub.events"), kb.name("connector.source-offsets"),
+		kb.name("updates.dlq"), kb.name("connector-source-updates")))
 }
 
 // newSource builds a service from cfg and returns its source unit, with its
@@ -104,7 +86,7 @@ func TestUpdateStreamSourceResumesAfterAbruptStop(t *testing.T) {
 func testUpdateStreamSourceResumesAfterAbruptStop(t *testing.T, kb *testKafka) {
 	const total, pageSize, killAtPage = 100_000, 4000, 10
 	broker := kb.start(t, 4)
-	sb := startSandbox(t, nil)
+	sb := sandboxtest.Start(t, nil)
 	sb.Contacthub.AppendUpdates(total - int(sb.Contacthub.LastOffset()))
 	cfg := sourceConfig(t, kb, sb, pageSize)
 
@@ -130,11 +112,7 @@ func testUpdateStreamSourceResumesAfterAbruptStop(t *testing.T, kb *testKafka) {
 
 	// The restart is a new service with the same configuration, run as
 	// production runs it.
-	svc, err := service.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runService(t, svc)
+	svc := startService(t, cfg)
 	second := svc.Units()[0].(*contacthub.UpdateStreamSource)
 	caughtUpTo(t, second, total, 60*time.Second)
 	if ok, why := second.Ready(); !ok || why != "active" {
@@ -158,7 +136,7 @@ func TestUpdateStreamSourceFailover(t *testing.T) { forEachBroker(t, testUpdateS
 func testUpdateStreamSourceFailover(t *testing.T, kb *testKafka) {
 	const initial, later, pageSize = 40_000, 3_000, 2000
 	broker := kb.start(t, 4)
-	sb := startSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		// Slow pages keep the stream going long enough to kill mid-way.
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(30 * time.Millisecond)}
 	})
@@ -246,7 +224,7 @@ func checkPublished(t *testing.T, broker string, src config.Source, total int64)
 		newest := map[keyOf]int64{}
 		lastDelete := map[keyOf]int64{}
 		for _, m := range msgs {
-			h := headers(m)
+			h := streamstest.Headers(m)
 			off, err := strconv.ParseInt(h[contacthub.HeaderOffset], 10, 64)
 			if err != nil {
 				t.Fatalf("%s/%d@%d: offset header %q: %v", topic, m.Partition, m.Offset, h[contacthub.HeaderOffset], err)
@@ -376,15 +354,11 @@ func readTopic(t testing.TB, addr, topic string) []kafka.Message {
 func TestUpdateStreamSourceCloudEvents(t *testing.T) {
 	kb := newTestKafka(t, kindKfake)
 	broker := kb.start(t, 2)
-	sb := startSandbox(t, nil)
+	sb := sandboxtest.Start(t, nil)
 	sb.Contacthub.AppendUpdates(500 - int(sb.Contacthub.LastOffset()))
 	cfg := sourceConfig(t, kb, sb, 100)
 	cfg.Sources[0].Settings.(*service.UpdatesSourceConfig).Envelope = "cloudevents"
-	svc, err := service.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runService(t, svc)
+	svc := startService(t, cfg)
 	caughtUpTo(t, svc.Units()[0].(*contacthub.UpdateStreamSource), 500, 30*time.Second)
 	n := 0
 	for _, topic := range []string{"contacthub.customers", "contacthub.events"} {

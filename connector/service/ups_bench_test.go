@@ -9,6 +9,7 @@ import (
 
 	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/sandbox"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	sbups "github.com/contactlab/connector/connector/sandbox/ups"
 	"github.com/contactlab/connector/connector/service"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -59,18 +60,14 @@ func BenchmarkUPSAtRateLimit(b *testing.B) {
 	secs := envInt("UPS_BENCH_SECONDS", 60)
 	kb := newTestKafka(b, kindKfake)
 	broker := kb.start(b, 4, upsTopics()...)
-	sb := startSandbox(b, nil) // the reference's limits: 1000/s, 1000 records, 50 KB
+	sb := sandboxtest.Start(b, nil) // the reference's limits: 1000/s, 1000 records, 50 KB
 	// A backlog the window cannot drain in any collection: the collections
 	// take turns at the rate, but not in strict rotation.
 	perCollection := 1000*secs/2 + 2000
 	produceUPS(b, broker, perCollection, 10*perCollection)
 	// The defaults users get, but a short shutdown grace: the backlog left
 	// queued at the end need not drain.
-	svc, err := service.New(upsConfig(b, kb, sb, "", "    shutdown_grace: 1s\n", ""))
-	if err != nil {
-		b.Fatal(err)
-	}
-	runService(b, svc)
+	svc := startService(b, upsConfig(b, kb, sb, "", "    shutdown_grace: 1s\n", ""))
 	streamstest.WaitFor(b, 60*time.Second, "the first accepted request", func() (bool, string) {
 		return sb.UPS.Stats().Accepted > 0, ""
 	})
@@ -96,7 +93,7 @@ func BenchmarkUPSUnlimited(b *testing.B) {
 	n := envInt("UPS_UNLIMITED_N", 400000)
 	kb := newTestKafka(b, kindKfake)
 	broker := kb.start(b, 4, upsTopics()...)
-	sb := startSandbox(b, func(c *sandbox.Config) { c.UPS.UpdatesPerSecond = sbups.NoLimit })
+	sb := sandboxtest.Start(b, func(c *sandbox.Config) { c.UPS.UpdatesPerSecond = sbups.NoLimit })
 	perCollection := n / 4
 	produceUPS(b, broker, perCollection, 4*perCollection)
 	svc, err := service.New(upsConfig(b, kb, sb, "  updates_per_second: 100000000\n", "", ""))

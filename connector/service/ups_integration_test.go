@@ -13,8 +13,9 @@ import (
 	"github.com/contactlab/connector/connector/demo"
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
-	"github.com/contactlab/connector/connector/service"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/connector/ups"
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -53,27 +54,7 @@ func upsConfig(t testing.TB, kb *testKafka, sb *sandbox.Sandbox, apiExtra, sinkE
 		fmt.Fprintf(&sinks, "  - name: %s\n    type: ups\n    topics: [%s]\n    group_id: %s\n    dead_letter_topic: %s\n%s    ups:\n      collection: %s\n      results_topic: %s\n%s%s",
 			p.name, kb.name(p.topic), kb.name("connector-"+p.name), kb.name(p.name+".dlq"), sinkExtra, p.coll, kb.name(p.name+".results"), p.extra, upsExtra)
 	}
-	doc := fmt.Sprintf(`
-kafka:
-  brokers: [%q]
-  session_timeout: 2s
-  heartbeat_interval: 200ms
-http:
-  listen: "127.0.0.1:0"
-log:
-  level: warn
-ups:
-  base_url: %s
-  api_key: %q
-  client_id: %s
-  client_secret: %s
-%ssinks:
-%s`, kb.addr, sb.URL(), sandbox.UPSAPIKey, sandbox.UPSClientID, sandbox.UPSClientSecret, apiExtra, sinks.String())
-	c, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatalf("%v\n%s", err, doc)
-	}
-	return c
+	return testConfig(t, kb.addr, groupTimeouts, sandbox.UPSSection(sb.URL(), sandbox.UPSClientSecret)+apiExtra+"sinks:\n"+sinks.String())
 }
 
 // upsTraffic makes n updates per collection for users users (the same
@@ -111,7 +92,7 @@ func TestUPSEndToEndUnderFaults(t *testing.T) { forEachBroker(t, testUPSEndToEnd
 func testUPSEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 	const perCollection, users = 12500, 5000 // 50,000 updates
 	broker := kb.start(t, 4, upsTopics()...)
-	sb := startSandbox(t, func(c *sandbox.Config) {
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.UPS.UpdatesPerSecond = 20000
 		c.UPS.JobDuration = 50 * time.Millisecond
 		c.UPS.JobFailShare = 0.02
@@ -130,11 +111,7 @@ func testUPSEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 		// Five attempts: a record dead-lettered after five FAILED jobs in a
 		// row (odds 0.02^5) would break the last-value check below.
 		"      max_job_attempts: 5\n")
-	svc, err := service.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runService(t, svc)
+	svc := startService(t, cfg)
 
 	streamstest.WaitFor(t, 60*time.Second, "a tenth of the records accepted", func() (bool, string) {
 		st := sb.UPS.Stats()
@@ -158,7 +135,7 @@ func testUPSEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 	for _, p := range upsPipelines {
 		for user, want := range last[p.coll] {
 			got, _, ok := sb.UPS.Stored(p.coll, user)
-			if !ok || !jsonEqual(got, want) {
+			if !ok || !testkit.JSONEqual(got, want) {
 				t.Fatalf("%s: user %s holds %s, want the last value produced %s", p.coll, user, got, want)
 			}
 		}
@@ -168,7 +145,7 @@ func testUPSEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 		dl := streamstest.ReadAll(t, broker, kb.name(p.name+".dlq"))
 		seen := map[string]bool{}
 		for _, m := range dl {
-			h := headers(m)
+			h := streamstest.Headers(m)
 			if !invalid[p.topic][string(m.Value)] || h[streams.HeaderDLQReason] != "invalid" || h[streams.HeaderDLQError] == "" || h[streams.HeaderDLQTopic] != kb.name(p.topic) {
 				t.Fatalf("%s: unexpected dead letter %s (%v)", p.name, m.Value, h)
 			}
@@ -207,14 +184,4 @@ func testUPSEndToEndUnderFaults(t *testing.T, kb *testKafka) {
 	}
 	t.Logf("sandbox: requests %d, accepted %d (mean %.0f records, %.0f bytes), jobs %d (%d FAILED), 401s %d, tokens %d, faults %+v; connector: %v",
 		st.Requests, st.Accepted, st.MeanFillRecords, st.MeanBodyBytes, st.Jobs, st.JobsFailed, st.Unauthorized401, st.TokensIssued, st.Faults, svc.Counts())
-}
-
-func jsonEqual(a, b []byte) bool {
-	var x, y any
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
-		return false
-	}
-	xa, _ := json.Marshal(x)
-	ya, _ := json.Marshal(y)
-	return string(xa) == string(ya)
 }

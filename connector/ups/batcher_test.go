@@ -9,32 +9,14 @@ import (
 	"io"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/streams"
 )
 
-// testClock is a clock tests move by hand.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newTestBatcher(cfg BatcherConfig) (*Batcher, *testClock) {
+func newTestBatcher(cfg BatcherConfig) (*Batcher, *testkit.Clock) {
 	if cfg.MaxRecords == 0 {
 		cfg.MaxRecords = 1000
 	}
@@ -47,9 +29,9 @@ func newTestBatcher(cfg BatcherConfig) (*Batcher, *testClock) {
 	if cfg.RetryMemory == 0 {
 		cfg.RetryMemory = time.Minute
 	}
-	clock := &testClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	b := NewBatcher(cfg)
-	b.now = clock.now
+	b.now = clock.Now
 	return b, clock
 }
 
@@ -396,7 +378,7 @@ func TestBatcherRemembersRecordsHandedBackForRetry(t *testing.T) {
 	if b.Users() != 1 {
 		t.Fatalf("users %d: the handed-back record should still be remembered", b.Users())
 	}
-	clock.advance(2 * time.Minute)
+	clock.Advance(2 * time.Minute)
 	admit(b, rec{user: "zed", offset: 9}) // any admission sweeps
 	if b.Users() != 1 {                   // zed only
 		t.Fatalf("users %d after the memory expired, want 1", b.Users())
@@ -447,10 +429,10 @@ func TestBatcherLingersForPartialRequests(t *testing.T) {
 	b, clock := newTestBatcher(BatcherConfig{MaxRecords: 10, Linger: 50 * time.Millisecond})
 	admit(b, rec{user: "a", offset: 1})
 	ready, at := b.Ready()
-	if ready || !at.Equal(clock.now().Add(50*time.Millisecond)) {
+	if ready || !at.Equal(clock.Now().Add(50*time.Millisecond)) {
 		t.Fatalf("a lone record is ready=%v at %v; want to linger 50ms", ready, at)
 	}
-	clock.advance(50 * time.Millisecond)
+	clock.Advance(50 * time.Millisecond)
 	if ready, _ := b.Ready(); !ready {
 		t.Fatal("not ready after the linger")
 	}

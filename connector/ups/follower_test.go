@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,10 +24,7 @@ type scriptedAPI struct {
 }
 
 func (a *scriptedAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
 	switch {
-	case strings.HasSuffix(r.URL.Path, "/oauth2/token"):
-		_, _ = io.WriteString(w, `{"token_type":"bearer","access_token":"tok","expires_in":28800}`)
 	case strings.Contains(r.URL.Path, "/job/"):
 		job := strings.Split(strings.TrimPrefix(r.URL.Path, "/common-status/v1/608/job/"), "/")[0]
 		a.mu.Lock()
@@ -69,8 +65,7 @@ func TestFollowerReadsPagedErrorsOfFailedJobs(t *testing.T) {
 			return 200, statusBody("FAILED", "p2", "write failed (page 1)")
 		}
 	}}
-	hs := httptest.NewServer(api)
-	defer hs.Close()
+	hs := serveFakeAPI(t, api)
 	h := startSink(t, testAPIConfig(hs.URL), func(c *SinkConfig) { c.MaxJobAttempts = 2 })
 	errs := write(t, h.sink, []*streams.Record{record("alice", 1, attrValue(1))})
 	var re *streams.RejectError
@@ -98,8 +93,7 @@ func TestFollowerGivesUpOnJobsWithoutAnOutcome(t *testing.T) {
 		}
 		return 200, statusBody("COMPLETED", "")
 	}}
-	hs := httptest.NewServer(api)
-	defer hs.Close()
+	hs := serveFakeAPI(t, api)
 	api2 := testAPIConfig(hs.URL)
 	api2.JobTimeout = 200 * time.Millisecond
 	h := startSink(t, api2, func(c *SinkConfig) { c.JobTimeout = 200 * time.Millisecond })

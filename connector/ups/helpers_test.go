@@ -2,16 +2,21 @@ package ups
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	sbups "github.com/contactlab/connector/connector/sandbox/ups"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
+	"github.com/contactlab/connector/streams/streamstest"
 )
 
 const (
@@ -250,12 +255,51 @@ func record(user string, offset int64, value string) *streams.Record {
 
 func attrValue(i int) string { return fmt.Sprintf(`{"n":["%d"]}`, i) }
 
-func sameJSON(a, b []byte) bool {
-	var x, y any
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
-		return false
+// brokerWithUsers is a broker of the test's own whose profiles topic holds
+// an attributes update of each of n users (u000, u001, ...), at offsets
+// 0 to n-1.
+func brokerWithUsers(t *testing.T, n int) string {
+	t.Helper()
+	broker := streamstest.Broker(t, 2, "profiles", "profiles.dlq")
+	msgs := make([]kafka.Message, n)
+	for i := range msgs {
+		r := record(fmt.Sprintf("u%03d", i), int64(i), attrValue(i))
+		msgs[i] = kafka.Message{Key: r.Key, Value: r.Value}
 	}
-	xa, _ := json.Marshal(x)
-	ya, _ := json.Marshal(y)
-	return string(xa) == string(ya)
+	streamstest.Produce(t, broker, "profiles", msgs...)
+	return broker
+}
+
+// testPipeline is a pipeline of the tests from the profiles topic of
+// broker into sink, in group, that stops within grace: two workers,
+// batches of 50, commits every 20ms.
+func testPipeline(t *testing.T, broker, group string, grace time.Duration, sink streams.Sink) *streams.Pipeline {
+	t.Helper()
+	p, err := streams.NewPipeline(streams.PipelineConfig{
+		Name: "test", Brokers: []string{broker}, GroupID: group, Topics: []string{"profiles"}, DeadLetterTopic: "profiles.dlq",
+		Concurrency: 2, MaxInFlight: 1000, BatchMaxRecords: 50, BatchLinger: 2 * time.Millisecond,
+		CommitInterval: 20 * time.Millisecond, ShutdownGrace: grace,
+		SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond,
+	}, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// serveFakeAPI serves api, a stand-in for the enrichment API written for
+// one test, until the test ends. Token requests are answered here, with a
+// token that lasts 8 hours, so that api answers the rest; every answer is
+// JSON.
+func serveFakeAPI(t *testing.T, api http.Handler) *httptest.Server {
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if strings.HasSuffix(r.URL.Path, "/oauth2/token") {
+			_, _ = io.WriteString(w, `{"token_type":"bearer","access_token":"tok","expires_in":28800}`)
+			return
+		}
+		api.ServeHTTP(w, r)
+	}))
+	t.Cleanup(hs.Close)
+	return hs
 }

@@ -13,10 +13,10 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/segmentio/kafka-go"
 
 	"github.com/contactlab/connector/connector/httpapi"
 	sbups "github.com/contactlab/connector/connector/sandbox/ups"
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -206,31 +206,14 @@ func TestSandboxRefusesWhatTheReferenceForbids(t *testing.T) {
 func TestPipelineCommitsUnverifiedJobs(t *testing.T) {
 	const n = 100
 	sb, url := startStandIn(t, func(c *sbups.Config) { c.CompletedStatus = "PROCESSED" })
-	broker := streamstest.Broker(t, 2, "profiles", "profiles.dlq")
-	msgs := make([]kafka.Message, n)
-	for i := range msgs {
-		r := record(fmt.Sprintf("u%03d", i), int64(i), attrValue(i))
-		msgs[i] = kafka.Message{Key: r.Key, Value: r.Value}
-	}
-	streamstest.Produce(t, broker, "profiles", msgs...)
+	broker := brokerWithUsers(t, n)
 	api := testAPIConfig(url)
 	api.JobTimeout = 300 * time.Millisecond
 	h := newSink(t, api, nil)
-	p, err := streams.NewPipeline(streams.PipelineConfig{
-		Name: "test", Brokers: []string{broker}, GroupID: "ups-unverified", Topics: []string{"profiles"}, DeadLetterTopic: "profiles.dlq",
-		Concurrency: 2, MaxInFlight: 1000, BatchMaxRecords: 50, BatchLinger: 2 * time.Millisecond,
-		CommitInterval: 20 * time.Millisecond, ShutdownGrace: 5 * time.Second,
-		SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond,
-	}, h.sink)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan error, 1)
-	go func() { stopped <- p.Run(ctx) }()
+	p := testPipeline(t, broker, "ups-unverified", 5*time.Second, h.sink)
+	stop := testkit.Run(t, p.Run)
 	defer func() {
-		cancel()
-		if err := <-stopped; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("pipeline: %v", err)
 		}
 	}()

@@ -4,13 +4,15 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/contactlab/connector/internal/testkit"
 )
 
-func newTestPacer(ceiling float64, burst int) (*Pacer, *testClock) {
-	clock := &testClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+func newTestPacer(ceiling float64, burst int) (*Pacer, *testkit.Clock) {
+	clock := testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	p := NewPacer(ceiling, burst, 1000)
-	p.now = clock.now
-	p.lastGrow = clock.now()
+	p.now = clock.Now
+	p.lastGrow = clock.Now()
 	return p, clock
 }
 
@@ -21,33 +23,33 @@ func TestPacerAIMD(t *testing.T) {
 		t.Fatalf("pace after a 429: %.0f, want 800", p.Pace())
 	}
 	// A volley of 429s answering requests sent together is one signal.
-	clock.advance(100 * time.Millisecond)
+	clock.Advance(100 * time.Millisecond)
 	p.Throttled(time.Second)
 	if p.Pace() != 800 || p.Cuts() != 1 {
 		t.Fatalf("pace %.0f after a second 429 within the window; cuts %d", p.Pace(), p.Cuts())
 	}
 	// The pause runs until the longest Retry-After; no growth meanwhile.
-	if wait := p.grow(clock.now()); wait != 1900*time.Millisecond {
+	if wait := p.grow(clock.Now()); wait != 1900*time.Millisecond {
 		t.Fatalf("pause left %s, want 1.9s", wait)
 	}
-	clock.advance(1900 * time.Millisecond)
-	if wait := p.grow(clock.now()); wait != 0 {
+	clock.Advance(1900 * time.Millisecond)
+	if wait := p.grow(clock.Now()); wait != 0 {
 		t.Fatalf("still paused: %s", wait)
 	}
 	// Additive increase: 2% of the ceiling per second.
-	clock.advance(5 * time.Second)
-	p.grow(clock.now())
+	clock.Advance(5 * time.Second)
+	p.grow(clock.Now())
 	if p.Pace() < 899 || p.Pace() > 901 {
 		t.Fatalf("pace 5 s after the pause: %.1f, want 900", p.Pace())
 	}
-	clock.advance(time.Minute)
-	p.grow(clock.now())
+	clock.Advance(time.Minute)
+	p.grow(clock.Now())
 	if p.Pace() != 1000 {
 		t.Fatalf("pace does not return to the ceiling: %.1f", p.Pace())
 	}
 	// Cuts never go below a twentieth of the ceiling.
 	for range 50 {
-		clock.advance(2 * time.Second)
+		clock.Advance(2 * time.Second)
 		p.Throttled(time.Millisecond)
 	}
 	if p.Pace() != 50 {
@@ -88,7 +90,7 @@ func TestPacerOwesSlowAnswers(t *testing.T) {
 	if p.MaxRequest() != 950 {
 		t.Fatalf("max request %d, want 95%% of the bucket", p.MaxRequest())
 	}
-	tokens := func() float64 { return p.lim.TokensAt(clock.now()) }
+	tokens := func() float64 { return p.lim.TokensAt(clock.Now()) }
 	full := tokens()
 	// The first answer has nothing to compare with: it counts whole.
 	p.Answered(10 * time.Millisecond)
@@ -120,7 +122,7 @@ func TestPacerUnlimitedNeverOwesTheBucket(t *testing.T) {
 		p.Spend(p.MaxRequest())
 		p.Answered(time.Duration(i) * 10 * time.Millisecond)
 	}
-	if tokens := p.lim.TokensAt(clock.now()); tokens < 1e8-1e6 {
+	if tokens := p.lim.TokensAt(clock.Now()); tokens < 1e8-1e6 {
 		t.Fatalf("the bucket holds %.0f after 100 requests: debts built up", tokens)
 	}
 }

@@ -2,14 +2,10 @@ package ups
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	sbups "github.com/contactlab/connector/connector/sandbox/ups"
-	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
 )
 
@@ -19,23 +15,9 @@ func TestPipelineGracefulStopTakesTheOutcomesOfOpenJobs(t *testing.T) {
 	// the grace, and the runtime commits them before the pipeline returns.
 	const n = 200
 	sb, url := startStandIn(t, func(c *sbups.Config) { c.JobDuration = 300 * time.Millisecond })
-	broker := streamstest.Broker(t, 2, "profiles", "profiles.dlq")
-	msgs := make([]kafka.Message, n)
-	for i := range msgs {
-		r := record(fmt.Sprintf("u%03d", i), int64(i), attrValue(i))
-		msgs[i] = kafka.Message{Key: r.Key, Value: r.Value}
-	}
-	streamstest.Produce(t, broker, "profiles", msgs...)
+	broker := brokerWithUsers(t, n)
 	h := newSink(t, testAPIConfig(url), func(c *SinkConfig) { c.Linger = time.Hour })
-	p, err := streams.NewPipeline(streams.PipelineConfig{
-		Name: "test", Brokers: []string{broker}, GroupID: "ups-test", Topics: []string{"profiles"}, DeadLetterTopic: "profiles.dlq",
-		Concurrency: 2, MaxInFlight: 1000, BatchMaxRecords: 50, BatchLinger: 2 * time.Millisecond,
-		CommitInterval: 20 * time.Millisecond, ShutdownGrace: 20 * time.Second,
-		SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond,
-	}, h.sink)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := testPipeline(t, broker, "ups-test", 20*time.Second, h.sink)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stopped := make(chan error, 1)

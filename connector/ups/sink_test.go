@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/contactlab/connector/connector/httpapi"
 	sbups "github.com/contactlab/connector/connector/sandbox/ups"
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 )
@@ -68,7 +68,7 @@ func TestSinkDeliversInOrderThroughFailedJobs(t *testing.T) {
 	wg.Wait()
 	for u, v := range last {
 		got, _, ok := sb.Stored(schemas.UserAttributes, u)
-		if !ok || !sameJSON(got, []byte(v)) {
+		if !ok || !testkit.JSONEqual(got, []byte(v)) {
 			t.Fatalf("user %s holds %s, want their last update %s", u, got, v)
 		}
 	}
@@ -259,10 +259,7 @@ type rejectingAPI struct {
 }
 
 func (a *rejectingAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
 	switch {
-	case strings.HasSuffix(r.URL.Path, "/oauth2/token"):
-		_, _ = io.WriteString(w, `{"token_type":"bearer","access_token":"tok","expires_in":28800}`)
 	case strings.Contains(r.URL.Path, "/job/"):
 		_, _ = io.WriteString(w, `{"summary":{"job-status":"COMPLETED"},"result":[]}`)
 	default:
@@ -302,8 +299,7 @@ func (a *rejectingAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func TestSinkBisectsA400ToTheRecordsTheAPIRefuses(t *testing.T) {
 	api := &rejectingAPI{accepted: map[string]bool{}}
-	hs := httptest.NewServer(api)
-	defer hs.Close()
+	hs := serveFakeAPI(t, api)
 	h := startSink(t, testAPIConfig(hs.URL), nil)
 	var batch []*streams.Record
 	bad := map[int]bool{3: true, 77: true, 78: true, 500: true}
@@ -402,10 +398,7 @@ func (a *heldJobsAPI) release(user string) {
 }
 
 func (a *heldJobsAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
 	switch {
-	case strings.HasSuffix(r.URL.Path, "/oauth2/token"):
-		_, _ = io.WriteString(w, `{"token_type":"bearer","access_token":"tok","expires_in":28800}`)
 	case strings.Contains(r.URL.Path, "/job/job-"):
 		user := strings.Split(strings.SplitN(r.URL.Path, "/job/job-", 2)[1], "/")[0]
 		a.mu.Lock()
@@ -438,8 +431,7 @@ func TestSinkOutcomesArriveAfterWriteAndOutOfOrder(t *testing.T) {
 	// end at once. Write returns before any outcome; bob's and carol's come
 	// while alice's job still runs, and hers only when it ends.
 	api := &heldJobsAPI{held: map[string]bool{"alice": true}}
-	hs := httptest.NewServer(api)
-	defer hs.Close()
+	hs := serveFakeAPI(t, api)
 	cfg := testAPIConfig(hs.URL)
 	cfg.MaxRecords = 1
 	h := startSink(t, cfg, nil)
@@ -473,8 +465,7 @@ func TestSinkForcedStopLeavesOpenJobsWithoutOutcome(t *testing.T) {
 	// (it stays uncommitted and is read again), and Close gives back the
 	// job's place, which the other sinks of the client share.
 	api := &heldJobsAPI{held: map[string]bool{"alice": true}}
-	hs := httptest.NewServer(api)
-	defer hs.Close()
+	hs := serveFakeAPI(t, api)
 	h := startSink(t, testAPIConfig(hs.URL), nil)
 	batch := []*streams.Record{record("alice", 1, attrValue(1))}
 	o := newOutcomes(t, batch)

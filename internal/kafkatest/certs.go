@@ -30,10 +30,6 @@ type certs struct {
 
 func newCerts() (certs, error) {
 	now := time.Now()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return certs{}, fmt.Errorf("CA key: %w", err)
-	}
 	caTmpl := &x509.Certificate{
 		SerialNumber:          serial(),
 		Subject:               pkix.Name{CommonName: "kafkatest CA"},
@@ -43,19 +39,15 @@ func newCerts() (certs, error) {
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	caKey, caDER, err := issue("CA", caTmpl, nil, nil)
 	if err != nil {
-		return certs{}, fmt.Errorf("CA certificate: %w", err)
+		return certs{}, err
 	}
 	ca, err := x509.ParseCertificate(caDER)
 	if err != nil {
 		return certs{}, fmt.Errorf("CA certificate: %w", err)
 	}
 
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return certs{}, fmt.Errorf("broker key: %w", err)
-	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
 		Subject:      pkix.Name{CommonName: "localhost"},
@@ -66,9 +58,9 @@ func newCerts() (certs, error) {
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	key, der, err := issue("broker", tmpl, ca, caKey)
 	if err != nil {
-		return certs{}, fmt.Errorf("broker certificate: %w", err)
+		return certs{}, err
 	}
 	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
@@ -84,6 +76,24 @@ func newCerts() (certs, error) {
 		keyPEM:   pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}),
 		pool:     pool,
 	}, nil
+}
+
+// issue makes a key and the certificate of tmpl for it, signed by parent
+// with parentKey, or self-signed when parent is nil; what names the
+// certificate in errors.
+func issue(what string, tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*ecdsa.PrivateKey, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s key: %w", what, err)
+	}
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s certificate: %w", what, err)
+	}
+	return key, der, nil
 }
 
 // tlsConfig trusts the test CA only, so a client that connects with it

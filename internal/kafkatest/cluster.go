@@ -412,35 +412,39 @@ func (c *Cluster) Dir() string { return c.dir }
 // once the controller fences it, about broker.session.timeout.ms (3s)
 // later.
 func (c *Cluster) Kill(id int) error {
-	n, p, err := c.runningNode(id)
-	if err != nil {
+	n, _, exited, err := c.signal(id, syscall.SIGKILL, killTimeout)
+	if err != nil || exited {
 		return err
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(killTimeout):
-		return fmt.Errorf("kafkatest: node %d did not exit %s after SIGKILL", n.id, killTimeout)
-	}
+	return fmt.Errorf("kafkatest: node %d did not exit %s after SIGKILL", n.id, killTimeout)
 }
 
 // Stop sends SIGTERM to node id, a controlled shutdown that hands its
 // leaderships over first, and returns when the process has exited. A node
 // still running after a minute is killed and reported.
 func (c *Cluster) Stop(id int) error {
-	n, p, err := c.runningNode(id)
-	if err != nil {
+	n, p, exited, err := c.signal(id, syscall.SIGTERM, stopTimeout)
+	if err != nil || exited {
 		return err
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+	return fmt.Errorf("kafkatest: node %d ignored SIGTERM for %s and was killed; see %s", n.id, stopTimeout, n.logFile())
+}
+
+// signal sends sig to node id, which must be running, and reports whether
+// its process exited within timeout.
+func (c *Cluster) signal(id int, sig syscall.Signal, timeout time.Duration) (n *node, p *process, exited bool, err error) {
+	n, p, err = c.runningNode(id)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	_ = p.cmd.Process.Signal(sig)
 	select {
 	case <-p.done:
-		return nil
-	case <-time.After(stopTimeout):
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.done
-		return fmt.Errorf("kafkatest: node %d ignored SIGTERM for %s and was killed; see %s", n.id, stopTimeout, n.logFile())
+		return n, p, true, nil
+	case <-time.After(timeout):
+		return n, p, false, nil
 	}
 }
 

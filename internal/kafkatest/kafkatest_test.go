@@ -223,21 +223,30 @@ func TestFastCompaction(t *testing.T) {
 // first record with key last, and returns the records as key=value.
 func readUntilKey(t *testing.T, brokers []string, topic, last string) []string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return readFromStart(t, brokers, topic, 30*time.Second, func(got []string, m kafka.Message) ([]string, bool) {
+		return append(got, string(m.Key)+"="+string(m.Value)), string(m.Key) != last
+	})
+}
+
+// readFromStart reads the topic's partition 0 from the start within
+// timeout, handing each record to take, which adds what it makes of it to
+// got and says whether to read on; a failed read fails the test, saying
+// what was read.
+func readFromStart(t *testing.T, brokers []string, topic string, timeout time.Duration, take func(got []string, m kafka.Message) ([]string, bool)) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
 	var got []string
-	for {
+	for more := true; more; {
 		m, err := r.ReadMessage(ctx)
 		if err != nil {
 			t.Fatalf("read %s after %v: %v", topic, got, err)
 		}
-		got = append(got, string(m.Key)+"="+string(m.Value))
-		if string(m.Key) == last {
-			return got
-		}
+		got, more = take(got, m)
 	}
+	return got
 }
 
 // roundTrip writes ten messages with acks=all and reads them back through
@@ -293,19 +302,13 @@ func roundTrip(t *testing.T, brokers []string, transport *kafka.Transport, diale
 // consume reads n values of partition 0 from the start.
 func consume(t *testing.T, brokers []string, topic string, n int) []string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, MaxWait: 100 * time.Millisecond})
-	defer r.Close()
-	var got []string
-	for len(got) < n {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			t.Fatalf("consume after %d of %d: %v", len(got), n, err)
-		}
-		got = append(got, string(m.Value))
+	if n == 0 {
+		return nil
 	}
-	return got
+	return readFromStart(t, brokers, topic, 60*time.Second, func(got []string, m kafka.Message) ([]string, bool) {
+		got = append(got, string(m.Value))
+		return got, len(got) < n
+	})
 }
 
 func waitISR(t *testing.T, c *kafkatest.Cluster, topic string, n int) {

@@ -159,3 +159,12 @@ func CaughtUp(t testing.TB, addr, group, topic string) (bool, string) {
 	}
 	return true, ""
 }
+
+// Headers are m's headers by key (the last of a key that repeats).
+func Headers(m kafka.Message) map[string]string {
+	h := map[string]string{}
+	for _, x := range m.Headers {
+		h[x.Key] = string(x.Value)
+	}
+	return h
+}
