@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -216,9 +217,12 @@ func (s readyzState) has(text string) bool {
 	return false
 }
 
-// readyzLog records every change of a process's /readyz (its status code
-// or which units are not ready), asking every 100 ms while the process
-// runs.
+// readyzLog records every change of a process's /readyz (its status code,
+// which units are not ready, or why), asking every 100 ms while the
+// process runs. A unit's reason changes while it stays not ready (reading
+// from Kafka fails first, the brokers are found unreachable later): a log
+// of the units alone missed that, and a wait for the later reason timed
+// out whenever the fetches failed first.
 type readyzLog struct {
 	mu      sync.Mutex
 	changes []readyzState
@@ -274,24 +278,13 @@ func (w *readyzLog) record(st readyzState) {
 	defer w.mu.Unlock()
 	if n := len(w.changes); n > 0 {
 		last := w.changes[n-1]
-		if last.Code == st.Code && sameKeys(last.Reasons, st.Reasons) {
+		if last.Code == st.Code && maps.Equal(last.Reasons, st.Reasons) {
 			return
 		}
 	}
 	w.changes = append(w.changes, st)
 }
 
-func sameKeys(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k := range a {
-		if _, ok := b[k]; !ok {
-			return false
-		}
-	}
-	return true
-}
 
 // await waits until a change at or after index from satisfies cond, and
 // returns its index and state.
