@@ -285,7 +285,6 @@ func (w *readyzLog) record(st readyzState) {
 	w.changes = append(w.changes, st)
 }
 
-
 // await waits until a change at or after index from satisfies cond, and
 // returns its index and state.
 func (w *readyzLog) await(t *testing.T, timeout time.Duration, from int, what string, cond func(readyzState) bool) (int, readyzState) {
