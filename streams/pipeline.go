@@ -176,7 +176,7 @@ func (p *Pipeline) newReader(tag []byte) *kafka.Reader {
 	}
 	var balancers []kafka.GroupBalancer // nil: kafka-go's
 	if tag != nil {
-		balancers = taggedBalancers(tag)
+		balancers = taggedBalancers(tag, p.share.ownedNow)
 	}
 	return kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           cfg.Brokers,

@@ -65,9 +65,12 @@ type taggedBalancer struct {
 // UserData implements kafka.GroupBalancer.
 func (b taggedBalancer) UserData() ([]byte, error) { return b.tag, nil }
 
-// taggedBalancers are kafka-go's default balancers, in its order, tagged.
-func taggedBalancers(tag []byte) []kafka.GroupBalancer {
+// taggedBalancers are the sticky balancer, then kafka-go's default
+// balancers in its order, all tagged; owned says what the member owns now
+// (the sticky balancer sends it with the tag).
+func taggedBalancers(tag []byte, owned func() map[topicPartition]bool) []kafka.GroupBalancer {
 	return []kafka.GroupBalancer{
+		stickyBalancer{tag: tag, owned: owned},
 		taggedBalancer{kafka.RangeGroupBalancer{}, tag},
 		taggedBalancer{kafka.RoundRobinGroupBalancer{}, tag},
 	}
@@ -99,7 +102,7 @@ func shareOf(g kafka.DescribeGroupsResponseGroup, tag []byte, topics []string, c
 	var mine map[topicPartition]bool
 	total, found := 0, false
 	for _, m := range g.Members {
-		self := bytes.Equal(m.MemberMetadata.UserData, tag)
+		self := bytes.Equal(memberTag(m.MemberMetadata.UserData), tag)
 		if self {
 			found = true
 			mine = map[topicPartition]bool{}
@@ -169,6 +172,9 @@ func newShareWatcher(p *Pipeline, tag []byte) *shareWatcher {
 	w.owned.Store(&map[topicPartition]bool{})
 	return w
 }
+
+// ownedNow is what the pipeline knows it owns.
+func (w *shareWatcher) ownedNow() map[topicPartition]bool { return *w.owned.Load() }
 
 // owns reports whether the pipeline knows it owns the partition.
 func (w *shareWatcher) owns(topic string, partition int) bool {
