@@ -29,7 +29,7 @@ import (
 type Client struct {
 	http    *httpapi.Client
 	cfg     Options
-	auth    http.Header
+	auth    []string // the Authorization value, shared read-only by every request (header)
 	paths   Paths
 	limiter *rate.Limiter
 	log     *slog.Logger
@@ -66,7 +66,7 @@ func NewClient(cfg Options, m *httpapi.Metrics) *Client {
 	c := &Client{
 		http:             httpapi.New(httpapi.Config{API: "contacthub", Timeout: cfg.Timeout, Metrics: m}),
 		cfg:              cfg,
-		auth:             http.Header{"Authorization": {"Bearer " + cfg.Token}},
+		auth:             []string{"Bearer " + cfg.Token},
 		paths:            cfg.Paths,
 		limiter:          rate.NewLimiter(rate.Inf, 1),
 		log:              cfg.Logger,
@@ -290,7 +290,7 @@ var jsonValue = []string{"application/json"}
 // event at thousands of events a second.
 func (c *Client) header(hasBody bool) http.Header {
 	h := make(http.Header, 3)
-	h["Authorization"] = c.auth["Authorization"][:1:1]
+	h["Authorization"] = c.auth
 	h["Accept"] = jsonValue
 	if hasBody {
 		h["Content-Type"] = jsonValue

@@ -41,8 +41,7 @@ func (c *Client) oversizedUpdate(ctx context.Context, q UpdatesQuery) (*oversize
 	if err != nil {
 		return nil, fmt.Errorf("contacthub: %s: build request: %w", route, err)
 	}
-	req.Header = c.auth.Clone()
-	req.Header.Set("Accept", "application/json")
+	req.Header = c.header(false)
 	// The rare path: one answer per update over the limit, so it goes
 	// through the plain client, not the pooled-buffer read.
 	resp, err := c.http.HTTPClient().Do(req)
