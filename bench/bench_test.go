@@ -7,14 +7,16 @@ import (
 	"time"
 
 	"github.com/contactlab/connector/connector/config"
+	"github.com/contactlab/connector/examples/orders"
 )
 
 // The configs the harness writes are ones the connector accepts.
 func TestConnectorConfigsParse(t *testing.T) {
 	c := &cluster{brokerAddr: "127.0.0.1:9092", sandboxURL: "http://127.0.0.1:8080"}
 	for name, doc := range map[string]string{
-		"events":   eventsConfig(c, 0),
-		"events16": eventsConfig(c, 16),
+		"events":   eventsConfig(c, 0, ""),
+		"events16": eventsConfig(c, 16, ""),
+		"mapped":   eventsConfig(c, 0, "    mapping: |\n"+indent(orders.CompletedOrderMapping, "      ")),
 		"ups":      upsConfig(c),
 	} {
 		if _, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false }); err != nil {

@@ -6,10 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/contactlab/connector/connector/demo"
+	"github.com/contactlab/connector/connector/mapping"
 	"github.com/contactlab/connector/connector/sandbox"
+	"github.com/contactlab/connector/examples/orders"
+	"github.com/contactlab/connector/streams"
 )
 
 const (
@@ -32,7 +36,20 @@ type eventsRun struct {
 	// the allocation profile of the whole run, there.
 	profileDir     string
 	profileSeconds int
+	// orders, when set, drains the e-commerce example's OrderPlaced events
+	// instead of the demo's Contacthub events: through its completedOrder
+	// mapping (ordersMapped), or already mapped by the harness and sent
+	// without one (ordersPremapped), the same events either way.
+	orders ordersTraffic
 }
+
+type ordersTraffic int
+
+const (
+	noOrders ordersTraffic = iota
+	ordersMapped
+	ordersPremapped
+)
 
 func (r eventsRun) String() string {
 	who := "connector"
@@ -43,7 +60,14 @@ func (r eventsRun) String() string {
 	if r.concurrency > 0 {
 		c = "concurrency " + strconv.Itoa(r.concurrency)
 	}
-	return fmt.Sprintf("%s: %d events, %s latency, %s", who, r.n, r.latency, c)
+	what := "events"
+	switch r.orders {
+	case ordersMapped:
+		what = "OrderPlaced events through the completedOrder mapping"
+	case ordersPremapped:
+		what = "completedOrder events mapped beforehand"
+	}
+	return fmt.Sprintf("%s: %d %s, %s latency, %s", who, r.n, what, r.latency, c)
 }
 
 // runEvents starts a broker and a sandbox answering Contacthub events in
@@ -55,12 +79,11 @@ func (h *Harness) runEvents(ctx context.Context, r eventsRun) (Drain, error) {
 		return Drain{}, err
 	}
 	defer c.close()
-	g := demo.NewEventTraffic(42, 500, sandbox.NodeID)
-	g.InvalidShare = 0
-	took, err := produce(ctx, c.brokerAddr, eventsTopic, r.n, func() ([]byte, []byte) {
-		k, v, _ := g.Next()
-		return k, v
-	})
+	next, err := eventsTraffic(r.orders)
+	if err != nil {
+		return Drain{}, err
+	}
+	took, err := produce(ctx, c.brokerAddr, eventsTopic, r.n, next)
 	if err != nil {
 		return Drain{}, err
 	}
@@ -81,7 +104,11 @@ func (h *Harness) runEvents(ctx context.Context, r eventsRun) (Drain, error) {
 		if r.profileDir != "" {
 			httpExtra = "  pprof: true\n"
 		}
-		p, ops, err = startConnector(ctx, h.bin, dir, httpExtra, eventsConfig(c, r.concurrency))
+		var sinkExtra string
+		if r.orders == ordersMapped {
+			sinkExtra = "    mapping: |\n" + indent(orders.CompletedOrderMapping, "      ")
+		}
+		p, ops, err = startConnector(ctx, h.bin, dir, httpExtra, eventsConfig(c, r.concurrency, sinkExtra))
 	}
 	if err != nil {
 		return Drain{}, err
@@ -128,9 +155,52 @@ func (h *Harness) runEvents(ctx context.Context, r eventsRun) (Drain, error) {
 	return d, p.Stop(30 * time.Second)
 }
 
+// eventsTraffic is the generator of a run's events: the demo's Contacthub
+// events, or OrderPlaced events of the e-commerce example, mapped or not.
+func eventsTraffic(o ordersTraffic) (func() (key, value []byte), error) {
+	if o == noOrders {
+		g := demo.NewEventTraffic(42, 500, sandbox.NodeID)
+		g.InvalidShare = 0
+		return func() ([]byte, []byte) {
+			k, v, _ := g.Next()
+			return k, v
+		}, nil
+	}
+	g := orders.NewTraffic(5, 2000)
+	g.TestShare, g.NoCustomerShare = 0, 0 // every event is delivered
+	if o == ordersMapped {
+		return func() ([]byte, []byte) {
+			k, v, _ := g.Next()
+			return k, v
+		}, nil
+	}
+	prog, err := mapping.Compile("completed_order.jq", orders.CompletedOrderMapping)
+	if err != nil {
+		return nil, err
+	}
+	return func() ([]byte, []byte) {
+		k, v, _ := g.Next()
+		in, err := mapping.Input(&streams.Record{Key: k, Value: v})
+		if err != nil {
+			panic(err) // the example's own events
+		}
+		outs, err := prog.Run(context.Background(), in)
+		if err != nil || len(outs) != 1 {
+			panic(fmt.Sprintf("the completedOrder mapping of %s: %d outputs, %v", v, len(outs), err))
+		}
+		return k, outs[0]
+	}, nil
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return prefix + strings.Join(lines, "\n"+prefix) + "\n"
+}
+
 // eventsConfig is the connector's config of one contacthub-events sink: the
-// defaults users get, but for concurrency when it is > 0.
-func eventsConfig(c *cluster, concurrency int) string {
+// defaults users get, but for concurrency when it is > 0, and the sink's
+// keys in sinkExtra.
+func eventsConfig(c *cluster, concurrency int, sinkExtra string) string {
 	var conc string
 	if concurrency > 0 {
 		conc = fmt.Sprintf("    concurrency: %d\n", concurrency)
@@ -139,5 +209,5 @@ func eventsConfig(c *cluster, concurrency int) string {
   - name: events
     type: contacthub-events
     topics: [%s]
-%s`, eventsTopic, conc))
+%s%s`, eventsTopic, conc, sinkExtra))
 }

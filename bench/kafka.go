@@ -35,7 +35,8 @@ func brokerReady(ctx context.Context, addr string, topics []string) error {
 func produce(ctx context.Context, addr, topic string, n int, next func() (key, value []byte)) (time.Duration, error) {
 	const chunk = 20000
 	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: topic, Balancer: &kafka.Murmur2Balancer{Consistent: true},
-		BatchSize: 5000, BatchBytes: 16 << 20, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireOne}
+		BatchSize: 5000, BatchBytes: 900 << 10, // under the broker's 1 MB default
+		BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireOne}
 	defer w.Close()
 	makeCtx, stopMaking := context.WithCancel(ctx)
 	defer stopMaking()

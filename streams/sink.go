@@ -41,6 +41,17 @@ type Sink interface {
 	Close() error
 }
 
+// Unordered is implemented by a sink for which the order of Write calls
+// means nothing: each call is delivered on its own, concurrently with the
+// others (one request per record, as Contacthub events). A sink in front
+// of it (a mapping) need not hand batches over in the order it took them.
+// A sink that does not implement it is assumed to keep an order (UPS and
+// Contacthub customers keep a user's or customer's updates in the order
+// they are handed over).
+type Unordered interface {
+	Unordered()
+}
+
 // Done reports one record's outcome; err is classified by
 // delivery.Classify:
 //   - nil: delivered; the record is acknowledged (committed in order).

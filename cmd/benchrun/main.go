@@ -28,7 +28,7 @@ func main() {
 	flag.IntVar(&o.IdlePipelines, "idle", o.IdlePipelines, "idle pipelines in one process")
 	flag.DurationVar(&o.IdleWindow, "idle-window", o.IdleWindow, "how long idle pipelines are measured")
 	flag.DurationVar(&o.Budget, "budget", o.Budget, "time for the whole run; runs that do not fit are reported not run (0: none)")
-	only := flag.String("only", "", "run only the groups this regexp matches: events, sweep, floor, backlog, ups, idle, gotest")
+	only := flag.String("only", "", "run only the groups this regexp matches: events, sweep, floor, mapped, backlog, ups, idle, gotest")
 	profile := flag.String("profile", "", "make profile: one events run with http.pprof on; write cpu.pprof and allocs.pprof to this directory")
 	profileSeconds := flag.Int("profile-seconds", 10, "length of the CPU profile, from the first accepted record")
 	flag.Parse()

@@ -26,6 +26,10 @@ func NewEventsSink(c *Client, log *slog.Logger) *EventsSink {
 	return &EventsSink{client: c, log: log}
 }
 
+// Unordered implements streams.Unordered: each event is its own call, made
+// concurrently with the others; Contacthub orders events by their date.
+func (*EventsSink) Unordered() {}
+
 // Write implements streams.Sink: one call per record, on the runtime's
 // workers, so each record's outcome is known when Write returns. A
 // workspace throttling that cannot be read never holds records back

@@ -38,9 +38,13 @@ type Sink struct {
 	// with the others but hands it over only after the Write before it did,
 	// so a slow mapping cannot reorder a partition's records on their way
 	// to the sink (UPS keeps a user's updates in offset order only among
-	// the records it has seen).
-	turnMu sync.Mutex
-	turn   chan struct{}
+	// the records it has seen). Not for a streams.Unordered sink: there
+	// the chain only made every Write wait for the slowest mapping before
+	// it, a convoy that held the limiter's slots (OrderPlaced events
+	// through the events sink ran at half the unmapped rate).
+	ordered bool
+	turnMu  sync.Mutex
+	turn    chan struct{}
 
 	mu sync.Mutex
 	// owed are the outputs a record still owes after an attempt in which
@@ -69,7 +73,8 @@ type Sink struct {
 // The Kafka offset of a record is therefore committed only once every
 // output has finished. inner's Parts are the wrapped sink's.
 func Wrap(inner streams.Sink, p *Program, opts ...Option) *Sink {
-	s := &Sink{inner: inner, prog: p, owed: map[weak.Pointer[streams.Record]]*fanOut{}}
+	_, unordered := inner.(streams.Unordered)
+	s := &Sink{inner: inner, prog: p, owed: map[weak.Pointer[streams.Record]]*fanOut{}, ordered: !unordered}
 	for _, o := range opts {
 		o(s)
 	}
@@ -179,15 +184,18 @@ type slot struct {
 // the batch goes to the wrapped sink in one Write, after the batches of
 // earlier Writes were handed over.
 func (s *Sink) Write(ctx context.Context, batch []*streams.Record, done streams.Done) {
-	s.turnMu.Lock()
-	prev, mine := s.turn, make(chan struct{})
-	s.turn = mine
-	s.turnMu.Unlock()
-	handOver := func() {
-		if prev != nil {
-			<-prev
+	handOver := func() {}
+	if s.ordered {
+		s.turnMu.Lock()
+		prev, mine := s.turn, make(chan struct{})
+		s.turn = mine
+		s.turnMu.Unlock()
+		handOver = func() {
+			if prev != nil {
+				<-prev
+			}
+			close(mine)
 		}
-		close(mine)
 	}
 	var derived []*streams.Record
 	var slots []slot
