@@ -3,7 +3,6 @@ package ups
 import (
 	"go/ast"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 
@@ -74,7 +73,7 @@ func TestStatusWordsAreASetting(t *testing.T) {
 // the stand-in takes either; set to one style it refuses the other, so a
 // client can be tested against each reading.
 func TestTokenStyleIsASetting(t *testing.T) {
-	creds := url.Values{"grant_type": {"client_credentials"}, "client_id": {testClientID}, "client_secret": {testClientSecret}}
+	creds := testCredentials()
 	cases := []struct {
 		style                  TokenStyle
 		form, query, basicAuth int
