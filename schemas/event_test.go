@@ -167,11 +167,7 @@ func TestEventValidate(t *testing.T) {
 	valid := func() *Event {
 		return &Event{CustomerID: testCustomerID, Type: "viewedPage", Context: "WEB", Properties: json.RawMessage(`{}`)}
 	}
-	cases := []struct {
-		name   string
-		modify func(e *Event)
-		want   []string
-	}{
+	checkValidateModified(t, eventSchema, valid, []modified[Event]{
 		// A plain event built in Go.
 		{name: "valid", modify: func(*Event) {}},
 		// nil Properties marshals as null.
@@ -200,14 +196,7 @@ func TestEventValidate(t *testing.T) {
 		{name: "large within limit", modify: func(e *Event) {
 			e.Properties = json.RawMessage(`{"text": "` + strings.Repeat("a", 60000) + `"}`)
 		}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			e := valid()
-			tc.modify(e)
-			checkValidate(t, eventSchema, e, tc.want)
-		})
-	}
+	})
 }
 
 // The decoded event must not alias the caller's buffer: Kafka clients may

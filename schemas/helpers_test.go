@@ -213,6 +213,27 @@ func checkValidate(t *testing.T, schema string, v any, want []string) {
 	}
 }
 
+// modified is a case of a Validate table: a valid value changed by modify,
+// and the paths Validate must report then.
+type modified[T any] struct {
+	name   string
+	modify func(*T)
+	want   []string
+}
+
+// checkValidateModified runs checkValidate on a fresh valid() changed by
+// each case.
+func checkValidateModified[T any](t *testing.T, schema string, valid func() *T, cases []modified[T]) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			v := valid()
+			tc.modify(v)
+			checkValidate(t, schema, v, tc.want)
+		})
+	}
+}
+
 // assertRoundTrip marshals a decoded value, decodes it again, and checks
 // Validate on both.
 func assertRoundTrip(t *testing.T, schema string, v any) {

@@ -145,13 +145,7 @@ func checkIJSON(v *violations, base string, data []byte) bool {
 				return false
 			}
 			if f&(stringBadUTF8|stringLoneSurrogate) != 0 {
-				p := ijsonPath(base, data, frames)
-				if f&stringBadUTF8 != 0 {
-					v.add(p, ruleUTF8)
-				}
-				if f&stringLoneSurrogate != 0 {
-					v.add(p, ruleSurrogate)
-				}
+				addStringFlags(v, ijsonPath(base, data, frames), f, ruleUTF8, ruleSurrogate)
 			}
 			i = end
 		case 't':
@@ -203,6 +197,18 @@ func checkIJSON(v *violations, base string, data []byte) bool {
 	}
 }
 
+// addStringFlags adds at p the violations of I-JSON that the flags of
+// scanString report for a string: badUTF8 for invalid UTF-8, surrogate for
+// an unpaired surrogate escape. Values and member names word them apart.
+func addStringFlags(v *violations, p string, flags int, badUTF8, surrogate string) {
+	if flags&stringBadUTF8 != 0 {
+		v.add(p, badUTF8)
+	}
+	if flags&stringLoneSurrogate != 0 {
+		v.add(p, surrogate)
+	}
+}
+
 // ijsonMember checks `"name" :` at i, the next member of the object on top
 // of frames, and returns the index past the colon (-1 if not JSON) and the
 // stack of names with this one.
@@ -224,13 +230,7 @@ func ijsonMember(v *violations, base string, data []byte, i int, frames []ijsonF
 	name := nameRef{start: i + 1, end: end - 1, escaped: f&(stringEscaped|stringBadUTF8) != 0}
 	top.key = name
 	if f&(stringBadUTF8|stringLoneSurrogate) != 0 {
-		p := ijsonPath(base, data, frames)
-		if f&stringBadUTF8 != 0 {
-			v.add(p, ruleNameUTF8)
-		}
-		if f&stringLoneSurrogate != 0 {
-			v.add(p, ruleNameSurrogate)
-		}
+		addStringFlags(v, ijsonPath(base, data, frames), f, ruleNameUTF8, ruleNameSurrogate)
 	}
 	var dup bool
 	if top.set != nil {

@@ -115,11 +115,7 @@ func TestUpdateEnvelopeValidate(t *testing.T) {
 			Data: json.RawMessage(`{"id": "c1"}`), ReadAt: time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC),
 		}
 	}
-	cases := []struct {
-		name   string
-		modify func(u *UpdateEnvelope)
-		want   []string
-	}{
+	checkValidateModified(t, updateEnvelopeSchema, valid, []modified[UpdateEnvelope]{
 		{name: "valid", modify: func(*UpdateEnvelope) {}},
 		// A ReadAt in a zone with a negative offset still counts its own year.
 		{name: "zoned readAt", modify: func(u *UpdateEnvelope) {
@@ -137,14 +133,7 @@ func TestUpdateEnvelopeValidate(t *testing.T) {
 		{name: "event keyless", modify: func(u *UpdateEnvelope) { u.EntityType = "EVENT" }},
 		{name: "offset from the page", modify: func(u *UpdateEnvelope) { u.OffsetSource = OffsetSourcePage }},
 		{name: "offset source unknown", modify: func(u *UpdateEnvelope) { u.OffsetSource = "guess" }, want: []string{"$.offsetSource"}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			u := valid()
-			tc.modify(u)
-			checkValidate(t, updateEnvelopeSchema, u, tc.want)
-		})
-	}
+	})
 }
 
 // StreamPage decodes the reference's sample with plain encoding/json: it is

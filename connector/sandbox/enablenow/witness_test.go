@@ -2,39 +2,23 @@ package enablenow
 
 import (
 	"go/parser"
-	"go/token"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/contactlab/connector/connector/sandbox/internal/witness"
 )
 
 // The stand-in is a witness of the reference, not an echo of the
 // connector: none of its code calls the connector's decoders (package
 // schemas' Decode functions); its rules are rules.go's.
 func TestRulesAreTheStandInsOwn(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		src, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := parser.ParseFile(fset, name, src, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
+	fset, files := witness.Sources(t, ".", parser.ImportsOnly)
+	for _, f := range files {
 		for _, imp := range f.Imports {
 			if imp.Path.Value == `"github.com/contactlab/connector/schemas"` {
-				t.Errorf("%s imports the connector's package schemas: the stand-in must check with rules of its own", name)
+				t.Errorf("%s imports the connector's package schemas: the stand-in must check with rules of its own", fset.Position(f.Pos()).Filename)
 			}
 		}
 	}

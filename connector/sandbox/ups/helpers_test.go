@@ -93,12 +93,16 @@ func (sb *sandbox) do(method, path string, header http.Header, body []byte) answ
 	return answer{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
+// testCredentials are the client-credentials grant of the test client, a
+// fresh map for each caller to change.
+func testCredentials() url.Values {
+	return url.Values{"grant_type": {"client_credentials"}, "client_id": {testClientID}, "client_secret": {testClientSecret}}
+}
+
 // token gets a token of svc with the test credentials as form fields.
 func (sb *sandbox) token(svc service) string {
 	sb.t.Helper()
-	a := sb.requestToken(svc, "form", url.Values{
-		"grant_type": {"client_credentials"}, "client_id": {testClientID}, "client_secret": {testClientSecret},
-	})
+	a := sb.requestToken(svc, "form", testCredentials())
 	if a.status != http.StatusOK {
 		sb.t.Fatalf("token: %d %s", a.status, a.body)
 	}

@@ -106,9 +106,7 @@ func TestFaults(t *testing.T) {
 			if a := sb.status(statusTok, job.JobID, ""); a.status != tt.status {
 				t.Errorf("status: %d %s, want %d", a.status, a.body, tt.status)
 			}
-			if a := sb.requestToken(attributesService, "query", map[string][]string{
-				"grant_type": {"client_credentials"}, "client_id": {testClientID}, "client_secret": {testClientSecret},
-			}); a.status != tt.token {
+			if a := sb.requestToken(attributesService, "query", testCredentials()); a.status != tt.token {
 				t.Errorf("token: %d %s, want %d", a.status, a.body, tt.token)
 			}
 			if a := sb.do(http.MethodGet, "/stats", nil, nil); a.status != http.StatusOK {

@@ -10,7 +10,7 @@ import (
 )
 
 func TestTokenEndpoints(t *testing.T) {
-	good := url.Values{"grant_type": {"client_credentials"}, "client_id": {testClientID}, "client_secret": {testClientSecret}}
+	good := testCredentials()
 	with := func(k, v string) url.Values {
 		out := url.Values{}
 		for kk, vv := range good {
@@ -146,9 +146,7 @@ func TestTokenExpiry(t *testing.T) {
 			cfg := testConfig()
 			cfg.TokenTTL = time.Hour
 			sb := newSandbox(t, cfg, clock)
-			a := sb.requestToken(attributesService, "form", url.Values{
-				"grant_type": {"client_credentials"}, "client_id": {testClientID}, "client_secret": {testClientSecret},
-			})
+			a := sb.requestToken(attributesService, "form", testCredentials())
 			var ta tokenAnswer
 			a.decode(t, &ta)
 			if ta.ExpiresIn != 3600 {

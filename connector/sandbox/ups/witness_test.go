@@ -2,14 +2,11 @@ package ups
 
 import (
 	"go/ast"
-	"go/parser"
-	"go/token"
 	"net/http"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/contactlab/connector/connector/sandbox/internal/witness"
 )
 
 // The stand-in is a witness of the reference, not an echo of the
@@ -24,23 +21,8 @@ func TestRulesAreTheStandInsOwn(t *testing.T) {
 // Validate method in the non-test Go files of dir.
 func assertNoConnectorDecoders(t *testing.T, dir string) {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		src, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := parser.ParseFile(fset, name, src, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+	fset, files := witness.Sources(t, dir, 0)
+	for _, f := range files {
 		ast.Inspect(f, func(n ast.Node) bool {
 			sel, ok := n.(*ast.SelectorExpr)
 			if !ok {
@@ -91,7 +73,7 @@ func TestStatusWordsAreASetting(t *testing.T) {
 // the stand-in takes either; set to one style it refuses the other, so a
 // client can be tested against each reading.
 func TestTokenStyleIsASetting(t *testing.T) {
-	creds := url.Values{"grant_type": {"client_credentials"}, "client_id": {testClientID}, "client_secret": {testClientSecret}}
+	creds := testCredentials()
 	cases := []struct {
 		style                  TokenStyle
 		form, query, basicAuth int
