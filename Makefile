@@ -18,7 +18,7 @@ test: tools
 bench:
 	@./.ci/bench
 
-## profile: CPU and allocation profiles of the connector process in the events benchmark, in out/profile/
+## profile: CPU, allocation and heap profiles of the connector process in the events benchmark, in out/profile/
 profile:
 	@./.ci/bench -profile out/profile
 

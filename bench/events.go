@@ -134,9 +134,18 @@ func (h *Harness) runEvents(ctx context.Context, r eventsRun) (Drain, error) {
 		timeout: h.drainTimeout(r.n, 2000),
 		started: func() {
 			if r.profileDir != "" {
-				cpuProfile = make(chan error, 1)
+				cpuProfile = make(chan error, 2)
 				go func() {
 					cpuProfile <- fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", ops, r.profileSeconds), filepath.Join(r.profileDir, "cpu.pprof"))
+				}()
+				// The heap in use halfway through the CPU profile: what
+				// the peak RSS is made of.
+				go func() {
+					select {
+					case <-time.After(time.Duration(r.profileSeconds) * time.Second / 2):
+					case <-ctx.Done():
+					}
+					cpuProfile <- fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/heap", ops), filepath.Join(r.profileDir, "heap.pprof"))
 				}()
 			}
 		},
@@ -148,8 +157,10 @@ func (h *Harness) runEvents(ctx context.Context, r eventsRun) (Drain, error) {
 		if err := fetch(ctx, "http://"+ops+"/debug/pprof/allocs", filepath.Join(r.profileDir, "allocs.pprof")); err != nil {
 			return Drain{}, err
 		}
-		if err := <-cpuProfile; err != nil {
-			return Drain{}, err
+		for range 2 {
+			if err := <-cpuProfile; err != nil {
+				return Drain{}, err
+			}
 		}
 	}
 	return d, p.Stop(30 * time.Second)

@@ -399,7 +399,7 @@ func (h *Harness) Profile(ctx context.Context, o Options, dir string, seconds in
 	if err != nil {
 		return err
 	}
-	for _, p := range []struct{ file, flag string }{{"cpu.pprof", ""}, {"allocs.pprof", "-sample_index=alloc_space"}} {
+	for _, p := range []struct{ file, flag string }{{"cpu.pprof", ""}, {"allocs.pprof", "-sample_index=alloc_space"}, {"heap.pprof", "-sample_index=inuse_space"}} {
 		args := []string{"tool", "pprof", "-top", "-nodecount=25"}
 		if p.flag != "" {
 			args = append(args, p.flag)
