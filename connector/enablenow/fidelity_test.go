@@ -75,9 +75,8 @@ func TestSinkTakesEveryCreationAnswer(t *testing.T) {
 // (Before, the retry POSTed again and relied on the idempotency key.)
 func TestSinkNeverPostsAgainAfterA2xx(t *testing.T) {
 	a := startAPI(t, standin.Config{})
-	res := &memResults{}
+	sink, res := unmonitoredSink(a)
 	res.failNext.Store(2)
-	sink := enablenow.NewCategorizationSink(newClient(a.url, nil), res, nil, nil, nil)
 	r := record("c-1", `{"consentId":"c-1"}`)
 	for attempt := 1; attempt <= 3; attempt++ {
 		r.Attempts = attempt
@@ -104,8 +103,7 @@ func TestSinkNeverPostsAgainAfterA2xx(t *testing.T) {
 func TestSinkForwardsOtherEngines(t *testing.T) {
 	const value = `{"engine": "e2", "profile": "travel", "countryCode": "be", "metaData": {"source": "appscreen"}, "locale": "nl-BE", "userId": "u"}`
 	a := startAPI(t, standin.Config{})
-	res := &memResults{}
-	sink := enablenow.NewCategorizationSink(newClient(a.url, nil), res, nil, nil, nil)
+	sink, _ := unmonitoredSink(a)
 	if err := write(t, sink, record("u", value)); err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +119,7 @@ func TestSinkForwardsOtherEngines(t *testing.T) {
 	}
 
 	only := startAPI(t, standin.Config{Engines: []string{"e1"}})
-	sink = enablenow.NewCategorizationSink(newClient(only.url, nil), &memResults{}, nil, nil, nil)
+	sink, _ = unmonitoredSink(only)
 	err := write(t, sink, record("u", value))
 	if !errors.Is(err, streams.ErrRejected) || !strings.Contains(err.Error(), "engine") {
 		t.Fatalf("against an API serving e1 only: %v, want its 400 dead-lettered", err)
