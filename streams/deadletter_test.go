@@ -57,10 +57,7 @@ func TestDeadLetterTooLargeIsWrittenWithoutItsValue(t *testing.T) {
 	if len(dl) != 1 {
 		t.Fatalf("%d dead letters", len(dl))
 	}
-	h := map[string]string{}
-	for _, x := range dl[0].Headers {
-		h[x.Key] = string(x.Value)
-	}
+	h := streamstest.Headers(dl[0])
 	sum := sha256.Sum256(big)
 	if len(dl[0].Value) != 0 || h[streams.HeaderDLQValueOmitted] != "too_large" || h[streams.HeaderDLQValueSize] != "1045000" ||
 		h[streams.HeaderDLQValueSHA256] != hex.EncodeToString(sum[:]) || h[streams.HeaderDLQOffset] != "0" ||

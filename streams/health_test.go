@@ -19,6 +19,44 @@ import (
 var fastHealth = streams.HealthPolicy{Interval: 50 * time.Millisecond, BrokerUnreachableAfter: 500 * time.Millisecond,
 	FailingAfter: 300 * time.Millisecond, StallAfter: 400 * time.Millisecond}
 
+// restartableBroker starts a broker of one partition that keeps its log in
+// a directory of the test's; after b.Close, restart brings it back at the
+// same address with what it held.
+func restartableBroker(t *testing.T) (b *embedded.Broker, restart func()) {
+	t.Helper()
+	dir := t.TempDir()
+	b, err := embedded.Start(embedded.Config{Partitions: 1, Topics: []string{"in", "dlq"}, DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := b.Addr()
+	return b, func() {
+		t.Helper()
+		b2, err := embedded.Start(embedded.Config{Addr: addr, Partitions: 1, DataDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(b2.Close)
+	}
+}
+
+// commitFailingBroker starts a broker whose topic "in" of partitions holds
+// records; it refuses every offset commit while failing is true, as it is
+// at first.
+func commitFailingBroker(t *testing.T, partitions, records int) (addr string, failing *atomic.Bool) {
+	t.Helper()
+	b, err := embedded.Start(embedded.Config{Partitions: partitions, Topics: []string{"in", "dlq"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	failing = new(atomic.Bool)
+	failing.Store(true)
+	b.FailOffsetCommits(failing.Load)
+	produceN(t, b.Addr(), "in", records)
+	return b.Addr(), failing
+}
+
 // Lag is the group's, from the brokers: a member that owns no partition
 // does not report 0 while records wait.
 func TestHealthLagIsTheGroupsLag(t *testing.T) {
@@ -89,11 +127,7 @@ func TestHealthStall(t *testing.T) {
 // Brokers that stop answering make the pipeline not ready within
 // BrokerUnreachableAfter; it is ready again once they are back.
 func TestHealthBrokerUnreachable(t *testing.T) {
-	dir := t.TempDir()
-	b, err := embedded.Start(embedded.Config{Partitions: 1, Topics: []string{"in", "dlq"}, DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, restart := restartableBroker(t)
 	addr := b.Addr()
 	produceN(t, addr, "in", 3)
 	sink := streams.PerRecord(func(context.Context, *streams.Record) error { return nil })
@@ -105,11 +139,7 @@ func TestHealthBrokerUnreachable(t *testing.T) {
 		ok, why := p.Ready()
 		return !ok && strings.Contains(why, "Kafka unreachable") && strings.Contains(why, addr), why
 	})
-	b2, err := embedded.Start(embedded.Config{Addr: addr, Partitions: 1, DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b2.Close)
+	restart()
 	streamstest.WaitFor(t, 20*time.Second, "ready once the broker is back", func() (bool, string) { return p.Ready() })
 }
 
@@ -117,16 +147,7 @@ func TestHealthBrokerUnreachable(t *testing.T) {
 // and uncommitted, so a restart after the outage repeats at most
 // MaxInFlight records; when commits work again, everything is delivered.
 func TestCommitOutageBoundsTheUncommittedWindow(t *testing.T) {
-	b, err := embedded.Start(embedded.Config{Partitions: 2, Topics: []string{"in", "dlq"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	var failing atomic.Bool
-	failing.Store(true)
-	b.FailOffsetCommits(failing.Load)
-	addr := b.Addr()
-	produceN(t, addr, "in", 1000)
+	addr, failing := commitFailingBroker(t, 2, 1000)
 	var delivered atomic.Int64
 	sink := streams.PerRecord(func(context.Context, *streams.Record) error { delivered.Add(1); return nil })
 	const window = 100
@@ -159,11 +180,7 @@ func TestCommitOutageBoundsTheUncommittedWindow(t *testing.T) {
 // the window full of them the pipeline stopped for good, with no error, no
 // unfinished record and /readyz ready.
 func TestRereadAfterCommitOutageFreesTheWindow(t *testing.T) {
-	dir := t.TempDir()
-	b, err := embedded.Start(embedded.Config{Partitions: 1, Topics: []string{"in", "dlq"}, DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, restart := restartableBroker(t)
 	addr := b.Addr()
 	b.FailOffsetCommits(func() bool { return true })
 	const records, window = 100, 10
@@ -177,11 +194,7 @@ func TestRereadAfterCommitOutageFreesTheWindow(t *testing.T) {
 		return delivered.Load() == window, fmt.Sprint(delivered.Load())
 	})
 	b.Close()
-	b2, err := embedded.Start(embedded.Config{Addr: addr, Partitions: 1, DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b2.Close)
+	restart()
 	// The test's own clients share kafka-go's default transport, whose
 	// pooled connections went with the first broker.
 	kafka.DefaultTransport.(*kafka.Transport).CloseIdleConnections()
@@ -200,16 +213,7 @@ func TestRereadAfterCommitOutageFreesTheWindow(t *testing.T) {
 // StallAfter for a commit, the pipeline is not ready, saying so; it is
 // ready again when commits free the window.
 func TestHealthWindowWaitingForCommits(t *testing.T) {
-	b, err := embedded.Start(embedded.Config{Partitions: 1, Topics: []string{"in", "dlq"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	var failing atomic.Bool
-	failing.Store(true)
-	b.FailOffsetCommits(failing.Load)
-	addr := b.Addr()
-	produceN(t, addr, "in", 50)
+	addr, failing := commitFailingBroker(t, 1, 50)
 	sink := streams.PerRecord(func(context.Context, *streams.Record) error { return nil })
 	p, _, _ := startPipeline(t, streams.PipelineConfig{Name: "window-stall", Brokers: []string{addr}, Topics: []string{"in"}, DeadLetterTopic: "dlq",
 		MaxInFlight: 10, CommitInterval: 20 * time.Millisecond, Health: fastHealth}, sink)

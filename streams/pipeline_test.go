@@ -84,19 +84,12 @@ func TestPipelineDeliversRetriesDeadLettersAndCommits(t *testing.T) {
 			streamstest.Produce(t, addr, "in", msgs...)
 
 			sink := &flakySink{failShare: 0.1, delivered: map[string]int{}}
-			p, err := streams.NewPipeline(streams.PipelineConfig{
+			p, cancel, done := startPipeline(t, streams.PipelineConfig{
 				Name: "test", Brokers: []string{addr}, Topics: []string{"in"}, DeadLetterTopic: "dlq",
 				Concurrency: 8, MaxInFlight: 500, BatchMaxRecords: tc.batch, BatchLinger: 2 * time.Millisecond,
 				Retry:          streams.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond},
 				CommitInterval: 20 * time.Millisecond,
 			}, streams.Blocking(sink))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			t.Cleanup(cancel)
-			done := make(chan error, 1)
-			go func() { done <- p.Run(ctx) }()
 			streamstest.WaitFor(t, 30*time.Second, "all offsets committed", func() (bool, string) {
 				return streamstest.CaughtUp(t, addr, "test", "in")
 			})
@@ -112,10 +105,7 @@ func TestPipelineDeliversRetriesDeadLettersAndCommits(t *testing.T) {
 				t.Fatalf("dead-lettered %d, want %d", len(dl), bad)
 			}
 			for _, m := range dl {
-				h := map[string]string{}
-				for _, x := range m.Headers {
-					h[x.Key] = string(x.Value)
-				}
+				h := streamstest.Headers(m)
 				if h[streams.HeaderDLQReason] != "invalid" || h[streams.HeaderDLQError] != "value is bad" ||
 					h[streams.HeaderDLQTopic] != "in" || h[streams.HeaderDLQOffset] == "" || h[streams.HeaderDLQPipeline] != "test" ||
 					h["trace"] == "" || string(m.Value[:3]) != "bad" || h[streams.HeaderDLQAttempts] != "1" {
@@ -151,18 +141,11 @@ func TestPipelinePausesOnUnauthorized(t *testing.T) {
 	streamstest.Produce(t, addr, "in", msgs...)
 	sink := &flakySink{delivered: map[string]int{}}
 	sink.unauthorized.Store(true)
-	p, err := streams.NewPipeline(streams.PipelineConfig{
+	p, cancel, done := startPipeline(t, streams.PipelineConfig{
 		Name: "pause", Brokers: []string{addr}, Topics: []string{"in"}, DeadLetterTopic: "dlq",
 		Retry:          streams.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 10 * time.Millisecond, MaxElapsed: time.Millisecond},
 		CommitInterval: 10 * time.Millisecond,
 	}, streams.Blocking(sink))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
 	streamstest.WaitFor(t, 10*time.Second, "pipeline paused", func() (bool, string) {
 		ok, why := p.Ready()
 		return !ok && why != "not running", why

@@ -232,10 +232,7 @@ func TestSinkRetryBudgetIsRealTime(t *testing.T) {
 		t.Fatalf("%d attempts: the budget did not count the time spent in calls", n)
 	}
 	dl := streamstest.ReadAll(t, addr, "dlq")
-	h := map[string]string{}
-	for _, x := range dl[0].Headers {
-		h[x.Key] = string(x.Value)
-	}
+	h := streamstest.Headers(dl[0])
 	if h[streams.HeaderDLQReason] != "retries_exhausted" {
 		t.Fatalf("reason %q", h[streams.HeaderDLQReason])
 	}

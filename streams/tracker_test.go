@@ -7,10 +7,7 @@ import (
 
 func TestTrackerCommitsOnlyContiguousPrefix(t *testing.T) {
 	tr := newOffsetTracker()
-	var tks []ticket
-	for off := int64(10); off < 20; off++ {
-		tks = append(tks, tr.add("t", 0, off, 20))
-	}
+	tks := addOffsets(tr, 10, 20, 20)
 	// Finishing out of order must not move the commit past an unfinished offset.
 	tr.done(tks[3])
 	tr.done(tks[1])
@@ -61,19 +58,13 @@ func TestTrackerRefetchNeverMovesCommitBack(t *testing.T) {
 // sending it (TestScaleOut, real Kafka).
 func TestTrackerOldWindowNeverCommitsPastTheNewOne(t *testing.T) {
 	tr := newOffsetTracker()
-	var old []ticket
-	for off := int64(0); off < 6; off++ {
-		old = append(old, tr.add("t", 0, off, 10))
-	}
+	old := addOffsets(tr, 0, 6, 10)
 	tr.done(old[0])
 	tr.done(old[1])
 	assertCommit(t, tr, 2)
 	tr.markCommitted(tr.pending())
 	// The rejoin re-reads from the committed 2.
-	var again []ticket
-	for off := int64(2); off < 6; off++ {
-		again = append(again, tr.add("t", 0, off, 10))
-	}
+	again := addOffsets(tr, 2, 6, 10)
 	released := int64(0)
 	for _, tk := range old[2:] {
 		released += tr.done(tk) // replaced by their copies, which wait
@@ -128,6 +119,16 @@ func TestTrackerRandomOrderWithGaps(t *testing.T) {
 	}
 	tr.parts[topicPartition{"t", 3}].committed = -2
 	assertCommit(t, tr, offs[len(offs)-1]+1)
+}
+
+// addOffsets adds the offsets from up to to of partition 0 of topic "t",
+// whose high watermark is hw, and returns their tickets in order.
+func addOffsets(tr *offsetTracker, from, to, hw int64) []ticket {
+	var tks []ticket
+	for off := from; off < to; off++ {
+		tks = append(tks, tr.add("t", 0, off, hw))
+	}
+	return tks
 }
 
 func assertCommit(t *testing.T, tr *offsetTracker, want int64) {

@@ -31,9 +31,7 @@ func TestCustomersPipelineDeliversInOrder(t *testing.T) {
 	ch := sb.Contacthub
 	ch.SetCustomersLatency(time.Millisecond)
 
-	client := contacthub.NewClient(contacthub.Options{BaseURL: sb.ContacthubURL(), WorkspaceID: sandbox.WorkspaceID,
-		Token: sandbox.ContacthubToken, Timeout: 5 * time.Second, Headroom: 0.98,
-		Paths: contacthub.Paths{Throttling: "/workspaces/{workspaceId}/configuration/throttling"}}, nil)
+	client := contacthub.NewClient(contacthub.SandboxClientOptions(sb), nil)
 	sink, err := contacthub.NewCustomersSink(client, contacthub.CustomersOptions{Workers: 8, ReorderWindow: 500 * time.Millisecond, RetryHold: 5 * time.Second},
 		slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -34,9 +34,7 @@ type sinkHarness struct {
 func newSinkHarness(t *testing.T, opts CustomersOptions) *sinkHarness {
 	t.Helper()
 	sb := sandboxtest.Start(t, nil)
-	c := NewClient(Options{BaseURL: sb.ContacthubURL(), WorkspaceID: sandbox.WorkspaceID,
-		Token: sandbox.ContacthubToken, Timeout: 5 * time.Second, Headroom: 0.98,
-		Paths: Paths{Throttling: "/workspaces/{workspaceId}/configuration/throttling"}}, nil)
+	c := NewClient(testClientOptions(sb), nil)
 	sink, err := NewCustomersSink(c, opts, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -16,9 +16,7 @@ import (
 // throttling to be read, and all of them together stay below it.
 func TestConcurrentWritersStayBelowThrottling(t *testing.T) {
 	sb := sandboxtest.Start(t, func(c *sandbox.Config) { c.Contacthub.MaxRequestsPerMinute = 1200 }) // 20/s
-	c := contacthub.NewClient(contacthub.Options{BaseURL: sb.ContacthubURL(), WorkspaceID: sandbox.WorkspaceID,
-		Token: sandbox.ContacthubToken, Timeout: 5 * time.Second, Headroom: 0.98,
-		Paths: contacthub.Paths{Events: "/workspaces/{workspaceId}/events", Throttling: "/workspaces/{workspaceId}/configuration/throttling"}}, nil)
+	c := contacthub.NewClient(contacthub.SandboxClientOptions(sb), nil)
 	g := demo.NewEventTraffic(1, 10, sandbox.NodeID)
 	g.InvalidShare = 0
 	var bodies [][]byte

@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"testing"
-	"time"
 
 	"golang.org/x/time/rate"
 
@@ -18,9 +17,9 @@ import (
 func TestClientPacesAtItsShare(t *testing.T) {
 	sb := sandboxtest.Start(t, func(c *sandbox.Config) { c.Contacthub.MaxRequestsPerMinute = 1200 }) // 20/s
 	newClient := func(fixedRPM int) *contacthub.Client {
-		return contacthub.NewClient(contacthub.Options{BaseURL: sb.ContacthubURL(), WorkspaceID: sandbox.WorkspaceID,
-			Token: sandbox.ContacthubToken, Timeout: 5 * time.Second, Headroom: 0.5, MaxRequestsPerMinute: fixedRPM,
-			Paths: contacthub.Paths{Throttling: "/workspaces/{workspaceId}/configuration/throttling"}}, nil)
+		opts := contacthub.SandboxClientOptions(sb)
+		opts.Headroom, opts.MaxRequestsPerMinute = 0.5, fixedRPM
+		return contacthub.NewClient(opts, nil)
 	}
 	tests := []struct {
 		name     string

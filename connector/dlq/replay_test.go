@@ -246,34 +246,10 @@ func TestReplayWindowValuelessAndRate(t *testing.T) {
 // before it joins (joining would stop the first), and the first finishes
 // with every dead letter replayed once.
 func TestReplayRefusedWhileAnotherRuns(t *testing.T) {
-	addr := streamstest.Broker(t, 2, "web.events", "events.dlq")
-	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	const n = 20
-	var msgs []kafka.Message
-	for i := range n {
-		msgs = append(msgs, deadLetter(fmt.Sprintf("user-%d", i), fmt.Sprintf(`{"n":%d}`, i), "retries_exhausted", "HTTP 503", t0, "web.events", i%2, int64(i)))
-	}
-	streamstest.Produce(t, addr, "events.dlq", msgs...)
-	dlq := Topic{Name: "events.dlq", Sink: "events", Brokers: []string{addr}}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-
-	type outcome struct {
-		res *ReplayResult
-		err error
-	}
-	first := make(chan outcome, 1)
-	go func() {
-		res, err := Replay(ctx, dlq, ReplayOptions{Rate: 10})
-		first <- outcome{res, err}
-	}()
-	streamstest.WaitFor(t, 30*time.Second, "the first replay under way", func() (bool, string) {
-		var sum int64
-		for _, end := range streamstest.EndOffsets(t, addr, "web.events") {
-			sum += end
-		}
-		return sum >= 2, fmt.Sprint(sum)
-	})
+	addr, dlq, first := startSlowReplay(t, ctx, n)
 	if _, err := Replay(ctx, dlq, ReplayOptions{}); !errors.Is(err, ErrRunning) {
 		t.Fatalf("second replay: %v, want ErrRunning", err)
 	}
@@ -298,30 +274,10 @@ func TestReplayRefusedWhileAnotherRuns(t *testing.T) {
 // check) stops with ErrFenced; the next run replays the rest, repeating at
 // most the one batch the fenced run had in flight.
 func TestReplayFenced(t *testing.T) {
-	addr := streamstest.Broker(t, 2, "web.events", "events.dlq")
-	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	const n = 30
-	var msgs []kafka.Message
-	for i := range n {
-		msgs = append(msgs, deadLetter(fmt.Sprintf("user-%d", i), fmt.Sprintf(`{"n":%d}`, i), "retries_exhausted", "HTTP 503", t0, "web.events", i%2, int64(i)))
-	}
-	streamstest.Produce(t, addr, "events.dlq", msgs...)
-	dlq := Topic{Name: "events.dlq", Sink: "events", Brokers: []string{addr}}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-
-	first := make(chan error, 1)
-	go func() {
-		_, err := Replay(ctx, dlq, ReplayOptions{Rate: 10})
-		first <- err
-	}()
-	streamstest.WaitFor(t, 30*time.Second, "the first replay under way", func() (bool, string) {
-		var sum int64
-		for _, end := range streamstest.EndOffsets(t, addr, "web.events") {
-			sum += end
-		}
-		return sum >= 2, fmt.Sprint(sum)
-	})
+	addr, dlq, first := startSlowReplay(t, ctx, n)
 	intruder, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{ID: ReplayGroup("events", "retries_exhausted"), Brokers: []string{addr}, Topics: []string{"events.dlq"}})
 	if err != nil {
 		t.Fatal(err)
@@ -331,8 +287,8 @@ func TestReplayFenced(t *testing.T) {
 		_, err := intruder.Next(ctx)
 		joined <- err
 	}()
-	if err := <-first; !errors.Is(err, ErrFenced) {
-		t.Fatalf("the fenced run ended with %v, want ErrFenced", err)
+	if o := <-first; !errors.Is(o.err, ErrFenced) {
+		t.Fatalf("the fenced run ended with %v, want ErrFenced", o.err)
 	}
 	if err := <-joined; err != nil {
 		t.Fatal(err)
@@ -360,6 +316,40 @@ func TestReplayFenced(t *testing.T) {
 		t.Fatalf("%d dead letters replayed, %d of them twice; want %d, at most one (the batch in flight) twice; last run %+v", len(times), twice, n, res)
 	}
 	t.Logf("the run after the fenced one replayed %d; %d replayed twice", res.Replayed, twice)
+}
+
+// replayOutcome is what a replay run in the background returned.
+type replayOutcome struct {
+	res *ReplayResult
+	err error
+}
+
+// startSlowReplay puts n retryable dead letters of web.events on
+// events.dlq, starts a replay of them at 10/s under ctx, and returns once
+// it has replayed a few; its outcome comes on first.
+func startSlowReplay(t *testing.T, ctx context.Context, n int) (addr string, dlq Topic, first <-chan replayOutcome) {
+	t.Helper()
+	addr = streamstest.Broker(t, 2, "web.events", "events.dlq")
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	var msgs []kafka.Message
+	for i := range n {
+		msgs = append(msgs, deadLetter(fmt.Sprintf("user-%d", i), fmt.Sprintf(`{"n":%d}`, i), "retries_exhausted", "HTTP 503", t0, "web.events", i%2, int64(i)))
+	}
+	streamstest.Produce(t, addr, "events.dlq", msgs...)
+	dlq = Topic{Name: "events.dlq", Sink: "events", Brokers: []string{addr}}
+	out := make(chan replayOutcome, 1)
+	go func() {
+		res, err := Replay(ctx, dlq, ReplayOptions{Rate: 10})
+		out <- replayOutcome{res, err}
+	}()
+	streamstest.WaitFor(t, 30*time.Second, "the first replay under way", func() (bool, string) {
+		var sum int64
+		for _, end := range streamstest.EndOffsets(t, addr, "web.events") {
+			sum += end
+		}
+		return sum >= 2, fmt.Sprint(sum)
+	})
+	return addr, dlq, out
 }
 
 // An empty dead-letter topic replays nothing and says so.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/contactlab/connector/connector/httpapi"
 	"github.com/contactlab/connector/connector/internal/credprobe"
+	"github.com/contactlab/connector/connector/internal/statuswords"
 	"github.com/contactlab/connector/schemas"
 )
 
@@ -54,7 +55,7 @@ type Client struct {
 	statusPath string
 	auth       http.Header
 	// lower-cased status words
-	terminal, completed, failed map[string]bool
+	terminal, completed, failed statuswords.Set
 
 	probe     *credprobe.Prober
 	probePath string
@@ -82,32 +83,24 @@ func NewClient(cfg Options, m *httpapi.Metrics) *Client {
 		jobsPath:   cfg.JobsPath,
 		statusPath: cfg.JobStatusPath,
 		auth:       http.Header{http.CanonicalHeaderKey(cfg.AuthHeader): {credential}},
-		terminal:   lowerSet(cfg.TerminalStatuses),
-		completed:  lowerSet(cfg.CompletedStatuses),
-		failed:     lowerSet(cfg.FailedStatuses),
+		terminal:   statuswords.New(cfg.TerminalStatuses),
+		completed:  statuswords.New(cfg.CompletedStatuses),
+		failed:     statuswords.New(cfg.FailedStatuses),
 		probePath:  cfg.ProbePath,
 	}
 	c.probe = credprobe.New(cfg.Forbidden, c.credentialWorks, cfg.Logger)
 	return c
 }
 
-func lowerSet(words []string) map[string]bool {
-	set := make(map[string]bool, len(words))
-	for _, w := range words {
-		set[strings.ToLower(strings.TrimSpace(w))] = true
-	}
-	return set
-}
-
 // IsTerminal reports whether a job with this status has ended.
 func (c *Client) IsTerminal(status string) bool {
-	return c.terminal[strings.ToLower(strings.TrimSpace(status))]
+	return c.terminal.Has(status)
 }
 
 // outcome says how a job with this status ended, "" when it did not or
 // the lists do not say.
 func (c *Client) outcome(status string) string {
-	w := strings.ToLower(strings.TrimSpace(status))
+	w := statuswords.Fold(status)
 	switch {
 	case !c.terminal[w]:
 		return ""

@@ -1,7 +1,6 @@
 package enablenow_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -76,9 +75,8 @@ func TestSinkTakesEveryCreationAnswer(t *testing.T) {
 // (Before, the retry POSTed again and relied on the idempotency key.)
 func TestSinkNeverPostsAgainAfterA2xx(t *testing.T) {
 	a := startAPI(t, standin.Config{})
-	res := &memResults{}
+	sink, res := unmonitoredSink(a)
 	res.failNext.Store(2)
-	sink := enablenow.NewCategorizationSink(newClient(a.url, nil), res, nil, nil, nil)
 	r := record("c-1", `{"consentId":"c-1"}`)
 	for attempt := 1; attempt <= 3; attempt++ {
 		r.Attempts = attempt
@@ -105,8 +103,7 @@ func TestSinkNeverPostsAgainAfterA2xx(t *testing.T) {
 func TestSinkForwardsOtherEngines(t *testing.T) {
 	const value = `{"engine": "e2", "profile": "travel", "countryCode": "be", "metaData": {"source": "appscreen"}, "locale": "nl-BE", "userId": "u"}`
 	a := startAPI(t, standin.Config{})
-	res := &memResults{}
-	sink := enablenow.NewCategorizationSink(newClient(a.url, nil), res, nil, nil, nil)
+	sink, _ := unmonitoredSink(a)
 	if err := write(t, sink, record("u", value)); err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +119,7 @@ func TestSinkForwardsOtherEngines(t *testing.T) {
 	}
 
 	only := startAPI(t, standin.Config{Engines: []string{"e1"}})
-	sink = enablenow.NewCategorizationSink(newClient(only.url, nil), &memResults{}, nil, nil, nil)
+	sink, _ = unmonitoredSink(only)
 	err := write(t, sink, record("u", value))
 	if !errors.Is(err, streams.ErrRejected) || !strings.Contains(err.Error(), "engine") {
 		t.Fatalf("against an API serving e1 only: %v, want its 400 dead-lettered", err)
@@ -317,39 +314,20 @@ func TestPipelineDeadLettersRetriesPastTheWindow(t *testing.T) {
 		srv.Handler().ServeHTTP(w, r)
 		_ = srv.SetResetAfterCreateShare(0)
 	}))
-	defer ts.Close()
+	t.Cleanup(ts.Close) // after the pipeline stopped
 	sink := enablenow.NewCategorizationSink(newClient(ts.URL, nil), &memResults{}, nil, quiet, nil,
 		enablenow.IdempotencyWindow(window, 5*time.Second))
-	p, err := streams.NewPipeline(streams.PipelineConfig{
-		Name: "categorization", Brokers: []string{broker}, GroupID: "window-test", Topics: []string{"categorization.requests"},
-		DeadLetterTopic: "categorization.dlq", Concurrency: 1, CommitInterval: 20 * time.Millisecond,
+	pipeline(t, broker, "window-test", sink, func(c *streams.PipelineConfig) {
 		// A budget well inside the window: paused time is not counted, so
 		// it never runs out during the pause.
-		Retry:          streams.RetryPolicy{InitialInterval: 20 * time.Millisecond, MaxInterval: 50 * time.Millisecond, MaxElapsed: window / 2},
-		SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond, Logger: quiet,
-	}, sink)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("pipeline: %v", err)
-		}
-	}()
+		c.Retry = streams.RetryPolicy{InitialInterval: 20 * time.Millisecond, MaxInterval: 50 * time.Millisecond, MaxElapsed: window / 2}
+	})
 	var dl []kafka.Message
 	streamstest.WaitFor(t, 15*time.Second, "the dead letter", func() (bool, string) {
 		dl = streamstest.ReadAll(t, broker, "categorization.dlq")
 		return len(dl) == 1, fmt.Sprint(len(dl), " dead letters")
 	})
-	h := map[string]string{}
-	for _, hd := range dl[0].Headers {
-		h[hd.Key] = string(hd.Value)
-	}
-	if h[streams.HeaderDLQReason] != "idempotency_window" {
+	if h := streamstest.Headers(dl[0]); h[streams.HeaderDLQReason] != "idempotency_window" {
 		t.Fatalf("dead letter headers %v, want reason idempotency_window", h)
 	}
 	streamstest.WaitFor(t, 10*time.Second, "the offset committed", func() (bool, string) {

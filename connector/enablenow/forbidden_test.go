@@ -91,15 +91,20 @@ func TestSinkTellsARecordsOwn403FromARefusedCredential(t *testing.T) {
 }
 
 // pipeline runs sink over topic "categorization.requests" of broker until
-// the test ends, one record at a time, in group.
-func pipeline(t *testing.T, broker, group string, sink streams.Sink) *streams.Pipeline {
+// the test ends, one record at a time, in group; change, unless nil,
+// adjusts the pipeline's config.
+func pipeline(t *testing.T, broker, group string, sink streams.Sink, change func(*streams.PipelineConfig)) *streams.Pipeline {
 	t.Helper()
-	p, err := streams.NewPipeline(streams.PipelineConfig{
+	cfg := streams.PipelineConfig{
 		Name: "categorization", Brokers: []string{broker}, GroupID: group, Topics: []string{"categorization.requests"},
 		DeadLetterTopic: "categorization.dlq", Concurrency: 1, CommitInterval: 20 * time.Millisecond,
 		Retry:          streams.RetryPolicy{InitialInterval: 10 * time.Millisecond, MaxInterval: 50 * time.Millisecond},
 		SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond, Logger: quiet,
-	}, sink)
+	}
+	if change != nil {
+		change(&cfg)
+	}
+	p, err := streams.NewPipeline(cfg, sink)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,14 +131,6 @@ func requests(t *testing.T, broker string, consents ...string) {
 	streamstest.Produce(t, broker, "categorization.requests", msgs...)
 }
 
-func headers(m kafka.Message) map[string]string {
-	h := map[string]string{}
-	for _, hd := range m.Headers {
-		h[hd.Key] = string(hd.Value)
-	}
-	return h
-}
-
 // Issue 10: a 403 that concerns one record is dead-lettered with the API's
 // answer and why it is the record's, and the records after it are
 // delivered: the pipeline never pauses (no record is ever retried).
@@ -142,7 +139,7 @@ func TestPipelineDeadLettersARecordsOwn403(t *testing.T) {
 	requests(t, broker, "c-0", "c-1", withdrawn, "c-3", "c-4")
 	a := startAPI(t, standin.Config{ForbiddenSubjects: []string{withdrawn}})
 	res := &memResults{}
-	p := pipeline(t, broker, "own-403", enablenow.NewCategorizationSink(newClient(a.url, nil), res, nil, quiet, nil))
+	p := pipeline(t, broker, "own-403", enablenow.NewCategorizationSink(newClient(a.url, nil), res, nil, quiet, nil), nil)
 	streamstest.WaitFor(t, 15*time.Second, "every request committed", func() (bool, string) {
 		return streamstest.CaughtUp(t, broker, "own-403", "categorization.requests")
 	})
@@ -150,7 +147,7 @@ func TestPipelineDeadLettersARecordsOwn403(t *testing.T) {
 	if len(dl) != 1 || string(dl[0].Key) != withdrawn {
 		t.Fatalf("%d dead letters, want the withdrawn consent's alone", len(dl))
 	}
-	h := headers(dl[0])
+	h := streamstest.Headers(dl[0])
 	if h[streams.HeaderDLQReason] != "rejected" || h[streams.HeaderDLQStatus] != "403" ||
 		!strings.Contains(h[streams.HeaderDLQError], "$.consentId") || !strings.Contains(h[streams.HeaderDLQError], "credential works for other calls") {
 		t.Fatalf("dead letter headers %v: want reason rejected, the 403 naming the subject and why it is the record's", h)
@@ -183,7 +180,7 @@ func TestPipelinePausesOnARevokedCredential(t *testing.T) {
 	requests(t, broker, "c-0", "c-1", "c-2")
 	a := startAPI(t, standin.Config{Revoked: true})
 	res := &memResults{}
-	p := pipeline(t, broker, "revoked", enablenow.NewCategorizationSink(newClient(a.url, nil), res, nil, quiet, nil))
+	p := pipeline(t, broker, "revoked", enablenow.NewCategorizationSink(newClient(a.url, nil), res, nil, quiet, nil), nil)
 	streamstest.WaitFor(t, 15*time.Second, "the pause, and a probe after it", func() (bool, string) {
 		ok, why := p.Ready()
 		// Each attempt is a 403 and the probe's 403.
@@ -201,7 +198,7 @@ func TestPipelinePausesOnARevokedCredential(t *testing.T) {
 	})
 	if dl := streamstest.ReadAll(t, broker, "categorization.dlq"); len(dl) != 0 || len(res.all()) != 3 {
 		for _, m := range dl {
-			t.Logf("dead letter %s: %v", m.Key, headers(m))
+			t.Logf("dead letter %s: %v", m.Key, streamstest.Headers(m))
 		}
 		t.Fatalf("%d dead letters and %d results, want none and 3", len(dl), len(res.all()))
 	}

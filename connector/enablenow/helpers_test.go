@@ -86,6 +86,13 @@ func newClient(url string, mutate func(*service.EnableNowConfig)) *enablenow.Cli
 	return enablenow.NewClient(enablenowConfig(url, mutate), httpapi.NewMetrics(nil))
 }
 
+// unmonitoredSink is a categorization sink of a's API, without a monitor,
+// that publishes its results to res.
+func unmonitoredSink(a *api) (sink *enablenow.CategorizationSink, res *memResults) {
+	res = &memResults{}
+	return enablenow.NewCategorizationSink(newClient(a.url, nil), res, nil, nil, nil), res
+}
+
 // memResults keeps published results in memory; failNext makes the next
 // publishes fail, as Kafka being unreachable would.
 type memResults struct {

@@ -250,37 +250,24 @@ func TestSinkRunsItsMonitorInThePipeline(t *testing.T) {
 	streamstest.Produce(t, broker, "categorization.requests", msgs...)
 	a := startAPI(t, standin.Config{StepInterval: 10 * time.Millisecond})
 	sink, mon, res := monitored(t, a, enablenow.MonitorConfig{MaxJobs: 8})
-	quiet := slog.New(slog.DiscardHandler)
-	p, err := streams.NewPipeline(streams.PipelineConfig{
-		Name: "categorization", Brokers: []string{broker}, GroupID: "monitor-test", Topics: []string{"categorization.requests"},
-		DeadLetterTopic: "categorization.dlq", Concurrency: 4,
-		Retry:          streams.RetryPolicy{InitialInterval: 5 * time.Millisecond, MaxInterval: 100 * time.Millisecond},
-		SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond, Logger: quiet,
-	}, sink)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The service runs every unit that has a Run method: a part with one
 	// would be run twice.
 	if _, ok := any(mon).(interface{ Run(context.Context) error }); ok {
 		t.Fatal("the monitor has a Run method: the service would run it beside the sink")
 	}
+	t.Cleanup(func() { // after the pipeline stopped (cleanups run last first)
+		if ok, why := mon.Ready(); ok || why != "not running" {
+			t.Errorf("monitor ready=%v (%s) after the pipeline stopped", ok, why)
+		}
+	})
+	p := pipeline(t, broker, "monitor-test", sink, func(c *streams.PipelineConfig) {
+		c.Concurrency = 4
+		c.Retry = streams.RetryPolicy{InitialInterval: 5 * time.Millisecond, MaxInterval: 100 * time.Millisecond}
+	})
 	parts := p.Parts()
 	if len(parts) != 1 || parts[0] != streams.Part(mon) || parts[0].Name() != "categorization/job-monitor" {
 		t.Fatalf("parts %v: want the monitor", parts)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("pipeline: %v", err)
-		}
-		if ok, why := mon.Ready(); ok || why != "not running" {
-			t.Errorf("monitor ready=%v (%s) after the pipeline stopped", ok, why)
-		}
-	}()
 	streamstest.WaitFor(t, 10*time.Second, "the monitor running", func() (bool, string) { return mon.Ready() })
 	// With 8 places for 40 jobs, only a running monitor lets every record through.
 	finals(t, res, n)

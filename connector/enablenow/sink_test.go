@@ -86,8 +86,7 @@ func TestSinkRejectsEachRuleBeforeAnyCall(t *testing.T) {
 		{"empty value (a tombstone)", ``, []string{"$: "}},
 	}
 	a := startAPI(t, standin.Config{})
-	res := &memResults{}
-	sink := enablenow.NewCategorizationSink(newClient(a.url, nil), res, nil, nil, nil)
+	sink, res := unmonitoredSink(a)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			err := write(t, sink, record("k", tc.value))
@@ -130,8 +129,7 @@ func TestSinkCreatesOneJobPerRequest(t *testing.T) {
 			`{"engine":"e1","profile":"retail","countryCode":"nl","userId":"u-2","metaData":{}}`},
 	}
 	a := startAPI(t, standin.Config{})
-	res := &memResults{}
-	sink := enablenow.NewCategorizationSink(newClient(a.url, nil), res, nil, nil, nil)
+	sink, res := unmonitoredSink(a)
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := record("key-"+tc.name, tc.value)
@@ -159,8 +157,7 @@ func TestSinkCreatesOneJobPerRequest(t *testing.T) {
 // key: the API answers with the first job, and says it is a replay.
 func TestSinkRedeliveryReusesTheJob(t *testing.T) {
 	a := startAPI(t, standin.Config{})
-	res := &memResults{}
-	sink := enablenow.NewCategorizationSink(newClient(a.url, nil), res, nil, nil, nil)
+	sink, res := unmonitoredSink(a)
 	r := record("u-1", `{"userId":"u-1"}`)
 	for range 3 {
 		if err := write(t, sink, r); err != nil {
@@ -192,8 +189,7 @@ func TestSinkRedeliveryReusesTheJob(t *testing.T) {
 // retryable, and the retry must find the job instead of making another.
 func TestSinkResetAfterCreateRetriesIntoTheSameJob(t *testing.T) {
 	a := startAPI(t, standin.Config{ResetAfterCreateShare: 1})
-	res := &memResults{}
-	sink := enablenow.NewCategorizationSink(newClient(a.url, nil), res, nil, nil, nil)
+	sink, res := unmonitoredSink(a)
 	r := record("c-1", `{"consentId":"c-1"}`)
 	err := write(t, sink, r)
 	if err == nil || errors.Is(err, streams.ErrRejected) || errors.Is(err, streams.ErrUnauthorized) {
@@ -220,9 +216,8 @@ func TestSinkResetAfterCreateRetriesIntoTheSameJob(t *testing.T) {
 // replay, so the job is not created twice.
 func TestSinkPublishFailureIsRetriedWithoutASecondJob(t *testing.T) {
 	a := startAPI(t, standin.Config{})
-	res := &memResults{}
+	sink, res := unmonitoredSink(a)
 	res.failNext.Store(1)
-	sink := enablenow.NewCategorizationSink(newClient(a.url, nil), res, nil, nil, nil)
 	r := record("c-2", `{"consentId":"c-2"}`)
 	err := write(t, sink, r)
 	if !errors.Is(err, errKafkaDown) || errors.Is(err, streams.ErrRejected) {
@@ -307,7 +302,7 @@ func TestSinkRejectsWhatTheAPIRefuses(t *testing.T) {
 // dead-letters the bad one.
 func TestSinkBatchHasPerRecordOutcomes(t *testing.T) {
 	a := startAPI(t, standin.Config{})
-	sink := enablenow.NewCategorizationSink(newClient(a.url, nil), &memResults{}, nil, nil, nil)
+	sink, _ := unmonitoredSink(a)
 	batch := []*streams.Record{record("a", `{"userId":"a"}`), record("b", `{"userId":"b","profile":"business"}`), record("c", `{"userId":"c"}`)}
 	errs := writeBatch(t, t.Context(), sink, batch...)
 	if len(errs) != 3 || errs[0] != nil || errs[2] != nil || !errors.Is(errs[1], streams.ErrRejected) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/contactlab/connector/connector/httpapi"
 	"github.com/contactlab/connector/connector/internal/jobs"
+	"github.com/contactlab/connector/connector/internal/statuswords"
 	"github.com/contactlab/connector/schemas"
 )
 
@@ -34,8 +35,8 @@ type Client struct {
 	// never holding the apiKey's value or a token.
 	enrichRoute string
 	statusRoute string
-	completed   map[string]bool // upper-cased
-	failed      map[string]bool
+	completed   statuswords.Set
+	failed      statuswords.Set
 	enrichToken *TokenSource
 	statusToken *TokenSource
 	pacer       *Pacer
@@ -68,8 +69,8 @@ func NewClient(cfg Options, m *httpapi.Metrics) *Client {
 		paths:       paths,
 		enrichRoute: "POST " + paths.Enrich,
 		statusRoute: "GET " + paths.Status,
-		completed:   upperSet(words.Completed),
-		failed:      upperSet(words.Failed),
+		completed:   statuswords.New(words.Completed),
+		failed:      statuswords.New(words.Failed),
 		enrichToken: NewTokenSource(base, paths.Token, cfg.TokenStyle, cfg.ClientID, secret, hc.HTTPClient()),
 		statusToken: NewTokenSource(base, paths.StatusToken, cfg.TokenStyle, cfg.ClientID, secret, hc.HTTPClient()),
 		// The bucket holds one second's worth, like the API's, and at least
@@ -183,21 +184,13 @@ type statusAnswer struct {
 // jobState reads a status word as the configured lists say (StatusWords):
 // anything in neither list is a job not ended.
 func (c *Client) jobState(status string) JobState {
-	switch w := strings.ToUpper(strings.TrimSpace(status)); {
+	switch w := statuswords.Fold(status); {
 	case c.failed[w]:
 		return JobFailed
 	case c.completed[w]:
 		return JobCompleted
 	}
 	return JobRunning
-}
-
-func upperSet(words []string) map[string]bool {
-	set := make(map[string]bool, len(words))
-	for _, w := range words {
-		set[strings.ToUpper(strings.TrimSpace(w))] = true
-	}
-	return set
 }
 
 // JobStatus reads the status of job id. For a FAILED job it reads the pages

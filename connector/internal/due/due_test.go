@@ -61,17 +61,7 @@ func TestRunHandlesInDueOrderWithinTheBound(t *testing.T) {
 // hold keeps every item back while it says so; a push wakes a waiting Run.
 func TestRunHoldsAndWakes(t *testing.T) {
 	q := New[string]()
-	var held atomic.Bool
-	held.Store(true)
-	got := make(chan string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go q.Run(ctx, 1, func(time.Time) time.Duration {
-		if held.Load() {
-			return time.Millisecond
-		}
-		return 0
-	}, func(_ context.Context, v string) { got <- v })
+	held, _, got := runHeld(t, q, time.Millisecond)
 	q.Push("a", time.Now())
 	select {
 	case v := <-got:
@@ -79,11 +69,7 @@ func TestRunHoldsAndWakes(t *testing.T) {
 	case <-time.After(50 * time.Millisecond): // the hold is what is tested: nothing may come
 	}
 	held.Store(false)
-	select {
-	case <-got:
-	case <-time.After(10 * time.Second):
-		t.Fatal("not handled after the hold ended")
-	}
+	awaitHandled(t, got, "not handled after the hold ended")
 	if q.Len() != 0 {
 		t.Fatalf("%d left queued", q.Len())
 	}
@@ -93,29 +79,45 @@ func TestRunHoldsAndWakes(t *testing.T) {
 // lifts without a push (a pause ended by a probe).
 func TestWakeEndsAHoldWithoutAPush(t *testing.T) {
 	q := New[string]()
-	var held atomic.Bool
-	held.Store(true)
-	got := make(chan string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	looked := make(chan struct{}, 1)
 	q.Push("a", time.Now())
-	go q.Run(ctx, 1, func(time.Time) time.Duration {
-		if held.Load() {
-			select {
-			case looked <- struct{}{}:
-			default:
-			}
-			return time.Hour
-		}
-		return 0
-	}, func(_ context.Context, v string) { got <- v })
+	held, looked, got := runHeld(t, q, time.Hour)
 	<-looked // Run now waits out the hour
 	held.Store(false)
 	q.Wake()
+	awaitHandled(t, got, "a woken Run did not look again")
+}
+
+// runHeld runs q with one handler until the test ends, holding every item
+// back for d at a time while held is true, as it is at first. Each hold is
+// told on looked when nobody has taken the last; each item handled comes
+// on got.
+func runHeld(t *testing.T, q *Queue[string], d time.Duration) (held *atomic.Bool, looked <-chan struct{}, got <-chan string) {
+	held = new(atomic.Bool)
+	held.Store(true)
+	l := make(chan struct{}, 1)
+	g := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go q.Run(ctx, 1, func(time.Time) time.Duration {
+		if held.Load() {
+			select {
+			case l <- struct{}{}:
+			default:
+			}
+			return d
+		}
+		return 0
+	}, func(_ context.Context, v string) { g <- v })
+	return held, l, g
+}
+
+// awaitHandled fails the test with why unless an item comes on got within
+// ten seconds.
+func awaitHandled(t *testing.T, got <-chan string, why string) {
+	t.Helper()
 	select {
 	case <-got:
 	case <-time.After(10 * time.Second):
-		t.Fatal("a woken Run did not look again")
+		t.Fatal(why)
 	}
 }

@@ -309,10 +309,7 @@ func TestPauseProbesOneReadPerStep(t *testing.T) {
 		},
 	})
 	for i := range n {
-		if err := f.Reserve(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		f.Follow(fmt.Sprint("j-", i), &job{id: fmt.Sprint("j-", i)})
+		follow(t, f, fmt.Sprint("j-", i), &job{id: fmt.Sprint("j-", i)})
 	}
 	run(t, f)
 	streamstest.WaitFor(t, 5*time.Second, "the pause on /readyz and a few probes", func() (bool, string) {
@@ -352,25 +349,14 @@ func TestRunStopsAndKeepsOpenJobs(t *testing.T) {
 		},
 		Handle: func(context.Context, *job, jobs.Read[string]) (bool, error) { handled.Store(true); return true, nil },
 	})
-	if err := f.Reserve(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	f.Follow("j", &job{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
+	follow(t, f, "j", &job{})
+	stop := start(t, f)
 	<-reading
 	if ok, _ := f.Ready(); !ok {
 		t.Fatal("not ready while running")
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after its context ended")
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 	if handled.Load() {
 		t.Fatal("an interrupted read was handled")
@@ -392,19 +378,43 @@ func mustNew[J, S any](t *testing.T, cfg jobs.Config[J, S]) *jobs.Follower[J, S]
 	return f
 }
 
+// start runs f until stop, which returns what Run returned, failing the
+// test when Run does not return within ten seconds of it.
+func start[J, S any](t *testing.T, f *jobs.Follower[J, S]) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	return func() error {
+		t.Helper()
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run did not return after its context ended")
+			return nil
+		}
+	}
+}
+
 // run runs f until the test ends.
 func run[J, S any](t *testing.T, f *jobs.Follower[J, S]) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := f.Run(ctx); err != nil {
+	stop := start(t, f)
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
-	}()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	})
+}
+
+// follow takes a place for job j and follows it under key.
+func follow[J, S any](t *testing.T, f *jobs.Follower[J, S], key string, j J) {
+	t.Helper()
+	if err := f.Reserve(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	f.Follow(key, j)
 }
 
 func waitEnded[J, S any](t *testing.T, f *jobs.Follower[J, S]) {

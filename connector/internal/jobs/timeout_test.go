@@ -11,6 +11,7 @@ import (
 
 	"github.com/contactlab/connector/connector/internal/jobs"
 	"github.com/contactlab/connector/streams/delivery"
+	"github.com/contactlab/connector/streams/streamstest"
 )
 
 // Whatever its reads do, a job is handed to Handle as timed out within two
@@ -99,27 +100,15 @@ func TestEndedAndAbandon(t *testing.T) {
 		},
 	})
 	for _, id := range []string{"a", "b"} {
-		if err := f.Reserve(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		f.Follow(id, &job{id: id})
+		follow(t, f, id, &job{id: id})
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
+	stop := start(t, f)
 	end.Store(true)
-	deadline := time.Now().Add(10 * time.Second)
-	for ended.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("job a did not end")
-		}
-		time.Sleep(time.Millisecond) // polling interval, not synchronisation
-	}
+	streamstest.WaitFor(t, 10*time.Second, "job a ended", func() (bool, string) { return ended.Load() != 0, "" })
 	if freeWhenEnded.Load() != 1 {
 		t.Fatalf("%d places free when Ended ran, want a's", freeWhenEnded.Load())
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.Abandon(); n != 1 || places.Taken() != 0 || f.Stats().Following != 0 {
