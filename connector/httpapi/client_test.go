@@ -127,3 +127,41 @@ func TestBodyOverTheLimitIsAnError(t *testing.T) {
 		srv.Close()
 	}
 }
+
+// A call that outlives the client's timeout, whether the answer's headers
+// or its body are late, fails with a retryable *NetError that says it
+// timed out and is not mistaken for the caller's context ending.
+func TestTimeoutIsARetryableNetError(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/late-body" {
+			w.Header().Set("Content-Length", "10")
+			w.WriteHeader(http.StatusOK)
+			w.Write([]byte("12345"))
+			w.(http.Flusher).Flush()
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	c := httpapi.New(httpapi.Config{API: "test", Timeout: 100 * time.Millisecond})
+	for _, path := range []string{"/late-headers", "/late-body"} {
+		_, err := c.JSON(context.Background(), "GET", srv.URL+path, "GET "+path, nil, nil, nil)
+		var ne *httpapi.NetError
+		if !errors.As(err, &ne) || !strings.Contains(err.Error(), "timeout") {
+			t.Fatalf("%s: want a *NetError saying timeout, got %T %v", path, err, err)
+		}
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			t.Fatalf("%s: a timeout passes for the caller's context ending: %v", path, err)
+		}
+	}
+	// The caller's own end is reported as such.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := c.JSON(ctx, "GET", srv.URL+"/late-headers", "GET /late-headers", nil, nil, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the caller's deadline: got %v", err)
+	}
+}
