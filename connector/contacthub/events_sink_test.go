@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -281,5 +282,24 @@ func TestCallErrorsKeepTheLogref(t *testing.T) {
 	_, err := h.client.LastOffset(context.Background(), "", "")
 	if !errors.Is(err, streams.ErrUnauthorized) || !strings.Contains(err.Error(), "(logref ") {
 		t.Fatalf("error %v, want the 403 with its logref", err)
+	}
+}
+
+// Every request shares the client's two headers (requestHeaders): after
+// calls that succeed, fail and are refused, they are still what they were
+// built as, so that no request saw another's changes.
+func TestSharedRequestHeadersStayAsBuilt(t *testing.T) {
+	h := newEventsHarness(t, func(c *chsandbox.Config) { c.AggregateNodes = []string{aggregateNode} }, nil)
+	onAggregate := `{"bringBackProperties":{"type":"SESSION_ID","value":"s-1","nodeId":"` + aggregateNode + `"},"type":"viewedPage","context":"WEB","properties":{}}`
+	errs := h.write(t, eventValue(""), onAggregate, eventValue(""))
+	if errs[0] != nil || delivery.StatusOf(errs[1]) != 403 {
+		t.Fatalf("outcomes %v: want a delivery and a 403", errs)
+	}
+	if _, err := h.client.LastOffset(context.Background(), "", "CUSTOMER"); err != nil {
+		t.Fatal(err)
+	}
+	want := requestHeaders("Bearer " + SandboxClientOptions(h.sb).Token)
+	if !reflect.DeepEqual(h.client.headers, want) {
+		t.Fatalf("the shared headers are now %v, want %v", h.client.headers, want)
 	}
 }
