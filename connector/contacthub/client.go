@@ -29,6 +29,9 @@ import (
 type Client struct {
 	http    *httpapi.Client
 	cfg     Options
+	// eventsURL and eventsRoute are Create event's, built once: it is
+	// called once per event.
+	eventsURL, eventsRoute string
 	// headers are the requests' headers, without and with a JSON body
 	// (header): built once and shared read-only by every request.
 	headers [2]http.Header
@@ -75,7 +78,9 @@ func NewClient(cfg Options, m *httpapi.Metrics) *Client {
 		throttleFailures: map[string]int64{},
 		share:            1,
 		headers:          requestHeaders("Bearer " + cfg.Token),
+		eventsRoute:      "POST " + cfg.Paths.Events,
 	}
+	c.eventsURL = c.url(c.paths.Events, nil)
 	c.probe = c.newCredentialProbe()
 	if cfg.MaxRequestsPerMinute > 0 {
 		c.setPace(cfg.MaxRequestsPerMinute)
@@ -250,7 +255,7 @@ func (c *Client) CreateEvent(ctx context.Context, body []byte) (string, error) {
 	var out struct {
 		ID string `json:"id"`
 	}
-	if err := c.call(ctx, http.MethodPost, c.url(c.paths.Events, nil), "POST "+c.paths.Events, body, &out); err != nil {
+	if err := c.call(ctx, http.MethodPost, c.eventsURL, c.eventsRoute, body, &out); err != nil {
 		return "", err
 	}
 	return out.ID, nil
