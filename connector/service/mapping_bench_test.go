@@ -15,6 +15,7 @@ import (
 	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/connector/service"
 	"github.com/contactlab/connector/examples/orders"
+	"github.com/contactlab/connector/examples/orders/orderstest"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
 )
@@ -26,10 +27,7 @@ import (
 // sandbox. Target: the mapped rate at least 80% of the unmapped one.
 func BenchmarkEventsMapped(b *testing.B) {
 	n := envInt("EVENTS_BENCH_N", 30000)
-	prog, err := mapping.Compile("completed_order.jq", orders.CompletedOrderMapping)
-	if err != nil {
-		b.Fatal(err)
-	}
+	prog, _ := orderstest.Mappings(b)
 	g := orders.NewTraffic(5, 2000)
 	g.TestShare, g.NoCustomerShare = 0, 0
 	domain := make([]kafka.Message, n)
