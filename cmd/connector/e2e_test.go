@@ -208,19 +208,76 @@ func (p *proc) opsAddr() string {
 	return p.ops
 }
 
-func (p *proc) consumed(t *testing.T) int64 {
-	resp, err := http.Get("http://" + p.opsAddr() + "/status")
+// every runs step at once and then every interval, in a goroutine of its
+// own, until stop is called or until is closed (nil: never). stop waits
+// for the step under way to end; it is safe to call more than once.
+func every(interval time.Duration, until <-chan struct{}, step func()) (stop func()) {
+	stopc, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			step()
+			select {
+			case <-tick.C:
+			case <-stopc:
+				return
+			case <-until:
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(stopc) })
+		<-done
+	}
+}
+
+// opsClient asks a connector's ops endpoint; a frozen process does not
+// answer, and must not hold the test.
+var opsClient = &http.Client{Timeout: 2 * time.Second}
+
+// getJSON decodes the answer of a process's ops endpoint at path into v.
+func getJSON(addr, path string, v any) bool {
+	resp, err := opsClient.Get("http://" + addr + path)
 	if err != nil {
-		return -1
+		return false
 	}
 	defer resp.Body.Close()
-	var st struct {
-		Counts map[string]struct {
-			Consumed int64 `json:"consumed"`
-		} `json:"counts"`
+	return json.NewDecoder(resp.Body).Decode(v) == nil
+}
+
+// getText is the body of a process's ops endpoint at path, "" on error.
+func getText(addr, path string) string {
+	resp, err := opsClient.Get("http://" + addr + path)
+	if err != nil {
+		return ""
 	}
-	_ = json.NewDecoder(resp.Body).Decode(&st)
-	return st.Counts["events"].Consumed
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// pipelineCounts are one pipeline's counts on a process's /status.
+type pipelineCounts struct {
+	Consumed  int64 `json:"consumed"`
+	Delivered int64 `json:"delivered"`
+	InFlight  int64 `json:"in_flight"`
+	Lag       int64 `json:"lag"`
+}
+
+// status is a process's /status counts of one pipeline; ok is false when
+// the process did not answer.
+func (p *proc) status(pipeline string) (c pipelineCounts, ok bool) {
+	var st struct {
+		Counts map[string]pipelineCounts `json:"counts"`
+	}
+	if !getJSON(p.opsAddr(), "/status", &st) {
+		return c, false
+	}
+	return st.Counts[pipeline], true
 }
 
 // writeConfig writes a connector config file: the Kafka, HTTP and log
@@ -384,8 +441,9 @@ func TestTwoProcessesShareThePartitions(t *testing.T) {
 	// has split the partitions between them.
 	streamstest.WaitFor(t, 60*time.Second, "both processes consuming", func() (bool, string) {
 		produceBatch(200)
-		ca, cb := a.consumed(t), b.consumed(t)
-		return ca > 0 && cb > 0, fmt.Sprintf("a=%d b=%d", ca, cb)
+		ca, _ := a.status("events")
+		cb, _ := b.status("events")
+		return ca.Consumed > 0 && cb.Consumed > 0, fmt.Sprintf("a=%d b=%d", ca.Consumed, cb.Consumed)
 	})
 	// The first stops; the second takes over its partitions and finishes.
 	a.terminate()

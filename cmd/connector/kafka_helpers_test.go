@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -161,10 +160,9 @@ func (r readiness) String() string {
 	return b.String()
 }
 
-// askReady asks a process's /readyz.
+// askReady asks a process's /readyz; a Code of 0 is no answer.
 func askReady(addr string) readiness {
-	client := http.Client{Timeout: 2 * time.Second}
-	resp, err := client.Get("http://" + addr + "/readyz")
+	resp, err := opsClient.Get("http://" + addr + "/readyz")
 	if err != nil {
 		return readiness{}
 	}
@@ -183,8 +181,7 @@ type readyLog struct {
 	start time.Time
 	mu    sync.Mutex
 	marks []readyMark
-	stop  context.CancelFunc
-	done  chan struct{}
+	stop  func()
 }
 
 type readyMark struct {
@@ -194,28 +191,17 @@ type readyMark struct {
 }
 
 func recordReadiness(addr string) *readyLog {
-	ctx, cancel := context.WithCancel(context.Background())
-	l := &readyLog{start: time.Now(), stop: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(l.done)
-		var last string
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			r := askReady(addr)
-			if key := readyKey(r); key != last {
-				last = key
-				l.mu.Lock()
-				l.marks = append(l.marks, readyMark{at: time.Since(l.start), r: r})
-				l.mu.Unlock()
-			}
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				return
-			}
+	l := &readyLog{start: time.Now()}
+	var last string
+	l.stop = every(200*time.Millisecond, nil, func() {
+		r := askReady(addr)
+		if key := readyKey(r); key != last {
+			last = key
+			l.mu.Lock()
+			l.marks = append(l.marks, readyMark{at: time.Since(l.start), r: r})
+			l.mu.Unlock()
 		}
-	}()
+	})
 	return l
 }
 
@@ -256,7 +242,6 @@ func (l *readyLog) since(event string) []readiness {
 // close stops the polling and returns the record as lines.
 func (l *readyLog) close() string {
 	l.stop()
-	<-l.done
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var b strings.Builder
@@ -321,27 +306,4 @@ func (p *proc) logSummary() string {
 		fmt.Fprintf(&b, "  %5d x %s\n", counts[k], k)
 	}
 	return b.String()
-}
-
-// getJSON decodes the answer of a process's ops endpoint at path into v.
-func getJSON(addr, path string, v any) bool {
-	client := http.Client{Timeout: 2 * time.Second}
-	resp, err := client.Get("http://" + addr + path)
-	if err != nil {
-		return false
-	}
-	defer resp.Body.Close()
-	return json.NewDecoder(resp.Body).Decode(v) == nil
-}
-
-// getText is the body of a process's ops endpoint at path, "" on error.
-func getText(addr, path string) string {
-	client := http.Client{Timeout: 2 * time.Second}
-	resp, err := client.Get("http://" + addr + path)
-	if err != nil {
-		return ""
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
 }
