@@ -9,7 +9,6 @@ import (
 	"maps"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -168,33 +167,10 @@ func setFaults(t *testing.T, sb *sandbox.Sandbox, s fault.Settings) {
 	}
 }
 
-// readyzState is one answer of /readyz.
+// readyzState is one answer of /readyz and when it was asked for.
 type readyzState struct {
-	At      time.Time
-	Code    int               // 0: no answer
-	Reasons map[string]string // unit -> why it is not ready
-}
-
-func (s readyzState) String() string {
-	if s.Code == 0 {
-		return "no answer"
-	}
-	units := make([]string, 0, len(s.Reasons))
-	for u, why := range s.Reasons {
-		units = append(units, u+": "+why)
-	}
-	sort.Strings(units)
-	return fmt.Sprintf("%d %s", s.Code, strings.Join(units, "; "))
-}
-
-// has reports whether some unit's reason contains text.
-func (s readyzState) has(text string) bool {
-	for _, why := range s.Reasons {
-		if strings.Contains(why, text) {
-			return true
-		}
-	}
-	return false
+	At time.Time
+	readiness
 }
 
 // readyzLog records every change of a process's /readyz (its status code,
@@ -217,8 +193,7 @@ func watchReadyz(t *testing.T, p *proc) *readyzLog {
 			return
 		}
 		at := time.Now()
-		r := askReady(addr)
-		w.record(readyzState{At: at, Code: r.Code, Reasons: r.NotReady})
+		w.record(readyzState{At: at, readiness: askReady(addr)})
 	})
 	t.Cleanup(w.stop)
 	return w
@@ -229,7 +204,7 @@ func (w *readyzLog) record(st readyzState) {
 	defer w.mu.Unlock()
 	if n := len(w.changes); n > 0 {
 		last := w.changes[n-1]
-		if last.Code == st.Code && maps.Equal(last.Reasons, st.Reasons) {
+		if last.Code == st.Code && maps.Equal(last.NotReady, st.NotReady) {
 			return
 		}
 	}
@@ -280,7 +255,5 @@ func (w *readyzLog) all() []readyzState {
 
 // logLines is the process's log so far, one entry per line.
 func (p *proc) logLines() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.Split(strings.TrimSpace(p.logs.String()), "\n")
+	return strings.Split(strings.TrimSpace(p.logText()), "\n")
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -278,6 +279,53 @@ func (p *proc) status(pipeline string) (c pipelineCounts, ok bool) {
 		return c, false
 	}
 	return st.Counts[pipeline], true
+}
+
+// readiness is one answer of /readyz.
+type readiness struct {
+	Code     int               // 0: no answer
+	NotReady map[string]string // unit -> why it is not ready
+}
+
+func (r readiness) String() string {
+	if r.Code == 0 {
+		return "no answer"
+	}
+	keys := make([]string, 0, len(r.NotReady))
+	for k := range r.NotReady {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d", r.Code)
+	for _, k := range keys {
+		fmt.Fprintf(&b, " [%s: %s]", k, r.NotReady[k])
+	}
+	return b.String()
+}
+
+// has reports whether some unit's reason contains text.
+func (r readiness) has(text string) bool {
+	for _, why := range r.NotReady {
+		if strings.Contains(why, text) {
+			return true
+		}
+	}
+	return false
+}
+
+// askReady asks a process's /readyz.
+func askReady(addr string) readiness {
+	var body struct {
+		NotReady map[string]string `json:"not_ready"`
+	}
+	resp, err := opsClient.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return readiness{}
+	}
+	defer resp.Body.Close()
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return readiness{Code: resp.StatusCode, NotReady: body.NotReady}
 }
 
 // writeConfig writes a connector config file: the Kafka, HTTP and log

@@ -3,7 +3,6 @@ package main_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -135,44 +134,6 @@ func yamlList(addrs []string) string {
 		q[i] = fmt.Sprintf("%q", a)
 	}
 	return "[" + strings.Join(q, ", ") + "]"
-}
-
-// readiness is one answer of /readyz.
-type readiness struct {
-	Code     int
-	NotReady map[string]string
-}
-
-func (r readiness) String() string {
-	if r.Code == 0 {
-		return "no answer"
-	}
-	keys := make([]string, 0, len(r.NotReady))
-	for k := range r.NotReady {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d", r.Code)
-	for _, k := range keys {
-		fmt.Fprintf(&b, " [%s: %s]", k, r.NotReady[k])
-	}
-	return b.String()
-}
-
-// askReady asks a process's /readyz; a Code of 0 is no answer.
-func askReady(addr string) readiness {
-	resp, err := opsClient.Get("http://" + addr + "/readyz")
-	if err != nil {
-		return readiness{}
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var r struct {
-		NotReady map[string]string `json:"not_ready"`
-	}
-	_ = json.Unmarshal(body, &r)
-	return readiness{Code: resp.StatusCode, NotReady: r.NotReady}
 }
 
 // readyLog records what a process's /readyz says, polled every 200ms, as
