@@ -334,7 +334,7 @@ func askReady(addr string) readiness {
 // replaced quickly.
 func writeConfig(t *testing.T, broker, rest string) string {
 	t.Helper()
-	return writeConfigWith(t, broker, "  session_timeout: 3s\n  heartbeat_interval: 300ms\n", rest)
+	return writeConfigWith(t, broker, shortGroupTimeouts, rest)
 }
 
 // writeConfigWith is writeConfig with kafkaKeys (indented lines) in the
@@ -344,21 +344,12 @@ func writeConfigWith(t *testing.T, broker, kafkaKeys, rest string) string {
 	return writeConfigFile(t, fmt.Sprintf("kafka:\n  brokers: [%q]\n", broker)+kafkaKeys, rest)
 }
 
-// eventsConfig writes the config of one Contacthub events pipeline, its
-// token read from the environment.
+// eventsConfig writes the config of one Contacthub events pipeline
+// (chaosConfig's), its token read from the environment.
 func eventsConfig(t *testing.T, broker string, sb *sandbox.Sandbox) string {
 	t.Helper()
 	os.Setenv("E2E_CONTACTHUB_TOKEN", sandbox.ContacthubToken)
-	return writeConfig(t, broker, fmt.Sprintf(`contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: ${E2E_CONTACTHUB_TOKEN}
-sinks:
-  - name: events
-    type: contacthub-events
-    topics: [web.events]
-    concurrency: 16
-`, sb.ContacthubURL(), sandbox.WorkspaceID))
+	return chaosConfig(t, broker, sb, "${E2E_CONTACTHUB_TOKEN}", shortGroupTimeouts, "    concurrency: 16\n")
 }
 
 // requireAccepted fails unless Contacthub accepted every one of events.
