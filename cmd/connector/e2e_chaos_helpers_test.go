@@ -9,7 +9,6 @@ import (
 	"maps"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -96,43 +95,32 @@ func (l *eventLoad) count(sb *sandbox.Sandbox) tally {
 // While the broker is down its writes fail and are retried; what never
 // reached the broker is dropped from l, so it is not expected downstream.
 type producer struct {
-	stopc chan struct{}
-	done  chan struct{}
-	mu    sync.Mutex
-	sent  int
-	err   error
+	halt func() // ends the writes, waiting for the last
+	mu   sync.Mutex
+	sent int
+	err  error
 }
 
 // produceEvery starts writing batch events of l to topic every interval.
 func produceEvery(t *testing.T, l *eventLoad, broker, topic string, batch int, interval time.Duration) *producer {
-	p := &producer{stopc: make(chan struct{}), done: make(chan struct{})}
+	p := &producer{}
 	w := &kafka.Writer{Addr: kafka.TCP(broker), Topic: topic, Balancer: &kafka.Murmur2Balancer{Consistent: true},
 		BatchSize: batch, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll, MaxAttempts: 3}
-	go func() {
-		defer close(p.done)
-		defer w.Close()
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-p.stopc:
-				return
-			case <-tick.C:
-			}
-			msgs := l.next(batch)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			err := w.WriteMessages(ctx, msgs...)
-			cancel()
-			p.mu.Lock()
-			if err != nil {
-				p.err = err
-				l.forget(msgs, err)
-			} else {
-				p.sent += len(msgs)
-			}
-			p.mu.Unlock()
+	stopWrites := every(interval, nil, func() {
+		msgs := l.next(batch)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := w.WriteMessages(ctx, msgs...)
+		cancel()
+		p.mu.Lock()
+		if err != nil {
+			p.err = err
+			l.forget(msgs, err)
+		} else {
+			p.sent += len(msgs)
 		}
-	}()
+		p.mu.Unlock()
+	})
+	p.halt = func() { stopWrites(); w.Close() } // Close is safe to call twice
 	t.Cleanup(func() { p.stop() })
 	return p
 }
@@ -140,12 +128,7 @@ func produceEvery(t *testing.T, l *eventLoad, broker, topic string, batch int, i
 // stop ends the load and waits for the last write; it returns how many
 // events reached the broker. Safe to call twice.
 func (p *producer) stop() int {
-	select {
-	case <-p.stopc:
-	default:
-		close(p.stopc)
-	}
-	<-p.done
+	p.halt()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.sent
@@ -184,37 +167,10 @@ func setFaults(t *testing.T, sb *sandbox.Sandbox, s fault.Settings) {
 	}
 }
 
-// opsClient asks a connector's ops endpoint; a frozen process does not
-// answer, and must not hold the test.
-var opsClient = &http.Client{Timeout: 2 * time.Second}
-
-// readyzState is one answer of /readyz.
+// readyzState is one answer of /readyz and when it was asked for.
 type readyzState struct {
-	At      time.Time
-	Code    int               // 0: no answer
-	Reasons map[string]string // unit -> why it is not ready
-}
-
-func (s readyzState) String() string {
-	if s.Code == 0 {
-		return "no answer"
-	}
-	units := make([]string, 0, len(s.Reasons))
-	for u, why := range s.Reasons {
-		units = append(units, u+": "+why)
-	}
-	sort.Strings(units)
-	return fmt.Sprintf("%d %s", s.Code, strings.Join(units, "; "))
-}
-
-// has reports whether some unit's reason contains text.
-func (s readyzState) has(text string) bool {
-	for _, why := range s.Reasons {
-		if strings.Contains(why, text) {
-			return true
-		}
-	}
-	return false
+	At time.Time
+	readiness
 }
 
 // readyzLog records every change of a process's /readyz (its status code,
@@ -226,51 +182,21 @@ func (s readyzState) has(text string) bool {
 type readyzLog struct {
 	mu      sync.Mutex
 	changes []readyzState
-	stopc   chan struct{}
-	done    chan struct{}
+	stop    func()
 }
 
 func watchReadyz(t *testing.T, p *proc) *readyzLog {
-	w := &readyzLog{stopc: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-w.stopc:
-				return
-			case <-p.done:
-				return
-			case <-tick.C:
-			}
-			addr := p.opsAddr()
-			if addr == "" {
-				continue
-			}
-			st := readyzState{At: time.Now()}
-			if resp, err := opsClient.Get("http://" + addr + "/readyz"); err == nil {
-				var body struct {
-					NotReady map[string]string `json:"not_ready"`
-				}
-				_ = json.NewDecoder(resp.Body).Decode(&body)
-				resp.Body.Close()
-				st.Code, st.Reasons = resp.StatusCode, body.NotReady
-			}
-			w.record(st)
+	w := &readyzLog{}
+	w.stop = every(100*time.Millisecond, p.done, func() {
+		addr := p.opsAddr()
+		if addr == "" {
+			return
 		}
-	}()
+		at := time.Now()
+		w.record(readyzState{At: at, readiness: askReady(addr)})
+	})
 	t.Cleanup(w.stop)
 	return w
-}
-
-func (w *readyzLog) stop() {
-	select {
-	case <-w.stopc:
-	default:
-		close(w.stopc)
-	}
-	<-w.done
 }
 
 func (w *readyzLog) record(st readyzState) {
@@ -278,7 +204,7 @@ func (w *readyzLog) record(st readyzState) {
 	defer w.mu.Unlock()
 	if n := len(w.changes); n > 0 {
 		last := w.changes[n-1]
-		if last.Code == st.Code && maps.Equal(last.Reasons, st.Reasons) {
+		if last.Code == st.Code && maps.Equal(last.NotReady, st.NotReady) {
 			return
 		}
 	}
@@ -327,34 +253,7 @@ func (w *readyzLog) all() []readyzState {
 	return slices.Clone(w.changes)
 }
 
-// status is a process's /status counts of one pipeline.
-func (p *proc) status(pipeline string) (c struct {
-	Consumed, Delivered, InFlight, Lag int64
-}, ok bool) {
-	resp, err := opsClient.Get("http://" + p.opsAddr() + "/status")
-	if err != nil {
-		return c, false
-	}
-	defer resp.Body.Close()
-	var st struct {
-		Counts map[string]struct {
-			Consumed  int64 `json:"consumed"`
-			Delivered int64 `json:"delivered"`
-			InFlight  int64 `json:"in_flight"`
-			Lag       int64 `json:"lag"`
-		} `json:"counts"`
-	}
-	if json.NewDecoder(resp.Body).Decode(&st) != nil {
-		return c, false
-	}
-	s := st.Counts[pipeline]
-	c.Consumed, c.Delivered, c.InFlight, c.Lag = s.Consumed, s.Delivered, s.InFlight, s.Lag
-	return c, true
-}
-
 // logLines is the process's log so far, one entry per line.
 func (p *proc) logLines() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.Split(strings.TrimSpace(p.logs.String()), "\n")
+	return strings.Split(strings.TrimSpace(p.logText()), "\n")
 }

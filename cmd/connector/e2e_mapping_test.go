@@ -16,6 +16,7 @@ import (
 	"github.com/contactlab/connector/connector/sandbox/fault"
 	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/examples/orders"
+	"github.com/contactlab/connector/examples/orders/orderstest"
 	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
@@ -35,14 +36,7 @@ func TestMappedFanOutSurvivesSIGKILL(t *testing.T) {
 		c.Contacthub.ChangesPerSecond = 0
 	})
 
-	events, err := mapping.Compile("completed_order.jq", orders.CompletedOrderMapping)
-	if err != nil {
-		t.Fatal(err)
-	}
-	segments, err := mapping.Compile("ups_segments.jq", orders.SegmentsMapping)
-	if err != nil {
-		t.Fatal(err)
-	}
+	events, segments := orderstest.Mappings(t)
 	const n = 6000
 	g := orders.NewTraffic(21, 2000)
 	g.NoCustomerShare = 0

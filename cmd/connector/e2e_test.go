@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -208,19 +209,123 @@ func (p *proc) opsAddr() string {
 	return p.ops
 }
 
-func (p *proc) consumed(t *testing.T) int64 {
-	resp, err := http.Get("http://" + p.opsAddr() + "/status")
+// every runs step at once and then every interval, in a goroutine of its
+// own, until stop is called or until is closed (nil: never). stop waits
+// for the step under way to end; it is safe to call more than once.
+func every(interval time.Duration, until <-chan struct{}, step func()) (stop func()) {
+	stopc, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			step()
+			select {
+			case <-tick.C:
+			case <-stopc:
+				return
+			case <-until:
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(stopc) })
+		<-done
+	}
+}
+
+// opsClient asks a connector's ops endpoint; a frozen process does not
+// answer, and must not hold the test.
+var opsClient = &http.Client{Timeout: 2 * time.Second}
+
+// getJSON decodes the answer of a process's ops endpoint at path into v.
+func getJSON(addr, path string, v any) bool {
+	resp, err := opsClient.Get("http://" + addr + path)
 	if err != nil {
-		return -1
+		return false
 	}
 	defer resp.Body.Close()
-	var st struct {
-		Counts map[string]struct {
-			Consumed int64 `json:"consumed"`
-		} `json:"counts"`
+	return json.NewDecoder(resp.Body).Decode(v) == nil
+}
+
+// getText is the body of a process's ops endpoint at path, "" on error.
+func getText(addr, path string) string {
+	resp, err := opsClient.Get("http://" + addr + path)
+	if err != nil {
+		return ""
 	}
-	_ = json.NewDecoder(resp.Body).Decode(&st)
-	return st.Counts["events"].Consumed
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// pipelineCounts are one pipeline's counts on a process's /status.
+type pipelineCounts struct {
+	Consumed  int64 `json:"consumed"`
+	Delivered int64 `json:"delivered"`
+	InFlight  int64 `json:"in_flight"`
+	Lag       int64 `json:"lag"`
+}
+
+// status is a process's /status counts of one pipeline; ok is false when
+// the process did not answer.
+func (p *proc) status(pipeline string) (c pipelineCounts, ok bool) {
+	var st struct {
+		Counts map[string]pipelineCounts `json:"counts"`
+	}
+	if !getJSON(p.opsAddr(), "/status", &st) {
+		return c, false
+	}
+	return st.Counts[pipeline], true
+}
+
+// readiness is one answer of /readyz.
+type readiness struct {
+	Code     int               // 0: no answer
+	NotReady map[string]string // unit -> why it is not ready
+}
+
+func (r readiness) String() string {
+	if r.Code == 0 {
+		return "no answer"
+	}
+	keys := make([]string, 0, len(r.NotReady))
+	for k := range r.NotReady {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d", r.Code)
+	for _, k := range keys {
+		fmt.Fprintf(&b, " [%s: %s]", k, r.NotReady[k])
+	}
+	return b.String()
+}
+
+// has reports whether some unit's reason contains text.
+func (r readiness) has(text string) bool {
+	for _, why := range r.NotReady {
+		if strings.Contains(why, text) {
+			return true
+		}
+	}
+	return false
+}
+
+// askReady asks a process's /readyz.
+func askReady(addr string) readiness {
+	var body struct {
+		NotReady map[string]string `json:"not_ready"`
+	}
+	resp, err := opsClient.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return readiness{}
+	}
+	defer resp.Body.Close()
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return readiness{Code: resp.StatusCode, NotReady: body.NotReady}
 }
 
 // writeConfig writes a connector config file: the Kafka, HTTP and log
@@ -229,7 +334,7 @@ func (p *proc) consumed(t *testing.T) int64 {
 // replaced quickly.
 func writeConfig(t *testing.T, broker, rest string) string {
 	t.Helper()
-	return writeConfigWith(t, broker, "  session_timeout: 3s\n  heartbeat_interval: 300ms\n", rest)
+	return writeConfigWith(t, broker, shortGroupTimeouts, rest)
 }
 
 // writeConfigWith is writeConfig with kafkaKeys (indented lines) in the
@@ -239,21 +344,12 @@ func writeConfigWith(t *testing.T, broker, kafkaKeys, rest string) string {
 	return writeConfigFile(t, fmt.Sprintf("kafka:\n  brokers: [%q]\n", broker)+kafkaKeys, rest)
 }
 
-// eventsConfig writes the config of one Contacthub events pipeline, its
-// token read from the environment.
+// eventsConfig writes the config of one Contacthub events pipeline
+// (chaosConfig's), its token read from the environment.
 func eventsConfig(t *testing.T, broker string, sb *sandbox.Sandbox) string {
 	t.Helper()
 	os.Setenv("E2E_CONTACTHUB_TOKEN", sandbox.ContacthubToken)
-	return writeConfig(t, broker, fmt.Sprintf(`contacthub:
-  base_url: %s
-  workspace_id: %s
-  token: ${E2E_CONTACTHUB_TOKEN}
-sinks:
-  - name: events
-    type: contacthub-events
-    topics: [web.events]
-    concurrency: 16
-`, sb.ContacthubURL(), sandbox.WorkspaceID))
+	return chaosConfig(t, broker, sb, "${E2E_CONTACTHUB_TOKEN}", shortGroupTimeouts, "    concurrency: 16\n")
 }
 
 // requireAccepted fails unless Contacthub accepted every one of events.
@@ -384,8 +480,9 @@ func TestTwoProcessesShareThePartitions(t *testing.T) {
 	// has split the partitions between them.
 	streamstest.WaitFor(t, 60*time.Second, "both processes consuming", func() (bool, string) {
 		produceBatch(200)
-		ca, cb := a.consumed(t), b.consumed(t)
-		return ca > 0 && cb > 0, fmt.Sprintf("a=%d b=%d", ca, cb)
+		ca, _ := a.status("events")
+		cb, _ := b.status("events")
+		return ca.Consumed > 0 && cb.Consumed > 0, fmt.Sprintf("a=%d b=%d", ca.Consumed, cb.Consumed)
 	})
 	// The first stops; the second takes over its partitions and finishes.
 	a.terminate()

@@ -1,10 +1,8 @@
 package main_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -249,24 +247,7 @@ func requireOnlyKafkaReasons(t *testing.T, answers []readiness, brokers []string
 // appendUpdates grows the Contacthub update stream by n updates every
 // interval, as customers change, until the returned stop is called.
 func appendUpdates(sb *sandbox.Sandbox, n int, interval time.Duration) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				sb.Contacthub.AppendUpdates(n)
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	var once sync.Once
-	return func() { once.Do(func() { cancel(); wg.Wait() }) }
+	return every(interval, nil, func() { sb.Contacthub.AppendUpdates(n) })
 }
 
 // repeated is how many offsets were published more than once.

@@ -1,10 +1,8 @@
 package main_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -138,53 +136,13 @@ func yamlList(addrs []string) string {
 	return "[" + strings.Join(q, ", ") + "]"
 }
 
-// readiness is one answer of /readyz.
-type readiness struct {
-	Code     int
-	NotReady map[string]string
-}
-
-func (r readiness) String() string {
-	if r.Code == 0 {
-		return "no answer"
-	}
-	keys := make([]string, 0, len(r.NotReady))
-	for k := range r.NotReady {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d", r.Code)
-	for _, k := range keys {
-		fmt.Fprintf(&b, " [%s: %s]", k, r.NotReady[k])
-	}
-	return b.String()
-}
-
-// askReady asks a process's /readyz.
-func askReady(addr string) readiness {
-	client := http.Client{Timeout: 2 * time.Second}
-	resp, err := client.Get("http://" + addr + "/readyz")
-	if err != nil {
-		return readiness{}
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var r struct {
-		NotReady map[string]string `json:"not_ready"`
-	}
-	_ = json.Unmarshal(body, &r)
-	return readiness{Code: resp.StatusCode, NotReady: r.NotReady}
-}
-
 // readyLog records what a process's /readyz says, polled every 200ms, as
 // the list of its changes (a change of status or of the units not ready).
 type readyLog struct {
 	start time.Time
 	mu    sync.Mutex
 	marks []readyMark
-	stop  context.CancelFunc
-	done  chan struct{}
+	stop  func()
 }
 
 type readyMark struct {
@@ -194,28 +152,17 @@ type readyMark struct {
 }
 
 func recordReadiness(addr string) *readyLog {
-	ctx, cancel := context.WithCancel(context.Background())
-	l := &readyLog{start: time.Now(), stop: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(l.done)
-		var last string
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			r := askReady(addr)
-			if key := readyKey(r); key != last {
-				last = key
-				l.mu.Lock()
-				l.marks = append(l.marks, readyMark{at: time.Since(l.start), r: r})
-				l.mu.Unlock()
-			}
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				return
-			}
+	l := &readyLog{start: time.Now()}
+	var last string
+	l.stop = every(200*time.Millisecond, nil, func() {
+		r := askReady(addr)
+		if key := readyKey(r); key != last {
+			last = key
+			l.mu.Lock()
+			l.marks = append(l.marks, readyMark{at: time.Since(l.start), r: r})
+			l.mu.Unlock()
 		}
-	}()
+	})
 	return l
 }
 
@@ -256,7 +203,6 @@ func (l *readyLog) since(event string) []readiness {
 // close stops the polling and returns the record as lines.
 func (l *readyLog) close() string {
 	l.stop()
-	<-l.done
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var b strings.Builder
@@ -321,27 +267,4 @@ func (p *proc) logSummary() string {
 		fmt.Fprintf(&b, "  %5d x %s\n", counts[k], k)
 	}
 	return b.String()
-}
-
-// getJSON decodes the answer of a process's ops endpoint at path into v.
-func getJSON(addr, path string, v any) bool {
-	client := http.Client{Timeout: 2 * time.Second}
-	resp, err := client.Get("http://" + addr + path)
-	if err != nil {
-		return false
-	}
-	defer resp.Body.Close()
-	return json.NewDecoder(resp.Body).Decode(v) == nil
-}
-
-// getText is the body of a process's ops endpoint at path, "" on error.
-func getText(addr, path string) string {
-	client := http.Client{Timeout: 2 * time.Second}
-	resp, err := client.Get("http://" + addr + path)
-	if err != nil {
-		return ""
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
 }

@@ -93,9 +93,10 @@ sinks:
 		var state []string
 		all := true
 		for _, p := range procs {
-			ev, up := p.deliveredBy("events"), p.deliveredBy("segments")
-			state = append(state, fmt.Sprintf("events %d, ups %d", ev, up))
-			all = all && ev > 0 && up > 0
+			ev, _ := p.status("events")
+			up, _ := p.status("segments")
+			state = append(state, fmt.Sprintf("events %d, ups %d", ev.Delivered, up.Delivered))
+			all = all && ev.Delivered > 0 && up.Delivered > 0
 		}
 		return all, strings.Join(state, "; ")
 	})
@@ -162,22 +163,6 @@ sinks:
 		ch.Accepted, ch.DuplicateBodies, float64(ch.Accepted)/took.Seconds(), ups.RecordsAccepted, float64(ups.RecordsAccepted)/took.Seconds(), rates, ch.Throttled, ups.Throttled429)
 }
 
-// deliveredBy is what the process's pipeline delivered so far (/status).
-func (p *proc) deliveredBy(pipeline string) int64 {
-	if p.opsAddr() == "" {
-		return 0
-	}
-	st := struct {
-		Counts map[string]struct {
-			Delivered int64 `json:"delivered"`
-		} `json:"counts"`
-	}{}
-	if !getJSON(p.opsAddr(), "/status", &st) {
-		return 0
-	}
-	return st.Counts[pipeline].Delivered
-}
-
 // shares is the process's connector_pipeline_partition_share by pipeline.
 func (p *proc) shares() map[string]string {
 	out := map[string]string{}
@@ -200,57 +185,41 @@ type rateWatch struct {
 	// refused says when each API first refused a request for the rate.
 	refused []string
 	started time.Time
-	stopped chan struct{}
-	done    chan struct{}
+	stop    func()
 }
 
 func watchRates(sb *sandbox.Sandbox) *rateWatch {
-	w := &rateWatch{sb: sb, started: time.Now(), stopped: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		type sample struct {
-			at          time.Time
-			events, ups int64
+	w := &rateWatch{sb: sb, started: time.Now()}
+	type sample struct {
+		at          time.Time
+		events, ups int64
+	}
+	var samples []sample
+	var chRefused, upsRefused int64
+	w.stop = every(100*time.Millisecond, nil, func() {
+		ch, ups := sb.Contacthub.Stats(), sb.UPS.Stats()
+		s := sample{time.Now(), ch.Accepted, ups.RecordsAccepted}
+		if ch.Throttled > chRefused || ups.Throttled429 > upsRefused {
+			w.mu.Lock()
+			w.refused = append(w.refused, fmt.Sprintf("at %s Contacthub %d, UPS %d", s.at.Sub(w.started).Round(100*time.Millisecond), ch.Throttled, ups.Throttled429))
+			w.mu.Unlock()
+			chRefused, upsRefused = ch.Throttled, ups.Throttled429
 		}
-		var samples []sample
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		var chRefused, upsRefused int64
-		for {
-			ch, ups := sb.Contacthub.Stats(), sb.UPS.Stats()
-			s := sample{time.Now(), ch.Accepted, ups.RecordsAccepted}
-			if ch.Throttled > chRefused || ups.Throttled429 > upsRefused {
-				w.mu.Lock()
-				w.refused = append(w.refused, fmt.Sprintf("at %s Contacthub %d, UPS %d", s.at.Sub(w.started).Round(100*time.Millisecond), ch.Throttled, ups.Throttled429))
-				w.mu.Unlock()
-				chRefused, upsRefused = ch.Throttled, ups.Throttled429
-			}
-			samples = append(samples, s)
-			// The newest sample a second or more before this one.
-			i := len(samples) - 1
-			for i > 0 && s.at.Sub(samples[i].at) < time.Second {
-				i--
-			}
-			if span := s.at.Sub(samples[i].at).Seconds(); span >= 1 {
-				w.mu.Lock()
-				w.peakEvents = max(w.peakEvents, float64(s.events-samples[i].events)/span)
-				w.peakUPS = max(w.peakUPS, float64(s.ups-samples[i].ups)/span)
-				w.mu.Unlock()
-				samples = samples[i:]
-			}
-			select {
-			case <-t.C:
-			case <-w.stopped:
-				return
-			}
+		samples = append(samples, s)
+		// The newest sample a second or more before this one.
+		i := len(samples) - 1
+		for i > 0 && s.at.Sub(samples[i].at) < time.Second {
+			i--
 		}
-	}()
+		if span := s.at.Sub(samples[i].at).Seconds(); span >= 1 {
+			w.mu.Lock()
+			w.peakEvents = max(w.peakEvents, float64(s.events-samples[i].events)/span)
+			w.peakUPS = max(w.peakUPS, float64(s.ups-samples[i].ups)/span)
+			w.mu.Unlock()
+			samples = samples[i:]
+		}
+	})
 	return w
-}
-
-func (w *rateWatch) stop() {
-	close(w.stopped)
-	<-w.done
 }
 
 func (w *rateWatch) String() string {

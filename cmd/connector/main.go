@@ -124,21 +124,16 @@ func mapRecords(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 	fs := flag.NewFlagSet("map", flag.ContinueOnError)
 	fs.String("config", "", "config file (YAML)")
 	sink := fs.String("sink", "", "the sink whose mapping to run")
-	inPath := fs.String("in", "", "input, one JSON record or value per line (default: standard input)")
 	asJSON := fs.Bool("json", false, "print one JSON result per input line")
-	cfg, err := loadConfig(fs, args, "-sink NAME")
-	if err != nil {
-		return err
-	}
-	prog, check, err := service.Mapper(cfg, *sink)
-	if err != nil {
-		return err
-	}
-	in, err := openInput(*inPath, stdin)
+	cfg, in, err := loadConfigAndInput(fs, args, stdin, "-sink NAME")
 	if err != nil {
 		return err
 	}
 	defer in.Close()
+	prog, check, err := service.Mapper(cfg, *sink)
+	if err != nil {
+		return err
+	}
 	enc := json.NewEncoder(stdout)
 	var records, dead int
 	err = mapping.DryRun(ctx, prog, check, in, func(r mapping.Result) {
@@ -168,12 +163,7 @@ func publish(ctx context.Context, args []string, stdin io.Reader, stdout io.Writ
 	fs.String("config", "", "config file (YAML): the kafka section, and the sink to check against")
 	topic := fs.String("topic", "", "the topic to publish to")
 	sink := fs.String("sink", "", "check each line as this sink would take it (its mapping and schema)")
-	inPath := fs.String("in", "", "input, one JSON record or value per line (default: standard input)")
-	cfg, err := loadConfig(fs, args, "-topic T")
-	if err != nil {
-		return err
-	}
-	in, err := openInput(*inPath, stdin)
+	cfg, in, err := loadConfigAndInput(fs, args, stdin, "-topic T")
 	if err != nil {
 		return err
 	}
@@ -182,10 +172,21 @@ func publish(ctx context.Context, args []string, stdin io.Reader, stdout io.Writ
 	return err
 }
 
-// openInput is the file an -in flag names, or stdin when it names none.
-func openInput(path string, stdin io.Reader) (io.ReadCloser, error) {
-	if path == "" {
-		return io.NopCloser(stdin), nil
+// loadConfigAndInput is loadConfig for the commands that read JSON lines
+// (map, publish): it adds their -in flag to fs and, the config loaded,
+// opens the input: the file -in names, or stdin when it names none.
+func loadConfigAndInput(fs *flag.FlagSet, args []string, stdin io.Reader, required ...string) (*config.Config, io.ReadCloser, error) {
+	inPath := fs.String("in", "", "input, one JSON record or value per line (default: standard input)")
+	cfg, err := loadConfig(fs, args, required...)
+	if err != nil {
+		return nil, nil, err
 	}
-	return os.Open(path)
+	if *inPath == "" {
+		return cfg, io.NopCloser(stdin), nil
+	}
+	f, err := os.Open(*inPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, f, nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/connector/service"
 	"github.com/contactlab/connector/internal/e2etest"
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -275,15 +276,11 @@ func testEnableNowRedeliveryAfterCrashCreatesNoSecondJob(t *testing.T, kb *testK
 		t.Fatal(err)
 	}
 
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	done := make(chan error, 1)
-	go func() { done <- pipeline().Run(ctx) }()
+	stop := testkit.Run(t, pipeline().Run)
 	streamstest.WaitFor(t, 60*time.Second, "every request committed", func() (bool, string) {
 		return streamstest.CaughtUp(t, broker, kb.name("crash-test"), kb.name(requestsTopic))
 	})
-	stop()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 

@@ -32,10 +32,7 @@ func TestRefusedSessionTimeoutIsNotReady(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	testkit.Run(t, p.Run)
 	testkit.WaitFor(t, 30*time.Second, "the pipeline not ready, naming the session timeout", func() (bool, string) {
 		ok, why := p.Ready()
 		return !ok && strings.Contains(why, "Invalid Session Timeout") && strings.Contains(why, "kafka.session_timeout"), why

@@ -7,6 +7,7 @@ import (
 
 	"github.com/contactlab/connector/connector/mapping"
 	"github.com/contactlab/connector/examples/orders"
+	"github.com/contactlab/connector/examples/orders/orderstest"
 	"github.com/contactlab/connector/schemas"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -28,14 +29,7 @@ func TestOrderServiceFeedsTheOrdersMappings(t *testing.T) {
 	if placed < 190 || len(msgs) != placed {
 		t.Fatalf("%d placed, %d on the topic (about 1%% are refused for want of a customer)", placed, len(msgs))
 	}
-	events, err := mapping.Compile("completed_order.jq", orders.CompletedOrderMapping)
-	if err != nil {
-		t.Fatal(err)
-	}
-	segments, err := mapping.Compile("ups_segments.jq", orders.SegmentsMapping)
-	if err != nil {
-		t.Fatal(err)
-	}
+	events, segments := orderstest.Mappings(t)
 	for _, m := range msgs {
 		r := &streams.Record{Topic: m.Topic, Key: m.Key, Value: m.Value}
 		for _, h := range m.Headers {
