@@ -30,6 +30,11 @@ func NewEventsSink(c *Client, log *slog.Logger) *EventsSink {
 // concurrently with the others; Contacthub orders events by their date.
 func (*EventsSink) Unordered() {}
 
+// ChecksEveryRecord implements mapping.SelfChecking: deliver decodes each
+// record as schemas.DecodeEvent does (the type's Check) before its call,
+// and dead-letters it as "invalid" with the same error.
+func (*EventsSink) ChecksEveryRecord() {}
+
 // Write implements streams.Sink: one call per record, on the runtime's
 // workers, so each record's outcome is known when Write returns. A
 // workspace throttling that cannot be read never holds records back

@@ -57,7 +57,7 @@ func (r Result) DeadLettered() bool { return r.Reason != "" }
 // output) and says what would happen to it.
 func Map(ctx context.Context, p *Program, check Check, r *streams.Record) Result {
 	var res Result
-	outs, err := outputs(ctx, p, nil, r)
+	outs, err := outputs(ctx, p, nil, false, r)
 	if err != nil {
 		res.Reason, res.Error = delivery.ReasonOf(err), err.Error()
 		return res

@@ -26,12 +26,26 @@ type Option func(*Sink)
 // nothing.
 func WithCheck(c Check) Option { return func(s *Sink) { s.check = c } }
 
+// SelfChecking is implemented by a sink that checks every record it is
+// given by the same rules as its type's Check, before sending anything,
+// and dead-letters one that breaks them with reason "invalid" and the
+// check's error (the Contacthub events sink). In front of it a record's
+// lone output is not checked first, which would decode it twice: the
+// dead letter is the same. Several outputs still are, so that none is sent
+// when one is invalid.
+type SelfChecking interface {
+	ChecksEveryRecord()
+}
+
 // Sink is a streams.Sink that maps each record with a Program and hands
 // the outputs to the sink it wraps.
 type Sink struct {
 	inner streams.Sink
 	prog  *Program
 	check Check
+	// checkLone says whether a record's lone output is checked before it
+	// is handed over: not in front of a SelfChecking sink.
+	checkLone bool
 
 	// turn is the channel the latest Write closes once it has handed its
 	// records to the wrapped sink: each Write maps its batch in parallel
@@ -74,7 +88,8 @@ type Sink struct {
 // output has finished. inner's Parts are the wrapped sink's.
 func Wrap(inner streams.Sink, p *Program, opts ...Option) *Sink {
 	_, unordered := inner.(streams.Unordered)
-	s := &Sink{inner: inner, prog: p, owed: map[weak.Pointer[streams.Record]]*fanOut{}, ordered: !unordered}
+	_, selfChecking := inner.(SelfChecking)
+	s := &Sink{inner: inner, prog: p, owed: map[weak.Pointer[streams.Record]]*fanOut{}, ordered: !unordered, checkLone: !selfChecking}
 	for _, o := range opts {
 		o(s)
 	}
@@ -114,10 +129,12 @@ func (s *Sink) Owed() int {
 // the outputs, or an error that Is ErrRejected with reason "mapping" or
 // "invalid". No outputs and no error means r is filtered.
 func (s *Sink) Outputs(ctx context.Context, r *streams.Record) ([][]byte, error) {
-	return outputs(ctx, s.prog, s.check, r)
+	return outputs(ctx, s.prog, s.check, true, r)
 }
 
-func outputs(ctx context.Context, p *Program, check Check, r *streams.Record) ([][]byte, error) {
+// outputs maps r and checks its outputs with check; a lone output only
+// when checkLone.
+func outputs(ctx context.Context, p *Program, check Check, checkLone bool, r *streams.Record) ([][]byte, error) {
 	in, err := Input(r)
 	if err != nil {
 		return nil, streams.Reject("mapping", fmt.Errorf("mapping %s: %w", p.name, err))
@@ -130,7 +147,7 @@ func outputs(ctx context.Context, p *Program, check Check, r *streams.Record) ([
 		}
 		return nil, streams.Reject("mapping", fmt.Errorf("mapping %s: %w", p.name, err))
 	}
-	if check != nil {
+	if check != nil && (checkLone || len(outs) > 1) {
 		for i, o := range outs {
 			if err := check(o); err != nil {
 				return nil, streams.Reject("invalid", &OutputError{Index: i, Err: err})
@@ -202,7 +219,7 @@ func (s *Sink) Write(ctx context.Context, batch []*streams.Record, done streams.
 	for _, r := range batch {
 		f := s.takeOwed(r)
 		if f == nil {
-			outs, err := s.Outputs(ctx, r)
+			outs, err := outputs(ctx, s.prog, s.check, s.checkLone, r)
 			if err != nil {
 				done(r, err)
 				continue
