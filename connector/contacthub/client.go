@@ -27,8 +27,8 @@ import (
 // Client talks to one Contacthub workspace. Every request is paced by one
 // limiter, because Contacthub throttles the workspace, not the endpoint.
 type Client struct {
-	http    *httpapi.Client
-	cfg     Options
+	http *httpapi.Client
+	cfg  Options
 	// eventsURL and eventsRoute are Create event's, built once: it is
 	// called once per event.
 	eventsURL, eventsRoute string
