@@ -1,7 +1,6 @@
 package mapping
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -73,21 +72,6 @@ func Input(r *streams.Record) (map[string]any, error) {
 // timestampLayout is RFC 3339 with milliseconds, the precision of a Kafka
 // timestamp, in the shape Contacthub's date fields take.
 const timestampLayout = "2006-01-02T15:04:05.000Z07:00"
-
-// parseJSON parses one JSON value keeping every digit of its numbers
-// (json.Number, which jq computes with exactly). ok is false when b is not
-// one JSON value.
-func parseJSON(b []byte) (v any, ok bool) {
-	if len(b) == 0 || !json.Valid(b) {
-		return nil, false
-	}
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	if err := d.Decode(&v); err != nil {
-		return nil, false
-	}
-	return v, true
-}
 
 func cloudEventAttributes(e *event.Event) map[string]any {
 	ce := make(map[string]any, 8)
