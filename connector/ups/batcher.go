@@ -74,8 +74,8 @@ type Batcher struct {
 	markers    fifo.Queue[marker]
 	seq        uint64
 	ratios     ratios // compressed/plain size of recent bodies
-	pending    int     // records admitted and not yet resolved
-	draining   bool    // a graceful stop began: no linger
+	pending    int    // records admitted and not yet resolved
+	draining   bool   // a graceful stop began: no linger
 	notify     chan struct{}
 	stats      BatcherStats
 	// resolved are the outcomes decided under the lock, reported by unlock.
