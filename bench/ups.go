@@ -116,8 +116,8 @@ func (h *Harness) runUPSUnlimited(ctx context.Context, n int) (Drain, error) {
 	br1, err2 := c.broker.Usage()
 	if err1 == nil && err2 == nil {
 		per := func(a, b Usage) float64 { return float64((b.CPU - a.CPU).Microseconds()) / float64(d.Records) }
-		h.logf("  over the window: sandbox %.1f µs/record (%.0f%% of a core), broker %.1f µs/record (%.0f%% of a core)",
-			per(sb0, sb1), 100*(sb1.CPU-sb0.CPU).Seconds()/d.Wall.Seconds(), per(br0, br1), 100*(br1.CPU-br0.CPU).Seconds()/d.Wall.Seconds())
+		h.logf("  over the window: sandbox %.1f µs/record (%.0f%% of a core, peak RSS %.1f MB), broker %.1f µs/record (%.0f%% of a core)",
+			per(sb0, sb1), 100*(sb1.CPU-sb0.CPU).Seconds()/d.Wall.Seconds(), mb(sb1.PeakRSS), per(br0, br1), 100*(br1.CPU-br0.CPU).Seconds()/d.Wall.Seconds())
 	}
 	if profiled != nil {
 		if err := <-profiled; err != nil {
