@@ -33,6 +33,9 @@ type onePass struct {
 	b     []byte
 	i     int
 	depth int
+	// items holds the elements of the arrays being read, innermost last,
+	// so that each array is allocated once, at its size.
+	items []any
 }
 
 // readPayload reads body as decodePayload would, in one pass, with each
@@ -265,11 +268,15 @@ func (r *onePass) array() (any, bool) {
 	if r.depth++; r.depth > maxOnePassDepth {
 		return nil, false
 	}
-	arr := []any{}
+	base := len(r.items)
+	defer func() {
+		clear(r.items[base:])
+		r.items = r.items[:base]
+	}()
 	r.space()
 	if r.byte(']') {
 		r.depth--
-		return arr, true
+		return []any{}, true
 	}
 	for {
 		r.space()
@@ -277,11 +284,11 @@ func (r *onePass) array() (any, bool) {
 		if !ok {
 			return nil, false
 		}
-		arr = append(arr, v)
+		r.items = append(r.items, v)
 		r.space()
 		if r.byte(']') {
 			r.depth--
-			return arr, true
+			return append([]any(nil), r.items[base:]...), true
 		}
 		if !r.byte(',') {
 			return nil, false
