@@ -36,13 +36,21 @@ type onePass struct {
 	// items holds the elements of the arrays being read, innermost last,
 	// so that each array is allocated once, at its size.
 	items []any
+	// strs are strings already read, boxed as instances hold them: member
+	// names and the values records share (verbs, tiers, colours) are
+	// allocated once per body, not once per record.
+	strs map[string]any
 }
+
+// maxInterned bounds strs: past it, strings are allocated each time (the
+// user and product ids, which repeat little).
+const maxInterned = 512
 
 // readPayload reads body as decodePayload would, in one pass, with each
 // record's instance and the bytes of its value; ok is false when it gave up
 // and decodePayload must read the body instead.
 func readPayload(body []byte, single bool) (p payload, ok bool) {
-	r := onePass{b: body}
+	r := onePass{b: body, strs: make(map[string]any, 64)}
 	r.space()
 	if !r.byte('{') {
 		return p, false
@@ -212,7 +220,7 @@ func (r *onePass) value() (any, bool) {
 	}
 	switch c := r.b[r.i]; {
 	case c == '"':
-		return r.str()
+		return r.quoted()
 	case c == '{':
 		return r.object()
 	case c == '[':
@@ -296,12 +304,22 @@ func (r *onePass) array() (any, bool) {
 	}
 }
 
-// str reads a string. One of plain printable ASCII is taken as it is;
-// one with escapes or other bytes is unquoted by encoding/json itself, so
-// that escapes, surrogates and invalid UTF-8 read exactly as it reads them.
+// str reads a string.
 func (r *onePass) str() (string, bool) {
-	if !r.byte('"') {
+	v, ok := r.quoted()
+	if !ok {
 		return "", false
+	}
+	return v.(string), true
+}
+
+// quoted reads a string, boxed. One of plain printable ASCII is taken as
+// it is; one with escapes or other bytes is unquoted by encoding/json
+// itself, so that escapes, surrogates and invalid UTF-8 read exactly as it
+// reads them.
+func (r *onePass) quoted() (any, bool) {
+	if !r.byte('"') {
+		return nil, false
 	}
 	start := r.i
 	plain := true
@@ -311,18 +329,26 @@ func (r *onePass) str() (string, bool) {
 		case c == '"':
 			r.i++
 			if plain {
-				return string(r.b[start : r.i-1]), true
+				raw := r.b[start : r.i-1]
+				if v, ok := r.strs[string(raw)]; ok {
+					return v, true
+				}
+				var v any = string(raw)
+				if len(r.strs) < maxInterned {
+					r.strs[v.(string)] = v
+				}
+				return v, true
 			}
 			var s string
 			if json.Unmarshal(r.b[start-1:r.i], &s) != nil {
-				return "", false
+				return nil, false
 			}
 			return s, true
 		case c == '\\':
 			plain = false
 			r.i += 2 // the escaped byte cannot end the string
 		case c < 0x20:
-			return "", false
+			return nil, false
 		case c >= 0x80:
 			plain = false
 			r.i++
@@ -330,7 +356,7 @@ func (r *onePass) str() (string, bool) {
 			r.i++
 		}
 	}
-	return "", false
+	return nil, false
 }
 
 // number reads a number by the JSON grammar:

@@ -3,6 +3,7 @@ package ups
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -158,4 +159,38 @@ func TestReadRecordsValuesDoNotShareCapacity(t *testing.T) {
 	if err := json.Unmarshal(recs[0].Value, &v); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// BenchmarkReadPayload measures the one-pass read of a 1000-record body
+// and, apart, the schema check of its records.
+func BenchmarkReadPayload(b *testing.B) {
+	recs := make([]map[string]any, 1000)
+	for i := range recs {
+		recs[i] = map[string]any{"userId": fmt.Sprintf("%08d", i*7919%100000000), "value": map[string]any{
+			"like":       []string{fmt.Sprintf("prod%09dx", i), fmt.Sprintf("prod%09dy", i*3)},
+			"Notforrecs": []string{fmt.Sprintf("prod%09dz", i*5)},
+		}}
+	}
+	body, err := json.Marshal(map[string]any{"data": recs})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("read", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if _, ok := readPayload(body, false); !ok {
+				b.Fatal("gave up")
+			}
+		}
+	})
+	b.Run("records", func(b *testing.B) {
+		p, _ := readPayload(body, false)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, bad := p.records(schemas.UserPreferences); len(bad) > 0 {
+				b.Fatal(bad)
+			}
+		}
+	})
 }
