@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -38,7 +39,17 @@ func (h *Harness) runUPSUnlimited(ctx context.Context, n int) (Drain, error) {
 		topics = append(topics, p.topic)
 		committed["connector-"+p.name] = p.topic
 	}
-	c, err := startCluster(ctx, h.bin, 4, topics, "-ups-updates-per-second", "-1")
+	// BENCH_UPS_PROFILE names a directory for CPU profiles of the drain:
+	// the sandbox's whole run (sandbox.pprof) and the connector's
+	// (connector.pprof, profileSeconds from the first accepted request).
+	profDir := os.Getenv("BENCH_UPS_PROFILE")
+	sandboxArgs := []string{"-ups-updates-per-second", "-1"}
+	httpExtra := ""
+	if profDir != "" {
+		sandboxArgs = append(sandboxArgs, "-cpuprofile", filepath.Join(profDir, "sandbox.pprof"))
+		httpExtra = "  pprof: true\n"
+	}
+	c, err := startCluster(ctx, h.bin, 4, topics, sandboxArgs...)
 	if err != nil {
 		return Drain{}, err
 	}
@@ -62,11 +73,26 @@ func (h *Harness) runUPSUnlimited(ctx context.Context, n int) (Drain, error) {
 	if err != nil {
 		return Drain{}, err
 	}
-	p, _, err := startConnector(ctx, h.bin, dir, "", upsConfig(c))
+	p, ops, err := startConnector(ctx, h.bin, dir, httpExtra, upsConfig(c))
 	if err != nil {
 		return Drain{}, err
 	}
 	defer p.Kill()
+	// The other two processes' CPU over the same window: the three share
+	// the machine, so what the sandbox and the broker spend per record
+	// bounds the rate as much as the connector's own cost.
+	var sb0, br0 Usage
+	var profiled chan error
+	started := func() {
+		sb0, _ = c.sandbox.Usage()
+		br0, _ = c.broker.Usage()
+		if profDir != "" {
+			profiled = make(chan error, 1)
+			go func() {
+				profiled <- fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", ops, 3), filepath.Join(profDir, "connector.pprof"))
+			}()
+		}
+	}
 	d, err := drain(ctx, drainSpec{
 		proc:  p,
 		total: int64(4 * perCollection),
@@ -81,9 +107,22 @@ func (h *Harness) runUPSUnlimited(ctx context.Context, n int) (Drain, error) {
 		},
 		finished: allCommitted(c.brokerAddr, committed),
 		timeout:  h.drainTimeout(n, 5000),
+		started:  started,
 	})
 	if err != nil {
 		return Drain{}, err
+	}
+	sb1, err1 := c.sandbox.Usage()
+	br1, err2 := c.broker.Usage()
+	if err1 == nil && err2 == nil {
+		per := func(a, b Usage) float64 { return float64((b.CPU - a.CPU).Microseconds()) / float64(d.Records) }
+		h.logf("  over the window: sandbox %.1f µs/record (%.0f%% of a core, peak RSS %.1f MB), broker %.1f µs/record (%.0f%% of a core)",
+			per(sb0, sb1), 100*(sb1.CPU-sb0.CPU).Seconds()/d.Wall.Seconds(), mb(sb1.PeakRSS), per(br0, br1), 100*(br1.CPU-br0.CPU).Seconds()/d.Wall.Seconds())
+	}
+	if profiled != nil {
+		if err := <-profiled; err != nil {
+			h.logf("  connector profile: %v", err)
+		}
 	}
 	if st, err := c.ups(ctx); err == nil {
 		h.logf("  sandbox UPS: %d requests, %d accepted, %d 429, mean %.0f records / %.0f bytes per request",

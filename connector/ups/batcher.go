@@ -58,7 +58,8 @@ const initialRatio = 0.3
 type Batcher struct {
 	cfg  BatcherConfig
 	env  envelope
-	comp compressor
+	comp compressor // bodyLevel: the best fill where the bytes bind
+	fast compressor // fastLevel: where every candidate fits anyway
 	now  func() time.Time
 
 	mu      sync.Mutex
@@ -72,9 +73,9 @@ type Batcher struct {
 	pinned     []*request // groups sent again as they are (429, bisection)
 	markers    fifo.Queue[marker]
 	seq        uint64
-	ratio      float64 // compressed/plain size of recent bodies
-	pending    int     // records admitted and not yet resolved
-	draining   bool    // a graceful stop began: no linger
+	ratios     ratios // compressed/plain size of recent bodies
+	pending    int    // records admitted and not yet resolved
+	draining   bool   // a graceful stop began: no linger
 	notify     chan struct{}
 	stats      BatcherStats
 	// resolved are the outcomes decided under the lock, reported by unlock.
@@ -198,9 +199,10 @@ func NewBatcher(cfg BatcherConfig) *Batcher {
 		cfg:    cfg,
 		env:    newEnvelope(cfg.SiteID, cfg.Grouped),
 		comp:   compressor{level: bodyLevel},
+		fast:   compressor{level: fastLevel},
 		now:    time.Now,
 		keys:   make(map[string]*keyState),
-		ratio:  initialRatio,
+		ratios: ratios{best: initialRatio, fast: initialRatio},
 		notify: make(chan struct{}),
 	}
 }
@@ -337,7 +339,7 @@ func (b *Batcher) Ready() (ready bool, at time.Time) {
 	if head == nil {
 		return false, time.Time{}
 	}
-	if b.draining || b.ready >= b.cfg.MaxRecords || float64(b.env.plainSize(b.ready, b.readyBytes))*b.ratio >= fillTarget*float64(b.cfg.MaxBodyBytes) {
+	if b.draining || b.ready >= b.cfg.MaxRecords || float64(b.env.plainSize(b.ready, b.readyBytes))*b.ratios.best >= fillTarget*float64(b.cfg.MaxBodyBytes) {
 		return true, time.Time{}
 	}
 	at = head.readyAt.Add(b.cfg.Linger)
@@ -384,19 +386,19 @@ func (b *Batcher) Next(maxRecords int) (*request, error) {
 		return req, b.compressPinned(req)
 	}
 	cands := b.take(min(maxRecords, b.cfg.MaxRecords))
-	ratio := b.ratio
+	ratios := b.ratios
 	b.mu.Unlock()
 	if len(cands) == 0 {
 		return nil, nil
 	}
-	req, measured, err := b.fit(cands, ratio)
+	req, measured, err := b.fit(cands, ratios)
 	b.mu.Lock()
 	defer b.unlock()
 	if err != nil {
 		b.giveBack(cands)
 		return nil, err
 	}
-	b.ratio = 0.7*b.ratio + 0.3*measured
+	b.ratios = b.ratios.update(measured)
 	b.giveBack(cands[len(req.entries):])
 	b.countRequest(req)
 	return req, nil

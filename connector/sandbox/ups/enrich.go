@@ -75,10 +75,13 @@ func (s *Server) serveEnrich(w http.ResponseWriter, r *http.Request, single bool
 		return
 	}
 
-	p, err := decodePayload(plain.Bytes(), single)
-	if err != nil {
-		s.refuse(w, http.StatusBadRequest, err.Error())
-		return
+	p, ok := readPayload(plain.Bytes(), single)
+	if !ok {
+		var err error
+		if p, err = decodePayload(plain.Bytes(), single); err != nil {
+			s.refuse(w, http.StatusBadRequest, err.Error())
+			return
+		}
 	}
 	if p.typ != nil {
 		if c != schemas.UserLinking {
@@ -211,6 +214,11 @@ type payload struct {
 	// elems are the elements of data, each still encoded: a record is
 	// decoded only once the count is known to be within the limit.
 	elems []json.RawMessage
+	// insts and values, when readPayload read the body, are each element's
+	// instance for the schema and the bytes of its value member (nil when
+	// it has none); with decodePayload, records decodes each element.
+	insts  []any
+	values [][]byte
 }
 
 // decodePayload decodes the envelope of a body: {"siteId", "type", "data"},
@@ -274,6 +282,9 @@ func isSet(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "nu
 // the stand-in's own, never the connector's decoders) and lists all the bad
 // ones at once.
 func (p *payload) records(c schemas.Collection) ([]schemas.UPSRecord, []recordError) {
+	if p.insts != nil {
+		return p.readRecords(c)
+	}
 	records := make([]schemas.UPSRecord, 0, len(p.elems))
 	var bad []recordError
 	for i, e := range p.elems {
@@ -285,6 +296,36 @@ func (p *payload) records(c schemas.Collection) ([]schemas.UPSRecord, []recordEr
 		records = append(records, rec)
 	}
 	return records, bad
+}
+
+// readRecords is records for a payload readPayload read: each instance is
+// validated as checkRecord validates it, and an accepted record's value is
+// the bytes as sent, copied out of the body (which goes back to a pool)
+// into one block for the whole payload.
+func (p *payload) readRecords(c schemas.Collection) ([]schemas.UPSRecord, []recordError) {
+	schema := collectionSchema(c)
+	var bad []recordError
+	size := 0
+	for i, inst := range p.insts {
+		if err := schema.Validate(inst); err != nil {
+			bad = append(bad, recordError{Index: i, UserID: rawUserID(p.elems[i]), Message: schemaViolations(err)})
+			continue
+		}
+		size += len(p.values[i])
+	}
+	if len(bad) > 0 {
+		return nil, bad
+	}
+	records := make([]schemas.UPSRecord, len(p.insts))
+	block := make([]byte, 0, size)
+	for i, inst := range p.insts {
+		// The schema requires userId, a string, and value.
+		records[i].UserID = inst.(map[string]any)["userId"].(string)
+		at := len(block)
+		block = append(block, p.values[i]...)
+		records[i].Value = block[at:len(block):len(block)]
+	}
+	return records, nil
 }
 
 // rawUserID is the userId of a record that is not valid, as far as it can

@@ -63,19 +63,24 @@ func parseCollection(s string) (schemas.Collection, bool) {
 	return "", false
 }
 
-// checkRecord validates one element of data against coll's schema and
-// returns it, or the broken rules as "path: rule; ...".
-func checkRecord(coll schemas.Collection, raw json.RawMessage) (schemas.UPSRecord, string) {
+// collectionSchema is the compiled schema of a collection's records.
+func collectionSchema(coll schemas.Collection) *jsonschema.Schema {
 	all, err := recordSchemas()
 	if err != nil {
 		// The schemas are embedded in the binary: this is a build defect.
 		panic(err)
 	}
+	return all[coll]
+}
+
+// checkRecord validates one element of data against coll's schema and
+// returns it, or the broken rules as "path: rule; ...".
+func checkRecord(coll schemas.Collection, raw json.RawMessage) (schemas.UPSRecord, string) {
 	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
 		return schemas.UPSRecord{}, "$: " + err.Error()
 	}
-	if err := all[coll].Validate(inst); err != nil {
+	if err := collectionSchema(coll).Validate(inst); err != nil {
 		return schemas.UPSRecord{}, schemaViolations(err)
 	}
 	var rec schemas.UPSRecord
