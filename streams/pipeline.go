@@ -155,17 +155,6 @@ func (p *Pipeline) RunUntilAbort(ctx context.Context) error {
 	return p.run(ctx, false)
 }
 
-// fetchMaxWait is how long a fetch waits at the broker for a record. A
-// fetch returns as soon as one record is there (MinBytes 1), so the wait
-// costs no latency; it sets how often an idle partition is asked again,
-// and how long kafka-go may take to stop a partition's reader at a
-// rebalance or a close (it waits for the fetch in flight). Longer waits
-// cut the idle CPU a little (100 idle pipelines: 14.8% of a core at
-// 250 ms, 12.4% at 1 s) but slow every rebalance; at 5 s the streams
-// tests took three times as long, and at 1 s the chaos suite's SIGKILL
-// loop once failed to catch up. 250 ms it stays.
-const fetchMaxWait = 250 * time.Millisecond
-
 // newReader makes the group's reader; a non-nil tag marks its member for
 // the share watcher.
 func (p *Pipeline) newReader(tag []byte) *kafka.Reader {
@@ -180,7 +169,7 @@ func (p *Pipeline) newReader(tag []byte) *kafka.Reader {
 	}
 	return kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           cfg.Brokers,
-		Dialer:            cfg.Security.Dialer(),
+		Dialer:            cfg.Security.fetchDialer(),
 		GroupID:           cfg.GroupID,
 		GroupTopics:       cfg.Topics,
 		MinBytes:          1,
