@@ -165,7 +165,7 @@ func (p *Pipeline) newReader(tag []byte) *kafka.Reader {
 	}
 	var balancers []kafka.GroupBalancer // nil: kafka-go's
 	if tag != nil {
-		balancers = taggedBalancers(tag, p.share.ownedNow)
+		balancers = taggedBalancers(tag, p.share.ownedNow, p.share.joining)
 	}
 	return kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           cfg.Brokers,
