@@ -54,6 +54,7 @@ type Pipeline struct {
 	windowFullSince atomic.Int64
 	committed       chan struct{} // signalled after a commit released records
 	commitNow       chan struct{} // asks the committer for a commit before its tick
+	finished        chan struct{} // signalled when a record finishes: wakes a committer with nothing to commit
 	// work is the context outcomes are taken under; once it ends (forced
 	// stop) late outcomes are ignored and their records stay uncommitted.
 	work context.Context
@@ -104,6 +105,7 @@ func NewPipeline(cfg PipelineConfig, sink Sink) (*Pipeline, error) {
 
 		committed: make(chan struct{}, 1),
 		commitNow: make(chan struct{}, 1),
+		finished:  make(chan struct{}, 1),
 
 		transport: cfg.Security.Transport(),
 		mc:        newPipelineCounters(cfg.Metrics, cfg.Name),
@@ -573,6 +575,7 @@ func (p *Pipeline) ack(r *Record) {
 	// release them, and they must not hold the window (it would fill, and
 	// fetching would wait for a commit that never comes).
 	p.release(p.tracker.done(r.ticket))
+	signal(p.finished)
 	inFlight := p.c.inFlight.Add(-1)
 	if inFlight == 0 {
 		signal(p.idle)
@@ -587,11 +590,26 @@ func (p *Pipeline) ack(r *Record) {
 }
 
 // commitLoop commits finished offsets every CommitInterval until ctx ends.
+// While no record is uncommitted and no commit is due (a partition given up
+// is retried now and then), it does not tick: it waits for a record to
+// finish and commits CommitInterval later, so an idle pipeline's committer
+// sleeps.
 func (p *Pipeline) commitLoop(ctx context.Context, r *kafka.Reader) {
 	t := time.NewTicker(p.cfg.CommitInterval)
 	defer t.Stop()
 	var last time.Time
 	for {
+		// Records count as uncommitted from their fetch, before they can
+		// finish, and every finish signals: none can finish unseen.
+		if p.uncommitted.Load() == 0 && len(p.tracker.pending()) == 0 {
+			t.Stop()
+			select {
+			case <-p.finished:
+			case <-ctx.Done():
+				return
+			}
+			t.Reset(p.cfg.CommitInterval)
+		}
 		select {
 		case <-t.C:
 		case <-p.commitNow:
