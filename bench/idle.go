@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -48,7 +49,14 @@ func (h *Harness) runIdle(ctx context.Context, n int, window time.Duration) (Idl
 		return Idle{}, err
 	}
 	doc := connectorConfig(c, sandbox.ContacthubSection(c.sandboxURL)+"sinks:\n"+sinks.String())
-	p, _, err := startConnector(ctx, h.bin, dir, "", doc)
+	// BENCH_IDLE_PROFILE=dir writes a CPU profile of the window of the run
+	// with the most pipelines there (idle-cpu.pprof): where idling costs.
+	profileDir := os.Getenv("BENCH_IDLE_PROFILE")
+	httpExtra := ""
+	if profileDir != "" {
+		httpExtra = "  pprof: true\n"
+	}
+	p, ops, err := startConnector(ctx, h.bin, dir, httpExtra, doc)
 	if err != nil {
 		return Idle{}, err
 	}
@@ -66,7 +74,19 @@ func (h *Harness) runIdle(ctx context.Context, n int, window time.Duration) (Idl
 		return Idle{}, err
 	}
 	t0 := time.Now()
+	var profiled chan error
+	if profileDir != "" && n > 1 {
+		profiled = make(chan error, 1)
+		go func() {
+			profiled <- fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", ops, int(window.Seconds())), filepath.Join(profileDir, "idle-cpu.pprof"))
+		}()
+	}
 	time.Sleep(window) // the measurement window itself
+	if profiled != nil {
+		if err := <-profiled; err != nil {
+			return Idle{}, err
+		}
+	}
 	u1, err := p.Usage()
 	if err != nil {
 		return Idle{}, err

@@ -54,6 +54,7 @@ type Pipeline struct {
 	windowFullSince atomic.Int64
 	committed       chan struct{} // signalled after a commit released records
 	commitNow       chan struct{} // asks the committer for a commit before its tick
+	finished        chan struct{} // signalled when a record finishes: wakes a committer with nothing to commit
 	// work is the context outcomes are taken under; once it ends (forced
 	// stop) late outcomes are ignored and their records stay uncommitted.
 	work context.Context
@@ -104,6 +105,7 @@ func NewPipeline(cfg PipelineConfig, sink Sink) (*Pipeline, error) {
 
 		committed: make(chan struct{}, 1),
 		commitNow: make(chan struct{}, 1),
+		finished:  make(chan struct{}, 1),
 
 		transport: cfg.Security.Transport(),
 		mc:        newPipelineCounters(cfg.Metrics, cfg.Name),
@@ -155,17 +157,6 @@ func (p *Pipeline) RunUntilAbort(ctx context.Context) error {
 	return p.run(ctx, false)
 }
 
-// fetchMaxWait is how long a fetch waits at the broker for a record. A
-// fetch returns as soon as one record is there (MinBytes 1), so the wait
-// costs no latency; it sets how often an idle partition is asked again,
-// and how long kafka-go may take to stop a partition's reader at a
-// rebalance or a close (it waits for the fetch in flight). Longer waits
-// cut the idle CPU a little (100 idle pipelines: 14.8% of a core at
-// 250 ms, 12.4% at 1 s) but slow every rebalance; at 5 s the streams
-// tests took three times as long, and at 1 s the chaos suite's SIGKILL
-// loop once failed to catch up. 250 ms it stays.
-const fetchMaxWait = 250 * time.Millisecond
-
 // newReader makes the group's reader; a non-nil tag marks its member for
 // the share watcher.
 func (p *Pipeline) newReader(tag []byte) *kafka.Reader {
@@ -176,11 +167,11 @@ func (p *Pipeline) newReader(tag []byte) *kafka.Reader {
 	}
 	var balancers []kafka.GroupBalancer // nil: kafka-go's
 	if tag != nil {
-		balancers = taggedBalancers(tag, p.share.ownedNow)
+		balancers = taggedBalancers(tag, p.share.ownedNow, p.share.joining)
 	}
 	return kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           cfg.Brokers,
-		Dialer:            cfg.Security.Dialer(),
+		Dialer:            cfg.Security.fetchDialer(),
 		GroupID:           cfg.GroupID,
 		GroupTopics:       cfg.Topics,
 		MinBytes:          1,
@@ -584,6 +575,7 @@ func (p *Pipeline) ack(r *Record) {
 	// release them, and they must not hold the window (it would fill, and
 	// fetching would wait for a commit that never comes).
 	p.release(p.tracker.done(r.ticket))
+	signal(p.finished)
 	inFlight := p.c.inFlight.Add(-1)
 	if inFlight == 0 {
 		signal(p.idle)
@@ -598,11 +590,26 @@ func (p *Pipeline) ack(r *Record) {
 }
 
 // commitLoop commits finished offsets every CommitInterval until ctx ends.
+// While no record is uncommitted and no commit is due (a partition given up
+// is retried now and then), it does not tick: it waits for a record to
+// finish and commits CommitInterval later, so an idle pipeline's committer
+// sleeps.
 func (p *Pipeline) commitLoop(ctx context.Context, r *kafka.Reader) {
 	t := time.NewTicker(p.cfg.CommitInterval)
 	defer t.Stop()
 	var last time.Time
 	for {
+		// Records count as uncommitted from their fetch, before they can
+		// finish, and every finish signals: none can finish unseen.
+		if p.uncommitted.Load() == 0 && len(p.tracker.pending()) == 0 {
+			t.Stop()
+			select {
+			case <-p.finished:
+			case <-ctx.Done():
+				return
+			}
+			t.Reset(p.cfg.CommitInterval)
+		}
 		select {
 		case <-t.C:
 		case <-p.commitNow:

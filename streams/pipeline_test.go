@@ -173,3 +173,40 @@ func TestPipelinePausesOnUnauthorized(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// An idle pipeline's committer sleeps until a record finishes: records
+// that come after it has idled, once and again, are committed.
+func TestIdlePipelineCommitsWhatComesLater(t *testing.T) {
+	addr := streamstest.Broker(t, 4, "in", "dlq")
+	var delivered atomic.Int64
+	p, err := streams.NewPipeline(streams.PipelineConfig{
+		Name: "idle", Brokers: []string{addr}, GroupID: "idle", Topics: []string{"in"}, DeadLetterTopic: "dlq",
+		SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond, CommitInterval: 20 * time.Millisecond,
+	}, streams.PerRecord(func(context.Context, *streams.Record) error { delivered.Add(1); return nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	streamstest.WaitFor(t, 10*time.Second, "the pipeline ready", func() (bool, string) { return p.Ready() })
+	for round := 1; round <= 2; round++ {
+		var msgs []kafka.Message
+		for i := range 20 {
+			msgs = append(msgs, kafka.Message{Key: []byte(strconv.Itoa(i)), Value: []byte("v")})
+		}
+		streamstest.Produce(t, addr, "in", msgs...)
+		streamstest.WaitFor(t, 10*time.Second, fmt.Sprintf("round %d committed", round), func() (bool, string) {
+			if ok, why := streamstest.CaughtUp(t, addr, "idle", "in"); !ok {
+				return false, fmt.Sprintf("%s (%d delivered)", why, delivered.Load())
+			}
+			return true, ""
+		})
+	}
+}

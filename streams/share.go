@@ -35,10 +35,23 @@ import (
 //   - before a record of a partition the pipeline did not know it owned is
 //     handed on (its share has grown, or it just joined): the record waits
 //     for the answer, so a member never sends at a share it does not have;
-//   - at once after the reader joined a new generation (a rebalance);
-//   - every second otherwise, which also catches a rebalance starting: a
-//     member that will lose partitions keeps its old share until then, at
-//     most about a second at a share too large.
+//   - at once when the member joins the group (kafka-go asks its balancers
+//     for their user data to send JoinGroup): a rebalance is starting,
+//     and the member's share drops to at most an even split, while the
+//     rebalance, which waits for this member's JoinGroup, hands nothing
+//     to anyone;
+//   - at once after the reader joined a new generation;
+//   - every second from the member's join until the group is stable with
+//     the member in it, as of the generation of that join (an answer
+//     asked earlier may reach the coordinator before the JoinGroup and
+//     describe the generation before; when the join's generation is not
+//     seen to begin, an answer asked a rebalance timeout after the join
+//     counts instead);
+//   - never otherwise: an assignment changes only in a new generation,
+//     which every member joins (one the group evicted joins again when its
+//     heartbeat is refused, and a member learns of a rebalance at its next
+//     heartbeat, as it did within the second it asked before). A settled
+//     idle pipeline asks the coordinator nothing.
 //
 // While the group rebalances, a member's share is at most one over the
 // members listed, whatever it owned before: no member then paces at more
@@ -46,7 +59,8 @@ import (
 // done.
 
 const (
-	// shareRefreshInterval is how often the share is read without cause.
+	// shareRefreshInterval is how often the share is read until the group
+	// settled after the member's join.
 	shareRefreshInterval = time.Second
 	// rebalanceCheckInterval is how often the reader is asked whether it
 	// joined a new generation: a local question, without a request.
@@ -67,10 +81,12 @@ func (b taggedBalancer) UserData() ([]byte, error) { return b.tag, nil }
 
 // taggedBalancers are the sticky balancer, then kafka-go's default
 // balancers in its order, all tagged; owned says what the member owns now
-// (the sticky balancer sends it with the tag).
-func taggedBalancers(tag []byte, owned func() map[topicPartition]bool) []kafka.GroupBalancer {
+// (the sticky balancer sends it with the tag), and joining is called at
+// each join of the member (the sticky balancer's user data is asked for
+// every JoinGroup, whichever balancer the group then agrees on).
+func taggedBalancers(tag []byte, owned func() map[topicPartition]bool, joining func()) []kafka.GroupBalancer {
 	return []kafka.GroupBalancer{
-		stickyBalancer{tag: tag, owned: owned},
+		stickyBalancer{tag: tag, owned: owned, joining: joining},
 		taggedBalancer{kafka.RangeGroupBalancer{}, tag},
 		taggedBalancer{kafka.RoundRobinGroupBalancer{}, tag},
 	}
@@ -154,6 +170,16 @@ type shareWatcher struct {
 	// asked about once, even when the answer does not list it yet).
 	owned atomic.Pointer[map[topicPartition]bool]
 
+	// joins counts the member's joins (JoinGroup requests); joined is
+	// signalled at each.
+	joins  atomic.Int64
+	joined chan struct{}
+	// settle is how long after a join an answer may describe the
+	// generation before it: the reader's rebalance timeout, and a refresh.
+	settle time.Duration
+	// settled is set while run waits for a join, asking nothing.
+	settled atomic.Bool
+
 	mu    sync.Mutex // one question at a time; guards share
 	share float64    // last told; <0 none yet
 }
@@ -167,10 +193,18 @@ func newShareWatcher(p *Pipeline, tag []byte) *shareWatcher {
 		onShare: p.cfg.OnShare,
 		gauge:   p.m.share.WithLabelValues(p.cfg.Name),
 		log:     p.log,
+		joined:  make(chan struct{}, 1),
+		settle:  p.cfg.SessionTimeout + shareRefreshInterval, // the reader's RebalanceTimeout is its SessionTimeout
 		share:   -1,
 	}
 	w.owned.Store(&map[topicPartition]bool{})
 	return w
+}
+
+// joining is called as the member is about to send JoinGroup.
+func (w *shareWatcher) joining() {
+	w.joins.Add(1)
+	signal(w.joined)
 }
 
 // ownedNow is what the pipeline knows it owns.
@@ -200,8 +234,9 @@ func (w *shareWatcher) learn(ctx context.Context, topic string, partition int) {
 	w.owned.Store(&next)
 }
 
-// update asks the coordinator for the group and applies the share.
-func (w *shareWatcher) update(ctx context.Context) {
+// update asks the coordinator for the group and applies the share. It
+// reports whether the group was stable with the member in it.
+func (w *shareWatcher) update(ctx context.Context) (stable bool) {
 	ctx, cancel := context.WithTimeout(ctx, shareQuestionTimeout)
 	defer cancel()
 	w.mu.Lock()
@@ -215,17 +250,17 @@ func (w *shareWatcher) update(ctx context.Context) {
 	}
 	if err != nil {
 		w.log.Debug("reading the group's assignment failed; the share stays", "group", w.group, "share", w.share, "error", err)
-		return
+		return false
 	}
 	s, ok := shareOf(res.Groups[0], w.tag, w.topics, w.share)
 	if !ok {
-		return
+		return false
 	}
 	if s.owned != nil {
 		w.owned.Store(&s.owned)
 	}
 	if s.share == w.share {
-		return
+		return s.owned != nil
 	}
 	// Rare (a rebalance), and what an operator of replicas wants to see.
 	w.log.Info("share of the group's partitions", "share", s.share, "was", w.share, "partitions", len(s.owned), "group_state", res.Groups[0].GroupState)
@@ -234,21 +269,60 @@ func (w *shareWatcher) update(ctx context.Context) {
 	if w.onShare != nil {
 		w.onShare(s.share)
 	}
+	return s.owned != nil
 }
 
-// run keeps the share current until ctx ends.
+// run keeps the share current until ctx ends: from each join of the
+// member until the group settled, it asks at once, after each new
+// generation and every second; then it waits for the next join.
 func (w *shareWatcher) run(ctx context.Context, r *kafka.Reader) {
 	check := time.NewTicker(rebalanceCheckInterval)
 	defer check.Stop()
-	last := time.Time{}
+	var (
+		joins    int64     // the joins seen
+		joinedAt time.Time // when the last of them was seen
+		last     time.Time // when the group was last asked about
+		// polled is the count of joins read before the last Stats (0 at
+		// the reader's start, which is when Stats began counting); genOf
+		// is the last join whose generation is known to have begun.
+		polled, genOf int64
+	)
 	for {
-		// Rebalances counts the generations joined since the last Stats.
-		if r.Stats().Rebalances > 0 || time.Since(last) >= shareRefreshInterval {
-			w.update(ctx)
+		j := w.joins.Load()
+		if j != joins {
+			joins, joinedAt, last = j, time.Now(), time.Time{}
+		}
+		// Rebalances counts the generations begun since the last Stats,
+		// and the partition readers of the generation in force count
+		// their leader changes too. kafka-go joins (more than once when
+		// a JoinGroup fails), then begins that join's generation, and
+		// only then may join again. So a count after the last join was
+		// seen is of its generation or a later one; and one after no join
+		// was seen is of the first join's.
+		gen := r.Stats().Rebalances > 0
+		if gen && (j == polled || polled == 0 && j == 1) {
+			genOf = j
+		}
+		polled = j
+		if gen || time.Since(last) >= shareRefreshInterval {
 			last = time.Now()
+			if w.update(ctx) && w.joins.Load() == j && (genOf == j || last.Sub(joinedAt) >= w.settle) {
+				// Settled: the share changes only after another join.
+				check.Stop()
+				w.settled.Store(true)
+				select {
+				case <-w.joined:
+				case <-ctx.Done():
+					return
+				}
+				w.settled.Store(false)
+				check.Reset(rebalanceCheckInterval)
+				continue
+			}
 		}
 		select {
 		case <-check.C:
+		case <-w.joined:
 		case <-ctx.Done():
 			return
 		}

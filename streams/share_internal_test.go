@@ -1,9 +1,16 @@
 package streams
 
 import (
+	"context"
+	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/contactlab/connector/internal/testkit"
+	"github.com/contactlab/connector/streams/embedded"
 )
 
 func TestShareOf(t *testing.T) {
@@ -79,4 +86,63 @@ func TestShareOf(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A pipeline that paces at a share stops asking the coordinator once its
+// group settled after its join (well before the rebalance timeout, 30 s
+// here: the generation of its join was seen), and asks again when a
+// member joins: both then settle at half.
+func TestShareWatcherSettlesAndWakesOnJoin(t *testing.T) {
+	b, err := embedded.Start(embedded.Config{Partitions: 4, Topics: []string{"in", "dlq"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	type member struct {
+		p     *Pipeline
+		mu    sync.Mutex
+		share float64
+		told  bool // p.share is set (onShare is called from its goroutine)
+	}
+	state := func(m *member) (share float64, settled bool) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if !m.told {
+			return -1, false
+		}
+		return m.share, m.p.share.settled.Load()
+	}
+	start := func(name string) *member {
+		m := &member{}
+		p, err := NewPipeline(PipelineConfig{
+			Name: name, Brokers: []string{b.Addr()}, GroupID: "g", Topics: []string{"in"}, DeadLetterTopic: "dlq",
+			SessionTimeout: 30 * time.Second, HeartbeatInterval: 200 * time.Millisecond,
+			OnShare: func(s float64) { m.mu.Lock(); m.share, m.told = s, true; m.mu.Unlock() },
+		}, PerRecord(func(context.Context, *Record) error { return nil }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.p = p
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		})
+		return m
+	}
+	a := start("a")
+	testkit.WaitFor(t, 15*time.Second, "a alone, at the whole share and settled", func() (bool, string) {
+		s, settled := state(a)
+		return s == 1 && settled, fmt.Sprintf("share %v, settled %v", s, settled)
+	})
+	c := start("c")
+	testkit.WaitFor(t, 15*time.Second, "a and c at half each and settled", func() (bool, string) {
+		sa, seta := state(a)
+		sc, setc := state(c)
+		return sa == 0.5 && sc == 0.5 && seta && setc, fmt.Sprintf("a %v (settled %v), c %v (settled %v)", sa, seta, sc, setc)
+	})
 }

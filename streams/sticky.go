@@ -30,6 +30,9 @@ import (
 type stickyBalancer struct {
 	tag   []byte
 	owned func() map[topicPartition]bool
+	// joining, when set, is told of each join (UserData is asked for
+	// every JoinGroup the member sends).
+	joining func()
 }
 
 // stickyProtocol is the balancer's name in the group protocol; every
@@ -42,6 +45,9 @@ func (stickyBalancer) ProtocolName() string { return stickyProtocol }
 // UserData is the tag, a line break, and the partitions owned by topic as
 // JSON.
 func (b stickyBalancer) UserData() ([]byte, error) {
+	if b.joining != nil {
+		b.joining()
+	}
 	byTopic := map[string][]int{}
 	if b.owned != nil {
 		for tp := range b.owned() {

@@ -141,7 +141,7 @@ func Subscribe[T any](ctx context.Context, cfg SubscribeConfig, decode func([]by
 	}
 	log := cfg.Logger.With("group", cfg.GroupID)
 	reader := kafka.NewReader(kafka.ReaderConfig{
-		Dialer:            cfg.Security.Dialer(),
+		Dialer:            cfg.Security.fetchDialer(),
 		Brokers:           cfg.Brokers,
 		GroupID:           cfg.GroupID,
 		GroupTopics:       cfg.Topics,
