@@ -49,7 +49,7 @@ func TestAdaptiveConcurrencyFollowsTheAPIsLatency(t *testing.T) {
 	})
 	high := p.ConcurrencyLimit()
 	sb.Contacthub.Faults().Set(fault.Settings{Latency: fault.Duration(500 * time.Millisecond)})
-	// Vegas settles where limit × (1 − 1.5·20/500) ≈ 6·log10(limit): about 9.
+	// Vegas settles where limit × (1 − 2·20/500) ≈ 6·log10(limit): about 9.
 	streamstest.WaitFor(t, 30*time.Second, "the limit falls at 500 ms", func() (bool, string) {
 		n := p.ConcurrencyLimit()
 		return n <= 20 && n <= high/2, fmt.Sprintf("%d (was %d)", n, high)
