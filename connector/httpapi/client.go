@@ -40,6 +40,9 @@ type Config struct {
 // wait as the API slowing down. Only connections in use are opened.
 const defaultMaxConns = 1024
 
+// connBufferSize is the size of a connection's read and write buffers.
+const connBufferSize = 2 << 10
+
 // Client sends requests to one API.
 type Client struct {
 	api string
@@ -74,6 +77,13 @@ func New(cfg Config) *Client {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		ForceAttemptHTTP2:     true,
+		// Each connection holds a read and a write buffer for its life,
+		// and a sink keeps hundreds of connections open: 2 KB instead of
+		// net/http's 4 KB each still takes a request of one event, or an
+		// answer, in one piece (a larger body bypasses the buffer), and
+		// spares about 4 KB of heap per connection (make profile's heap).
+		ReadBufferSize:  connBufferSize,
+		WriteBufferSize: connBufferSize,
 	}
 	return &Client{api: cfg.API, hc: &http.Client{Transport: tr, Timeout: cfg.Timeout}, rt: tr, timeout: cfg.Timeout, m: cfg.Metrics}
 }
