@@ -10,6 +10,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
 )
@@ -27,12 +28,9 @@ func TestRebalanceDoesNotWaitForIdleFetches(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- p.Run(ctx) }()
+		stop := testkit.Run(t, p.Run)
 		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
+			if err := stop(); err != nil {
 				t.Error(err)
 			}
 		})

@@ -123,12 +123,9 @@ func TestShareWatcherSettlesAndWakesOnJoin(t *testing.T) {
 			t.Fatal(err)
 		}
 		m.p = p
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- p.Run(ctx) }()
+		stop := testkit.Run(t, p.Run)
 		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
+			if err := stop(); err != nil {
 				t.Error(err)
 			}
 		})
