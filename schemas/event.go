@@ -106,11 +106,13 @@ type bringBackShape struct {
 // member names included: Contacthub and this package could otherwise read
 // different values from the same bytes.
 func DecodeEvent(data []byte) (*Event, error) {
-	return decodeEvent(data, MaxEventBytes)
+	return decodeEvent(data, MaxEventBytes, true)
 }
 
 // decodeEvent is DecodeEvent with the size rule at maxBytes (0: none).
-func decodeEvent(data []byte, maxBytes int) (*Event, error) {
+// Unless keep, the event is only checked: its raw members alias data
+// instead of a copy, and the caller must drop it before data changes.
+func decodeEvent(data []byte, maxBytes int, keep bool) (*Event, error) {
 	v := violations{schema: eventSchema}
 	if maxBytes > 0 && len(data) > maxBytes {
 		v.add("$", ruleEventTooLarge)
@@ -119,8 +121,12 @@ func decodeEvent(data []byte, maxBytes int) (*Event, error) {
 		return nil, v.err()
 	}
 	// One copy for every raw member: the caller may reuse data (a pooled
-	// fetch buffer), and one allocation is cheaper than three.
-	buf := bytes.Clone(data)
+	// fetch buffer), and one allocation is cheaper than three. None when
+	// the event is only checked, as for every event sent (CreateEventBody).
+	buf := data
+	if keep {
+		buf = bytes.Clone(data)
+	}
 	e := &Event{}
 	var s eventShape
 	readMembers(&v, "$", buf, func(name, val []byte, k kind) memberStatus {
@@ -177,7 +183,7 @@ var ErrEventTooLarge = errors.New("event payload over the size limit")
 // it, the error wraps ErrEventTooLarge. Other errors are a
 // *ValidationError.
 func CreateEventBody(data []byte, maxBytes int) ([]byte, error) {
-	if _, err := decodeEvent(data, 0); err != nil {
+	if _, err := decodeEvent(data, 0, false); err != nil {
 		return nil, err
 	}
 	body, _ := withoutNulls(data, func(name []byte) bool { return string(name) == "tracking" })
