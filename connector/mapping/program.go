@@ -114,7 +114,7 @@ func (p *Program) Run(ctx context.Context, in map[string]any) ([][]byte, error) 
 		if len(outs) == MaxOutputs {
 			return nil, fmt.Errorf("the mapping gave more than %d outputs for one record", MaxOutputs)
 		}
-		b, err := gojq.Marshal(v)
+		b, err := encode(v)
 		if err != nil {
 			return nil, fmt.Errorf("output[%d]: %w", len(outs), err)
 		}
