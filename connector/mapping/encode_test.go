@@ -16,8 +16,8 @@ import (
 // encodeProgram gives, from any JSON input, values of every type a jq
 // program outputs: the input itself, numbers computed from it (floats of
 // every size, integers past int64), strings with every escape.
-const encodeProgram = `.value, (.value | .. | numbers | (., . * 3.7, . / 1e7, . * 1e300, -. )), `+
-	`(.value | .. | strings | (., explode, ascii_downcase)), ([.value | .. | scalars] | length), `+
+const encodeProgram = `.value, (.value | .. | numbers | (., . * 3.7, . / 1e7, . * 1e300, -. )), ` +
+	`(.value | .. | strings | (., explode, ascii_downcase)), ([.value | .. | scalars] | length), ` +
 	`(9007199254740993 * 1000), ({b: 1, a: [2, {d: null, c: "\u0000\u007f\b\f<>&\u2028"}]})`
 
 func FuzzEncode(f *testing.F) {
