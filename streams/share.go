@@ -67,6 +67,9 @@ const (
 	rebalanceCheckInterval = 100 * time.Millisecond
 	// shareQuestionTimeout bounds one DescribeGroups round trip.
 	shareQuestionTimeout = 5 * time.Second
+	// firstShareWait bounds how long the first record waits for the first
+	// share when the coordinator cannot tell it yet.
+	firstShareWait = 5 * time.Second
 )
 
 // taggedBalancer offers kafka-go's balancer with the member's tag as its
@@ -217,9 +220,17 @@ func (w *shareWatcher) owns(topic string, partition int) bool {
 
 // learn is called before a record of a partition the pipeline did not know
 // it owned is handed on: it reads the share again, and remembers the
-// partition as owned whatever the answer.
+// partition as owned whatever the answer. While no share is known yet (a
+// member that just joined may not be listed, or the coordinator not ready
+// to answer), it asks again, for up to firstShareWait: the first record
+// waits for the first share.
 func (w *shareWatcher) learn(ctx context.Context, topic string, partition int) {
 	w.update(ctx)
+	for delay, waited := 20*time.Millisecond, time.Duration(0); !w.knows() && waited < firstShareWait && ctx.Err() == nil; delay = min(2*delay, time.Second) {
+		_ = Sleep(ctx, delay)
+		waited += delay
+		w.update(ctx)
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	old := *w.owned.Load()
@@ -256,20 +267,28 @@ func (w *shareWatcher) update(ctx context.Context) (stable bool) {
 	if !ok {
 		return false
 	}
+	if s.share != w.share {
+		// Rare (a rebalance), and what an operator of replicas wants to see.
+		w.log.Info("share of the group's partitions", "share", s.share, "was", w.share, "partitions", len(s.owned), "group_state", res.Groups[0].GroupState)
+		w.share = s.share
+		w.gauge.Set(s.share)
+		if w.onShare != nil {
+			w.onShare(s.share)
+		}
+	}
+	// The partitions are published once the sink paces at their share: a
+	// record of one passes owns only then.
 	if s.owned != nil {
 		w.owned.Store(&s.owned)
 	}
-	if s.share == w.share {
-		return s.owned != nil
-	}
-	// Rare (a rebalance), and what an operator of replicas wants to see.
-	w.log.Info("share of the group's partitions", "share", s.share, "was", w.share, "partitions", len(s.owned), "group_state", res.Groups[0].GroupState)
-	w.share = s.share
-	w.gauge.Set(s.share)
-	if w.onShare != nil {
-		w.onShare(s.share)
-	}
 	return s.owned != nil
+}
+
+// knows reports whether a share was told.
+func (w *shareWatcher) knows() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.share >= 0
 }
 
 // run keeps the share current until ctx ends: from each join of the
