@@ -2,6 +2,7 @@ package ups
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -160,12 +161,19 @@ func (f *JobFollower) abandon() {
 // a back-off (package jobs).
 func (f *JobFollower) handle(ctx context.Context, j *openJob, r jobs.Read[JobStatus]) (bool, error) {
 	st := r.Status
+	// cut: the job timeout itself ended the last read, after an earlier
+	// one had read a word: the service's last answer is that word.
+	cut := r.TimedOut && errors.Is(r.Err, context.DeadlineExceeded) && j.lastWord != ""
 	switch {
 	case r.Err == nil && st.State != JobRunning:
-	case r.TimedOut && r.Err != nil:
+	case r.TimedOut && r.Err != nil && !cut:
 		st = JobStatus{State: JobUnverified, Status: j.lastWord, Errors: []string{fmt.Sprintf("no outcome from the status service within %s; last read: %v", f.timeout, r.Err)}}
 	case r.TimedOut:
-		st = JobStatus{State: JobUnverified, Status: st.Status, Errors: []string{fmt.Sprintf("still %q after %s, a word that neither completes nor fails a job (ups.completed_statuses, ups.failed_statuses)", st.Status, f.timeout)}}
+		word := st.Status
+		if cut {
+			word = j.lastWord
+		}
+		st = JobStatus{State: JobUnverified, Status: word, Errors: []string{fmt.Sprintf("still %q after %s, a word that neither completes nor fails a job (ups.completed_statuses, ups.failed_statuses)", word, f.timeout)}}
 	case r.Err != nil:
 		f.log.Debug("job status read failed; reading again later", "job", j.id, "error", r.Err, "failures", r.Failures+1)
 		return false, r.Err

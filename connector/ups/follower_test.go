@@ -21,6 +21,9 @@ type scriptedAPI struct {
 	mu     sync.Mutex
 	reads  map[string]int
 	script func(job string, read int, q string) (status int, body string)
+	// hang, when set and true for a read, holds it until the client gives
+	// up on it.
+	hang func(job string, read int) bool
 }
 
 func (a *scriptedAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -31,6 +34,10 @@ func (a *scriptedAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.reads[job]++
 		n := a.reads[job]
 		a.mu.Unlock()
+		if a.hang != nil && a.hang(job, n) {
+			<-r.Context().Done()
+			return
+		}
 		status, body := a.script(job, n, r.URL.RawQuery)
 		w.WriteHeader(status)
 		_, _ = io.WriteString(w, body)
@@ -111,6 +118,26 @@ func TestFollowerGivesUpOnJobsWithoutAnOutcome(t *testing.T) {
 	}
 	if d := time.Since(start); d < 200*time.Millisecond {
 		t.Fatalf("gave up after %s, before the job timeout", d)
+	}
+}
+
+// When the job timeout itself ends a status read in flight, the job's
+// reason is the last word the service did give, not the cut read.
+func TestJobTimeoutDuringARead(t *testing.T) {
+	api := &scriptedAPI{reads: map[string]int{},
+		script: func(string, int, string) (int, string) { return 200, statusBody("RUNNING", "") },
+		hang:   func(job string, read int) bool { return job == "job-1" && read >= 2 },
+	}
+	hs := serveFakeAPI(t, api)
+	cfg := testAPIConfig(hs.URL)
+	cfg.JobTimeout = 300 * time.Millisecond
+	h := startSink(t, cfg, func(c *SinkConfig) { c.JobTimeout = 300 * time.Millisecond })
+	if errs := write(t, h.sink, []*streams.Record{record("alice", 1, attrValue(1))}); errs[0] != nil {
+		t.Fatalf("outcome %v", errs[0])
+	}
+	res := h.results.results()
+	if len(res) != 1 || res[0].Status != "UNVERIFIED" || res[0].StatusWord != "RUNNING" || !strings.Contains(res[0].Errors[0], `still "RUNNING"`) {
+		t.Fatalf("results %+v", res)
 	}
 }
 
