@@ -182,6 +182,8 @@ type shareWatcher struct {
 	settle time.Duration
 	// settled is set while run waits for a join, asking nothing.
 	settled atomic.Bool
+	// waitedFirst is set once a record waited for the first share (learn).
+	waitedFirst atomic.Bool
 
 	mu    sync.Mutex // one question at a time; guards share
 	share float64    // last told; <0 none yet
@@ -222,14 +224,21 @@ func (w *shareWatcher) owns(topic string, partition int) bool {
 // it owned is handed on: it reads the share again, and remembers the
 // partition as owned whatever the answer. While no share is known yet (a
 // member that just joined may not be listed, or the coordinator not ready
-// to answer), it asks again, for up to firstShareWait: the first record
-// waits for the first share.
+// to answer), it asks again, for up to firstShareWait, once per pipeline:
+// the first record waits for the first share.
 func (w *shareWatcher) learn(ctx context.Context, topic string, partition int) {
 	w.update(ctx)
-	for delay, waited := 20*time.Millisecond, time.Duration(0); !w.knows() && waited < firstShareWait && ctx.Err() == nil; delay = min(2*delay, time.Second) {
-		_ = Sleep(ctx, delay)
-		waited += delay
-		w.update(ctx)
+	if !w.waitedFirst.Swap(true) {
+		// Once per pipeline: a coordinator that never tells (no right to
+		// describe the group) must not hold each new partition 5 s.
+		for delay, waited := 20*time.Millisecond, time.Duration(0); !w.knows() && waited < firstShareWait && ctx.Err() == nil; delay = min(2*delay, time.Second) {
+			_ = Sleep(ctx, delay)
+			waited += delay
+			w.update(ctx)
+		}
+		if !w.knows() && ctx.Err() == nil {
+			w.log.Warn("the group's coordinator does not tell this member's share of its partitions; pacing as if alone until it does", "group", w.group, "waited", firstShareWait)
+		}
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
