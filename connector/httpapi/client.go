@@ -128,10 +128,7 @@ func (c *Client) DoLimited(req *http.Request, route string, buf []byte, limit in
 	resp, err := c.rt.RoundTrip(req.WithContext(ctx))
 	if err != nil {
 		c.m.observe(c.api, "error", time.Since(start))
-		if ctxErr := req.Context().Err(); ctxErr != nil {
-			return nil, nil, fmt.Errorf("%s: %s: %w", c.api, route, ctxErr)
-		}
-		return nil, nil, &NetError{API: c.api, Route: route, Err: c.timedOut(ctx, stripURL(err))}
+		return nil, nil, c.failed(req, ctx, route, err)
 	}
 	defer resp.Body.Close()
 	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
@@ -146,10 +143,7 @@ func (c *Client) DoLimited(req *http.Request, route string, buf []byte, limit in
 	body, rerr := readBody(resp, limit, buf)
 	c.m.observe(c.api, statusClass(resp.StatusCode), time.Since(start))
 	if rerr != nil {
-		if ctxErr := req.Context().Err(); ctxErr != nil {
-			return nil, nil, fmt.Errorf("%s: %s: %w", c.api, route, ctxErr)
-		}
-		return nil, nil, &NetError{API: c.api, Route: route, Err: c.timedOut(ctx, stripURL(rerr))}
+		return nil, nil, c.failed(req, ctx, route, rerr)
 	}
 	if ok && int64(len(body)) > limit {
 		return resp, nil, &BodyTooLargeError{API: c.api, Route: route, Limit: limit, Length: -1}
@@ -231,13 +225,18 @@ type NetError struct {
 func (e *NetError) Error() string { return fmt.Sprintf("%s: %s: %v", e.API, e.Route, e.Err) }
 func (e *NetError) Unwrap() error { return e.Err }
 
-// timedOut is err, or, when the call's own timeout ended it, a timeout
-// error that says so (and does not pass for the caller's context ending).
-func (c *Client) timedOut(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("timeout: no answer within %s", c.timeout)
+// failed is the error of a call of req that got no whole answer: the
+// caller's context's error when it ended, else a *NetError, saying timeout
+// when the call's own timeout (ctx) ended it, which must not pass for the
+// caller's context ending.
+func (c *Client) failed(req *http.Request, ctx context.Context, route string, err error) error {
+	if ctxErr := req.Context().Err(); ctxErr != nil {
+		return fmt.Errorf("%s: %s: %w", c.api, route, ctxErr)
 	}
-	return err
+	if ctx.Err() != nil {
+		return &NetError{API: c.api, Route: route, Err: fmt.Errorf("timeout: no answer within %s", c.timeout)}
+	}
+	return &NetError{API: c.api, Route: route, Err: stripURL(err)}
 }
 
 // stripURL drops the URL from *url.Error: it may carry query-string secrets.
