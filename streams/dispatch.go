@@ -92,11 +92,13 @@ func (pl *pool) worker(b []*Record) {
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
 	for {
+		start := time.Now()
+		sentAt := start.Sub(pl.p.epoch)
 		for _, r := range b {
 			r.Attempts++
+			r.sentAt = sentAt
 		}
 		w.overload.Store(false)
-		start := time.Now()
 		pl.p.sink.Write(pl.work, b, done)
 		pl.p.limit.release(time.Since(start), w.overload.Load())
 		idle.Reset(workerIdle)

@@ -65,7 +65,11 @@ type Pipeline struct {
 	share     *shareWatcher
 	mc        pipelineCounters
 	ready     Readiness
-	h         health
+	// epoch starts the pipeline's clock (clock), on which pauseChanged
+	// is when the pipeline was last paused or resumed.
+	epoch        time.Time
+	pauseChanged atomic.Int64
+	h            health
 	transport *kafka.Transport // the health probe's, kept for its connections
 	// failLog paces the warning logged per failed attempt.
 	failLog   rate.Sometimes
@@ -110,6 +114,7 @@ func NewPipeline(cfg PipelineConfig, sink Sink) (*Pipeline, error) {
 		transport: cfg.Security.Transport(),
 		mc:        newPipelineCounters(cfg.Metrics, cfg.Name),
 		limit:     newLimiter(cfg.concurrency(), cfg.Metrics.concurrency.WithLabelValues(cfg.Name)),
+		epoch:     time.Now(),
 		failLog:   rate.Sometimes{Interval: 5 * time.Second},
 		commitLog: rate.Sometimes{Interval: 5 * time.Second},
 	}, nil
@@ -129,10 +134,26 @@ func (p *Pipeline) Sink() Sink { return p.sink }
 // (Parts).
 func (p *Pipeline) Ready() (bool, string) { return p.ready.Ready() }
 
+// clock is the time since the pipeline was made, monotonic.
+func (p *Pipeline) clock() time.Duration { return time.Since(p.epoch) }
+
+// pauseOn pauses (reason != "") or resumes the pipeline on the answer to
+// r's attempt, unless the attempt was sent before the pipeline was last
+// paused or resumed: a 401 to a call made before the credential worked
+// again says nothing of it now, nor does a success from before the pause.
+// Without this, calls in flight at a resume paused it again at once.
+func (p *Pipeline) pauseOn(r *Record, reason string) {
+	if int64(r.sentAt) < p.pauseChanged.Load() {
+		return
+	}
+	p.setPaused(reason)
+}
+
 func (p *Pipeline) setPaused(reason string) {
 	if !p.ready.Pause(reason) {
 		return
 	}
+	p.pauseChanged.Store(int64(p.clock()))
 	if reason != "" {
 		p.m.paused.WithLabelValues(p.cfg.Name).Set(1)
 		p.log.Warn("pipeline paused; retrying until the destination accepts the credential", "reason", reason)
@@ -475,7 +496,7 @@ func (p *Pipeline) done(r *Record, err error) {
 	switch delivery.Classify(err) {
 	case delivery.Delivered:
 		p.h.delivered()
-		p.setPaused("")
+		p.pauseOn(r, "")
 		p.c.delivered.Add(1)
 		p.mc.delivered.Inc()
 		p.ack(r)
@@ -483,12 +504,12 @@ func (p *Pipeline) done(r *Record, err error) {
 		if delivery.StatusOf(err) != 0 {
 			// The API answered, so the credential works; a record refused
 			// before any call (invalid) proves nothing about it.
-			p.setPaused("")
+			p.pauseOn(r, "")
 		}
 		p.dlqCh <- deadLetterJob{r, err}
 	case delivery.Pause:
 		p.h.failed(err)
-		p.setPaused(err.Error())
+		p.pauseOn(r, err.Error())
 		// Paused time does not count against the retry budget: the record
 		// itself is fine.
 		r.retrySince = time.Time{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -173,6 +174,70 @@ func TestPipelinePausesOnUnauthorized(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// A 401 to a call sent before the pipeline resumed says nothing of the
+// credential now: it neither pauses the pipeline again nor loses its
+// record, which is retried. (Under load, calls in flight at a resume
+// paused the pipeline a second time at once.)
+func TestStaleUnauthorizedAnswerDoesNotPauseAgain(t *testing.T) {
+	addr := streamstest.Broker(t, 1, "in", "dlq")
+	var pauses atomic.Int64
+	logs := slog.New(slog.NewTextHandler(writerFunc(func(b []byte) {
+		if strings.Contains(string(b), "pipeline paused") {
+			pauses.Add(1)
+		}
+	}), nil))
+	slowSent, releaseSlow := make(chan struct{}), make(chan struct{})
+	var delivered sync.Map
+	p, cancel, done := startPipeline(t, streams.PipelineConfig{
+		Name: "stale401", Brokers: []string{addr}, Topics: []string{"in"}, DeadLetterTopic: "dlq", Logger: logs,
+		Concurrency: 4, CommitInterval: 10 * time.Millisecond,
+		Retry: streams.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 10 * time.Millisecond},
+	}, streams.PerRecord(func(ctx context.Context, r *streams.Record) error {
+		switch v := string(r.Value); {
+		case v == "slow" && r.Attempts == 1:
+			close(slowSent)
+			<-releaseSlow // answered 401 after the resume below
+			return fmt.Errorf("sink: %w", streams.ErrUnauthorized)
+		case v == "refused" && r.Attempts == 1:
+			return fmt.Errorf("sink: %w", streams.ErrUnauthorized)
+		}
+		delivered.Store(string(r.Value), true)
+		return nil
+	}))
+	streamstest.Produce(t, addr, "in", kafka.Message{Value: []byte("slow")})
+	<-slowSent
+	streamstest.Produce(t, addr, "in", kafka.Message{Value: []byte("refused")})
+	streamstest.WaitFor(t, 10*time.Second, "paused by the 401 to refused", func() (bool, string) {
+		return pauses.Load() == 1, fmt.Sprint(pauses.Load(), " pauses")
+	})
+	streamstest.WaitFor(t, 10*time.Second, "resumed by refused's retry", func() (bool, string) {
+		_, ok := delivered.Load("refused")
+		ready, why := p.Ready()
+		return ok && ready, why
+	})
+	close(releaseSlow)
+	streamstest.WaitFor(t, 10*time.Second, "slow retried and delivered", func() (bool, string) {
+		_, ok := delivered.Load("slow")
+		return ok, ""
+	})
+	if n := pauses.Load(); n != 1 {
+		t.Fatalf("paused %d times; the 401 to a call sent before the resume paused it again", n)
+	}
+	if ok, why := p.Ready(); !ok {
+		t.Fatalf("not ready after the stale 401: %s", why)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writerFunc is an io.Writer calling f with each write.
+type writerFunc func([]byte)
+
+func (f writerFunc) Write(b []byte) (int, error) { f(b); return len(b), nil }
+
 
 // An idle pipeline's committer sleeps until a record finishes: records
 // that come after it has idled, once and again, are committed.

@@ -29,6 +29,9 @@ type Record struct {
 	// the first of them happened (the retry budget is real time from it).
 	failures   int
 	retrySince time.Time
+	// sentAt is when the attempt in progress was handed to the sink, on
+	// the pipeline's clock (pipeline.clock).
+	sentAt time.Duration
 }
 
 // Header returns the value of the first header named key, or nil.

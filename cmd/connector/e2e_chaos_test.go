@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"strconv"
 	"strings"
 	"syscall"
@@ -140,10 +139,11 @@ func TestChaosSIGKILLLoop(t *testing.T) {
 func TestChaosBrokerOutage(t *testing.T) {
 	t.Parallel()
 	connectorBin, brokerBin := build(t)
-	addr, dir := freeAddr(t), t.TempDir()
-	brokerArgs := []string{"-addr", addr, "-data-dir", dir, "-partitions", "4", "-topics", "web.events"}
-	broker := start(t, brokerBin, brokerArgs...)
-	awaitListening(t, addr)
+	dir := t.TempDir()
+	brokerArgs := []string{"-data-dir", dir, "-partitions", "4", "-topics", "web.events"}
+	broker := start(t, brokerBin, append([]string{"-addr", "127.0.0.1:0"}, brokerArgs...)...)
+	addr := listening(t, broker)
+	brokerArgs = append([]string{"-addr", addr}, brokerArgs...) // the restart keeps the address
 	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(10 * time.Millisecond)}
 	})
@@ -167,7 +167,9 @@ func TestChaosBrokerOutage(t *testing.T) {
 	duringOutage := accepted(sb) - atStop
 	broker = start(t, brokerBin, brokerArgs...)
 	up := time.Now()
-	awaitListening(t, addr)
+	if got := listening(t, broker); got != addr {
+		t.Fatalf("the restarted broker listens on %s, not %s", got, addr)
+	}
 	forgetConnections()
 	_, st = ready.await(t, 60*time.Second, i+1, "/readyz 200 after the outage", func(s readyzState) bool { return s.Code == 200 })
 	readyAfter := st.At.Sub(up)
@@ -183,19 +185,6 @@ func TestChaosBrokerOutage(t *testing.T) {
 	if got.duplicates > maxInFlight {
 		t.Fatalf("%d duplicates after a broker outage, more than max_in_flight %d", got.duplicates, maxInFlight)
 	}
-}
-
-// awaitListening waits until addr accepts connections.
-func awaitListening(t *testing.T, addr string) {
-	t.Helper()
-	streamstest.WaitFor(t, 30*time.Second, addr+" to listen", func() (bool, string) {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			return false, err.Error()
-		}
-		c.Close()
-		return true, ""
-	})
 }
 
 // forgetConnections drops the test's pooled connections to brokers (the

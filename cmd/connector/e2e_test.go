@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -107,29 +106,38 @@ func buildAndStartBroker(t *testing.T, partitions int, topics string) (connector
 	return connectorBin, startBroker(t, brokerBin, partitions, topics)
 }
 
-// startBroker runs cmd/broker on a free address with topics created, waits
-// until it listens and returns the address.
+// startBroker runs cmd/broker on a port of its own choosing with topics
+// created, waits until it says it listens and returns its address. The
+// port is the broker's own bind, not one picked free beforehand: a port
+// picked and released could be taken by another test's broker before
+// this one binds it, and this test would then talk to that broker.
 func startBroker(t *testing.T, bin string, partitions int, topics string) string {
 	t.Helper()
-	addr := freeAddr(t)
-	start(t, bin, "-addr", addr, "-partitions", fmt.Sprint(partitions), "-topics", topics)
-	streamstest.WaitFor(t, 10*time.Second, "broker to listen", func() (bool, string) {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil, fmt.Sprint(err)
-	})
-	return addr
+	return listening(t, start(t, bin, "-addr", "127.0.0.1:0", "-partitions", fmt.Sprint(partitions), "-topics", topics))
 }
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+// listening waits until the broker process p says it listens, and returns
+// the address it says; it fails the test when p exits first (a port taken).
+func listening(t *testing.T, p *proc) string {
+	t.Helper()
+	const said = "broker listening on "
+	var addr string
+	streamstest.WaitFor(t, 30*time.Second, "the broker to say it listens", func() (bool, string) {
+		p.mu.Lock()
+		logs := p.logs.String()
+		p.mu.Unlock()
+		if i := strings.Index(logs, said); i >= 0 {
+			addr, _, _ = strings.Cut(logs[i+len(said):], "\n")
+			return true, ""
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("the broker exited before it listened:\n%s", logs)
+		default:
+		}
+		return false, logs
+	})
+	return strings.TrimSpace(addr)
 }
 
 // proc is a child process whose stderr is scanned for the ops address.
@@ -144,14 +152,24 @@ type proc struct {
 func start(t *testing.T, bin string, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(bin, args...), done: make(chan struct{})}
-	stderr, _ := p.cmd.StderrPipe()
-	p.cmd.Stdout = io.Discard
-	if err := p.cmd.Start(); err != nil {
+	// stdout and stderr are read as one stream: the broker says its
+	// address on the first, the connector logs on the second.
+	out, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = w, w
+	err = p.cmd.Start()
+	w.Close()
+	if err != nil {
+		out.Close()
 		t.Fatal(err)
 	}
 	go func() {
 		defer close(p.done)
-		sc := bufio.NewScanner(stderr)
+		defer out.Close()
+		sc := bufio.NewScanner(out)
+		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
 			p.mu.Lock()
@@ -175,8 +193,30 @@ func start(t *testing.T, bin string, args ...string) *proc {
 		if strings.Contains(p.logs.String(), "WARNING: DATA RACE") {
 			t.Errorf("%s: data race:\n%s", filepath.Base(bin), p.logs.String())
 		}
+		if t.Failed() {
+			t.Logf("%s %s: its warnings and last lines:\n%s", filepath.Base(bin), strings.Join(args, " "), failureLog(p.logs.String()))
+		}
 	})
 	return p
+}
+
+// failureLog is what a failed test shows of a child's log: every line at
+// level WARN or ERROR (dead letters, retries, rebalances), at most 200, and
+// the last 40 lines, so that a failure that happens once in many runs can
+// be read from that run alone.
+func failureLog(logs string) string {
+	lines := strings.Split(strings.TrimRight(logs, "\n"), "\n")
+	var b strings.Builder
+	n := 0
+	for _, l := range lines {
+		if n < 200 && (strings.Contains(l, `"level":"WARN"`) || strings.Contains(l, `"level":"ERROR"`)) {
+			b.WriteString(l + "\n")
+			n++
+		}
+	}
+	b.WriteString("--- last lines:\n")
+	b.WriteString(strings.Join(lines[max(0, len(lines)-40):], "\n"))
+	return b.String()
 }
 
 // kill stops the process as a crash would (SIGKILL) and waits for it.

@@ -15,6 +15,9 @@ func RequireAccepted(t testing.TB, sb *sandbox.Sandbox, bodies [][]byte, format 
 	t.Helper()
 	for i, b := range bodies {
 		if sb.Contacthub.AcceptedCount(b) == 0 {
+			st := sb.Contacthub.Stats()
+			t.Logf("the sandbox saw: accepted %d (%d distinct), rejected %d, forbidden %d, unauthorized %d, throttled %d, faults %+v",
+				st.Accepted, st.DistinctBodies, st.Rejected, st.Forbidden, st.Unauthorized, st.Throttled, st.Faults)
 			t.Fatalf(format, i, b)
 		}
 	}
