@@ -145,7 +145,11 @@ func (h *Harness) runEvents(ctx context.Context, r eventsRun) (Drain, error) {
 					case <-time.After(time.Duration(r.profileSeconds) * time.Second / 2):
 					case <-ctx.Done():
 					}
-					cpuProfile <- fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/heap", ops), filepath.Join(r.profileDir, "heap.pprof"))
+					err := fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/heap", ops), filepath.Join(r.profileDir, "heap.pprof"))
+					if err == nil { // the runtime's MemStats (heap, stacks, GC) at the same moment
+						err = fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/heap?debug=1", ops), filepath.Join(r.profileDir, "heap.txt"))
+					}
+					cpuProfile <- err
 				}()
 			}
 		},

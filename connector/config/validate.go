@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/contactlab/connector/connector/mapping"
+	"github.com/contactlab/connector/streams"
 )
 
 // Defaults fills every unset value: the generic ones here, and through the
@@ -20,10 +21,10 @@ import (
 // source's type, which live in the component's file (package service) and
 // nowhere else. It may be called more than once.
 func (c *Config) Defaults() {
-	// The lowest session timeout a stock broker accepts: a crashed
-	// process's partitions wait this long (streams.DefaultSessionTimeout).
-	Default(&c.Kafka.SessionTimeout, 6*time.Second)
-	Default(&c.Kafka.HeartbeatInterval, time.Second)
+	// Kafka Connect's: a crashed process's partitions wait this long
+	// (streams.DefaultSessionTimeout says why).
+	Default(&c.Kafka.SessionTimeout, streams.DefaultSessionTimeout)
+	Default(&c.Kafka.HeartbeatInterval, streams.DefaultHeartbeatInterval)
 	if c.Kafka.CreateTopics == nil {
 		t := true
 		c.Kafka.CreateTopics = &t

@@ -34,6 +34,7 @@ func demoConfig(broker string, sb *sandbox.Sandbox, ops string) string {
 kafka:
   brokers: [%q]
   session_timeout: 6s
+  heartbeat_interval: 2s
 http:
   listen: %q
 log:
