@@ -62,15 +62,15 @@ type Pipeline struct {
 	limit *limiter
 	// share keeps the pipeline's share of its group current; nil unless
 	// cfg.OnShare is set.
-	share     *shareWatcher
-	mc        pipelineCounters
-	ready     Readiness
+	share *shareWatcher
+	mc    pipelineCounters
+	ready Readiness
 	// epoch starts the pipeline's clock (clock), on which pauseChanged
 	// is when the pipeline was last paused or resumed.
 	epoch        time.Time
 	pauseChanged atomic.Int64
 	h            health
-	transport *kafka.Transport // the health probe's, kept for its connections
+	transport    *kafka.Transport // the health probe's, kept for its connections
 	// failLog paces the warning logged per failed attempt.
 	failLog   rate.Sometimes
 	commitLog rate.Sometimes

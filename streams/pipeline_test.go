@@ -238,7 +238,6 @@ type writerFunc func([]byte)
 
 func (f writerFunc) Write(b []byte) (int, error) { f(b); return len(b), nil }
 
-
 // An idle pipeline's committer sleeps until a record finishes: records
 // that come after it has idled, once and again, are committed.
 func TestIdlePipelineCommitsWhatComesLater(t *testing.T) {
