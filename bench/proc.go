@@ -34,6 +34,9 @@ func start(name, bin string, args ...string) (*Proc, error) {
 	p := &Proc{name: name, cmd: exec.Command(bin, args...), out: &tail{max: 64 << 10}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if v := os.Getenv("BENCH_CONNECTOR_GOGC"); v != "" && name == "connector" {
+		p.cmd.Env = append(os.Environ(), "GOGC="+v)
+	}
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
