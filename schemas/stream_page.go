@@ -68,7 +68,7 @@ func walkObject(data []byte, i, depth int, member func(name []byte, at int) int)
 	if i < len(data) && data[i] == '}' {
 		return i + 1
 	}
-	for {
+	for done := false; ; {
 		if i >= len(data) || data[i] != '"' {
 			return -1
 		}
@@ -87,16 +87,8 @@ func walkObject(data []byte, i, depth int, member func(name []byte, at int) int)
 		if i = member(name, i); i < 0 {
 			return -1
 		}
-		if i = skipSpace(data, i); i >= len(data) {
-			return -1
-		}
-		switch data[i] {
-		case '}':
-			return i + 1
-		case ',':
-			i = skipSpace(data, i+1)
-		default:
-			return -1
+		if i, done = nextItem(data, i, '}'); done || i < 0 {
+			return i
 		}
 	}
 }
@@ -110,25 +102,33 @@ func walkArray(data []byte, i, depth int, item func(n, at int) int) int {
 	if i < len(data) && data[i] == ']' {
 		return i + 1
 	}
-	for n := 0; ; n++ {
+	for n, done := 0, false; ; n++ {
 		if i >= len(data) {
 			return -1
 		}
 		if i = item(n, i); i < 0 {
 			return -1
 		}
-		if i = skipSpace(data, i); i >= len(data) {
-			return -1
-		}
-		switch data[i] {
-		case ']':
-			return i + 1
-		case ',':
-			i = skipSpace(data, i+1)
-		default:
-			return -1
+		if i, done = nextItem(data, i, ']'); done || i < 0 {
+			return i
 		}
 	}
+}
+
+// nextItem reads what follows a member of an object or an item of an array
+// that end closes: end itself (done, and next is past it), or a comma and
+// the white space after it (next is where the next one starts). next is -1
+// after anything else.
+func nextItem(data []byte, i int, end byte) (next int, done bool) {
+	if i = skipSpace(data, i); i < len(data) {
+		switch data[i] {
+		case end:
+			return i + 1, true
+		case ',':
+			return skipSpace(data, i+1), false
+		}
+	}
+	return -1, false
 }
 
 // decodeStreamUpdates decodes the list at data[at] into dst and returns it

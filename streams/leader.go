@@ -34,40 +34,18 @@ type LeaderElectionConfig struct {
 }
 
 func (c LeaderElectionConfig) withDefaults() LeaderElectionConfig {
-	if c.SessionTimeout == 0 {
-		c.SessionTimeout = DefaultSessionTimeout
-	}
-	if c.HeartbeatInterval == 0 {
-		c.HeartbeatInterval = DefaultHeartbeatInterval
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	memberDefaults(&c.SessionTimeout, &c.HeartbeatInterval, &c.Logger)
 	return c
 }
 
 // Validate reports every field that cannot work, naming it.
 func (c LeaderElectionConfig) Validate() error {
-	var errs []error
-	bad := func(field, why string) {
-		errs = append(errs, fmt.Errorf("leader election %q: %s: %s", c.Name, field, why))
-	}
-	if len(c.Brokers) == 0 {
-		bad("brokers", "at least one broker is needed")
-	}
-	if c.GroupID == "" {
-		bad("group_id", "must be set")
-	}
-	if c.Topic == "" {
-		bad("topic", "must be set: the group is elected through its partition 0")
-	}
-	if c.SessionTimeout < 0 || c.HeartbeatInterval < 0 {
-		bad("session_timeout/heartbeat_interval", "must not be negative")
-	}
-	if c.SessionTimeout > 0 && c.HeartbeatInterval >= c.SessionTimeout {
-		bad("heartbeat_interval", "must be shorter than session_timeout, or a live leader would be evicted")
-	}
-	return errors.Join(errs...)
+	p := configProblems{config: fmt.Sprintf("leader election %q", c.Name)}
+	p.member(c.Brokers, c.GroupID, "must be set")
+	p.check(c.Topic == "", "topic", "must be set: the group is elected through its partition 0")
+	p.check(c.SessionTimeout < 0 || c.HeartbeatInterval < 0, "session_timeout/heartbeat_interval", "must not be negative")
+	p.check(c.SessionTimeout > 0 && c.HeartbeatInterval >= c.SessionTimeout, "heartbeat_interval", "must be shorter than session_timeout, or a live leader would be evicted")
+	return p.err()
 }
 
 // LeaderState is where a member stands in an election.

@@ -45,37 +45,57 @@ func (c SubscribeConfig) withDefaults() SubscribeConfig {
 	def(&c.CommitInterval, time.Second)
 	def(&c.Retry.InitialInterval, 100*time.Millisecond)
 	def(&c.Retry.MaxInterval, 10*time.Second)
-	def(&c.SessionTimeout, DefaultSessionTimeout)
-	def(&c.HeartbeatInterval, DefaultHeartbeatInterval)
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	memberDefaults(&c.SessionTimeout, &c.HeartbeatInterval, &c.Logger)
 	return c
 }
 
 // Validate reports every field that cannot work, naming it.
 func (c SubscribeConfig) Validate() error {
-	var errs []error
-	bad := func(field, why string) {
-		errs = append(errs, fmt.Errorf("subscribe %q: %s: %s", c.GroupID, field, why))
-	}
-	if len(c.Brokers) == 0 {
-		bad("brokers", "at least one broker is needed")
-	}
-	if c.GroupID == "" {
-		bad("group_id", "must be set: commits are kept per group")
-	}
-	if len(c.Topics) == 0 {
-		bad("topics", "at least one topic is needed")
-	}
-	if c.CommitInterval < 0 {
-		bad("commit_interval", "must not be negative")
-	}
-	if c.Retry.InitialInterval > c.Retry.MaxInterval && c.Retry.MaxInterval > 0 {
-		bad("retry.initial_interval", "must not exceed retry.max_interval")
-	}
-	return errors.Join(errs...)
+	p := configProblems{config: fmt.Sprintf("subscribe %q", c.GroupID)}
+	p.member(c.Brokers, c.GroupID, "must be set: commits are kept per group")
+	p.check(len(c.Topics) == 0, "topics", "at least one topic is needed")
+	p.check(c.CommitInterval < 0, "commit_interval", "must not be negative")
+	p.check(c.Retry.InitialInterval > c.Retry.MaxInterval && c.Retry.MaxInterval > 0, "retry.initial_interval", "must not exceed retry.max_interval")
+	return p.err()
 }
+
+// memberDefaults fills the zero settings every member of a consumer group
+// has: its session timeout, its heartbeat interval and its logger.
+func memberDefaults(session, heartbeat *time.Duration, logger **slog.Logger) {
+	if *session == 0 {
+		*session = DefaultSessionTimeout
+	}
+	if *heartbeat == 0 {
+		*heartbeat = DefaultHeartbeatInterval
+	}
+	if *logger == nil {
+		*logger = slog.Default()
+	}
+}
+
+// configProblems collects what a Validate finds, each problem as an error
+// naming the config and the field.
+type configProblems struct {
+	config string // e.g. `subscribe "app"`
+	errs   []error
+}
+
+// check adds a problem of field when bad holds.
+func (p *configProblems) check(bad bool, field, why string) {
+	if bad {
+		p.errs = append(p.errs, fmt.Errorf("%s: %s: %s", p.config, field, why))
+	}
+}
+
+// member checks what every member of a consumer group needs: brokers, and
+// the group (groupWhy says why it must be set).
+func (p *configProblems) member(brokers []string, groupID, groupWhy string) {
+	p.check(len(brokers) == 0, "brokers", "at least one broker is needed")
+	p.check(groupID == "", "group_id", groupWhy)
+}
+
+// err is every problem joined, or nil.
+func (p *configProblems) err() error { return errors.Join(p.errs...) }
 
 // Change is one record as a subscriber sees it: decoded, with where it was
 // read. Offset (or a header the producer set, such as the Contacthub offset of

@@ -209,19 +209,7 @@ func RegisterSink[S any](t SinkType[S]) {
 		panic(fmt.Sprintf("config: sink type %q: its block %q is a common key of a sink", t.Name, t.Section))
 	}
 	k := &sinkKind{kind: kindOf[S](t.Name, t.Needs), section: t.Section}
-	k.defaults = func(s *Sink) {
-		if s.Settings == nil {
-			s.Settings = k.zero()
-		}
-		if set, ok := s.Settings.(*S); ok && set != nil && t.Defaults != nil {
-			t.Defaults(s, set)
-		}
-	}
-	k.validate = func(p Problems, c *Config, s *Sink) {
-		if set, ok := s.Settings.(*S); ok && set != nil && t.Validate != nil {
-			t.Validate(p, c, s, set)
-		}
-	}
+	k.defaults, k.validate = settingsHooks(k.zero, func(s *Sink) *any { return &s.Settings }, t.Defaults, t.Validate)
 	k.check = func(s *Sink) func([]byte) error {
 		if set, ok := s.Settings.(*S); ok && set != nil && t.Check != nil {
 			return t.Check(s, set)
@@ -248,20 +236,31 @@ func RegisterSource[S any](t SourceType[S]) {
 		}
 	}
 	k := &sourceKind{kind: kindOf[S](t.Name, t.Needs)}
-	k.defaults = func(src *Source) {
-		if src.Settings == nil {
-			src.Settings = k.zero()
-		}
-		if set, ok := src.Settings.(*S); ok && set != nil && t.Defaults != nil {
-			t.Defaults(src, set)
-		}
-	}
-	k.validate = func(p Problems, c *Config, src *Source) {
-		if set, ok := src.Settings.(*S); ok && set != nil && t.Validate != nil {
-			t.Validate(p, c, src, set)
-		}
-	}
+	k.defaults, k.validate = settingsHooks(k.zero, func(src *Source) *any { return &src.Settings }, t.Defaults, t.Validate)
 	registry.sources[t.Name] = k
+}
+
+// settingsHooks are the defaults and validate of a kind of component C (a
+// Sink or a Source) whose settings, at settings(c), are an S: a component
+// without settings gets zero's, and the type's defaults and validate, when
+// set, see them as the S they are.
+func settingsHooks[C, S any](zero func() any, settings func(*C) *any, defaults func(*C, *S), validate func(Problems, *Config, *C, *S)) (func(*C), func(Problems, *Config, *C)) {
+	typed := func(c *C) *S {
+		set, _ := (*settings(c)).(*S)
+		return set
+	}
+	return func(c *C) {
+			if p := settings(c); *p == nil {
+				*p = zero()
+			}
+			if set := typed(c); set != nil && defaults != nil {
+				defaults(c, set)
+			}
+		}, func(p Problems, cfg *Config, c *C) {
+			if set := typed(c); set != nil && validate != nil {
+				validate(p, cfg, c, set)
+			}
+		}
 }
 
 // SectionOf is the top-level section key of c, as the component that

@@ -49,6 +49,16 @@ func registerSink[S any](t config.SinkType[S], build func(d *Deps, sc config.Sin
 	}
 }
 
+// decodeCheck is the SinkType.Check of a sink type whose verdict on a record
+// is whether decode takes it, whatever the sink's settings.
+func decodeCheck[S, T any](decode func([]byte) (T, error)) func(*config.Sink, *S) func([]byte) error {
+	check := func(v []byte) error {
+		_, err := decode(v)
+		return err
+	}
+	return func(*config.Sink, *S) func([]byte) error { return check }
+}
+
 // registerSource registers a source type: its keys, defaults and checks with
 // package config, and build, which gets the source's settings typed. Call it
 // from init.

@@ -36,15 +36,8 @@ func init() {
 		Needs:    []string{contacthubSection},
 		Defaults: customersSinkDefaults,
 		Validate: validateCustomersSink,
-		Check:    func(*config.Sink, *CustomersSinkConfig) func([]byte) error { return checkCustomerRecord },
+		Check:    decodeCheck[CustomersSinkConfig](schemas.DecodeCustomerRecord),
 	}, buildCustomersSink)
-}
-
-// checkCustomerRecord is the customers sink's verdict on one record (its
-// mapping's output, for connector map and validate).
-func checkCustomerRecord(v []byte) error {
-	_, err := schemas.DecodeCustomerRecord(v)
-	return err
 }
 
 func customersSinkDefaults(s *config.Sink, c *CustomersSinkConfig) {

@@ -14,14 +14,8 @@ func init() {
 		Name:     "contacthub-events",
 		Needs:    []string{contacthubSection},
 		Defaults: eventsSinkDefaults,
-		Check:    func(*config.Sink, *struct{}) func([]byte) error { return checkEvent },
+		Check:    decodeCheck[struct{}](schemas.DecodeEvent),
 	}, buildEventsSink)
-}
-
-// checkEvent is the events sink's verdict on a Create-event body.
-func checkEvent(v []byte) error {
-	_, err := schemas.DecodeEvent(v)
-	return err
 }
 
 func eventsSinkDefaults(s *config.Sink, _ *struct{}) {

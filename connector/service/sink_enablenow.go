@@ -42,15 +42,8 @@ func init() {
 		Needs:    []string{enablenowSection},
 		Defaults: enablenowSinkDefaults,
 		Validate: validateEnableNowSink,
-		Check:    func(*config.Sink, *EnableNowSinkConfig) func([]byte) error { return checkCategorization },
+		Check:    decodeCheck[EnableNowSinkConfig](schemas.DecodeCategorizationRequest),
 	}, buildEnableNowSink)
-}
-
-// checkCategorization is an enablenow sink's verdict on a categorization
-// request.
-func checkCategorization(v []byte) error {
-	_, err := schemas.DecodeCategorizationRequest(v)
-	return err
 }
 
 func enablenowSinkDefaults(s *config.Sink, en *EnableNowSinkConfig) {

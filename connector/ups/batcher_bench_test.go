@@ -54,10 +54,7 @@ func BenchmarkBatcherNext(b *testing.B) {
 		records += len(es)
 		bt.Admit(es)
 		for {
-			req, err := bt.Next(1000)
-			if err != nil {
-				b.Fatal(err)
-			}
+			req := next(b, bt, 1000)
 			if req == nil {
 				break
 			}

@@ -119,7 +119,8 @@ func sent(t *testing.T, req *request) (users []string, values []string) {
 	return users, values
 }
 
-func next(t *testing.T, b *Batcher, max int) *request {
+// next is b.Next, failing the test on an error.
+func next(t testing.TB, b *Batcher, max int) *request {
 	t.Helper()
 	req, err := b.Next(max)
 	if err != nil {

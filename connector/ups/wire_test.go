@@ -45,10 +45,7 @@ func TestRequestBodyWireFormat(t *testing.T) {
 		&entry{user: "123abcde", data: []byte(`{"userId":"123abcde","value":["983448b36267fc69"]}`), pos: position{topic: "t", offset: 1}},
 		&entry{user: "345erty", data: []byte(`{"userId":"345erty","value":["983448b36267fc69"]}`), pos: position{topic: "t", offset: 2}},
 	)
-	req, err := b.Next(1000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	req := next(t, b, 1000)
 	zr, err := gzip.NewReader(bytes.NewReader(req.body))
 	if err != nil {
 		t.Fatal(err)
@@ -92,10 +89,7 @@ func FuzzRequestBody(f *testing.F) {
 		admitEntries(b, es...)
 		var got []string
 		for {
-			req, err := b.Next(1000)
-			if err != nil {
-				t.Fatal(err)
-			}
+			req := next(t, b, 1000)
 			if req == nil {
 				break
 			}

@@ -29,36 +29,22 @@ type certs struct {
 }
 
 func newCerts() (certs, error) {
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          serial(),
+	caKey, ca, err := issue("CA", &x509.Certificate{
 		Subject:               pkix.Name{CommonName: "kafkatest CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(7 * 24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-	}
-	caKey, caDER, err := issue("CA", caTmpl, nil, nil)
+	}, nil, nil)
 	if err != nil {
 		return certs{}, err
 	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return certs{}, fmt.Errorf("CA certificate: %w", err)
-	}
-
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(7 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	key, der, err := issue("broker", tmpl, ca, caKey)
+	key, cert, err := issue("broker", &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "localhost"},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}, ca, caKey)
 	if err != nil {
 		return certs{}, err
 	}
@@ -67,21 +53,24 @@ func newCerts() (certs, error) {
 		return certs{}, fmt.Errorf("broker key: %w", err)
 	}
 
-	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
 	return certs{
 		caPEM:    caPEM,
-		chainPEM: append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), caPEM...),
+		chainPEM: append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), caPEM...),
 		keyPEM:   pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}),
 		pool:     pool,
 	}, nil
 }
 
-// issue makes a key and the certificate of tmpl for it, signed by parent
-// with parentKey, or self-signed when parent is nil; what names the
-// certificate in errors.
-func issue(what string, tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*ecdsa.PrivateKey, []byte, error) {
+// issue makes a key and the certificate of tmpl for it, valid from an hour
+// ago for a week under a random serial, signed by parent with parentKey, or
+// self-signed when parent is nil; what names the certificate in errors.
+func issue(what string, tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*ecdsa.PrivateKey, *x509.Certificate, error) {
+	now := time.Now()
+	tmpl.SerialNumber = serial()
+	tmpl.NotBefore, tmpl.NotAfter = now.Add(-time.Hour), now.Add(7*24*time.Hour)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s key: %w", what, err)
@@ -93,7 +82,11 @@ func issue(what string, tmpl, parent *x509.Certificate, parentKey *ecdsa.Private
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s certificate: %w", what, err)
 	}
-	return key, der, nil
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s certificate: %w", what, err)
+	}
+	return key, cert, nil
 }
 
 // tlsConfig trusts the test CA only, so a client that connects with it

@@ -1,12 +1,14 @@
 package contacthub
 
 import (
-	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"testing"
+
+	"github.com/contactlab/connector/connector/sandbox/internal/apitest"
 )
 
 // BenchmarkUpdatesPage4000 serves full pages over loopback HTTP, as the
@@ -49,31 +51,13 @@ func BenchmarkUpdatesPage4000(b *testing.B) {
 // loopback; the sandbox must accept more than 5,000 events/s on two cores.
 func BenchmarkCreateEvent(b *testing.B) {
 	h := newHarness(b, testConfig())
-	tr := h.web.Client().Transport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 64
-	client := &http.Client{Transport: tr}
-	defer tr.CloseIdleConnections()
 	body := eventBody(b, testCustomer, 600)
-	u := h.web.URL + ws("/events")
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			r, _ := http.NewRequest(http.MethodPost, u, bytes.NewReader(body))
-			r.Header.Set("Authorization", "Bearer "+testToken)
-			r.Header.Set("Content-Type", "application/json")
-			resp, err := client.Do(r)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusAccepted {
-				b.Errorf("status %d", resp.StatusCode)
-				return
-			}
+	header := http.Header{"Authorization": {"Bearer " + testToken}, "Content-Type": {"application/json"}}
+	apitest.PostParallel(b, h.web, h.web.URL+ws("/events"), header, body, func(resp *http.Response) error {
+		if resp.StatusCode != http.StatusAccepted {
+			return fmt.Errorf("status %d", resp.StatusCode)
 		}
+		return nil
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }

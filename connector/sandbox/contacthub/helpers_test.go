@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/contactlab/connector/connector/sandbox/internal/apitest"
 )
 
 const (
@@ -36,9 +38,7 @@ func newHarness(t testing.TB, cfg Config) *harness {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	web := httptest.NewServer(srv.Handler())
-	t.Cleanup(web.Close)
-	return &harness{t: t, srv: srv, web: web}
+	return &harness{t: t, srv: srv, web: apitest.Serve(t, srv.Handler())}
 }
 
 type answer struct {
@@ -82,16 +82,11 @@ func (h *harness) do(method, path string, body []byte, header map[string]string)
 			req.Header.Set(k, v)
 		}
 	}
-	resp, err := h.web.Client().Do(req)
+	a, err := apitest.Do(h.web.Client(), req)
 	if err != nil {
 		h.t.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		h.t.Fatalf("%s %s: reading body: %v", method, path, err)
-	}
-	return answer{status: resp.StatusCode, header: resp.Header, body: b}
+	return answer{status: a.Status, header: a.Header, body: a.Body}
 }
 
 func (h *harness) postEvent(body []byte) answer {

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/contactlab/connector/connector/sandbox/internal/apitest"
 	"github.com/contactlab/connector/internal/testkit"
 )
 
@@ -35,8 +35,7 @@ func start(t *testing.T, cfg Config) *sandbox {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(ts.Close)
+	ts := apitest.Serve(t, srv.Handler())
 	tr := &http.Transport{
 		// A new connection per request: Go's transport silently retries a
 		// request that carries Idempotency-Key when a reused connection
@@ -88,16 +87,11 @@ func (sb *sandbox) request(method, path, body string, header map[string]string) 
 		}
 		req.Header.Set(k, v)
 	}
-	resp, err := sb.client.Do(req)
+	a, err := apitest.Do(sb.client, req)
 	if err != nil {
 		return answer{}, err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return answer{}, err
-	}
-	return answer{status: resp.StatusCode, header: resp.Header, body: b}, nil
+	return answer{status: a.Status, header: a.Header, body: a.Body}, nil
 }
 
 // must is request for the test goroutine: a transport error fails the test.

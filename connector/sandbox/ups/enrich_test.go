@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/contactlab/connector/connector/sandbox/internal/apitest"
 	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/schemas"
 )
@@ -321,31 +322,16 @@ func BenchmarkPost1000Records(b *testing.B) {
 		b.Fatalf("benchmark payload is %d bytes, above the limit", len(body))
 	}
 	url := sb.hs.URL + "/attributes/api/v1/" + testAPIKey + "/rr-userattributes"
-	tr := sb.hs.Client().Transport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 64
-	client := &http.Client{Transport: tr}
-	b.Cleanup(tr.CloseIdleConnections)
 	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+tok)
-			req.Header.Set("Content-Encoding", "gzip")
-			resp, err := client.Do(req)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			var aa acceptedAnswer
-			err = json.NewDecoder(resp.Body).Decode(&aa)
-			resp.Body.Close()
-			if err != nil || resp.StatusCode != http.StatusOK {
-				b.Errorf("status %d, %v", resp.StatusCode, err)
-				return
-			}
+	header := bearer(tok)
+	header.Set("Content-Encoding", "gzip")
+	apitest.PostParallel(b, sb.hs, url, header, body, func(resp *http.Response) error {
+		var aa acceptedAnswer
+		err := json.NewDecoder(resp.Body).Decode(&aa)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d, %v", resp.StatusCode, err)
 		}
+		return nil
 	})
 	b.ReportMetric(float64(b.N)*1000/b.Elapsed().Seconds(), "records/s")
 }

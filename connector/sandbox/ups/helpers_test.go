@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/contactlab/connector/connector/sandbox/internal/apitest"
 	"github.com/contactlab/connector/internal/testkit"
 )
 
@@ -54,9 +54,7 @@ func newSandbox(t testing.TB, cfg Config, clock *testkit.Clock) *sandbox {
 	if err != nil {
 		t.Fatalf("newServer: %v", err)
 	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	return &sandbox{t: t, srv: srv, hs: hs}
+	return &sandbox{t: t, srv: srv, hs: apitest.Serve(t, srv.Handler())}
 }
 
 type answer struct {
@@ -81,16 +79,11 @@ func (sb *sandbox) do(method, path string, header http.Header, body []byte) answ
 	for k, vs := range header {
 		req.Header[k] = vs
 	}
-	resp, err := sb.hs.Client().Do(req)
+	a, err := apitest.Do(sb.hs.Client(), req)
 	if err != nil {
 		sb.t.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		sb.t.Fatalf("%s %s: reading the answer: %v", method, path, err)
-	}
-	return answer{status: resp.StatusCode, header: resp.Header, body: b}
+	return answer{status: a.Status, header: a.Header, body: a.Body}
 }
 
 // testCredentials are the client-credentials grant of the test client, a

@@ -56,25 +56,14 @@ func readPayload(body []byte, single bool) (p payload, ok bool) {
 		return p, false
 	}
 	var siteID, typ, data bool
-	first := true
-	for {
-		r.space()
-		if r.byte('}') {
-			break
-		}
-		if !first && !(r.byte(',') && r.spaceThen()) {
-			return p, false
-		}
-		first = false
-		key, ok := r.str()
+	for first := true; ; first = false {
+		key, end, ok := r.member(first)
 		if !ok {
 			return p, false
 		}
-		r.space()
-		if !r.byte(':') {
-			return p, false
+		if end {
+			break
 		}
-		r.space()
 		switch key {
 		case "siteId":
 			if siteID {
@@ -177,25 +166,14 @@ func (r *onePass) record(p *payload) bool {
 	r.depth++
 	obj := make(map[string]any, 2)
 	var value []byte
-	first := true
-	for {
-		r.space()
-		if r.byte('}') {
-			break
-		}
-		if !first && !(r.byte(',') && r.spaceThen()) {
-			return false
-		}
-		first = false
-		key, ok := r.str()
+	for first := true; ; first = false {
+		key, end, ok := r.member(first)
 		if !ok {
 			return false
 		}
-		r.space()
-		if !r.byte(':') {
-			return false
+		if end {
+			break
 		}
-		r.space()
 		vs := r.i
 		v, ok := r.value()
 		if !ok {
@@ -211,6 +189,29 @@ func (r *onePass) record(p *payload) bool {
 	p.insts = append(p.insts, obj)
 	p.values = append(p.values, value)
 	return true
+}
+
+// member reads an object up to the value of its next member: the comma
+// before it unless it is the first, its name and the colon, with the white
+// space around them. end is true when the object ended instead (its '}'
+// read); ok is false when what is there is neither.
+func (r *onePass) member(first bool) (key string, end, ok bool) {
+	r.space()
+	if r.byte('}') {
+		return "", true, true
+	}
+	if !first && !(r.byte(',') && r.spaceThen()) {
+		return "", false, false
+	}
+	if key, ok = r.str(); !ok {
+		return "", false, false
+	}
+	r.space()
+	if !r.byte(':') {
+		return "", false, false
+	}
+	r.space()
+	return key, false, true
 }
 
 // value reads any JSON value into what encoding/json with UseNumber gives.
@@ -243,26 +244,15 @@ func (r *onePass) object() (any, bool) {
 		return nil, false
 	}
 	obj := make(map[string]any)
-	first := true
-	for {
-		r.space()
-		if r.byte('}') {
-			r.depth--
-			return obj, true
-		}
-		if !first && !(r.byte(',') && r.spaceThen()) {
-			return nil, false
-		}
-		first = false
-		key, ok := r.str()
+	for first := true; ; first = false {
+		key, end, ok := r.member(first)
 		if !ok {
 			return nil, false
 		}
-		r.space()
-		if !r.byte(':') {
-			return nil, false
+		if end {
+			r.depth--
+			return obj, true
 		}
-		r.space()
 		v, ok := r.value()
 		if !ok {
 			return nil, false
