@@ -42,6 +42,15 @@ func (p *valueParser) space() {
 	}
 }
 
+// more reads what follows a member or an item: true after a comma, false
+// after the closing bracket.
+func (p *valueParser) more() bool {
+	p.space()
+	c := p.b[p.i]
+	p.i++ // ',' or the closing bracket
+	return c == ','
+}
+
 func (p *valueParser) value() any {
 	p.space()
 	switch c := p.b[p.i]; c {
@@ -59,10 +68,7 @@ func (p *valueParser) value() any {
 			p.space()
 			p.i++ // ':'
 			m[k] = p.value()
-			p.space()
-			c := p.b[p.i]
-			p.i++ // ',' or '}'
-			if c == '}' {
+			if !p.more() {
 				return m
 			}
 		}
@@ -76,10 +82,7 @@ func (p *valueParser) value() any {
 		}
 		for {
 			a = append(a, p.value())
-			p.space()
-			c := p.b[p.i]
-			p.i++ // ',' or ']'
-			if c == ']' {
+			if !p.more() {
 				return a
 			}
 		}
