@@ -183,6 +183,9 @@ func start(t *testing.T, bin string, args ...string) *proc {
 			}
 			p.mu.Unlock()
 		}
+		// A line over the scanner's limit ends the scan: what follows is
+		// read and dropped, so that the child never blocks on a full pipe.
+		_, _ = io.Copy(io.Discard, out)
 		_ = p.cmd.Wait()
 	}()
 	t.Cleanup(func() {
