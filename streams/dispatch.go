@@ -60,50 +60,79 @@ func (p *Pipeline) dispatchBatches(work context.Context, batches <-chan []*Recor
 
 // pool is the elastic set of workers that call Sink.Write: an idle worker
 // takes the next batch, or a new one starts; the limiter bounds how many
-// run.
+// run. For a Sequential sink the batches are chained in the order they
+// were dispatched, and each Write waits for the one before it to return.
 type pool struct {
 	p       *Pipeline
 	work    context.Context
-	jobs    chan []*Record
+	jobs    chan job
 	workers *sync.WaitGroup
+	// turn is closed once the last dispatched Write returned; nil when the
+	// sink is not Sequential.
+	turn chan struct{}
+}
+
+// job is one Write to make: its batch and, for a Sequential sink, the turn
+// to wait for (closed when the Write before it returned) and its own.
+type job struct {
+	b          []*Record
+	prev, mine chan struct{}
 }
 
 func (p *Pipeline) newPool(work context.Context, workers *sync.WaitGroup) *pool {
 	context.AfterFunc(work, p.limit.wake)
-	return &pool{p: p, work: work, jobs: make(chan []*Record), workers: workers}
+	pl := &pool{p: p, work: work, jobs: make(chan job), workers: workers}
+	if IsSequential(p.sink) {
+		pl.turn = make(chan struct{})
+		close(pl.turn)
+	}
+	return pl
 }
 
 // run gives b to an idle worker, or to a new one. The caller holds a slot
-// of the limiter, which the worker releases.
+// of the limiter, which the worker releases. run is called from one
+// goroutine, so the turns it chains are in dispatch order.
 func (pl *pool) run(b []*Record) {
+	j := job{b: b}
+	if pl.turn != nil {
+		j.prev, j.mine = pl.turn, make(chan struct{})
+		pl.turn = j.mine
+	}
 	select {
-	case pl.jobs <- b:
+	case pl.jobs <- j:
 		return
 	default:
 	}
 	pl.workers.Add(1)
-	go pl.worker(b)
+	go pl.worker(j)
 }
 
-func (pl *pool) worker(b []*Record) {
+func (pl *pool) worker(j job) {
 	defer pl.workers.Done()
 	w := &worker{p: pl.p}
 	done := w.done // one method value per worker, not per call
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
 	for {
+		if j.prev != nil {
+			// Never abandoned: the Write before returns, stop or not.
+			<-j.prev
+		}
 		start := time.Now()
 		sentAt := start.Sub(pl.p.epoch)
-		for _, r := range b {
+		for _, r := range j.b {
 			r.Attempts++
 			r.sentAt = sentAt
 		}
 		w.overload.Store(false)
-		pl.p.sink.Write(pl.work, b, done)
+		pl.p.sink.Write(pl.work, j.b, done)
+		if j.mine != nil {
+			close(j.mine)
+		}
 		pl.p.limit.release(time.Since(start), w.overload.Load())
 		idle.Reset(workerIdle)
 		select {
-		case b = <-pl.jobs:
+		case j = <-pl.jobs:
 		case <-idle.C:
 			return
 		case <-pl.work.Done():

@@ -52,6 +52,26 @@ type Unordered interface {
 	Unordered()
 }
 
+// Sequential is implemented by a sink that keeps an order among the
+// records it is handed (a user's or a customer's updates, decided by
+// offset) and whose Write returns at once, before the outcomes are known.
+// When Sequential returns true, the runtime calls Write one at a time, in
+// the order it fetched the records: a Write begins once the one before it
+// returned. Without it, concurrent workers may call Write out of order, and
+// a record can reach the sink after a newer one of its partition was
+// already delivered and forgotten, then overwrite it. Records handed back
+// for a retry come again later, out of order; the sink deals with those.
+// A sink that wraps another (a mapping) forwards the wrapped sink's answer.
+type Sequential interface {
+	Sequential() bool
+}
+
+// IsSequential reports whether the runtime serializes s's Writes.
+func IsSequential(s Sink) bool {
+	q, ok := s.(Sequential)
+	return ok && q.Sequential()
+}
+
 // Done reports one record's outcome; err is classified by
 // delivery.Classify:
 //   - nil: delivered; the record is acknowledged (committed in order).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -514,5 +515,96 @@ func TestCommitNeverMovesTheGroupBack(t *testing.T) {
 	})
 	if c := committed(t, addr, "zombie", "in"); c != 80 {
 		t.Fatalf("the group's offset is %d, want the new owner's 80", c)
+	}
+}
+
+// sequentialSink is a streams.Sequential sink that notes every Write that
+// began while another was running, and every record handed over below an
+// offset of its partition it had already seen. Each Write yields the
+// processor a few times, so that racing workers would interleave.
+type sequentialSink struct {
+	streams.NopLifecycle
+	sequential bool
+	running    atomic.Int32
+	mu         sync.Mutex
+	last       map[int]int64
+	overlaps   int
+	reordered  int
+	records    int
+}
+
+func (s *sequentialSink) Sequential() bool { return s.sequential }
+
+func (s *sequentialSink) Write(_ context.Context, batch []*streams.Record, done streams.Done) {
+	if s.running.Add(1) > 1 {
+		s.mu.Lock()
+		s.overlaps++
+		s.mu.Unlock()
+	}
+	for range 3 {
+		runtime.Gosched()
+	}
+	s.mu.Lock()
+	for _, r := range batch {
+		if last, ok := s.last[r.Partition]; ok && r.Offset < last && r.Attempts == 1 {
+			s.reordered++
+		}
+		s.last[r.Partition] = max(s.last[r.Partition], r.Offset)
+		s.records++
+	}
+	s.mu.Unlock()
+	s.running.Add(-1)
+	for _, r := range batch {
+		done(r, nil)
+	}
+}
+
+func (s *sequentialSink) counts() (records, overlaps, reordered int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.records, s.overlaps, s.reordered
+}
+
+// The Writes of a Sequential sink never overlap and hand each partition's
+// records over in offset order, at any concurrency and batch size; those of
+// any other sink run at once on the runtime's workers (which is what lets
+// them reorder).
+func TestSequentialSinkWritesOneAtATimeInFetchOrder(t *testing.T) {
+	const n = 3000
+	for _, tc := range []struct {
+		name       string
+		sequential bool
+		batch      int
+	}{
+		{"sequential, batches", true, 7},
+		{"sequential, one record per write", true, 1},
+		{"concurrent", false, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := streamstest.Broker(t, 3, "in", "dlq")
+			produceN(t, addr, "in", n)
+			sink := &sequentialSink{sequential: tc.sequential, last: map[int]int64{}}
+			group := fmt.Sprintf("seq-%v-%d", tc.sequential, tc.batch)
+			_, cancel, done := startPipeline(t, streams.PipelineConfig{Name: group, Brokers: []string{addr}, Topics: []string{"in"},
+				DeadLetterTopic: "dlq", Concurrency: 16, BatchMaxRecords: tc.batch, BatchLinger: time.Millisecond,
+				CommitInterval: 10 * time.Millisecond}, sink)
+			streamstest.WaitFor(t, 30*time.Second, "every record written", func() (bool, string) {
+				records, _, _ := sink.counts()
+				return records >= n, fmt.Sprintf("%d of %d", records, n)
+			})
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			_, overlaps, reordered := sink.counts()
+			if tc.sequential && (overlaps != 0 || reordered != 0) {
+				t.Fatalf("%d Writes overlapped another, %d records came below an offset already seen", overlaps, reordered)
+			}
+			// Without Sequential, about 60% of the records here reach the
+			// sink below an offset it has already seen.
+			if !tc.sequential && overlaps == 0 {
+				t.Fatalf("no Write of a concurrent sink overlapped another: the test shows nothing")
+			}
+		})
 	}
 }

@@ -161,6 +161,11 @@ func (s *CustomersSink) start(goFn func(name string, fn func(context.Context) er
 	})
 }
 
+// Sequential implements streams.Sequential: Write only queues, so the
+// runtime hands a partition's records over in offset order and the
+// reorder window is left for what still comes out of order.
+func (*CustomersSink) Sequential() bool { return true }
+
 // Write checks each record and queues it behind its customer's earlier
 // records; it never waits for a call.
 func (s *CustomersSink) Write(_ context.Context, batch []*streams.Record, done streams.Done) {

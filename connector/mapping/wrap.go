@@ -115,6 +115,10 @@ func (s *Sink) Parts() []streams.Part {
 	return nil
 }
 
+// Sequential implements streams.Sequential for the wrapped sink: the
+// runtime then calls Write one at a time, and the mapping runs in turn.
+func (s *Sink) Sequential() bool { return streams.IsSequential(s.inner) }
+
 // Inner is the wrapped sink.
 func (s *Sink) Inner() streams.Sink { return s.inner }
 

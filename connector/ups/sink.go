@@ -141,6 +141,11 @@ func (s *EnrichmentSink) start(spawn func(name string, fn func(context.Context) 
 	spawn(s.follower.name, s.follower.run)
 }
 
+// Sequential implements streams.Sequential: Write only admits, and the
+// Batcher keeps a user's updates in offset order among the records it has
+// seen, so the runtime hands them over in the order it fetched them.
+func (*EnrichmentSink) Sequential() bool { return true }
+
 // Write implements streams.Sink: it returns as soon as the records are
 // checked and admitted; their outcomes come through done.
 func (s *EnrichmentSink) Write(_ context.Context, batch []*streams.Record, done streams.Done) {
