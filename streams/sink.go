@@ -18,8 +18,9 @@ import (
 //  1. Start, once, before the first Write. Background work the sink needs
 //     (a request sender, a job follower) is started through bg.Go, never
 //     with a bare go statement, so that the runtime stops and waits for it.
-//  2. Write, from PipelineConfig.Concurrency goroutines at once. It may
-//     return before the outcomes are known; see Done.
+//  2. Write, from PipelineConfig.Concurrency goroutines at once (one at a
+//     time, in fetch order, for a Sequential sink). It may return before
+//     the outcomes are known; see Done.
 //  3. Drain, once, when a graceful stop begins: no Write follows. The sink
 //     sends what it holds without waiting for more (no linger). The runtime
 //     keeps handing back retries and waits, up to ShutdownGrace, for every
