@@ -97,7 +97,10 @@ func format(v float64) string {
 		return strconv.FormatFloat(v, 'f', 0, 64)
 	case v >= 10 || v <= -10:
 		return strconv.FormatFloat(v, 'f', 1, 64)
-	default:
+	case v >= 0.1 || v <= -0.1 || v == 0:
 		return strconv.FormatFloat(v, 'f', 2, 64)
+	default:
+		// Tiny figures (idle CPU per pipeline): two significant digits.
+		return strconv.FormatFloat(v, 'g', 2, 64)
 	}
 }

@@ -57,7 +57,24 @@ type health struct {
 	// brokerDownSince is when the brokers stopped answering the probe, zero
 	// while they answer.
 	brokerDownSince time.Time
+	// probedAt is when the brokers were last asked, and probedConsumed the
+	// records consumed then (probeDue).
+	probedAt       time.Time
+	probedConsumed int64
+	// parts are the pipeline's partitions by topic, from the metadata read
+	// at partsAt (groupLag); nil when they must be read again.
+	parts   map[string][]int
+	partsAt time.Time
 }
+
+// idleProbeEvery is how many intervals apart an idle pipeline asks the
+// brokers (probeDue).
+const idleProbeEvery = 3
+
+// partsTTL is how long groupLag trusts the partitions it read: a partition
+// added to a topic counts in the lag within it (kafka-go's reader itself
+// reads a new partition only from the next rebalance).
+const partsTTL = time.Minute
 
 func (h *health) delivered() {
 	if h.failingSince.Load() != 0 {
@@ -72,8 +89,8 @@ func (h *health) failed(err error) {
 	h.mu.Unlock()
 }
 
-// healthLoop probes the brokers and checks the thresholds every Interval
-// until ctx ends.
+// healthLoop checks the thresholds every Interval, and probes the brokers
+// (probeDue), until ctx ends.
 func (p *Pipeline) healthLoop(ctx context.Context) {
 	t := time.NewTicker(p.cfg.Health.Interval)
 	defer t.Stop()
@@ -90,52 +107,9 @@ func (p *Pipeline) healthLoop(ctx context.Context) {
 func (p *Pipeline) checkHealth(ctx context.Context) {
 	hp := p.cfg.Health
 	now := time.Now()
-
-	// The group's lag, from the brokers: it counts partitions this process
-	// does not own and records not fetched yet, unlike anything local.
-	lag, err := p.groupLag(ctx)
-	p.h.mu.Lock()
-	if err == nil {
-		p.h.brokerDownSince = time.Time{}
-	} else if p.h.brokerDownSince.IsZero() {
-		p.h.brokerDownSince = now
+	if p.probeDue(now) && !p.probeBrokers(ctx, now) {
+		return // stopped meanwhile
 	}
-	down := p.h.brokerDownSince
-	p.h.mu.Unlock()
-	switch {
-	case err == nil:
-		p.c.lag.Store(lag)
-		p.m.lag.WithLabelValues(p.cfg.Name).Set(float64(lag))
-		if p.ready.Problem("broker", "") {
-			p.log.Info("brokers answer again")
-		}
-	case ctx.Err() != nil:
-		return
-	case isPermanentConnErr(err) || now.Sub(down) >= hp.BrokerUnreachableAfter:
-		// Say which broker and why, from a fresh connection per broker:
-		// every one when none answers; else the probe's failure and the
-		// brokers that do not answer (one node of a cluster dead), or only
-		// the failure when each answers (a partition without a leader).
-		what, why := "Kafka requests fail", err
-		dead := UnreachableBrokers(ctx, p.cfg.Brokers, p.cfg.Security)
-		switch {
-		case len(dead) == len(p.cfg.Brokers):
-			what, why = "Kafka unreachable", errors.Join(dead...)
-		case len(dead) > 0:
-			what, why = "Kafka partly unreachable", fmt.Errorf("%w; %w", err, errors.Join(dead...))
-		}
-		failingFor := now.Sub(down).Round(time.Second)
-		reason := fmt.Sprintf("%s for %s: %v", what, failingFor, why)
-		if isPermanentConnErr(err) {
-			// Not a matter of time: a credential or a certificate.
-			what = "Kafka rejects the connection"
-			reason = fmt.Sprintf("%s: %v", what, why)
-		}
-		if p.ready.Problem("broker", reason) {
-			p.log.Error(what+"; not ready", "for", failingFor, "error", why)
-		}
-	}
-
 	// Every attempt failing for long: the destination is down.
 	if since := p.h.failingSince.Load(); since != 0 && now.Sub(time.Unix(0, since)) >= hp.FailingAfter {
 		p.h.mu.Lock()
@@ -173,6 +147,76 @@ func (p *Pipeline) checkHealth(ctx context.Context) {
 	}
 }
 
+// probeDue says whether the brokers are asked this round: every Interval
+// while anything moves, every idleProbeEvery intervals for an idle pipeline
+// (nothing fetched since the last probe, nothing in flight, no lag then and
+// the brokers answering). The probe is most of what an idle pipeline costs
+// beside the group's heartbeat; a pipeline with lag, work or a broker
+// problem is asked about every Interval.
+func (p *Pipeline) probeDue(now time.Time) bool {
+	consumed := p.c.consumed.Load()
+	p.h.mu.Lock()
+	defer p.h.mu.Unlock()
+	idle := !p.h.probedAt.IsZero() && consumed == p.h.probedConsumed && p.c.inFlight.Load() == 0 &&
+		p.c.lag.Load() == 0 && p.h.brokerDownSince.IsZero()
+	if idle && now.Sub(p.h.probedAt) < idleProbeEvery*p.cfg.Health.Interval-p.cfg.Health.Interval/2 {
+		return false
+	}
+	p.h.probedAt, p.h.probedConsumed = now, consumed
+	return true
+}
+
+// probeBrokers asks the brokers for the group's lag (it counts partitions
+// this process does not own and records not fetched yet, unlike anything
+// local) and says when they do not answer. It reports false when ctx ended
+// meanwhile.
+func (p *Pipeline) probeBrokers(ctx context.Context, now time.Time) bool {
+	hp := p.cfg.Health
+	lag, err := p.groupLag(ctx)
+	p.h.mu.Lock()
+	if err == nil {
+		p.h.brokerDownSince = time.Time{}
+	} else if p.h.brokerDownSince.IsZero() {
+		p.h.brokerDownSince = now
+	}
+	down := p.h.brokerDownSince
+	p.h.mu.Unlock()
+	switch {
+	case err == nil:
+		p.c.lag.Store(lag)
+		p.m.lag.WithLabelValues(p.cfg.Name).Set(float64(lag))
+		if p.ready.Problem("broker", "") {
+			p.log.Info("brokers answer again")
+		}
+	case ctx.Err() != nil:
+		return false
+	case isPermanentConnErr(err) || now.Sub(down) >= hp.BrokerUnreachableAfter:
+		// Say which broker and why, from a fresh connection per broker:
+		// every one when none answers; else the probe's failure and the
+		// brokers that do not answer (one node of a cluster dead), or only
+		// the failure when each answers (a partition without a leader).
+		what, why := "Kafka requests fail", err
+		dead := UnreachableBrokers(ctx, p.cfg.Brokers, p.cfg.Security)
+		switch {
+		case len(dead) == len(p.cfg.Brokers):
+			what, why = "Kafka unreachable", errors.Join(dead...)
+		case len(dead) > 0:
+			what, why = "Kafka partly unreachable", fmt.Errorf("%w; %w", err, errors.Join(dead...))
+		}
+		failingFor := now.Sub(down).Round(time.Second)
+		reason := fmt.Sprintf("%s for %s: %v", what, failingFor, why)
+		if isPermanentConnErr(err) {
+			// Not a matter of time: a credential or a certificate.
+			what = "Kafka rejects the connection"
+			reason = fmt.Sprintf("%s: %v", what, why)
+		}
+		if p.ready.Problem("broker", reason) {
+			p.log.Error(what+"; not ready", "for", failingFor, "error", why)
+		}
+	}
+	return true
+}
+
 // groupLag asks the brokers for the end offset of every partition of the
 // pipeline's topics and the group's committed offsets, and sums the
 // difference. A partition the group never committed counts from its first
@@ -181,19 +225,55 @@ func (p *Pipeline) groupLag(ctx context.Context) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	cl := &kafka.Client{Addr: kafka.TCP(p.cfg.Brokers...), Timeout: 5 * time.Second, Transport: p.transport}
-	meta, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: p.cfg.Topics})
+	parts, err := p.partitions(ctx, cl)
 	if err != nil {
 		return 0, err
 	}
-	reqs := map[string][]kafka.OffsetRequest{}
-	parts := map[string][]int{}
+	lag, err := p.lagOf(ctx, cl, parts)
+	if err != nil {
+		// Perhaps the partitions changed (a topic deleted, recreated):
+		// read them again next time.
+		p.h.mu.Lock()
+		p.h.parts = nil
+		p.h.mu.Unlock()
+	}
+	return lag, err
+}
+
+// partitions are the pipeline's partitions by topic, read from the
+// metadata at most every partsTTL.
+func (p *Pipeline) partitions(ctx context.Context, cl *kafka.Client) (map[string][]int, error) {
+	p.h.mu.Lock()
+	parts, at := p.h.parts, p.h.partsAt
+	p.h.mu.Unlock()
+	if parts != nil && time.Since(at) < partsTTL {
+		return parts, nil
+	}
+	meta, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: p.cfg.Topics})
+	if err != nil {
+		return nil, err
+	}
+	parts = map[string][]int{}
 	for _, t := range meta.Topics {
 		if t.Error != nil {
-			return 0, fmt.Errorf("topic %s: %w", t.Name, t.Error)
+			return nil, fmt.Errorf("topic %s: %w", t.Name, t.Error)
 		}
 		for _, pa := range t.Partitions {
-			reqs[t.Name] = append(reqs[t.Name], kafka.FirstOffsetOf(pa.ID), kafka.LastOffsetOf(pa.ID))
 			parts[t.Name] = append(parts[t.Name], pa.ID)
+		}
+	}
+	p.h.mu.Lock()
+	p.h.parts, p.h.partsAt = parts, time.Now()
+	p.h.mu.Unlock()
+	return parts, nil
+}
+
+// lagOf sums the lag of the group over parts.
+func (p *Pipeline) lagOf(ctx context.Context, cl *kafka.Client, parts map[string][]int) (int64, error) {
+	reqs := map[string][]kafka.OffsetRequest{}
+	for t, ids := range parts {
+		for _, id := range ids {
+			reqs[t] = append(reqs[t], kafka.FirstOffsetOf(id), kafka.LastOffsetOf(id))
 		}
 	}
 	offs, err := cl.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: reqs})
