@@ -92,9 +92,9 @@ func (p *Program) Name() string { return p.name }
 // MaxOutputs outputs, a run longer than Timeout (ErrTimeout) and the end of
 // ctx are errors. halt ends the outputs without an error.
 func (p *Program) Run(ctx context.Context, in map[string]any) ([][]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
-	defer cancel()
-	it := p.code.RunWithContext(ctx, in)
+	rc := startRun(ctx, p.timeout)
+	defer rc.finish()
+	it := p.code.RunWithContext(rc, in)
 	var outs [][]byte
 	for {
 		v, ok := it.Next()
@@ -106,7 +106,7 @@ func (p *Program) Run(ctx context.Context, in map[string]any) ([][]byte, error) 
 			if errors.As(err, &halt) && halt.Value() == nil && halt.ExitCode() == 0 {
 				return outs, nil
 			}
-			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+			if errors.Is(err, context.DeadlineExceeded) && rc.Err() != nil && ctx.Err() == nil {
 				return nil, ErrTimeout
 			}
 			return nil, err
