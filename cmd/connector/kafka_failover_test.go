@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/contactlab/connector/connector/sandbox"
-	"github.com/contactlab/connector/connector/sandbox/fault"
-	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/internal/kafkatest"
 	"github.com/contactlab/connector/internal/testkit"
@@ -26,11 +24,7 @@ import (
 // test's log) and must be 200 whenever records have moved since the last
 // answer.
 func TestBrokerFailover(t *testing.T) {
-	c := threeBrokers(t)
-	bin := connectorBinary(t)
-	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
-		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(5 * time.Millisecond)}
-	})
+	c, bin, sb := onKafka(t, withLatency(5*time.Millisecond))
 
 	const partitions = 6
 	events := replicatedTopic(t, c, "web.events", partitions)

@@ -15,6 +15,9 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/contactlab/connector/connector/sandbox"
+	"github.com/contactlab/connector/connector/sandbox/fault"
+	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/internal/kafkatest"
 	"github.com/contactlab/connector/internal/testkit"
 )
@@ -67,6 +70,20 @@ func threeBrokers(t *testing.T) *kafkatest.Cluster {
 		t.Skip("the harness cannot kill, restart or reach with SASL_SSL the brokers of an external cluster (KAFKA_TEST_BROKERS)")
 	}
 	return c
+}
+
+// onKafka is what a test on the three-node cluster starts with: the
+// cluster, the connector binary, and a sandbox configured by configure
+// (nil: the defaults).
+func onKafka(t *testing.T, configure func(*sandbox.Config)) (*kafkatest.Cluster, string, *sandbox.Sandbox) {
+	t.Helper()
+	c := threeBrokers(t)
+	return c, connectorBinary(t), sandboxtest.Start(t, configure)
+}
+
+// withLatency configures a sandbox whose Contacthub answers after d.
+func withLatency(d time.Duration) func(*sandbox.Config) {
+	return func(c *sandbox.Config) { c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(d)} }
 }
 
 // replicatedTopic creates a topic of the test with partitions partitions,

@@ -11,8 +11,6 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/contactlab/connector/connector/sandbox"
-	"github.com/contactlab/connector/connector/sandbox/fault"
-	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/internal/kafkatest"
 	"github.com/contactlab/connector/streams/streamstest"
 )
@@ -25,11 +23,7 @@ import (
 // (kfake, the embedded broker of the chaos suite, never expires a member
 // killed there, so TestChaosSIGKILLLoop kills only after a join.)
 func TestKillWhileJoiningOnKafka(t *testing.T) {
-	c := threeBrokers(t)
-	bin := connectorBinary(t)
-	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
-		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(3 * time.Millisecond)}
-	})
+	c, bin, sb := onKafka(t, withLatency(3*time.Millisecond))
 	events := replicatedTopic(t, c, "web.events", 4)
 	group := kafkatest.UniqueName(t, "group")
 	const maxInFlight, kills = 300, 4

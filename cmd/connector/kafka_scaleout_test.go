@@ -9,7 +9,6 @@ import (
 
 	"github.com/contactlab/connector/connector/sandbox"
 	"github.com/contactlab/connector/connector/sandbox/fault"
-	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/internal/kafkatest"
 	"github.com/contactlab/connector/internal/testkit"
@@ -40,10 +39,8 @@ import (
 // processes each pacing at the whole limit would send three times what
 // the bucket refills, and be refused about two requests in three.
 func TestScaleOut(t *testing.T) {
-	c := threeBrokers(t)
-	bin := connectorBinary(t)
 	const eventsPerMinute = 12_000 // 200 events/s for the three together
-	sb := sandboxtest.Start(t, func(c *sandbox.Config) {
+	c, bin, sb := onKafka(t, func(c *sandbox.Config) {
 		c.Contacthub.MaxRequestsPerMinute = eventsPerMinute
 		c.Contacthub.Faults = fault.Settings{Latency: fault.Duration(2 * time.Millisecond)}
 		c.UPS.JobDuration = 100 * time.Millisecond

@@ -19,7 +19,6 @@ import (
 
 	"github.com/contactlab/connector/connector/enablenow"
 	"github.com/contactlab/connector/connector/sandbox"
-	"github.com/contactlab/connector/connector/sandbox/sandboxtest"
 	"github.com/contactlab/connector/internal/e2etest"
 	"github.com/contactlab/connector/internal/kafkatest"
 	"github.com/contactlab/connector/internal/testkit"
@@ -100,10 +99,8 @@ func secureKafka(c *kafkatest.Cluster, password, caFile string) string {
 // cluster's CA: each delivers everything, and kcat (librdkafka) reads the
 // topics the connector wrote over the same listener.
 func TestSASLSSL(t *testing.T) {
-	c := threeBrokers(t)
+	c, bin, sb := onKafka(t, nil)
 	kcatBin := kcat(t)
-	bin := connectorBinary(t)
-	sb := sandboxtest.Start(t, nil)
 	n := newSecurePipelines(t, c)
 	plain := c.Bootstrap()[0] // the test's own reads and writes
 
@@ -189,9 +186,7 @@ func TestSASLSSL(t *testing.T) {
 // says the same, the connector keeps trying without crashing, and nothing
 // is consumed or committed.
 func TestSASLSSLRefused(t *testing.T) {
-	c := threeBrokers(t)
-	bin := connectorBinary(t)
-	sb := sandboxtest.Start(t, nil)
+	c, bin, sb := onKafka(t, nil)
 	otherCA := writeOtherCA(t)
 
 	tests := []struct {
