@@ -77,7 +77,8 @@
 // fresh records over in offset order, one Write at a time. The offset
 // comparison alone is not enough, since a user's state is forgotten once
 // nothing of it is left: an older record handed over late by a racing
-// worker found no state and overwrote the newer value already delivered. Every record handed back to the runtime for a retry (5xx,
+// worker found no state and overwrote the newer value already delivered.
+// Every record handed back to the runtime for a retry (5xx,
 // network error) is remembered until it comes back (or RetryMemory passed),
 // so a newer update sent meanwhile is not overwritten when the old one comes
 // back: the old one is then acknowledged as replaced.
