@@ -158,7 +158,7 @@ func TestCheckIJSONBase(t *testing.T) {
 }
 
 // checkIJSON replaces json.Valid on the way in, so it must agree with it on
-// the syntax, edge by edge, as validJSON does.
+// the syntax, edge by edge, as ValidJSON does.
 func TestCheckIJSONAgreesWithEncodingJSON(t *testing.T) {
 	testAgreesWithJSONValid(t, "checkIJSON", func(data []byte) bool {
 		v := violations{schema: "test"}

@@ -1,13 +1,13 @@
 package schemas
 
-// validJSON reports whether data is one JSON value, exactly as json.Valid
+// ValidJSON reports whether data is one JSON value, exactly as json.Valid
 // does (same grammar, same nesting limit, invalid UTF-8 allowed in strings),
-// several times faster: strings, most of what the update stream carries, are
-// scanned by a table lookup per byte instead of a state-function call. It
-// checks pages of the update stream, megabytes many times a second. The
-// record decoders use checkIJSON, the same scan with the checks of I-JSON,
-// and json.Valid only to word a syntax error.
-func validJSON(data []byte) bool {
+// several times faster: strings are scanned by a table lookup per byte
+// instead of a state-function call. The mappings check every record's value
+// with it before parsing it. The record decoders use checkIJSON, the same
+// scan with the checks of I-JSON, and json.Valid only to word a syntax
+// error.
+func ValidJSON(data []byte) bool {
 	i := validValue(data, 0, 0)
 	return i >= 0 && skipSpace(data, i) == len(data)
 }

@@ -8,10 +8,10 @@ import (
 	"testing"
 )
 
-// validJSON stands in for json.Valid on the update stream's hot path, so it
+// ValidJSON stands in for json.Valid on the mappings' hot path, so it
 // must agree with it on everything, edge by edge.
 func TestValidJSONAgreesWithEncodingJSON(t *testing.T) {
-	testAgreesWithJSONValid(t, "validJSON", validJSON)
+	testAgreesWithJSONValid(t, "ValidJSON", ValidJSON)
 }
 
 // syntaxEdges are the edges of JSON's grammar a scanner standing in for
@@ -60,8 +60,8 @@ func FuzzValidJSON(f *testing.F) {
 	}
 	f.Add([]byte(samplePage))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if got, want := validJSON(data), json.Valid(data); got != want {
-			t.Fatalf("validJSON(%q) = %v, json.Valid says %v", data, got, want)
+		if got, want := ValidJSON(data), json.Valid(data); got != want {
+			t.Fatalf("ValidJSON(%q) = %v, json.Valid says %v", data, got, want)
 		}
 	})
 }
@@ -70,7 +70,7 @@ func BenchmarkValidJSONPage4000(b *testing.B) {
 	page := bigPage(4000)
 	b.SetBytes(int64(len(page)))
 	for b.Loop() {
-		if !validJSON(page) {
+		if !ValidJSON(page) {
 			b.Fatal("invalid")
 		}
 	}
