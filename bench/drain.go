@@ -18,6 +18,14 @@ type Drain struct {
 	End     Usage         // at the end of the window, from the process's start (PeakRSS is its whole life)
 }
 
+// Plus is d and e as one drain: their records, windows and CPU added, and
+// the larger peak RSS.
+func (d Drain) Plus(e Drain) Drain {
+	sum := Drain{Records: d.Records + e.Records, Wall: d.Wall + e.Wall, CPU: d.CPU + e.CPU, End: d.End}
+	sum.End.PeakRSS = max(d.End.PeakRSS, e.End.PeakRSS)
+	return sum
+}
+
 // PerSecond is the records/s over the window.
 func (d Drain) PerSecond() float64 { return float64(d.Records) / d.Wall.Seconds() }
 
