@@ -42,17 +42,6 @@ type Sink interface {
 	Close() error
 }
 
-// Unordered is implemented by a sink for which the order of Write calls
-// means nothing: each call is delivered on its own, concurrently with the
-// others (one request per record, as Contacthub events). A sink in front
-// of it (a mapping) need not hand batches over in the order it took them.
-// A sink that does not implement it is assumed to keep an order (UPS and
-// Contacthub customers keep a user's or customer's updates in the order
-// they are handed over).
-type Unordered interface {
-	Unordered()
-}
-
 // Sequential is implemented by a sink that keeps an order among the
 // records it is handed (a user's or a customer's updates, decided by
 // offset) and whose Write returns at once, before the outcomes are known.

@@ -26,10 +26,6 @@ func NewEventsSink(c *Client, log *slog.Logger) *EventsSink {
 	return &EventsSink{client: c, log: log}
 }
 
-// Unordered implements streams.Unordered: each event is its own call, made
-// concurrently with the others; Contacthub orders events by their date.
-func (*EventsSink) Unordered() {}
-
 // ChecksEveryRecord implements mapping.SelfChecking: deliver decodes each
 // record as schemas.DecodeEvent does (the type's Check) before its call,
 // and dead-letters it as "invalid" with the same error.

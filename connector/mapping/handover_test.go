@@ -10,73 +10,62 @@ import (
 	"github.com/contactlab/connector/streams"
 )
 
-// unorderedSink is a heldSink that says the order of its Writes means
-// nothing (streams.Unordered), as the Contacthub events sink.
-type unorderedSink struct{ heldSink }
+// sequentialSink is a heldSink that keeps an order, as UPS and Contacthub
+// customers: the runtime serializes its Writes.
+type sequentialSink struct{ heldSink }
 
-func (*unorderedSink) Unordered() {}
+func (*sequentialSink) Sequential() bool { return true }
 
-// In front of a streams.Unordered sink, a Write hands its outputs over as
-// soon as they are mapped, whatever an earlier Write is still doing; in
-// front of any other sink it waits for the earlier Write's hand-over, so a
-// partition's records reach the sink in order.
-func TestHandOverWaitsOnlyForOrderedSinks(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		inner interface {
-			streams.Sink
-			values() []string
-		}
-		// want are the values the inner sink holds once the second Write
-		// returned or, for an ordered one, is blocked.
-		wantFirst []string
-	}{
-		{"unordered", &unorderedSink{}, []string{`"fast"`}},
-		{"ordered", &heldSink{}, nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			entered, release := make(chan struct{}), make(chan struct{})
-			q, err := gojq.Parse(`if .value == "slow" then wait else . end | .value`)
-			if err != nil {
-				t.Fatal(err)
-			}
-			code, err := gojq.Compile(q, gojq.WithFunction("wait", 0, 0, func(v any, _ []any) any {
-				close(entered)
-				<-release
-				return v
-			}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := Wrap(tc.inner, &Program{name: "test", code: code, timeout: Timeout})
-			noop := func(*streams.Record, error) {}
-			slowDone := make(chan struct{})
-			go func() {
-				defer close(slowDone)
-				s.Write(context.Background(), []*streams.Record{{Value: []byte(`"slow"`)}}, noop)
-			}()
-			<-entered // the first Write is mapping, and stays there until released
-			fastDone := make(chan struct{})
-			go func() {
-				defer close(fastDone)
-				s.Write(context.Background(), []*streams.Record{{Offset: 1, Value: []byte(`"fast"`)}}, noop)
-			}()
-			if tc.wantFirst != nil {
-				<-fastDone
-				if got := tc.inner.values(); !slices.Equal(got, tc.wantFirst) {
-					t.Fatalf("while the first Write maps, the sink holds %q, want %q", got, tc.wantFirst)
-				}
-			}
-			close(release)
-			<-slowDone
-			<-fastDone
-			got := tc.inner.values()
-			if tc.wantFirst == nil && !slices.Equal(got, []string{`"slow"`, `"fast"`}) {
-				t.Fatalf("the ordered sink got %q, want the first Write's output first", got)
-			}
-			if len(got) != 2 {
-				t.Fatalf("the sink got %q", got)
-			}
-		})
+// A mapping is Sequential exactly when the sink it wraps is, so that the
+// runtime serializes the Writes of a mapping in front of UPS or customers
+// (its only ordering) and no others.
+func TestSequentialIsTheWrappedSinks(t *testing.T) {
+	prog := &Program{name: "test", timeout: Timeout}
+	if !Wrap(&sequentialSink{}, prog).Sequential() {
+		t.Fatal("a mapping in front of a Sequential sink is not Sequential")
+	}
+	if Wrap(&heldSink{}, prog).Sequential() {
+		t.Fatal("a mapping in front of a sink that keeps no order is Sequential")
+	}
+	if !streams.IsSequential(Wrap(Wrap(&sequentialSink{}, prog), prog)) {
+		t.Fatal("a mapping in front of a mapping in front of a Sequential sink is not Sequential")
+	}
+}
+
+// A Write hands its outputs over as soon as they are mapped, whatever an
+// earlier Write is still doing: the order of hand-over is the runtime's,
+// which calls a Sequential sink's Writes one at a time, so a slow mapping
+// in front of a sink that keeps no order holds up no other.
+func TestWriteHandsOverAsSoonAsMapped(t *testing.T) {
+	inner := &heldSink{}
+	entered, release := make(chan struct{}), make(chan struct{})
+	q, err := gojq.Parse(`if .value == "slow" then wait else . end | .value`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := gojq.Compile(q, gojq.WithFunction("wait", 0, 0, func(v any, _ []any) any {
+		close(entered)
+		<-release
+		return v
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Wrap(inner, &Program{name: "test", code: code, timeout: Timeout})
+	noop := func(*streams.Record, error) {}
+	slowDone := make(chan struct{})
+	go func() {
+		defer close(slowDone)
+		s.Write(context.Background(), []*streams.Record{{Value: []byte(`"slow"`)}}, noop)
+	}()
+	<-entered // the first Write is mapping, and stays there until released
+	s.Write(context.Background(), []*streams.Record{{Offset: 1, Value: []byte(`"fast"`)}}, noop)
+	if got := inner.values(); !slices.Equal(got, []string{`"fast"`}) {
+		t.Fatalf("while the first Write maps, the sink holds %q, want the second Write's output", got)
+	}
+	close(release)
+	<-slowDone
+	if got := inner.values(); !slices.Equal(got, []string{`"fast"`, `"slow"`}) {
+		t.Fatalf("the sink got %q", got)
 	}
 }

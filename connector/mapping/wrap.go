@@ -47,19 +47,6 @@ type Sink struct {
 	// is handed over: not in front of a SelfChecking sink.
 	checkLone bool
 
-	// turn is the channel the latest Write closes once it has handed its
-	// records to the wrapped sink: each Write maps its batch in parallel
-	// with the others but hands it over only after the Write before it did,
-	// so a slow mapping cannot reorder a partition's records on their way
-	// to the sink (UPS keeps a user's updates in offset order only among
-	// the records it has seen). Not for a streams.Unordered sink: there
-	// the chain only made every Write wait for the slowest mapping before
-	// it, a convoy that held the limiter's slots (OrderPlaced events
-	// through the events sink ran at half the unmapped rate).
-	ordered bool
-	turnMu  sync.Mutex
-	turn    chan struct{}
-
 	mu sync.Mutex
 	// owed are the outputs a record still owes after an attempt in which
 	// some failed and were handed back for a retry, by its record. The keys
@@ -87,9 +74,8 @@ type Sink struct {
 // The Kafka offset of a record is therefore committed only once every
 // output has finished. inner's Parts are the wrapped sink's.
 func Wrap(inner streams.Sink, p *Program, opts ...Option) *Sink {
-	_, unordered := inner.(streams.Unordered)
 	_, selfChecking := inner.(SelfChecking)
-	s := &Sink{inner: inner, prog: p, owed: map[weak.Pointer[streams.Record]]*fanOut{}, ordered: !unordered, checkLone: !selfChecking}
+	s := &Sink{inner: inner, prog: p, owed: map[weak.Pointer[streams.Record]]*fanOut{}, checkLone: !selfChecking}
 	for _, o := range opts {
 		o(s)
 	}
@@ -116,7 +102,8 @@ func (s *Sink) Parts() []streams.Part {
 }
 
 // Sequential implements streams.Sequential for the wrapped sink: the
-// runtime then calls Write one at a time, and the mapping runs in turn.
+// runtime then calls Write one at a time, in fetch order, and the mapping
+// hands each batch over in turn. It is the mapping's only ordering.
 func (s *Sink) Sequential() bool { return streams.IsSequential(s.inner) }
 
 // Inner is the wrapped sink.
@@ -202,22 +189,12 @@ type slot struct {
 
 // Write implements streams.Sink: each record is mapped (or, when it comes
 // back for a retry, its outputs still owed are taken) and every output of
-// the batch goes to the wrapped sink in one Write, after the batches of
-// earlier Writes were handed over.
+// the batch goes to the wrapped sink in one Write, as soon as the batch is
+// mapped. The order of hand-over is the runtime's: in front of a sink that
+// keeps an order (streams.Sequential) the runtime calls Write one batch at
+// a time in fetch order; in front of any other, concurrent Writes map in
+// parallel and none waits for a slower one.
 func (s *Sink) Write(ctx context.Context, batch []*streams.Record, done streams.Done) {
-	handOver := func() {}
-	if s.ordered {
-		s.turnMu.Lock()
-		prev, mine := s.turn, make(chan struct{})
-		s.turn = mine
-		s.turnMu.Unlock()
-		handOver = func() {
-			if prev != nil {
-				<-prev
-			}
-			close(mine)
-		}
-	}
 	var derived []*streams.Record
 	var slots []slot
 	for _, r := range batch {
@@ -246,7 +223,6 @@ func (s *Sink) Write(ctx context.Context, batch []*streams.Record, done streams.
 			slots = append(slots, slot{f, o.index})
 		}
 	}
-	handOver()
 	if len(derived) == 0 {
 		return
 	}
