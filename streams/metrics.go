@@ -22,6 +22,7 @@ type Metrics struct {
 	commits      *prometheus.CounterVec
 	produced     *prometheus.CounterVec
 	share        *prometheus.GaugeVec
+	finishing    *prometheus.GaugeVec
 }
 
 // NewMetrics registers the runtime's collectors with reg. A nil reg gives
@@ -50,10 +51,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		commits:      counter("offset_commits_total", "Offset commits, by result: ok, error, or behind (not sent: the group's offset was already past them).", "result"),
 		produced: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: "producer",
 			Name: "records_produced_total", Help: "Records Kafka acknowledged, by topic role."}, []string{"pipeline", "role"}),
-		share: gauge("partition_share", "Share (0 to 1) of the consumer group's partitions assigned to this process, as the group coordinator reports it; the process paces a rate-limited API at this share of the limit. Only for pipelines whose API has one."),
+		finishing: gauge("rebalance_finishing", "1 while the pipeline of a sink that keeps an order waits, before it rejoins its group, for the records of the last generation to finish (at most half the session timeout)."),
+		share:     gauge("partition_share", "Share (0 to 1) of the consumer group's partitions assigned to this process, as the group coordinator reports it; the process paces a rate-limited API at this share of the limit. Only for pipelines whose API has one."),
 	}
 	if reg != nil {
-		reg.MustRegister(m.consumed, m.delivered, m.filtered, m.deadLettered, m.retries, m.lag, m.inFlight, m.paused, m.oldest, m.concurrency, m.commits, m.produced, m.share)
+		reg.MustRegister(m.consumed, m.delivered, m.filtered, m.deadLettered, m.retries, m.lag, m.inFlight, m.paused, m.oldest, m.concurrency, m.commits, m.produced, m.share, m.finishing)
 	}
 	return m
 }

@@ -52,9 +52,12 @@ type Pipeline struct {
 	// windowFullSince is when fetching began to wait for a commit to free
 	// the window (unix nanoseconds), 0 while it fetches.
 	windowFullSince atomic.Int64
-	committed       chan struct{} // signalled after a commit released records
-	commitNow       chan struct{} // asks the committer for a commit before its tick
-	finished        chan struct{} // signalled when a record finishes: wakes a committer with nothing to commit
+	// finishing is set while the member finishes a generation's records
+	// before it rejoins its group (rejoin.go).
+	finishing atomic.Bool
+	committed chan struct{} // signalled after a commit released records
+	commitNow chan struct{} // asks the committer for a commit before its tick
+	finished  chan struct{} // signalled when a record finishes: wakes a committer with nothing to commit
 	// work is the context outcomes are taken under; once it ends (forced
 	// stop) late outcomes are ignored and their records stay uncommitted.
 	work context.Context
@@ -63,6 +66,8 @@ type Pipeline struct {
 	// share keeps the pipeline's share of its group current; nil unless
 	// cfg.OnShare is set.
 	share *shareWatcher
+	// stats reads the reader's stats (its queue, its rebalances).
+	stats readerStats
 	mc    pipelineCounters
 	ready Readiness
 	// epoch starts the pipeline's clock (clock), on which pauseChanged
@@ -190,7 +195,12 @@ func (p *Pipeline) newReader(tag []byte) *kafka.Reader {
 	if tag != nil {
 		balancers = taggedBalancers(tag, p.share.ownedNow, p.share.joining)
 	}
-	return kafka.NewReader(kafka.ReaderConfig{
+	if IsSequential(p.sink) {
+		// A sink that keeps an order finishes a generation's records
+		// before the member joins the next (rejoin.go).
+		balancers = withJoinHook(balancers, p.finishGeneration)
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           cfg.Brokers,
 		Dialer:            cfg.Security.fetchDialer(),
 		GroupID:           cfg.GroupID,
@@ -210,6 +220,8 @@ func (p *Pipeline) newReader(tag []byte) *kafka.Reader {
 		ReadBackoffMax:    500 * time.Millisecond,
 		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { p.log.Debug("kafka-go: " + fmt.Sprintf(msg, args...)) }),
 	})
+	p.stats.setReader(r)
+	return r
 }
 
 func (p *Pipeline) run(ctx context.Context, graceful bool) error {
@@ -219,7 +231,6 @@ func (p *Pipeline) run(ctx context.Context, graceful bool) error {
 		tag = newMemberTag()
 		p.share = newShareWatcher(p, tag)
 	}
-	reader := p.newReader(tag)
 	p.ready.Running(true)
 	defer p.ready.Running(false)
 	p.m.paused.WithLabelValues(cfg.Name).Set(0) // exported from the start, not from the first pause
@@ -237,6 +248,7 @@ func (p *Pipeline) run(ctx context.Context, graceful bool) error {
 	work, cancelWork := ShutdownContext(ctx, grace)
 	defer cancelWork()
 	p.work = work
+	reader := p.newReader(tag) // after p.work: its joins may read it
 	var failMu sync.Mutex
 	var failure error
 	fail := func(err error) {
@@ -276,7 +288,7 @@ func (p *Pipeline) run(ctx context.Context, graceful bool) error {
 	go func() { defer helpers.Done(); p.healthLoop(work) }()
 	if p.share != nil {
 		helpers.Add(1)
-		go func() { defer helpers.Done(); p.share.run(work, reader) }()
+		go func() { defer helpers.Done(); p.share.run(work, &p.stats) }()
 	}
 	for range deadLetterWriters {
 		helpers.Add(1)
@@ -342,8 +354,11 @@ func (p *Pipeline) fetch(ctx context.Context, r *kafka.Reader, out chan<- *Recor
 	failing := false // a "fetch" problem is on /readyz
 	for {
 		// The window is of uncommitted records, not only unfinished ones:
-		// while commits fail, fetching stops when it is full.
-		for p.uncommitted.Load() >= int64(p.cfg.MaxInFlight) {
+		// while commits fail, fetching stops when it is full. Not while
+		// the member finishes a generation before it rejoins: no commit
+		// can be made then, and what the reader still holds of the
+		// generation (at most its queue) must be delivered (rejoin.go).
+		for p.uncommitted.Load() >= int64(p.cfg.MaxInFlight) && !p.finishing.Load() {
 			p.windowFullSince.CompareAndSwap(0, nanotime())
 			select {
 			case <-p.committed:

@@ -303,31 +303,36 @@ func (w *shareWatcher) knows() bool {
 // run keeps the share current until ctx ends: from each join of the
 // member until the group settled, it asks at once, after each new
 // generation and every second; then it waits for the next join.
-func (w *shareWatcher) run(ctx context.Context, r *kafka.Reader) {
+func (w *shareWatcher) run(ctx context.Context, stats *readerStats) {
 	check := time.NewTicker(rebalanceCheckInterval)
 	defer check.Stop()
 	var (
 		joins    int64     // the joins seen
 		joinedAt time.Time // when the last of them was seen
 		last     time.Time // when the group was last asked about
-		// polled is the count of joins read before the last Stats (0 at
-		// the reader's start, which is when Stats began counting); genOf
-		// is the last join whose generation is known to have begun.
+		// polled is the count of joins read before the last look at
+		// the rebalances (0 at the reader's start, which is when they
+		// began counting); genOf is the last join whose generation is
+		// known to have begun.
 		polled, genOf int64
+		// rebalances is the reader's count at the last look.
+		rebalances int64
 	)
 	for {
 		j := w.joins.Load()
 		if j != joins {
 			joins, joinedAt, last = j, time.Now(), time.Time{}
 		}
-		// Rebalances counts the generations begun since the last Stats,
-		// and the partition readers of the generation in force count
-		// their leader changes too. kafka-go joins (more than once when
+		// The rebalances counted since the last look are the generations
+		// begun, and the partition readers of the generation in force
+		// count their leader changes too. kafka-go joins (more than once when
 		// a JoinGroup fails), then begins that join's generation, and
 		// only then may join again. So a count after the last join was
 		// seen is of its generation or a later one; and one after no join
 		// was seen is of the first join's.
-		gen := r.Stats().Rebalances > 0
+		_, n := stats.read()
+		gen := n > rebalances
+		rebalances = n
 		if gen && (j == polled || polled == 0 && j == 1) {
 			genOf = j
 		}

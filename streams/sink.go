@@ -51,7 +51,10 @@ type Sink interface {
 // a record can reach the sink after a newer one of its partition was
 // already delivered and forgotten, then overwrite it. Records handed back
 // for a retry come again later, out of order; the sink deals with those.
-// A sink that wraps another (a mapping) forwards the wrapped sink's answer.
+// At a rebalance, the member waits for the records it fetched to finish
+// before it rejoins the group (rejoin.go), so that a partition's new owner
+// sends nothing while its old owner still does. A sink that wraps another
+// (a mapping) forwards the wrapped sink's answer.
 type Sequential interface {
 	Sequential() bool
 }

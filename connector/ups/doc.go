@@ -74,7 +74,9 @@
 // "Newer" is decided by the Kafka offset when both records come from one
 // partition, and by arrival otherwise, so upstream topics must be keyed by
 // user id. The sink is streams.Sequential: the runtime hands a partition's
-// fresh records over in offset order, one Write at a time. The offset
+// fresh records over in offset order, one Write at a time, and at a
+// rebalance the member finishes its records before it rejoins, so the
+// partition's next owner sends nothing while this one still does. The offset
 // comparison alone is not enough, since a user's state is forgotten once
 // nothing of it is left: an older record handed over late by a racing
 // worker found no state and overwrote the newer value already delivered.
