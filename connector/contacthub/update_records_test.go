@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -75,19 +74,7 @@ func TestPageRecordsGolden(t *testing.T) {
 		got.Write(m.Value)
 		got.WriteByte('\n')
 	}
-	golden := filepath.Join("testdata", "page_records.golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(got.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got.String() != string(want) {
-		t.Fatalf("records differ from %s (run with -update after checking):\n%s", golden, got.String())
-	}
+	testkit.Golden(t, filepath.Join("testdata", "page_records.golden"), []byte(got.String()), *update)
 
 	// Offset 1 was known; 6..9 do not make valid envelopes.
 	if want := map[string]int{skipRepeated: 1, skipInvalid: 4}; !maps.Equal(pr.skipped, want) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/streamstest"
 )
@@ -72,10 +73,7 @@ func TestReplayAfterOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan error, 1)
-	go func() { stopped <- p.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-stopped })
+	testkit.Run(t, p.Run)
 
 	const good, bad = 300, 12
 	var msgs []kafka.Message

@@ -1,7 +1,6 @@
 package enablenow_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +15,7 @@ import (
 	"github.com/contactlab/connector/connector/enablenow"
 	standin "github.com/contactlab/connector/connector/sandbox/enablenow"
 	"github.com/contactlab/connector/connector/service"
+	"github.com/contactlab/connector/internal/testkit"
 	"github.com/contactlab/connector/streams"
 	"github.com/contactlab/connector/streams/delivery"
 	"github.com/contactlab/connector/streams/streamstest"
@@ -108,12 +108,9 @@ func pipeline(t *testing.T, broker, group string, sink streams.Sink, change func
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
+	stop := testkit.Run(t, p.Run)
 	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("pipeline: %v", err)
 		}
 	})

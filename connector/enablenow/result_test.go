@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/contactlab/connector/connector/enablenow"
+	"github.com/contactlab/connector/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -37,17 +37,5 @@ func TestJobResultWireFormat(t *testing.T) {
 		buf.Write(b)
 		buf.WriteByte('\n')
 	}
-	golden := filepath.Join("testdata", "job-result.golden.jsonl")
-	if *update {
-		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(buf.Bytes(), want) {
-		t.Fatalf("results format changed:\n%s\nwant:\n%s", buf.Bytes(), want)
-	}
+	testkit.Golden(t, filepath.Join("testdata", "job-result.golden.jsonl"), buf.Bytes(), *update)
 }
