@@ -131,7 +131,7 @@ func (p *Pipeline) finishGeneration() {
 			return
 		}
 		if queued, _ := p.stats.read(); queued == 0 && p.c.inFlight.Load() == 0 {
-			p.log.Debug("finished the last generation's records before rejoining", "waited", time.Since(start).Round(time.Millisecond))
+			p.log.Info("finished the last generation's records before rejoining the group", "waited", time.Since(start).Round(time.Millisecond))
 			return
 		}
 	}

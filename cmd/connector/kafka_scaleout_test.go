@@ -155,9 +155,18 @@ sinks:
 		p.running(t)
 		p.stop(t)
 	}
-	t.Logf("process 1 (shares %v) killed at %s; done after %s: %d events (%d twice) at %.0f/s, %d UPS records at %.0f/s; peaks: %s; refused for the rate: Contacthub %d, UPS %d",
+	// The UPS members finish a generation before they rejoin (finished),
+	// unless its records outlast the wait (unfinished).
+	var finished, unfinished []int
+	for _, p := range procs {
+		logs := p.logText()
+		finished = append(finished, strings.Count(logs, "records before rejoining the group"))
+		unfinished = append(unfinished, strings.Count(logs, "rejoining the group with records of the last generation unfinished"))
+	}
+	t.Logf("process 1 (shares %v) killed at %s; done after %s: %d events (%d twice) at %.0f/s, %d UPS records at %.0f/s; peaks: %s; refused for the rate: Contacthub %d, UPS %d; rejoins after finishing a generation, by process: %v (unfinished: %v)",
 		shares, killedAt.Round(100*time.Millisecond), took.Round(100*time.Millisecond),
-		ch.Accepted, ch.DuplicateBodies, float64(ch.Accepted)/took.Seconds(), ups.RecordsAccepted, float64(ups.RecordsAccepted)/took.Seconds(), rates, ch.Throttled, ups.Throttled429)
+		ch.Accepted, ch.DuplicateBodies, float64(ch.Accepted)/took.Seconds(), ups.RecordsAccepted, float64(ups.RecordsAccepted)/took.Seconds(), rates, ch.Throttled, ups.Throttled429,
+		finished, unfinished)
 }
 
 // shares is the process's connector_pipeline_partition_share by pipeline.
