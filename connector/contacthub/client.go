@@ -249,16 +249,24 @@ func (c *Client) paceDue(every time.Duration) (tried, due bool) {
 
 // CreateEvent posts an event body as is and returns the new event id.
 func (c *Client) CreateEvent(ctx context.Context, body []byte) (string, error) {
-	if err := c.limiter.Wait(ctx); err != nil {
-		return "", err
-	}
 	var out struct {
 		ID string `json:"id"`
 	}
-	if err := c.call(ctx, http.MethodPost, c.eventsURL, c.eventsRoute, body, &out); err != nil {
+	if err := c.postEvent(ctx, body, &out); err != nil {
 		return "", err
 	}
 	return out.ID, nil
+}
+
+// postEvent posts an event body as is; out, when not nil, receives the
+// answer. The events sink passes nil: it needs only to know the event was
+// created, and decoding the created event it does not use was 3% of its
+// CPU per event.
+func (c *Client) postEvent(ctx context.Context, body []byte, out any) error {
+	if err := c.limiter.Wait(ctx); err != nil {
+		return err
+	}
+	return c.call(ctx, http.MethodPost, c.eventsURL, c.eventsRoute, body, out)
 }
 
 // call makes one JSON call. An error answer keeps its classification

@@ -59,7 +59,6 @@ func (s *EventsSink) deliver(ctx context.Context, r *streams.Record) error {
 		return streams.Reject("invalid", err)
 	}
 	return s.client.ownCall(ctx, func(ctx context.Context) error {
-		_, err := s.client.CreateEvent(ctx, body)
-		return err
+		return s.client.postEvent(ctx, body, nil)
 	})
 }
