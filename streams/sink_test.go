@@ -105,18 +105,7 @@ func produceN(t *testing.T, addr, topic string, n int) {
 	streamstest.Produce(t, addr, topic, msgs...)
 }
 
-func startPipeline(t *testing.T, cfg streams.PipelineConfig, sink streams.Sink) (*streams.Pipeline, context.CancelFunc, <-chan error) {
-	t.Helper()
-	p, err := streams.NewPipeline(cfg, sink)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	return p, cancel, done
-}
+var startPipeline = streamstest.StartPipeline
 
 func committed(t *testing.T, addr, group, topic string) int64 {
 	return streamstest.Committed(t, addr, group, topic)[0]

@@ -91,21 +91,6 @@ func (g *groupHolds) counts(member string) (held, got, distinct int) {
 	return len(g.held[member]), g.got[member], distinct
 }
 
-// runPipeline runs a pipeline of cfg and sink until cancel; done gives
-// what Run returned.
-func runPipeline(t *testing.T, cfg streams.PipelineConfig, sink streams.Sink) (cancel context.CancelFunc, done <-chan error) {
-	t.Helper()
-	p, err := streams.NewPipeline(cfg, sink)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	errs := make(chan error, 1)
-	go func() { errs <- p.Run(ctx) }()
-	return cancel, errs
-}
-
 // produceKeyed produces n records with keys spread over every partition.
 func produceKeyed(t *testing.T, addr, topic string, n int) {
 	msgs := make([]kafka.Message, n)
@@ -157,7 +142,7 @@ func CheckFinishBeforeRejoin(t *testing.T, brokers []string, topic, dlq, group s
 			CommitInterval: 10 * time.Millisecond, SessionTimeout: 20 * time.Second, HeartbeatInterval: 100 * time.Millisecond,
 			Metrics: streams.NewMetrics(reg)}
 	}
-	cancelA, doneA := runPipeline(t, cfg("a", regA), &orderedHolder{name: "a", g: g})
+	_, cancelA, doneA := StartPipeline(t, cfg("a", regA), &orderedHolder{name: "a", g: g})
 	WaitFor(t, 30*time.Second, "the first member holds a full window", func() (bool, string) {
 		held, _, _ := g.counts("a")
 		return held == 100, fmt.Sprintf("%d held", held)
@@ -165,7 +150,7 @@ func CheckFinishBeforeRejoin(t *testing.T, brokers []string, topic, dlq, group s
 
 	// A second member joins: the first must finish its records before the
 	// group can hand either of them a partition.
-	cancelB, doneB := runPipeline(t, cfg("b", prometheus.NewRegistry()), &orderedHolder{name: "b", g: g})
+	_, cancelB, doneB := StartPipeline(t, cfg("b", prometheus.NewRegistry()), &orderedHolder{name: "b", g: g})
 	// Without the wait, the new member is soon handed the records the
 	// first one holds.
 	WaitFor(t, 30*time.Second, "the first member waiting to rejoin", func() (bool, string) {
