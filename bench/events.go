@@ -149,6 +149,9 @@ func (h *Harness) runEvents(ctx context.Context, r eventsRun) (Drain, error) {
 					if err == nil { // the runtime's MemStats (heap, stacks, GC) at the same moment
 						err = fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/heap?debug=1", ops), filepath.Join(r.profileDir, "heap.txt"))
 					}
+					if err == nil { // the goroutines, whose stacks each collection scans
+						err = fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/goroutine?debug=1", ops), filepath.Join(r.profileDir, "goroutine.txt"))
+					}
 					cpuProfile <- err
 				}()
 			}

@@ -94,7 +94,10 @@ func (p *Program) Name() string { return p.name }
 func (p *Program) Run(ctx context.Context, in map[string]any) ([][]byte, error) {
 	rc := startRun(ctx, p.timeout)
 	defer rc.finish()
-	it := p.code.RunWithContext(rc, in)
+	// A pooled environment: its stacks, grown by earlier runs, are not
+	// allocated again (third_party/gojq/pooled.go).
+	it, release := p.code.RunPooled(rc, in)
+	defer release()
 	var outs [][]byte
 	for {
 		v, ok := it.Next()
