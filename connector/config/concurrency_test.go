@@ -13,9 +13,9 @@ func TestConcurrencyForms(t *testing.T) {
 		want config.Concurrency
 		err  string
 	}{
-		{"", config.Concurrency{Auto: true, Min: 8, Max: 1024}, ""}, // the events default
+		{"", config.Concurrency{Auto: true, Min: 8, Max: 512}, ""}, // the events default
 		{"concurrency: 128", config.Concurrency{Fixed: 128}, ""},
-		{"concurrency: auto", config.Concurrency{Auto: true, Min: 8, Max: 1024}, ""},
+		{"concurrency: auto", config.Concurrency{Auto: true, Min: 8, Max: 512}, ""},
 		{"concurrency: {min: 4, max: 64}", config.Concurrency{Auto: true, Min: 4, Max: 64}, ""},
 		{"concurrency: {max: 64}", config.Concurrency{Auto: true, Min: 8, Max: 64}, ""},
 		{"concurrency: 2.5", config.Concurrency{}, "not a whole number"},
