@@ -1,12 +1,10 @@
 package contacthub
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -273,16 +271,7 @@ func (c *Client) postEvent(ctx context.Context, body []byte, out any) error {
 // (httpapi) and gains the API's logref, which Contacthub's support needs
 // to find the request.
 func (c *Client) call(ctx context.Context, method, u, route string, body []byte, out any) error {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
-	if err != nil {
-		return fmt.Errorf("contacthub: %s: build request: %w", route, err)
-	}
-	req.Header = c.header(body != nil)
-	_, data, err := c.http.Do(req, route)
+	data, err := c.http.Send(ctx, method, u, route, c.header(body != nil), body)
 	if err != nil {
 		return withLogref(err, data)
 	}

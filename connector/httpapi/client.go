@@ -33,11 +33,12 @@ type Config struct {
 	Metrics  *Metrics
 }
 
-// defaultMaxConns is the bound on connections to one API: the largest
-// adaptive concurrency of a sink type (contacthub-events: 1024), so that
-// the limiter, not the pool, sets how many requests are in flight. At 256
-// the requests over it queued for a connection, and the limiter read the
-// wait as the API slowing down. Only connections in use are opened.
+// defaultMaxConns is the bound on connections to one API: twice the
+// largest adaptive concurrency of a sink type (contacthub-events: 512;
+// the sinks of one API share its client), so that the limiter, not the
+// pool, sets how many requests are in flight. At 256 the requests over it
+// queued for a connection, and the limiter read the wait as the API
+// slowing down. Only connections in use are opened.
 const defaultMaxConns = 1024
 
 // connBufferSize is the size of a connection's read and write buffers.
@@ -52,6 +53,7 @@ type Client struct {
 	// every request's header and a timer of its own on each call (a tenth
 	// of the events path's garbage); timeout bounds a call instead.
 	rt      http.RoundTripper
+	fast    *fastTransport // Send's; nil when a proxy is set
 	timeout time.Duration
 	m       *Metrics
 }
@@ -85,7 +87,7 @@ func New(cfg Config) *Client {
 		ReadBufferSize:  connBufferSize,
 		WriteBufferSize: connBufferSize,
 	}
-	return &Client{api: cfg.API, hc: &http.Client{Transport: tr, Timeout: cfg.Timeout}, rt: tr, timeout: cfg.Timeout, m: cfg.Metrics}
+	return &Client{api: cfg.API, hc: &http.Client{Transport: tr, Timeout: cfg.Timeout}, rt: tr, fast: newFastTransport(cfg), timeout: cfg.Timeout, m: cfg.Metrics}
 }
 
 // HTTPClient is the underlying client, for libraries that take one (oauth2).
@@ -189,11 +191,7 @@ func readBody(resp *http.Response, limit int64, buf []byte) ([]byte, error) {
 // JSON sends a request with a JSON body (nil for none) and decodes a 2xx
 // answer into out (nil to ignore it).
 func (c *Client) JSON(ctx context.Context, method, url, route string, header http.Header, body []byte, out any) (*http.Response, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	req, err := http.NewRequestWithContext(ctx, method, url, bodyReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: build request: %w", c.api, route, err)
 	}
@@ -340,7 +338,13 @@ func Permanent(status int) bool {
 }
 
 func newStatusError(api, route string, resp *http.Response, body []byte) *StatusError {
-	e := &StatusError{API: api, Route: route, Status: resp.StatusCode, Retry: ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	return newStatusErrorOf(api, route, resp.StatusCode, resp.Header.Get("Retry-After"), body)
+}
+
+// newStatusErrorOf is the *StatusError of an answer's status, Retry-After
+// value and body.
+func newStatusErrorOf(api, route string, status int, retryAfter string, body []byte) *StatusError {
+	e := &StatusError{API: api, Route: route, Status: status, Retry: ParseRetryAfter(retryAfter, time.Now())}
 	var eb struct {
 		Message          string `json:"message"`
 		Error            string `json:"error"`
@@ -375,7 +379,7 @@ func newStatusError(api, route string, resp *http.Response, body []byte) *Status
 		e.Message = strings.TrimSpace(msg)
 	}
 	if e.Message == "" {
-		e.Message = http.StatusText(resp.StatusCode)
+		e.Message = http.StatusText(status)
 	}
 	return e
 }
@@ -436,4 +440,12 @@ func statusClass(code int) string {
 	default:
 		return "2xx"
 	}
+}
+
+// bodyReader is body as a request body: nil for none.
+func bodyReader(body []byte) io.Reader {
+	if body == nil {
+		return nil
+	}
+	return bytes.NewReader(body)
 }
