@@ -14,7 +14,18 @@ import (
 	"github.com/contactlab/connector/streams"
 )
 
+// Do (net/http, through JSON) and Send (fasthttp) classify answers alike.
 func TestStatusClassification(t *testing.T) {
+	const answer = `{"message":"nope","errors":[{"message":"must be a uuid","path":"$.customerId"}]}`
+	vias := map[string]func(c *httpapi.Client, url string) ([]byte, error){
+		"Do": func(c *httpapi.Client, url string) ([]byte, error) {
+			_, err := c.JSON(context.Background(), "POST", url, "POST /x", nil, []byte(`{}`), nil)
+			return []byte(answer), err // JSON does not return an error's body
+		},
+		"Send": func(c *httpapi.Client, url string) ([]byte, error) {
+			return c.Send(context.Background(), "POST", url, "POST /x", nil, []byte(`{}`))
+		},
+	}
 	for _, tc := range []struct {
 		status             int
 		rejected, unauthed bool
@@ -30,32 +41,37 @@ func TestStatusClassification(t *testing.T) {
 		{500, false, false},
 		{503, false, false},
 	} {
-		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Retry-After", "2")
-				w.WriteHeader(tc.status)
-				_, _ = w.Write([]byte(`{"message":"nope","errors":[{"message":"must be a uuid","path":"$.customerId"}]}`))
-			}))
-			defer srv.Close()
-			c := httpapi.New(httpapi.Config{API: "test"})
-			_, err := c.JSON(context.Background(), "POST", srv.URL+"/x?token=SECRET", "POST /x", nil, []byte(`{}`), nil)
-			if err == nil {
-				t.Fatal("no error")
-			}
-			if errors.Is(err, streams.ErrRejected) != tc.rejected || errors.Is(err, streams.ErrUnauthorized) != tc.unauthed {
-				t.Fatalf("%d: rejected=%v unauthorized=%v", tc.status, errors.Is(err, streams.ErrRejected), errors.Is(err, streams.ErrUnauthorized))
-			}
-			var se *httpapi.StatusError
-			if !errors.As(err, &se) || se.Status != tc.status || se.RetryDelay() != 2*time.Second {
-				t.Fatalf("status error %+v", se)
-			}
-			if !strings.Contains(err.Error(), "nope") || !strings.Contains(err.Error(), "$.customerId: must be a uuid") {
-				t.Fatalf("error lacks the API's explanation: %v", err)
-			}
-			if strings.Contains(err.Error(), "SECRET") {
-				t.Fatalf("error leaks the query string: %v", err)
-			}
-		})
+		for via, call := range vias {
+			t.Run(via+"/"+strconv.Itoa(tc.status), func(t *testing.T) {
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Retry-After", "2")
+					w.WriteHeader(tc.status)
+					_, _ = w.Write([]byte(answer))
+				}))
+				defer srv.Close()
+				c := httpapi.New(httpapi.Config{API: "test"})
+				data, err := call(c, srv.URL+"/x?token=SECRET")
+				if err == nil {
+					t.Fatal("no error")
+				}
+				if errors.Is(err, streams.ErrRejected) != tc.rejected || errors.Is(err, streams.ErrUnauthorized) != tc.unauthed {
+					t.Fatalf("%d: rejected=%v unauthorized=%v", tc.status, errors.Is(err, streams.ErrRejected), errors.Is(err, streams.ErrUnauthorized))
+				}
+				var se *httpapi.StatusError
+				if !errors.As(err, &se) || se.Status != tc.status || se.RetryDelay() != 2*time.Second {
+					t.Fatalf("status error %+v", se)
+				}
+				if !strings.Contains(err.Error(), "nope") || !strings.Contains(err.Error(), "$.customerId: must be a uuid") {
+					t.Fatalf("error lacks the API's explanation: %v", err)
+				}
+				if strings.Contains(err.Error(), "SECRET") {
+					t.Fatalf("error leaks the query string: %v", err)
+				}
+				if string(data) != answer {
+					t.Fatalf("error body %q, want %q", data, answer)
+				}
+			})
+		}
 	}
 }
 

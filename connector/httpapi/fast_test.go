@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,50 +14,6 @@ import (
 	"github.com/contactlab/connector/connector/httpapi"
 	"github.com/contactlab/connector/streams"
 )
-
-// Send (fasthttp) classifies answers exactly as Do (net/http): the same
-// table as TestStatusClassification, and the error body in data.
-func TestSendStatusClassification(t *testing.T) {
-	for _, tc := range []struct {
-		status             int
-		rejected, unauthed bool
-	}{
-		{400, true, false}, {404, true, false}, {413, true, false}, {422, true, false},
-		{401, false, true}, {403, false, true},
-		{408, false, false}, {429, false, false}, {500, false, false}, {503, false, false},
-	} {
-		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
-			const answer = `{"message":"nope","logref":"L1","errors":[{"message":"must be a uuid","path":"$.customerId"}]}`
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Retry-After", "2")
-				w.WriteHeader(tc.status)
-				_, _ = w.Write([]byte(answer))
-			}))
-			defer srv.Close()
-			c := httpapi.New(httpapi.Config{API: "test"})
-			data, err := c.Send(context.Background(), "POST", srv.URL+"/x?token=SECRET", "POST /x", nil, []byte(`{}`))
-			if err == nil {
-				t.Fatal("no error")
-			}
-			if errors.Is(err, streams.ErrRejected) != tc.rejected || errors.Is(err, streams.ErrUnauthorized) != tc.unauthed {
-				t.Fatalf("%d: rejected=%v unauthorized=%v", tc.status, errors.Is(err, streams.ErrRejected), errors.Is(err, streams.ErrUnauthorized))
-			}
-			var se *httpapi.StatusError
-			if !errors.As(err, &se) || se.Status != tc.status || se.RetryDelay() != 2*time.Second {
-				t.Fatalf("status error %+v", se)
-			}
-			if !strings.Contains(err.Error(), "nope") || !strings.Contains(err.Error(), "$.customerId: must be a uuid") {
-				t.Fatalf("error lacks the API's explanation: %v", err)
-			}
-			if strings.Contains(err.Error(), "SECRET") {
-				t.Fatalf("error leaks the query string: %v", err)
-			}
-			if string(data) != answer {
-				t.Fatalf("error body %q, want %q", data, answer)
-			}
-		})
-	}
-}
 
 // Send sends the method, the URL as built, the headers and the body, and
 // returns a 2xx answer's body.

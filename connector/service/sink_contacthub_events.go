@@ -20,11 +20,12 @@ func init() {
 
 func eventsSinkDefaults(s *config.Sink, _ *struct{}) {
 	// One call per record (EventsSink), so the rate comes from many calls
-	// in flight. The most is 512: a call in flight costs the process about
-	// 60 KB (a connection, its two goroutines and buffers, the worker and
-	// the record), so 512 keeps a pipeline's calls near 30 MB. At 1024 a
-	// fast machine let the limiter hold 600-700 calls at 20 ms, which ran
-	// no faster than 512 (15,501/s against 17,029/s) and peaked at 72 MB
+	// in flight. The most is 512: a call in flight costs the process tens
+	// of KB (a connection and its buffers, the worker, the record; about
+	// 60 KB through net/http, whose connections hold two goroutines each),
+	// so 512 keeps a pipeline's calls within about 30 MB. At 1024 a fast
+	// machine let the limiter hold 600-700 calls at 20 ms, which ran no
+	// faster than 512 (15,501/s against 17,029/s) and peaked at 72 MB
 	// draining a backlog, against 50 MB at 512.
 	config.DefaultConcurrency(&s.Concurrency, config.Concurrency{Auto: true, Min: 8, Max: 512})
 	config.Default(&s.MaxInFlight, 2000)
