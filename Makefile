@@ -28,7 +28,7 @@ build:
 
 ## lint: formatting and vet
 lint:
-	@test -z "$$(gofmt -l $$(git ls-files '*.go' ':!third_party'))" || { gofmt -l $$(git ls-files '*.go' ':!third_party'); exit 1; }
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 
 ## fuzz: a short run of every fuzz target
