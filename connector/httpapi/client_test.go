@@ -17,10 +17,11 @@ import (
 // Do (net/http, through JSON) and Send (fasthttp) classify answers alike.
 func TestStatusClassification(t *testing.T) {
 	const answer = `{"message":"nope","errors":[{"message":"must be a uuid","path":"$.customerId"}]}`
-	vias := map[string]func(c *httpapi.Client, url string) ([]byte, error){
+	// Send also returns an error answer's body (JSON, through Do, does not).
+	vias := map[string]func(c *httpapi.Client, url string) (body []byte, err error){
 		"Do": func(c *httpapi.Client, url string) ([]byte, error) {
 			_, err := c.JSON(context.Background(), "POST", url, "POST /x", nil, []byte(`{}`), nil)
-			return []byte(answer), err // JSON does not return an error's body
+			return nil, err
 		},
 		"Send": func(c *httpapi.Client, url string) ([]byte, error) {
 			return c.Send(context.Background(), "POST", url, "POST /x", nil, []byte(`{}`))
@@ -67,7 +68,7 @@ func TestStatusClassification(t *testing.T) {
 				if strings.Contains(err.Error(), "SECRET") {
 					t.Fatalf("error leaks the query string: %v", err)
 				}
-				if string(data) != answer {
+				if via == "Send" && string(data) != answer {
 					t.Fatalf("error body %q, want %q", data, answer)
 				}
 			})
