@@ -115,7 +115,6 @@ func (s *UpdateStreamSource) fetchLoop(ctx context.Context, q UpdatesQuery, out 
 		// where the stream begins; any other answer moves the position.
 		if pr.updates > 0 || pr.last > 0 {
 			if pr.last > q.Offset {
-				s.consumed.Add(int64(pr.updates))
 				select {
 				case out <- pr:
 				case <-ctx.Done():

@@ -204,9 +204,10 @@ func (s *UpdateStreamSource) Ready() (bool, string) {
 	}
 }
 
-// Counts are the source's totals since start: updates read (Consumed) and
-// published (Delivered), those read but not yet published (InFlight, which
-// keeps what an abrupt stop dropped), and the lag in offsets.
+// Counts are the source's totals since start: updates read (Consumed, from
+// when their publishing begins) and published (Delivered), those read but
+// not yet published (InFlight, which keeps what an abrupt stop dropped), and
+// the lag in offsets.
 func (s *UpdateStreamSource) Counts() streams.Counts {
 	c, p, k := s.consumed.Load(), s.published.Load(), s.skipped.Load()
 	return streams.Counts{Consumed: c, Delivered: p, DeadLettered: s.deadLettered.Load(), InFlight: max(0, c-p-k), Lag: s.Progress().Lag()}
@@ -306,6 +307,10 @@ func (s *UpdateStreamSource) tail(run, lead context.Context, prod *streams.Produ
 		if lead.Err() != nil {
 			break // the lead is over: finish nothing new
 		}
+		// A page counts as read when its publishing begins: one fetched
+		// ahead and left at the end of the lead is read again by the next
+		// leader, and was never in flight here.
+		s.consumed.Add(int64(pr.updates))
 		if err = s.publish(work, prod, offsets, pr); err != nil {
 			break
 		}

@@ -337,6 +337,10 @@ func TestUpdateStreamSourceGracefulStopStoresThePageInFlight(t *testing.T) {
 	if err != nil || !ok || stored != 1500 {
 		t.Fatalf("stored %d %v %v, want 1500 (three pages of 500)", stored, ok, err)
 	}
+	// The page fetched ahead was left for the next run: not in flight.
+	if c := s.Counts(); c.InFlight != 0 || c.Consumed != 1500 || c.Delivered != 1500 {
+		t.Fatalf("read %d, published %d, in flight %d after a graceful stop; want 1500, 1500, 0", c.Consumed, c.Delivered, c.InFlight)
+	}
 	s.reconfigure(t, func(*SourceOptions) {})
 	s.run(t)
 	last := s.sb.Contacthub.LastOffset()
