@@ -4,7 +4,7 @@ export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 GO ?= go
 BIN := bin
 
-.PHONY: run test bench profile build lint fuzz tools docker clean
+.PHONY: run test bench profile build lint fuzz duplicates tools docker clean
 
 ## run: the embedded default — in-process broker, sandbox APIs, sample traffic, every pipeline, live progress (Ctrl-C for the summary)
 run:
@@ -37,6 +37,10 @@ fuzz:
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 10s $$pkg || exit 1; \
 	  done; done
+
+## duplicates: the workplace's duplicates tool over the tracked tree, as written and with Go's grouped imports passed over (.ci/duplicates [REV] for another commit)
+duplicates:
+	@./.ci/duplicates
 
 ## tools: what the tests need beyond Go: kcat (a librdkafka client, for the outside-client test); Java 17 and Maven, and the Kafka jars Maven fetches into ~/.cache (for the real brokers of internal/kafkatest)
 tools:
