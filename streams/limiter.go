@@ -26,6 +26,14 @@ type Concurrency struct {
 // overload (429, 5xx, a timeout). The floor of the round-trip time is
 // forgotten slowly, so a permanent change of the API's latency becomes the
 // new baseline. A fixed limit is a limiter with Min == Max.
+//
+// Like TCP, it starts slow and grows fast: until the first sign of a queue
+// (a call's round trip half again above the floor) or of overload it grows
+// by a quarter at each decision (about ×2.4 a round trip) instead of by
+// log10(limit); from then on, as Vegas. And like
+// Netflix's limiters, it grows only while the calls use at least half of
+// it: a pipeline that sends fewer calls than its limit learns nothing about
+// a larger one, and would otherwise drift to Max and send a burst there.
 type limiter struct {
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -43,6 +51,9 @@ type limiter struct {
 	lastCut         time.Time
 	gauge           prometheus.Gauge
 	fixedOnly       bool
+	// slowStart is true until the first decision not to grow, or the
+	// first overload.
+	slowStart bool
 }
 
 // Vegas thresholds, in estimated queued requests: below alpha·log10(limit)
@@ -67,6 +78,11 @@ const (
 	// that slows down (20 ms to 500 ms) is still far past it, and the
 	// limit still falls.
 	rttTolerance = 2.0
+	// slowStartExit ends slow start at the first call whose round trip is
+	// this far above the floor: the average the Vegas estimate uses lags a
+	// round trip behind, which, growing ×2.4 a round trip, overshot the
+	// limit Vegas settles at by more than twice.
+	slowStartExit = 1.5
 )
 
 func newLimiter(c Concurrency, gauge prometheus.Gauge) *limiter {
@@ -78,6 +94,7 @@ func newLimiter(c Concurrency, gauge prometheus.Gauge) *limiter {
 		// Start low and let the measurements raise it: starting at the
 		// maximum would pile up requests on a slow API at once.
 		l.limit = max(l.min, min(l.max, 16))
+		l.slowStart = true
 	}
 	l.cond = sync.NewCond(&l.mu)
 	l.gauge.Set(l.limit)
@@ -101,12 +118,12 @@ func (l *limiter) acquire(ctx context.Context) bool {
 }
 
 // release gives the slot back with the call's round-trip time and whether
-// it showed overload.
+// it showed overload; a zero rtt gives back a slot that made no call.
 func (l *limiter) release(rtt time.Duration, overload bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.inFlight--
-	if !l.fixedOnly {
+	if !l.fixedOnly && (rtt > 0 || overload) {
 		l.sample(rtt, overload, time.Now())
 	}
 	l.cond.Broadcast()
@@ -150,15 +167,29 @@ func (l *limiter) sample(rtt time.Duration, overload bool, now time.Time) {
 			l.limit = math.Max(l.min, l.limit*0.8)
 			l.lastCut = now
 		}
+		l.slowStart = false
 	case l.samples%int(math.Max(1, l.limit/4)) == 0:
 		// Decide every quarter of a window of calls.
 		queued := l.limit * (1 - rttTolerance*float64(minRTT)/l.avgRTT)
 		lg := math.Max(1, math.Log10(l.limit))
 		switch {
 		case queued < vegasAlpha*lg:
-			l.limit = math.Min(l.max, l.limit+lg)
+			// The call just released counts as in use.
+			if float64(l.inFlight+1) < l.limit/2 {
+				break
+			}
+			step := lg
+			if l.slowStart && float64(rtt) <= slowStartExit*float64(minRTT) {
+				step = math.Max(lg, l.limit/4)
+			} else {
+				l.slowStart = false
+			}
+			l.limit = math.Min(l.max, l.limit+step)
 		case queued > vegasBeta*lg:
 			l.limit = math.Max(l.min, l.limit-lg)
+			l.slowStart = false
+		default:
+			l.slowStart = false
 		}
 	}
 	if l.limit != old {
