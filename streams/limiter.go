@@ -28,12 +28,13 @@ type Concurrency struct {
 // new baseline. A fixed limit is a limiter with Min == Max.
 //
 // Like TCP, it starts slow and grows fast: until the first sign of a queue
-// (a call's round trip half again above the floor) or of overload it grows
-// by a quarter at each decision (about ×2.4 a round trip) instead of by
-// log10(limit); from then on, as Vegas. And like
-// Netflix's limiters, it grows only while the calls use at least half of
-// it: a pipeline that sends fewer calls than its limit learns nothing about
-// a larger one, and would otherwise drift to Max and send a burst there.
+// (the call that prompts a decision took half again the floor's round
+// trip) or of overload it grows by a quarter at each decision (about ×2.4
+// a round trip) instead of by log10(limit); from then on, as Vegas. And
+// like Netflix's limiters, it grows only while the calls use at least half
+// of it: a pipeline that sends fewer calls than its limit learns nothing
+// about a larger one, and would otherwise drift to Max and send a burst
+// there.
 type limiter struct {
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -78,10 +79,10 @@ const (
 	// that slows down (20 ms to 500 ms) is still far past it, and the
 	// limit still falls.
 	rttTolerance = 2.0
-	// slowStartExit ends slow start at the first call whose round trip is
-	// this far above the floor: the average the Vegas estimate uses lags a
-	// round trip behind, which, growing ×2.4 a round trip, overshot the
-	// limit Vegas settles at by more than twice.
+	// slowStartExit ends slow start at the first decision whose call took
+	// this many times the floor's round trip. The average the Vegas
+	// estimate uses lags a round trip behind: on it alone, growing ×2.4 a
+	// round trip overshot the limit Vegas settles at by more than twice.
 	slowStartExit = 1.5
 )
 
