@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/contactlab/connector/streams/delivery"
 )
 
 // TopicSpec describes a topic the connector creates when it is missing.
@@ -70,10 +72,73 @@ func (a Admin) EnsureTopics(ctx context.Context, specs ...TopicSpec) error {
 		return fmt.Errorf("create topics: %w", err)
 	}
 	var errs []error
+	var created []string
 	for name, err := range resp.Errors {
-		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+		switch {
+		case err == nil:
+			created = append(created, name)
+		case !errors.Is(err, kafka.TopicAlreadyExists):
 			errs = append(errs, fmt.Errorf("create topic %s: %w", name, err))
 		}
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return awaitLeaders(ctx, cl, created)
+}
+
+// topicsReadyWithin bounds the wait for new topics' partition leaders.
+const topicsReadyWithin = 30 * time.Second
+
+// awaitLeaders returns once every partition of the topics just created has
+// a leader. A CreateTopics answer means the controller took the topics, not
+// that their leaders are known: a loaded three-broker cluster refused
+// produce requests for a new results topic as unknown for seconds after,
+// while the records whose job results it held waited, in flight, through a
+// rebalance. Topics that existed already are not waited for: an offline
+// partition of one is the pipelines' to report, not a reason not to start.
+func awaitLeaders(ctx context.Context, cl *kafka.Client, names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, topicsReadyWithin)
+	defer cancel()
+	retry := delivery.Forever(50*time.Millisecond, time.Second).Start()
+	for {
+		err := leadersKnown(ctx, cl, names)
+		if err == nil {
+			return nil
+		}
+		wait, _ := retry.Next(err)
+		if !delivery.Sleep(ctx, wait) {
+			return err
+		}
+	}
+}
+
+// leadersKnown is nil when the cluster's metadata gives every partition of
+// the topics a leader, or names the first topic that lacks one.
+func leadersKnown(ctx context.Context, cl *kafka.Client, names []string) error {
+	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+	if err != nil {
+		return fmt.Errorf("topics' metadata: %w", err)
+	}
+	found := make(map[string]bool, len(md.Topics))
+	for _, t := range md.Topics {
+		if t.Error != nil || len(t.Partitions) == 0 {
+			return fmt.Errorf("topic %s created, not ready yet: %v", t.Name, t.Error)
+		}
+		for _, p := range t.Partitions {
+			if p.Error != nil || p.Leader.Host == "" {
+				return fmt.Errorf("topic %s created, partition %d has no leader yet", t.Name, p.ID)
+			}
+		}
+		found[t.Name] = true
+	}
+	for _, n := range names {
+		if !found[n] {
+			return fmt.Errorf("topic %s created, not in the metadata yet", n)
+		}
+	}
+	return nil
 }

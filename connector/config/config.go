@@ -38,7 +38,8 @@ type Kafka struct {
 	// SessionTimeout and HeartbeatInterval tune consumer-group failover.
 	SessionTimeout    time.Duration `yaml:"session_timeout"`
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
-	// CreateTopics creates missing dead-letter, results and offset topics at start.
+	// CreateTopics creates missing dead-letter, results and offset topics at
+	// start, and waits until their partitions have leaders.
 	CreateTopics *bool `yaml:"create_topics"`
 	// Partitions of the topics it creates.
 	Partitions int `yaml:"partitions"`
