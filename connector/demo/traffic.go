@@ -18,7 +18,11 @@ type EventTraffic struct {
 	customers    []string
 	nodeID       string
 	InvalidShare float64
-	seq          int64
+	// Now is the clock the events' dates are drawn back from (the hour
+	// before it); nil is time.Now. A fixed one makes a seed's events the
+	// same to the byte.
+	Now func() time.Time
+	seq int64
 }
 
 // NewEventTraffic returns a generator with customers known customers.
@@ -67,7 +71,11 @@ var (
 func (g *EventTraffic) Next() (key, value []byte, valid bool) {
 	g.seq++
 	r := g.rnd
-	e := eventBody{Date: time.Now().UTC().Add(-time.Duration(r.IntN(3600)) * time.Second).Format(time.RFC3339)}
+	now := time.Now
+	if g.Now != nil {
+		now = g.Now
+	}
+	e := eventBody{Date: now().UTC().Add(-time.Duration(r.IntN(3600)) * time.Second).Format(time.RFC3339)}
 	if r.IntN(10) < 7 {
 		e.Type = webTypes[r.IntN(len(webTypes))]
 		e.Context = "WEB"

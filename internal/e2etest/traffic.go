@@ -8,6 +8,7 @@ package e2etest
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -16,12 +17,18 @@ import (
 	"github.com/contactlab/connector/schemas"
 )
 
+// epoch is the clock of the events' dates: one instant per test process,
+// so that a seed makes the same batch whenever it is asked for (a second
+// ticking between two batches changed their dates).
+var epoch = time.Now().UTC().Truncate(time.Second)
+
 // Events makes valid Contacthub events of the demo's generator (seeded
 // with seed, for the sandbox's node) and invalid ones spread among them.
 // It returns the messages, the valid values in order and the invalid ones
 // as a set.
 func Events(seed uint64, valid, invalid int) (msgs []kafka.Message, good [][]byte, bad map[string]bool) {
 	g := demo.NewEventTraffic(seed, 500, sandbox.NodeID)
+	g.Now = func() time.Time { return epoch }
 	return mix(g.Next, &g.InvalidShare, valid, invalid)
 }
 
